@@ -1,0 +1,203 @@
+//! The catalog: products, their variants and one SKU per variant.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::ids::{Category, ProductId, Sku, TaxCategory};
+use crate::money::Money;
+
+/// One sellable variant of a product: a SKU, its option values and its price.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Variant {
+    sku: Sku,
+    options: BTreeMap<String, String>,
+    price: Money,
+}
+
+impl Variant {
+    /// A variant with no option values (a product sold in one form).
+    pub fn new(sku: Sku, price: Money) -> Self {
+        Self {
+            sku,
+            options: BTreeMap::new(),
+            price,
+        }
+    }
+
+    /// Adds an option value, such as `("size", "M")` or `("colour", "navy")`.
+    pub fn with_option(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.options.insert(name.into(), value.into());
+        self
+    }
+
+    /// The SKU.
+    pub fn sku(&self) -> &Sku {
+        &self.sku
+    }
+
+    /// The option values by option name.
+    pub fn options(&self) -> &BTreeMap<String, String> {
+        &self.options
+    }
+
+    /// The unit price.
+    pub fn price(&self) -> Money {
+        self.price
+    }
+}
+
+/// What a merchant supplies to create or replace a product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewProduct {
+    /// The display name.
+    pub name: String,
+    /// The category promotions select on.
+    pub category: Category,
+    /// The tax category tax rules map to a rate.
+    pub tax_category: TaxCategory,
+    /// Whether buying it needs a recorded age verification (alcohol).
+    pub age_restricted: bool,
+    /// The variants, each with its own SKU. At least one.
+    pub variants: Vec<Variant>,
+}
+
+/// A product with its variants. Built only through [`Product::new`], which
+/// checks it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Product {
+    id: ProductId,
+    name: String,
+    category: Category,
+    tax_category: TaxCategory,
+    age_restricted: bool,
+    variants: Vec<Variant>,
+}
+
+impl Product {
+    /// Checks `new` and makes it a product with identifier `id`.
+    ///
+    /// Refused with [`Error::InvalidProduct`] when the name is blank, there is
+    /// no variant, two variants share a SKU or the same option values, the
+    /// variants are priced in more than one currency, or a price is negative.
+    pub fn new(id: ProductId, new: NewProduct) -> Result<Self> {
+        let invalid = |reason: String| Error::InvalidProduct(reason);
+        let name = new.name.trim();
+        if name.is_empty() {
+            return Err(invalid("the name must not be blank".into()));
+        }
+        let Some(first) = new.variants.first() else {
+            return Err(invalid("a product needs at least one variant".into()));
+        };
+        let currency = first.price.currency();
+        let mut skus = BTreeSet::new();
+        let mut option_sets = BTreeSet::new();
+        for variant in &new.variants {
+            if !skus.insert(&variant.sku) {
+                return Err(invalid(format!("sku {} appears twice", variant.sku)));
+            }
+            if !option_sets.insert(&variant.options) {
+                return Err(invalid(format!(
+                    "variant {} repeats another variant's option values",
+                    variant.sku
+                )));
+            }
+            if variant.price.currency() != currency {
+                return Err(invalid("all variants must be priced in one currency".into()));
+            }
+            if variant.price.is_negative() {
+                return Err(invalid(format!("variant {} has a negative price", variant.sku)));
+            }
+        }
+        Ok(Self {
+            id,
+            name: name.to_owned(),
+            category: new.category,
+            tax_category: new.tax_category,
+            age_restricted: new.age_restricted,
+            variants: new.variants,
+        })
+    }
+
+    /// The identifier.
+    pub fn id(&self) -> ProductId {
+        self.id
+    }
+
+    /// The display name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The category promotions select on.
+    pub fn category(&self) -> &Category {
+        &self.category
+    }
+
+    /// The tax category.
+    pub fn tax_category(&self) -> &TaxCategory {
+        &self.tax_category
+    }
+
+    /// Whether buying it needs a recorded age verification.
+    pub fn age_restricted(&self) -> bool {
+        self.age_restricted
+    }
+
+    /// The variants.
+    pub fn variants(&self) -> &[Variant] {
+        &self.variants
+    }
+
+    /// The variant with `sku`, if this product has it.
+    pub fn variant(&self, sku: &Sku) -> Option<&Variant> {
+        self.variants.iter().find(|v| &v.sku == sku)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::Currency;
+
+    fn draft(variants: Vec<Variant>) -> NewProduct {
+        NewProduct {
+            name: "Tee".into(),
+            category: Category::parse("apparel").unwrap(),
+            tax_category: TaxCategory::parse("standard").unwrap(),
+            age_restricted: false,
+            variants,
+        }
+    }
+
+    fn v(sku: &str, minor: i64, currency: Currency) -> Variant {
+        Variant::new(Sku::parse(sku).unwrap(), Money::new(minor, currency))
+    }
+
+    #[test]
+    fn validation() {
+        let ok = draft(vec![
+            v("TEE-S", 2500, Currency::AUD).with_option("size", "S"),
+            v("TEE-M", 2500, Currency::AUD).with_option("size", "M"),
+        ]);
+        let product = Product::new(ProductId::new(), ok).unwrap();
+        assert_eq!(product.variants().len(), 2);
+        assert!(product.variant(&Sku::parse("TEE-M").unwrap()).is_some());
+
+        let cases = [
+            draft(vec![]),
+            draft(vec![v("A", 1, Currency::AUD), v("A", 1, Currency::AUD).with_option("size", "M")]),
+            draft(vec![v("A", 1, Currency::AUD), v("B", 1, Currency::AUD)]),
+            draft(vec![v("A", 1, Currency::AUD).with_option("s", "1"), v("B", 1, Currency::USD)]),
+            draft(vec![v("A", -1, Currency::AUD)]),
+            NewProduct { name: "  ".into(), ..draft(vec![v("A", 1, Currency::AUD)]) },
+        ];
+        for case in cases {
+            assert!(matches!(
+                Product::new(ProductId::new(), case),
+                Err(Error::InvalidProduct(_))
+            ));
+        }
+    }
+}

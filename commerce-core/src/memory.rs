@@ -1,0 +1,750 @@
+//! The in-memory store: a real implementation of every store trait, correct
+//! under concurrency, and the embedded default.
+//!
+//! Each tenant's data sits behind its own mutex. Every operation takes that
+//! lock once, checks everything, then writes; it never awaits while holding
+//! it. So each operation is atomic and operations of one tenant are
+//! serializable, while tenants never contend with each other.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+
+use crate::cart::{Cart, CartStatus};
+use crate::catalog::Product;
+use crate::clock::Timestamp;
+use crate::error::{BackendError, BackendErrorKind, Entity, Error, Result};
+use crate::ids::{CartId, IdempotencyKey, OrderId, PaymentEventId, ProductId, Quantity, RefundId, Sku, TenantId};
+use crate::inventory::{AdjustmentKind, Allocation, Reservation, StockAdjustment, StockLevel};
+use crate::order::{
+    decide_payment, Order, OrderAction, OrderDraft, OrderEvent, OrderEventKind, OrderStatus,
+    PaymentApplication, PaymentDecision, PaymentOutcome, PendingEvent, Refund, RefundReason,
+    RefundStatus,
+};
+use crate::payment::{PaymentEvent, PaymentSession, RefundReceipt};
+use crate::store::{CartStore, CatalogStore, InventoryStore, OrderStore, Placement, Scope, Store};
+
+/// The in-memory store. Cheap to clone; clones share the data.
+///
+/// ```
+/// use commerce_core::{InMemoryStore, Store, TenantId};
+/// let store = InMemoryStore::new();
+/// let scope = store.scope(&TenantId::parse("gpu-exchange")?);
+/// assert_eq!(scope.tenant().as_str(), "gpu-exchange");
+/// # Ok::<(), commerce_core::ParseError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct InMemoryStore {
+    tenants: Arc<Mutex<HashMap<TenantId, Arc<TenantStores>>>>,
+}
+
+impl InMemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Store for InMemoryStore {
+    fn scope(&self, tenant: &TenantId) -> Scope {
+        let stores = self
+            .tenants
+            .lock()
+            .entry(tenant.clone())
+            .or_insert_with(|| Arc::new(TenantStores::new(tenant.clone())))
+            .clone();
+        Scope::from_one(tenant.clone(), stores)
+    }
+}
+
+/// One tenant's data and the stores over it.
+#[derive(Debug)]
+struct TenantStores {
+    tenant: TenantId,
+    data: Mutex<TenantData>,
+}
+
+impl TenantStores {
+    fn new(tenant: TenantId) -> Self {
+        Self {
+            tenant,
+            data: Mutex::new(TenantData::default()),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct SkuStock {
+    on_hand: u32,
+    adjustments: Vec<StockAdjustment>,
+    reservations: BTreeMap<CartId, Reservation>,
+    allocations: BTreeMap<OrderId, Allocation>,
+}
+
+impl SkuStock {
+    /// Units held at `now` by live reservations of carts other than
+    /// `except_cart` and live allocations of orders other than `except_order`.
+    fn held(&self, now: Timestamp, except_cart: Option<CartId>, except_order: Option<OrderId>) -> u64 {
+        let reserved: u64 = self
+            .reservations
+            .values()
+            .filter(|r| r.is_live(now) && Some(r.cart) != except_cart)
+            .map(|r| u64::from(r.quantity.get()))
+            .sum();
+        let allocated: u64 = self
+            .allocations
+            .values()
+            .filter(|a| a.is_live(now) && Some(a.order) != except_order)
+            .map(|a| u64::from(a.quantity.get()))
+            .sum();
+        reserved + allocated
+    }
+
+    fn available(&self, now: Timestamp, except_cart: Option<CartId>, except_order: Option<OrderId>) -> u32 {
+        let free = u64::from(self.on_hand).saturating_sub(self.held(now, except_cart, except_order));
+        u32::try_from(free).unwrap_or(u32::MAX)
+    }
+
+    fn level(&self, sku: &Sku, now: Timestamp) -> StockLevel {
+        let sum = |it: &mut dyn Iterator<Item = u32>| -> u32 {
+            u32::try_from(it.map(u64::from).sum::<u64>()).unwrap_or(u32::MAX)
+        };
+        StockLevel {
+            sku: sku.clone(),
+            on_hand: self.on_hand,
+            reserved: sum(&mut self
+                .reservations
+                .values()
+                .filter(|r| r.is_live(now))
+                .map(|r| r.quantity.get())),
+            allocated: sum(&mut self
+                .allocations
+                .values()
+                .filter(|a| a.is_live(now))
+                .map(|a| a.quantity.get())),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct TenantData {
+    products: HashMap<ProductId, Product>,
+    sku_owner: HashMap<Sku, ProductId>,
+    stock: HashMap<Sku, SkuStock>,
+    carts: HashMap<CartId, Cart>,
+    orders: HashMap<OrderId, Order>,
+    events: HashMap<OrderId, Vec<OrderEvent>>,
+    keys: HashMap<IdempotencyKey, OrderId>,
+    claimed_events: HashMap<PaymentEventId, OrderId>,
+    refunds: Vec<Refund>,
+}
+
+impl TenantData {
+    fn stock_mut(&mut self, sku: &Sku) -> Result<&mut SkuStock> {
+        self.stock
+            .get_mut(sku)
+            .ok_or_else(|| Error::not_found(Entity::Sku, sku))
+    }
+
+    fn order(&self, id: OrderId) -> Result<&Order> {
+        self.orders
+            .get(&id)
+            .ok_or_else(|| Error::not_found(Entity::Order, id))
+    }
+
+    fn append(&mut self, order: OrderId, event: PendingEvent) {
+        let log = self.events.entry(order).or_default();
+        let seq = u32::try_from(log.len()).unwrap_or(u32::MAX).saturating_add(1);
+        log.push(event.into_event(order, seq));
+    }
+
+    fn release_allocations(&mut self, order: &Order) {
+        for line in &order.lines {
+            if let Some(stock) = self.stock.get_mut(&line.sku) {
+                stock.allocations.remove(&order.id);
+            }
+        }
+    }
+
+    fn refund_mut(&mut self, id: &RefundId) -> Result<&mut Refund> {
+        self.refunds
+            .iter_mut()
+            .find(|r| &r.id == id)
+            .ok_or_else(|| Error::not_found(Entity::Refund, id))
+    }
+
+    /// Stores `order` and appends its events, in order.
+    fn commit_order(&mut self, order: Order, events: Vec<PendingEvent>) {
+        let id = order.id;
+        self.orders.insert(id, order);
+        for event in events {
+            self.append(id, event);
+        }
+    }
+}
+
+fn new_refund(order: &Order, id: RefundId, amount: crate::Money, reason: RefundReason, payment_ref: Option<String>, now: Timestamp) -> Refund {
+    Refund {
+        id,
+        tenant: order.tenant.clone(),
+        order: order.id,
+        amount,
+        reason,
+        payment_ref,
+        status: RefundStatus::Pending,
+        requested_at: now,
+    }
+}
+
+#[async_trait]
+impl CatalogStore for TenantStores {
+    async fn put_product(&self, product: &Product) -> Result<()> {
+        let mut d = self.data.lock();
+        for variant in product.variants() {
+            if d.sku_owner.get(variant.sku()).is_some_and(|owner| *owner != product.id()) {
+                return Err(Error::SkuTaken {
+                    sku: variant.sku().clone(),
+                });
+            }
+        }
+        if let Some(old) = d.products.remove(&product.id()) {
+            for variant in old.variants() {
+                d.sku_owner.remove(variant.sku());
+            }
+        }
+        for variant in product.variants() {
+            d.sku_owner.insert(variant.sku().clone(), product.id());
+            d.stock.entry(variant.sku().clone()).or_default();
+        }
+        d.products.insert(product.id(), product.clone());
+        Ok(())
+    }
+
+    async fn product(&self, id: ProductId) -> Result<Option<Product>> {
+        Ok(self.data.lock().products.get(&id).cloned())
+    }
+
+    async fn product_by_sku(&self, sku: &Sku) -> Result<Option<Product>> {
+        let d = self.data.lock();
+        Ok(d.sku_owner.get(sku).and_then(|id| d.products.get(id)).cloned())
+    }
+
+    async fn products(&self) -> Result<Vec<Product>> {
+        let mut products: Vec<Product> = self.data.lock().products.values().cloned().collect();
+        products.sort_by(|a, b| a.name().cmp(b.name()).then(a.id().cmp(&b.id())));
+        Ok(products)
+    }
+}
+
+#[async_trait]
+impl InventoryStore for TenantStores {
+    async fn receive(&self, sku: &Sku, quantity: Quantity, note: Option<String>, now: Timestamp) -> Result<StockLevel> {
+        let mut d = self.data.lock();
+        let stock = d.stock_mut(sku)?;
+        let on_hand = stock
+            .on_hand
+            .checked_add(quantity.get())
+            .filter(|n| *n <= Quantity::MAX)
+            .ok_or_else(|| Error::StockOverflow { sku: sku.clone() })?;
+        stock.on_hand = on_hand;
+        stock.adjustments.push(StockAdjustment {
+            sku: sku.clone(),
+            kind: AdjustmentKind::Received,
+            delta: i64::from(quantity.get()),
+            on_hand_after: on_hand,
+            at: now,
+            note,
+        });
+        Ok(stock.level(sku, now))
+    }
+
+    async fn correct(&self, sku: &Sku, on_hand: Quantity, note: Option<String>, now: Timestamp) -> Result<StockLevel> {
+        let mut d = self.data.lock();
+        let stock = d.stock_mut(sku)?;
+        let held = stock.held(now, None, None);
+        if u64::from(on_hand.get()) < held {
+            return Err(Error::StockBelowHeld {
+                sku: sku.clone(),
+                requested: on_hand.get(),
+                held: u32::try_from(held).unwrap_or(u32::MAX),
+            });
+        }
+        let delta = i64::from(on_hand.get()) - i64::from(stock.on_hand);
+        stock.on_hand = on_hand.get();
+        stock.adjustments.push(StockAdjustment {
+            sku: sku.clone(),
+            kind: AdjustmentKind::Corrected,
+            delta,
+            on_hand_after: on_hand.get(),
+            at: now,
+            note,
+        });
+        Ok(stock.level(sku, now))
+    }
+
+    async fn stock(&self, sku: &Sku, now: Timestamp) -> Result<StockLevel> {
+        let mut d = self.data.lock();
+        Ok(d.stock_mut(sku)?.level(sku, now))
+    }
+
+    async fn adjustments(&self, sku: &Sku) -> Result<Vec<StockAdjustment>> {
+        let mut d = self.data.lock();
+        Ok(d.stock_mut(sku)?.adjustments.clone())
+    }
+
+    async fn cart_reservations(&self, cart: CartId) -> Result<Vec<Reservation>> {
+        let d = self.data.lock();
+        let Some(c) = d.carts.get(&cart) else {
+            return Ok(Vec::new());
+        };
+        Ok(c.lines
+            .iter()
+            .filter_map(|line| d.stock.get(&line.sku)?.reservations.get(&cart).cloned())
+            .collect())
+    }
+
+    async fn order_allocations(&self, order: OrderId) -> Result<Vec<Allocation>> {
+        let d = self.data.lock();
+        let Some(o) = d.orders.get(&order) else {
+            return Ok(Vec::new());
+        };
+        Ok(o.lines
+            .iter()
+            .filter_map(|line| d.stock.get(&line.sku)?.allocations.get(&order).cloned())
+            .collect())
+    }
+
+    async fn sweep_reservations(&self, now: Timestamp, limit: usize) -> Result<usize> {
+        let mut d = self.data.lock();
+        let mut removed = 0;
+        for stock in d.stock.values_mut() {
+            let expired: Vec<CartId> = stock
+                .reservations
+                .values()
+                .filter(|r| !r.is_live(now))
+                .map(|r| r.cart)
+                .take(limit - removed)
+                .collect();
+            for cart in expired {
+                stock.reservations.remove(&cart);
+                removed += 1;
+            }
+            if removed >= limit {
+                break;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[async_trait]
+impl CartStore for TenantStores {
+    async fn insert_cart(&self, cart: &Cart) -> Result<()> {
+        if cart.tenant != self.tenant {
+            return Err(Error::TenantMismatch {
+                expected: self.tenant.clone(),
+                found: cart.tenant.clone(),
+            });
+        }
+        let mut d = self.data.lock();
+        if d.carts.contains_key(&cart.id) {
+            return Err(BackendError::new(BackendErrorKind::Conflict, format!("cart {} exists", cart.id)).into());
+        }
+        d.carts.insert(cart.id, cart.clone());
+        Ok(())
+    }
+
+    async fn cart(&self, id: CartId) -> Result<Option<Cart>> {
+        Ok(self.data.lock().carts.get(&id).cloned())
+    }
+
+    async fn set_line(&self, cart: CartId, sku: &Sku, quantity: Quantity, expires_at: Timestamp, now: Timestamp) -> Result<Cart> {
+        let mut d = self.data.lock();
+        let c = d.carts.get(&cart).ok_or_else(|| Error::not_found(Entity::Cart, cart))?;
+        if let CartStatus::CheckedOut { order } = c.status {
+            return Err(Error::CartCheckedOut { cart, order });
+        }
+        if !d.sku_owner.contains_key(sku) {
+            return Err(Error::not_found(Entity::Sku, sku));
+        }
+        let stock = d.stock_mut(sku)?;
+        if quantity.is_zero() {
+            stock.reservations.remove(&cart);
+        } else {
+            let available = stock.available(now, Some(cart), None);
+            if quantity.get() > available {
+                return Err(Error::InsufficientStock {
+                    sku: sku.clone(),
+                    requested: quantity.get(),
+                    available,
+                });
+            }
+            stock.reservations.insert(
+                cart,
+                Reservation {
+                    cart,
+                    sku: sku.clone(),
+                    quantity,
+                    expires_at,
+                },
+            );
+        }
+        let c = d.carts.get_mut(&cart).ok_or_else(|| Error::not_found(Entity::Cart, cart))?;
+        c.put_line(sku, quantity, now);
+        Ok(c.clone())
+    }
+}
+
+#[async_trait]
+impl OrderStore for TenantStores {
+    async fn place_order(&self, draft: &OrderDraft, now: Timestamp) -> Result<Placement> {
+        if draft.tenant != self.tenant {
+            return Err(Error::TenantMismatch {
+                expected: self.tenant.clone(),
+                found: draft.tenant.clone(),
+            });
+        }
+        let mut d = self.data.lock();
+        if let Some(existing) = d.keys.get(&draft.idempotency_key) {
+            let order = d.order(*existing)?;
+            if order.cart != draft.cart {
+                return Err(Error::IdempotencyKeyReused {
+                    key: draft.idempotency_key.clone(),
+                    order: order.id,
+                });
+            }
+            return Ok(Placement {
+                order: order.clone(),
+                created: false,
+            });
+        }
+        let cart = d
+            .carts
+            .get(&draft.cart)
+            .ok_or_else(|| Error::not_found(Entity::Cart, draft.cart))?;
+        if let CartStatus::CheckedOut { order } = cart.status {
+            return Err(Error::CartCheckedOut { cart: cart.id, order });
+        }
+        if cart.currency != draft.currency {
+            return Err(Error::CurrencyMismatch {
+                expected: cart.currency,
+                found: draft.currency,
+            });
+        }
+        let same_lines = cart.lines.len() == draft.lines.len()
+            && cart
+                .lines
+                .iter()
+                .zip(&draft.lines)
+                .all(|(c, o)| c.sku == o.sku && c.quantity == o.quantity);
+        if !same_lines {
+            return Err(Error::CartChanged(cart.id));
+        }
+        for line in &draft.lines {
+            let covered = d
+                .stock
+                .get(&line.sku)
+                .and_then(|s| s.reservations.get(&draft.cart))
+                .is_some_and(|r| r.is_live(now) && r.quantity >= line.quantity);
+            if !covered {
+                return Err(Error::ReservationLapsed { sku: line.sku.clone() });
+            }
+        }
+        // Every check passed: now write.
+        for line in &draft.lines {
+            let stock = d.stock_mut(&line.sku)?;
+            stock.reservations.remove(&draft.cart);
+            stock.allocations.insert(
+                draft.id,
+                Allocation {
+                    order: draft.id,
+                    sku: line.sku.clone(),
+                    quantity: line.quantity,
+                    expires_at: draft.payment_expires_at,
+                },
+            );
+        }
+        if let Some(cart) = d.carts.get_mut(&draft.cart) {
+            cart.status = CartStatus::CheckedOut { order: draft.id };
+            cart.updated_at = now;
+        }
+        let order = Order::from_draft(draft.clone(), now);
+        let placed = order.note(OrderEventKind::Placed { total: order.total }, now);
+        d.keys.insert(draft.idempotency_key.clone(), order.id);
+        d.commit_order(order.clone(), vec![placed]);
+        Ok(Placement { order, created: true })
+    }
+
+    async fn order(&self, id: OrderId) -> Result<Option<Order>> {
+        Ok(self.data.lock().orders.get(&id).cloned())
+    }
+
+    async fn order_by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<Order>> {
+        let d = self.data.lock();
+        Ok(d.keys.get(key).and_then(|id| d.orders.get(id)).cloned())
+    }
+
+    async fn events(&self, order: OrderId) -> Result<Vec<OrderEvent>> {
+        Ok(self.data.lock().events.get(&order).cloned().unwrap_or_default())
+    }
+
+    async fn attach_payment_session(&self, order: OrderId, session: &PaymentSession, now: Timestamp) -> Result<Order> {
+        let mut d = self.data.lock();
+        let mut o = d.order(order)?.clone();
+        if o.payment_session.as_ref() == Some(session) {
+            return Ok(o);
+        }
+        o.payment_session = Some(session.clone());
+        o.updated_at = now;
+        let event = o.note(
+            OrderEventKind::PaymentSessionCreated {
+                session: session.id.clone(),
+            },
+            now,
+        );
+        d.commit_order(o.clone(), vec![event]);
+        Ok(o)
+    }
+
+    async fn act(&self, order: OrderId, action: &OrderAction, now: Timestamp) -> Result<Order> {
+        let mut d = self.data.lock();
+        let mut o = d.order(order)?.clone();
+        let event = o.transition(action.target(), action.event(), now)?;
+        if action.releases_allocation() {
+            d.release_allocations(&o);
+        }
+        d.commit_order(o.clone(), vec![event]);
+        Ok(o)
+    }
+
+    async fn apply_payment_event(&self, event: &PaymentEvent, now: Timestamp) -> Result<PaymentApplication> {
+        if event.tenant != self.tenant {
+            return Err(Error::TenantMismatch {
+                expected: self.tenant.clone(),
+                found: event.tenant.clone(),
+            });
+        }
+        let mut d = self.data.lock();
+        let mut order = d.order(event.order)?.clone();
+        if d.claimed_events.contains_key(&event.id) {
+            let note = order.note(OrderEventKind::DuplicatePaymentEvent { event: event.id.clone() }, now);
+            d.append(order.id, note);
+            return Ok(PaymentApplication {
+                outcome: PaymentOutcome::Duplicate,
+                order,
+            });
+        }
+        let mut events = Vec::new();
+        let outcome = match decide_payment(&order, &event.kind) {
+            PaymentDecision::Take { amount, payment_ref } => {
+                let short: Vec<Sku> = order
+                    .lines
+                    .iter()
+                    .filter(|line| {
+                        d.stock
+                            .get(&line.sku)
+                            .is_none_or(|s| s.available(now, None, Some(order.id)) < line.quantity.get())
+                    })
+                    .map(|line| line.sku.clone())
+                    .collect();
+                if short.is_empty() {
+                    events.push(order.transition(
+                        OrderStatus::Paid,
+                        OrderEventKind::PaymentReceived {
+                            event: event.id.clone(),
+                            amount,
+                        },
+                        now,
+                    )?);
+                    order.payment_ref = payment_ref;
+                    for line in &order.lines {
+                        let stock = d.stock_mut(&line.sku)?;
+                        stock.allocations.remove(&order.id);
+                        stock.on_hand = stock.on_hand.saturating_sub(line.quantity.get());
+                        let on_hand_after = stock.on_hand;
+                        stock.adjustments.push(StockAdjustment {
+                            sku: line.sku.clone(),
+                            kind: AdjustmentKind::Sold { order: order.id },
+                            delta: -i64::from(line.quantity.get()),
+                            on_hand_after,
+                            at: now,
+                            note: None,
+                        });
+                    }
+                    PaymentOutcome::Paid
+                } else {
+                    let refund_id = RefundId::for_payment_event(&event.id);
+                    events.push(order.transition(
+                        OrderStatus::OversoldRefunded,
+                        OrderEventKind::Oversold {
+                            event: event.id.clone(),
+                            short,
+                            refund: refund_id.clone(),
+                        },
+                        now,
+                    )?);
+                    order.payment_ref = payment_ref.clone();
+                    let refund = new_refund(&order, refund_id.clone(), amount, RefundReason::Oversold, payment_ref, now);
+                    events.push(order.note(OrderEventKind::RefundRequested { refund: refund_id, amount }, now));
+                    d.release_allocations(&order);
+                    d.refunds.push(refund.clone());
+                    PaymentOutcome::Oversold { refund }
+                }
+            }
+            PaymentDecision::RefundCancelled { amount, payment_ref } => {
+                let refund_id = RefundId::for_payment_event(&event.id);
+                events.push(order.transition(
+                    OrderStatus::Refunded,
+                    OrderEventKind::PaymentAfterCancellation {
+                        event: event.id.clone(),
+                        refund: refund_id.clone(),
+                    },
+                    now,
+                )?);
+                order.payment_ref = payment_ref.clone();
+                let refund = new_refund(&order, refund_id.clone(), amount, RefundReason::OrderCancelled, payment_ref, now);
+                events.push(order.note(OrderEventKind::RefundRequested { refund: refund_id, amount }, now));
+                d.refunds.push(refund.clone());
+                PaymentOutcome::RefundedAfterCancellation { refund }
+            }
+            PaymentDecision::Mismatch { expected, received } => {
+                events.push(order.note(
+                    OrderEventKind::PaymentMismatch {
+                        event: event.id.clone(),
+                        expected,
+                        received,
+                    },
+                    now,
+                ));
+                PaymentOutcome::Mismatch { expected, received }
+            }
+            PaymentDecision::Expire => {
+                events.push(order.transition(
+                    OrderStatus::Expired,
+                    OrderEventKind::Expired {
+                        event: Some(event.id.clone()),
+                    },
+                    now,
+                )?);
+                d.release_allocations(&order);
+                PaymentOutcome::Expired
+            }
+            PaymentDecision::MarkRefunded { amount } => {
+                events.push(order.transition(
+                    OrderStatus::Refunded,
+                    OrderEventKind::RefundedByProvider {
+                        event: event.id.clone(),
+                        amount,
+                    },
+                    now,
+                )?);
+                PaymentOutcome::RefundRecorded
+            }
+            PaymentDecision::RecordFailure { reason } => {
+                events.push(order.note(
+                    OrderEventKind::PaymentFailed {
+                        event: event.id.clone(),
+                        reason,
+                    },
+                    now,
+                ));
+                PaymentOutcome::FailureRecorded
+            }
+            PaymentDecision::Ignore { reason } => {
+                events.push(order.note(
+                    OrderEventKind::PaymentEventIgnored {
+                        event: event.id.clone(),
+                        reason: reason.clone(),
+                    },
+                    now,
+                ));
+                PaymentOutcome::Ignored { reason }
+            }
+        };
+        d.claimed_events.insert(event.id.clone(), order.id);
+        d.commit_order(order.clone(), events);
+        Ok(PaymentApplication { outcome, order })
+    }
+
+    async fn request_refund(&self, order: OrderId, refund: RefundId, now: Timestamp) -> Result<Refund> {
+        let mut d = self.data.lock();
+        let mut o = d.order(order)?.clone();
+        let event = o.transition(
+            OrderStatus::Refunded,
+            OrderEventKind::RefundRequested {
+                refund: refund.clone(),
+                amount: o.total,
+            },
+            now,
+        )?;
+        let record = new_refund(&o, refund, o.total, RefundReason::RequestedByMerchant, o.payment_ref.clone(), now);
+        d.refunds.push(record.clone());
+        d.commit_order(o, vec![event]);
+        Ok(record)
+    }
+
+    async fn record_refund_result(
+        &self,
+        refund: &RefundId,
+        result: std::result::Result<RefundReceipt, String>,
+        now: Timestamp,
+    ) -> Result<Refund> {
+        let mut d = self.data.lock();
+        let record = d.refund_mut(refund)?;
+        if matches!(record.status, RefundStatus::Succeeded { .. }) {
+            return Ok(record.clone());
+        }
+        let kind = match result {
+            Ok(receipt) => {
+                record.status = RefundStatus::Succeeded {
+                    provider_ref: receipt.provider_ref.clone(),
+                };
+                OrderEventKind::RefundSucceeded {
+                    refund: refund.clone(),
+                    provider_ref: receipt.provider_ref,
+                }
+            }
+            Err(message) => OrderEventKind::RefundFailed {
+                refund: refund.clone(),
+                message,
+            },
+        };
+        let record = record.clone();
+        let note = d.order(record.order)?.note(kind, now);
+        d.append(record.order, note);
+        Ok(record)
+    }
+
+    async fn pending_refunds(&self, limit: usize) -> Result<Vec<Refund>> {
+        Ok(self
+            .data
+            .lock()
+            .refunds
+            .iter()
+            .filter(|r| r.status == RefundStatus::Pending)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn expire_unpaid(&self, now: Timestamp, limit: usize) -> Result<Vec<OrderId>> {
+        let mut d = self.data.lock();
+        let mut due: Vec<&Order> = d
+            .orders
+            .values()
+            .filter(|o| o.status == OrderStatus::AwaitingPayment && o.payment_expires_at <= now)
+            .collect();
+        due.sort_by_key(|o| (o.payment_expires_at, o.id));
+        let due: Vec<Order> = due.into_iter().take(limit).cloned().collect();
+        let mut expired = Vec::with_capacity(due.len());
+        for mut order in due {
+            let event = order.transition(OrderStatus::Expired, OrderEventKind::Expired { event: None }, now)?;
+            d.release_allocations(&order);
+            expired.push(order.id);
+            d.commit_order(order, vec![event]);
+        }
+        Ok(expired)
+    }
+}

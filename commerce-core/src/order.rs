@@ -1,0 +1,676 @@
+//! Orders: the placed snapshot of a cart, an explicit state machine, and the
+//! append-only log of everything that happened to it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::ids::{CartId, IdempotencyKey, OrderId, PaymentEventId, ProductId, Quantity, RefundId, Sku, TenantId};
+use crate::money::{Currency, Money};
+use crate::payment::{PaymentEventKind, PaymentSession};
+
+/// Where an order stands.
+///
+/// ```text
+///                 ┌──────────────► Cancelled ──(late payment)──► Refunded
+///                 │                    ▲
+/// AwaitingPayment ┼──► Expired ────────┤
+///        │        │       │            
+///        │        │       └──(payment, stock still there)──► Paid
+///        │        └──(payment, stock gone)──► OversoldRefunded
+///        └──(payment)──► Paid ──► Fulfilled ──► Refunded
+///                          └──────────────────► Refunded
+/// ```
+///
+/// [`OrderStatus::can_become`] is the whole table; every store refuses any
+/// other change with [`Error::InvalidTransition`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum OrderStatus {
+    /// Placed; its stock is allocated until the payment window closes.
+    AwaitingPayment,
+    /// Paid; its stock is sold.
+    Paid,
+    /// Handed to the buyer.
+    Fulfilled,
+    /// Cancelled before payment; its allocation was released.
+    Cancelled,
+    /// The payment window closed unpaid; its allocation was released. A
+    /// payment that still arrives takes the stock if it is there.
+    Expired,
+    /// The payment was refunded (by the merchant, the provider, or because it
+    /// arrived for a cancelled order).
+    Refunded,
+    /// The payment arrived after the allocation lapsed and the stock had been
+    /// sold to someone else: the payment was refunded automatically.
+    OversoldRefunded,
+}
+
+impl OrderStatus {
+    /// Whether the state machine allows going from `self` to `next`.
+    pub fn can_become(self, next: OrderStatus) -> bool {
+        use OrderStatus::*;
+        matches!(
+            (self, next),
+            (AwaitingPayment, Paid | OversoldRefunded | Cancelled | Expired)
+                | (Expired, Paid | OversoldRefunded | Cancelled)
+                | (Paid, Fulfilled | Refunded)
+                | (Fulfilled, Refunded)
+                | (Cancelled, Refunded)
+        )
+    }
+
+    /// The snake-case name used in JSON and in databases.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::AwaitingPayment => "awaiting_payment",
+            OrderStatus::Paid => "paid",
+            OrderStatus::Fulfilled => "fulfilled",
+            OrderStatus::Cancelled => "cancelled",
+            OrderStatus::Expired => "expired",
+            OrderStatus::Refunded => "refunded",
+            OrderStatus::OversoldRefunded => "oversold_refunded",
+        }
+    }
+
+    /// Every status.
+    pub const ALL: [OrderStatus; 7] = [
+        OrderStatus::AwaitingPayment,
+        OrderStatus::Paid,
+        OrderStatus::Fulfilled,
+        OrderStatus::Cancelled,
+        OrderStatus::Expired,
+        OrderStatus::Refunded,
+        OrderStatus::OversoldRefunded,
+    ];
+
+    /// Parses [`as_str`](Self::as_str)'s output.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == name)
+    }
+}
+
+impl fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One line of an order: the unit price as it was when the order was placed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLine {
+    /// The SKU.
+    pub sku: Sku,
+    /// The product it belongs to.
+    pub product: ProductId,
+    /// The product name at the time of the order.
+    pub name: String,
+    /// The variant's option values at the time of the order.
+    pub options: BTreeMap<String, String>,
+    /// How many units.
+    pub quantity: Quantity,
+    /// The unit price snapshot.
+    pub unit_price: Money,
+    /// `unit_price × quantity`.
+    pub line_total: Money,
+}
+
+/// Everything a store needs to place an order; built by the facade from the
+/// cart and the catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderDraft {
+    /// The new order's identifier.
+    pub id: OrderId,
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The cart being checked out.
+    pub cart: CartId,
+    /// The caller's idempotency key.
+    pub idempotency_key: IdempotencyKey,
+    /// The currency.
+    pub currency: Currency,
+    /// The priced lines: exactly the cart's lines, in the cart's order.
+    pub lines: Vec<OrderLine>,
+    /// The amount the buyer must pay: the sum of the line totals.
+    pub total: Money,
+    /// When the payment window closes and the allocation lapses.
+    pub payment_expires_at: Timestamp,
+}
+
+/// A placed order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    /// The identifier.
+    pub id: OrderId,
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The cart it came from.
+    pub cart: CartId,
+    /// The idempotency key it was placed with.
+    pub idempotency_key: IdempotencyKey,
+    /// The currency.
+    pub currency: Currency,
+    /// The lines, with their price snapshots.
+    pub lines: Vec<OrderLine>,
+    /// The amount the buyer must pay.
+    pub total: Money,
+    /// Where it stands.
+    pub status: OrderStatus,
+    /// When the payment window closes.
+    pub payment_expires_at: Timestamp,
+    /// The payment session the buyer was sent to, once created.
+    pub payment_session: Option<PaymentSession>,
+    /// The provider's reference of the payment taken (for refunds).
+    pub payment_ref: Option<String>,
+    /// When it was placed.
+    pub placed_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+}
+
+impl Order {
+    /// The order a draft becomes when placed at `now`.
+    pub fn from_draft(draft: OrderDraft, now: Timestamp) -> Self {
+        Self {
+            id: draft.id,
+            tenant: draft.tenant,
+            cart: draft.cart,
+            idempotency_key: draft.idempotency_key,
+            currency: draft.currency,
+            lines: draft.lines,
+            total: draft.total,
+            status: OrderStatus::AwaitingPayment,
+            payment_expires_at: draft.payment_expires_at,
+            payment_session: None,
+            payment_ref: None,
+            placed_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Moves the order to `to` if the state machine allows it, and returns the
+    /// event that records the change. On refusal nothing changes.
+    pub fn transition(
+        &mut self,
+        to: OrderStatus,
+        kind: OrderEventKind,
+        now: Timestamp,
+    ) -> Result<PendingEvent> {
+        if !self.status.can_become(to) {
+            return Err(Error::InvalidTransition {
+                order: self.id,
+                from: self.status,
+                to,
+            });
+        }
+        let from = self.status;
+        self.status = to;
+        self.updated_at = now;
+        Ok(PendingEvent {
+            from,
+            to,
+            kind,
+            at: now,
+        })
+    }
+
+    /// An event that records something without changing the status.
+    pub fn note(&self, kind: OrderEventKind, now: Timestamp) -> PendingEvent {
+        PendingEvent {
+            from: self.status,
+            to: self.status,
+            kind,
+            at: now,
+        }
+    }
+}
+
+/// An event about to be appended to an order's log: a store gives it its
+/// sequence number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEvent {
+    /// The status before.
+    pub from: OrderStatus,
+    /// The status after (equal to `from` for a record without a change).
+    pub to: OrderStatus,
+    /// What happened.
+    pub kind: OrderEventKind,
+    /// When.
+    pub at: Timestamp,
+}
+
+impl PendingEvent {
+    /// The event with its place in the order's log.
+    pub fn into_event(self, order: OrderId, seq: u32) -> OrderEvent {
+        OrderEvent {
+            order,
+            seq,
+            at: self.at,
+            from: self.from,
+            to: self.to,
+            kind: self.kind,
+        }
+    }
+}
+
+/// One entry of an order's append-only audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderEvent {
+    /// The order.
+    pub order: OrderId,
+    /// Its position in the order's log, from 1, without gaps.
+    pub seq: u32,
+    /// When.
+    pub at: Timestamp,
+    /// The status before.
+    pub from: OrderStatus,
+    /// The status after.
+    pub to: OrderStatus,
+    /// What happened.
+    pub kind: OrderEventKind,
+}
+
+/// What an order event records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum OrderEventKind {
+    /// The order was placed and its stock allocated.
+    Placed {
+        /// The amount due.
+        total: Money,
+    },
+    /// A payment session was created for the buyer.
+    PaymentSessionCreated {
+        /// The provider's session id.
+        session: String,
+    },
+    /// A payment was received and the stock sold.
+    PaymentReceived {
+        /// The provider's event.
+        event: PaymentEventId,
+        /// The amount paid.
+        amount: Money,
+    },
+    /// A payment event that had already been applied arrived again; nothing
+    /// changed.
+    DuplicatePaymentEvent {
+        /// The provider's event.
+        event: PaymentEventId,
+    },
+    /// A payment whose amount or currency does not match the order arrived.
+    /// The order was not marked paid; review it.
+    PaymentMismatch {
+        /// The provider's event.
+        event: PaymentEventId,
+        /// What the order asked for.
+        expected: Money,
+        /// What the provider reported.
+        received: Money,
+    },
+    /// A payment attempt failed.
+    PaymentFailed {
+        /// The provider's event.
+        event: PaymentEventId,
+        /// The provider's reason.
+        reason: String,
+    },
+    /// A payment event was recorded but needed no action.
+    PaymentEventIgnored {
+        /// The provider's event.
+        event: PaymentEventId,
+        /// Why it needed none.
+        reason: String,
+    },
+    /// A payment arrived after the allocation lapsed and the stock had been
+    /// sold elsewhere: the payment is refunded. Rare, and meant to be seen.
+    Oversold {
+        /// The provider's event.
+        event: PaymentEventId,
+        /// The SKUs that were short.
+        short: Vec<Sku>,
+        /// The refund issued.
+        refund: RefundId,
+    },
+    /// A payment arrived for a cancelled order and is refunded.
+    PaymentAfterCancellation {
+        /// The provider's event.
+        event: PaymentEventId,
+        /// The refund issued.
+        refund: RefundId,
+    },
+    /// The payment window closed (or the provider's session expired) unpaid;
+    /// the allocation was released.
+    Expired {
+        /// The provider's event, when the provider reported the expiry.
+        event: Option<PaymentEventId>,
+    },
+    /// The order was cancelled and its allocation released.
+    Cancelled {
+        /// Why.
+        reason: String,
+    },
+    /// The order was handed over.
+    Fulfilled,
+    /// A refund was requested from the provider.
+    RefundRequested {
+        /// The refund.
+        refund: RefundId,
+        /// The amount.
+        amount: Money,
+    },
+    /// The provider confirmed a refund.
+    RefundSucceeded {
+        /// The refund.
+        refund: RefundId,
+        /// The provider's reference.
+        provider_ref: String,
+    },
+    /// The provider refused or failed a refund; it stays pending for a retry.
+    RefundFailed {
+        /// The refund.
+        refund: RefundId,
+        /// The provider's message.
+        message: String,
+    },
+    /// The provider reported a refund made outside this library.
+    RefundedByProvider {
+        /// The provider's event.
+        event: PaymentEventId,
+        /// The amount refunded.
+        amount: Money,
+    },
+}
+
+/// Why a refund is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RefundReason {
+    /// The stock was sold to someone else before the payment arrived.
+    Oversold,
+    /// The payment arrived for a cancelled order.
+    OrderCancelled,
+    /// The merchant asked for it.
+    RequestedByMerchant,
+}
+
+/// Where a refund stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RefundStatus {
+    /// Recorded; the provider has not confirmed it yet.
+    Pending,
+    /// The provider confirmed it.
+    Succeeded {
+        /// The provider's reference.
+        provider_ref: String,
+    },
+}
+
+/// A refund of an order's payment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    /// The identifier, also the provider idempotency key.
+    pub id: RefundId,
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The order.
+    pub order: OrderId,
+    /// The amount.
+    pub amount: Money,
+    /// Why.
+    pub reason: RefundReason,
+    /// The provider's reference of the payment being refunded.
+    pub payment_ref: Option<String>,
+    /// Pending or succeeded.
+    pub status: RefundStatus,
+    /// When it was requested.
+    pub requested_at: Timestamp,
+}
+
+/// What a store must do with a (first delivery of a) payment event, decided
+/// from the order alone. Stores execute it atomically with the claim of the
+/// event id; see [`decide_payment`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PaymentDecision {
+    /// Take the payment: if every line's stock is still there (the order's own
+    /// allocation counts as there), mark it paid and sell the stock;
+    /// otherwise mark it oversold-refunded, release what it holds and issue a
+    /// refund with reason [`RefundReason::Oversold`].
+    Take {
+        /// The amount paid.
+        amount: Money,
+        /// The provider's payment reference.
+        payment_ref: Option<String>,
+    },
+    /// The amount or currency is wrong: record it for review, change nothing.
+    Mismatch {
+        /// The order's total.
+        expected: Money,
+        /// The amount reported.
+        received: Money,
+    },
+    /// The order was cancelled: mark it refunded and issue a refund with reason
+    /// [`RefundReason::OrderCancelled`].
+    RefundCancelled {
+        /// The amount paid.
+        amount: Money,
+        /// The provider's payment reference.
+        payment_ref: Option<String>,
+    },
+    /// The provider's session expired: expire the order and release its
+    /// allocation.
+    Expire,
+    /// The provider refunded the payment: mark the order refunded.
+    MarkRefunded {
+        /// The amount.
+        amount: Money,
+    },
+    /// Record a failed attempt; the status does not change.
+    RecordFailure {
+        /// The provider's reason.
+        reason: String,
+    },
+    /// Record the event; nothing else happens.
+    Ignore {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Decides what the first delivery of a payment event does to `order`.
+///
+/// This is the whole payment policy, shared by every store:
+///
+/// | event | order status | decision |
+/// |---|---|---|
+/// | succeeded, amount ≠ total | any not yet paid | [`Mismatch`](PaymentDecision::Mismatch) |
+/// | succeeded | awaiting payment, expired | [`Take`](PaymentDecision::Take) |
+/// | succeeded | cancelled | [`RefundCancelled`](PaymentDecision::RefundCancelled) |
+/// | succeeded | paid or later | [`Ignore`](PaymentDecision::Ignore) (already paid) |
+/// | failed | any | [`RecordFailure`](PaymentDecision::RecordFailure) |
+/// | session expired | awaiting payment | [`Expire`](PaymentDecision::Expire) |
+/// | refunded | paid, fulfilled | [`MarkRefunded`](PaymentDecision::MarkRefunded) |
+/// | anything else | | [`Ignore`](PaymentDecision::Ignore) |
+pub fn decide_payment(order: &Order, event: &PaymentEventKind) -> PaymentDecision {
+    use OrderStatus::*;
+    match event {
+        PaymentEventKind::Succeeded {
+            amount,
+            payment_ref,
+        } => match order.status {
+            AwaitingPayment | Expired | Cancelled if *amount != order.total => {
+                PaymentDecision::Mismatch {
+                    expected: order.total,
+                    received: *amount,
+                }
+            }
+            AwaitingPayment | Expired => PaymentDecision::Take {
+                amount: *amount,
+                payment_ref: payment_ref.clone(),
+            },
+            Cancelled => PaymentDecision::RefundCancelled {
+                amount: *amount,
+                payment_ref: payment_ref.clone(),
+            },
+            status => PaymentDecision::Ignore {
+                reason: format!("a payment for an order already {status}"),
+            },
+        },
+        PaymentEventKind::Failed { reason } => PaymentDecision::RecordFailure {
+            reason: reason.clone(),
+        },
+        PaymentEventKind::SessionExpired => match order.status {
+            AwaitingPayment => PaymentDecision::Expire,
+            status => PaymentDecision::Ignore {
+                reason: format!("session expired for an order already {status}"),
+            },
+        },
+        PaymentEventKind::Refunded { amount } => match order.status {
+            Paid | Fulfilled => PaymentDecision::MarkRefunded { amount: *amount },
+            status => PaymentDecision::Ignore {
+                reason: format!("a refund reported for an order {status}"),
+            },
+        },
+    }
+}
+
+/// What applying a payment event did. Returned by
+/// [`OrderStore::apply_payment_event`](crate::store::OrderStore::apply_payment_event).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PaymentOutcome {
+    /// The order is paid and its stock sold.
+    Paid,
+    /// This event id had been applied before; nothing changed but the record
+    /// of the duplicate.
+    Duplicate,
+    /// The amount or currency did not match; recorded for review.
+    Mismatch {
+        /// The order's total.
+        expected: Money,
+        /// The amount reported.
+        received: Money,
+    },
+    /// The stock was gone: the order is oversold-refunded and this refund
+    /// must be sent to the provider (the facade does, once).
+    Oversold {
+        /// The refund to send.
+        refund: Refund,
+    },
+    /// The order had been cancelled: it is refunded and this refund must be
+    /// sent to the provider.
+    RefundedAfterCancellation {
+        /// The refund to send.
+        refund: Refund,
+    },
+    /// The order expired with its session.
+    Expired,
+    /// A failed attempt was recorded.
+    FailureRecorded,
+    /// The provider's refund was recorded; the order is refunded.
+    RefundRecorded,
+    /// The event was recorded and needed no action.
+    Ignored {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl PaymentOutcome {
+    /// The refund the caller must send to the provider, if any.
+    pub fn refund_to_send(&self) -> Option<&Refund> {
+        match self {
+            PaymentOutcome::Oversold { refund }
+            | PaymentOutcome::RefundedAfterCancellation { refund } => Some(refund),
+            _ => None,
+        }
+    }
+}
+
+/// The result of applying a payment event: what happened and the order after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentApplication {
+    /// What happened.
+    pub outcome: PaymentOutcome,
+    /// The order after it.
+    pub order: Order,
+}
+
+/// A change a merchant (or the sweeper) asks of an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OrderAction {
+    /// Cancel an unpaid order, releasing its allocation.
+    Cancel {
+        /// Why.
+        reason: String,
+    },
+    /// Mark a paid order handed over.
+    Fulfil,
+}
+
+impl OrderAction {
+    /// The status the action leads to.
+    pub fn target(&self) -> OrderStatus {
+        match self {
+            OrderAction::Cancel { .. } => OrderStatus::Cancelled,
+            OrderAction::Fulfil => OrderStatus::Fulfilled,
+        }
+    }
+
+    /// The event that records it.
+    pub fn event(&self) -> OrderEventKind {
+        match self {
+            OrderAction::Cancel { reason } => OrderEventKind::Cancelled {
+                reason: reason.clone(),
+            },
+            OrderAction::Fulfil => OrderEventKind::Fulfilled,
+        }
+    }
+
+    /// Whether the action releases the order's allocation.
+    pub fn releases_allocation(&self) -> bool {
+        matches!(self, OrderAction::Cancel { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_machine_table() {
+        use OrderStatus::*;
+        let allowed = [
+            (AwaitingPayment, Paid),
+            (AwaitingPayment, OversoldRefunded),
+            (AwaitingPayment, Cancelled),
+            (AwaitingPayment, Expired),
+            (Expired, Paid),
+            (Expired, OversoldRefunded),
+            (Expired, Cancelled),
+            (Paid, Fulfilled),
+            (Paid, Refunded),
+            (Fulfilled, Refunded),
+            (Cancelled, Refunded),
+        ];
+        for from in OrderStatus::ALL {
+            for to in OrderStatus::ALL {
+                assert_eq!(
+                    from.can_become(to),
+                    allowed.contains(&(from, to)),
+                    "{from} -> {to}"
+                );
+            }
+            assert_eq!(OrderStatus::parse(from.as_str()), Some(from));
+        }
+    }
+}

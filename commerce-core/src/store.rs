@@ -1,0 +1,346 @@
+//! The store contract: object-safe async traits split by aggregate, each
+//! bound to one tenant.
+//!
+//! A [`Store`] hands out a [`Scope`]: the four aggregate stores of one
+//! tenant. Every operation of a scope sees and changes only that tenant's
+//! data, so a database adapter can pin the tenant once per transaction (in
+//! PostgreSQL, with row-level security).
+//!
+//! Stores persist and enforce the atomic invariants; the decisions (the
+//! order state machine, the payment policy, pricing) are plain functions of
+//! this crate that every store calls. No store reads the clock: every
+//! operation that depends on time takes `now`.
+//!
+//! A new store proves itself by passing the conformance kit (feature
+//! `testkit`).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::cart::Cart;
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::ids::{CartId, IdempotencyKey, OrderId, ProductId, Quantity, RefundId, Sku, TenantId};
+use crate::inventory::{Allocation, Reservation, StockAdjustment, StockLevel};
+use crate::catalog::Product;
+use crate::order::{Order, OrderAction, OrderDraft, OrderEvent, PaymentApplication, Refund};
+use crate::payment::{PaymentEvent, PaymentSession, RefundReceipt};
+
+/// A backend that holds many tenants' data.
+pub trait Store: Send + Sync + 'static {
+    /// The stores of `tenant`. Cheap; call it per request.
+    fn scope(&self, tenant: &TenantId) -> Scope;
+}
+
+/// A shared, type-erased store.
+pub type DynStore = dyn Store;
+
+/// One tenant's aggregate stores. Every operation through it is confined to
+/// [`Scope::tenant`].
+#[derive(Clone)]
+pub struct Scope {
+    tenant: TenantId,
+    catalog: Arc<dyn CatalogStore>,
+    inventory: Arc<dyn InventoryStore>,
+    carts: Arc<dyn CartStore>,
+    orders: Arc<dyn OrderStore>,
+}
+
+impl std::fmt::Debug for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scope").field("tenant", &self.tenant).finish_non_exhaustive()
+    }
+}
+
+impl Scope {
+    /// A scope for `tenant` from its four stores, which must all be bound to
+    /// `tenant`.
+    pub fn new(
+        tenant: TenantId,
+        catalog: Arc<dyn CatalogStore>,
+        inventory: Arc<dyn InventoryStore>,
+        carts: Arc<dyn CartStore>,
+        orders: Arc<dyn OrderStore>,
+    ) -> Self {
+        Self {
+            tenant,
+            catalog,
+            inventory,
+            carts,
+            orders,
+        }
+    }
+
+    /// A scope whose four stores are one value implementing all four traits.
+    pub fn from_one<S>(tenant: TenantId, stores: Arc<S>) -> Self
+    where
+        S: CatalogStore + InventoryStore + CartStore + OrderStore,
+    {
+        Self::new(tenant, stores.clone(), stores.clone(), stores.clone(), stores)
+    }
+
+    /// The tenant.
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &dyn CatalogStore {
+        self.catalog.as_ref()
+    }
+
+    /// Stock, reservations and allocations.
+    pub fn inventory(&self) -> &dyn InventoryStore {
+        self.inventory.as_ref()
+    }
+
+    /// Carts.
+    pub fn carts(&self) -> &dyn CartStore {
+        self.carts.as_ref()
+    }
+
+    /// Orders, payments and refunds.
+    pub fn orders(&self) -> &dyn OrderStore {
+        self.orders.as_ref()
+    }
+}
+
+/// Products and their SKUs.
+#[async_trait]
+pub trait CatalogStore: Send + Sync + 'static {
+    /// Inserts `product`, or replaces the product with the same id.
+    ///
+    /// # Behavior
+    ///
+    /// Atomic. A SKU of `product` that belongs to another product of this
+    /// tenant is refused with [`Error::SkuTaken`](crate::Error::SkuTaken) and
+    /// nothing is written. Every SKU of the product gets a stock record (zero
+    /// on hand) if it has none. SKUs a replaced product no longer has keep
+    /// their stock records and history but can no longer be added to carts.
+    async fn put_product(&self, product: &Product) -> Result<()>;
+
+    /// The product with `id`, if any.
+    async fn product(&self, id: ProductId) -> Result<Option<Product>>;
+
+    /// The product that has a variant with `sku`, if any.
+    async fn product_by_sku(&self, sku: &Sku) -> Result<Option<Product>>;
+
+    /// All products, ordered by name, then id.
+    async fn products(&self) -> Result<Vec<Product>>;
+}
+
+/// On-hand stock, reservations and allocations.
+#[async_trait]
+pub trait InventoryStore: Send + Sync + 'static {
+    /// Adds `quantity` to the on-hand count of `sku` and records a
+    /// [`Received`](crate::AdjustmentKind::Received) adjustment.
+    ///
+    /// # Behavior
+    ///
+    /// Atomic. An unknown SKU is [`Error::NotFound`](crate::Error::NotFound);
+    /// an on-hand count past [`Quantity::MAX`] is
+    /// [`Error::StockOverflow`](crate::Error::StockOverflow).
+    async fn receive(
+        &self,
+        sku: &Sku,
+        quantity: Quantity,
+        note: Option<String>,
+        now: Timestamp,
+    ) -> Result<StockLevel>;
+
+    /// Sets the on-hand count of `sku` to `on_hand` (a stock count) and
+    /// records a [`Corrected`](crate::AdjustmentKind::Corrected) adjustment.
+    ///
+    /// # Behavior
+    ///
+    /// Atomic. A count below the units held by live reservations and
+    /// allocations is refused with
+    /// [`Error::StockBelowHeld`](crate::Error::StockBelowHeld): cancel or let
+    /// the holds lapse first. An unknown SKU is `NotFound`.
+    async fn correct(
+        &self,
+        sku: &Sku,
+        on_hand: Quantity,
+        note: Option<String>,
+        now: Timestamp,
+    ) -> Result<StockLevel>;
+
+    /// The stock position of `sku` at `now`: expired holds do not count.
+    async fn stock(&self, sku: &Sku, now: Timestamp) -> Result<StockLevel>;
+
+    /// Every adjustment of `sku`, oldest first.
+    async fn adjustments(&self, sku: &Sku) -> Result<Vec<StockAdjustment>>;
+
+    /// The reservations of `cart`, expired ones included until swept.
+    async fn cart_reservations(&self, cart: CartId) -> Result<Vec<Reservation>>;
+
+    /// The allocations of `order`, lapsed ones included until released.
+    async fn order_allocations(&self, order: OrderId) -> Result<Vec<Allocation>>;
+
+    /// Deletes up to `limit` reservations that expired at or before `now`
+    /// and returns how many it deleted.
+    ///
+    /// # Behavior
+    ///
+    /// Safe beside traffic: it never deletes a live reservation and never
+    /// blocks on one being changed.
+    async fn sweep_reservations(&self, now: Timestamp, limit: usize) -> Result<usize>;
+}
+
+/// Carts and their lines, each line backed by a reservation.
+#[async_trait]
+pub trait CartStore: Send + Sync + 'static {
+    /// Inserts a new cart.
+    ///
+    /// # Behavior
+    ///
+    /// An existing cart with the same id is a conflict
+    /// ([`Error::Backend`](crate::Error::Backend) of kind `Conflict`).
+    async fn insert_cart(&self, cart: &Cart) -> Result<()>;
+
+    /// The cart with `id`, if any.
+    async fn cart(&self, id: CartId) -> Result<Option<Cart>>;
+
+    /// Sets the line of `sku` in `cart` to `quantity`, and the cart's
+    /// reservation of `sku` to the same quantity, live until `expires_at`.
+    ///
+    /// # Behavior
+    ///
+    /// Atomic: the line and the reservation change together or not at all.
+    ///
+    /// - Idempotent: setting the same quantity again reserves nothing more
+    ///   (it renews the reservation's expiry).
+    /// - Lowering the quantity releases the difference; zero removes the
+    ///   line and the reservation.
+    /// - Raising it needs `quantity ≤ on_hand − live reservations of other
+    ///   carts − live allocations`; otherwise
+    ///   [`Error::InsufficientStock`](crate::Error::InsufficientStock) with
+    ///   that real available figure, and nothing changes. Holds whose expiry
+    ///   is at or before `now` do not count.
+    /// - An unknown cart or SKU is `NotFound`; a checked-out cart is
+    ///   [`Error::CartCheckedOut`](crate::Error::CartCheckedOut).
+    /// - Concurrent calls for the last units: exactly as many succeed as
+    ///   there are units.
+    async fn set_line(
+        &self,
+        cart: CartId,
+        sku: &Sku,
+        quantity: Quantity,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Cart>;
+}
+
+/// Orders, their audit logs, payment events and refunds.
+#[async_trait]
+pub trait OrderStore: Send + Sync + 'static {
+    /// Places the order described by `draft`, in one atomic step.
+    ///
+    /// # Behavior
+    ///
+    /// - If an order with `draft.idempotency_key` exists: for the same cart it
+    ///   is returned with `created = false` and nothing changes; for another
+    ///   cart, [`Error::IdempotencyKeyReused`](crate::Error::IdempotencyKeyReused).
+    ///   Concurrent calls with one key make one order.
+    /// - The cart must be open (else `CartCheckedOut`) and its lines must be
+    ///   exactly the draft's SKUs and quantities (else
+    ///   [`Error::CartChanged`](crate::Error::CartChanged)).
+    /// - Every line must be covered by a live reservation of this cart (else
+    ///   [`Error::ReservationLapsed`](crate::Error::ReservationLapsed)).
+    /// - Then, together: the cart's reservations become the order's
+    ///   allocations until `draft.payment_expires_at`, the cart is checked
+    ///   out, the order is stored awaiting payment, and a `Placed` event is
+    ///   appended.
+    async fn place_order(&self, draft: &OrderDraft, now: Timestamp) -> Result<Placement>;
+
+    /// The order with `id`, if any.
+    async fn order(&self, id: OrderId) -> Result<Option<Order>>;
+
+    /// The order placed with `key`, if any.
+    async fn order_by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<Order>>;
+
+    /// The audit log of `order`, oldest first (`seq` 1, 2, ...). An unknown
+    /// order has an empty log.
+    async fn events(&self, order: OrderId) -> Result<Vec<OrderEvent>>;
+
+    /// Records the payment session created for `order` and appends a
+    /// `PaymentSessionCreated` event. Setting the same session again changes
+    /// nothing.
+    async fn attach_payment_session(
+        &self,
+        order: OrderId,
+        session: &PaymentSession,
+        now: Timestamp,
+    ) -> Result<Order>;
+
+    /// Applies a merchant action (cancel, fulfil).
+    ///
+    /// # Behavior
+    ///
+    /// Atomic. A change the state machine does not allow is
+    /// [`Error::InvalidTransition`](crate::Error::InvalidTransition) and
+    /// leaves no event. Cancelling releases the order's allocation.
+    async fn act(&self, order: OrderId, action: &OrderAction, now: Timestamp) -> Result<Order>;
+
+    /// Applies a payment event exactly once.
+    ///
+    /// # Behavior
+    ///
+    /// Atomic, keyed on `event.id`:
+    ///
+    /// - The first delivery claims the id and does what
+    ///   [`decide_payment`](crate::decide_payment) says, in the same step.
+    ///   Taking a payment checks each line: `on_hand − live reservations −
+    ///   live allocations of other orders ≥ quantity`. If all hold, the
+    ///   order is paid and the stock sold (`on_hand` decremented, a `Sold`
+    ///   adjustment recorded, the allocation removed). If not, the order is
+    ///   oversold-refunded, its allocation released, and a pending
+    ///   [`Refund`] (id [`RefundId::for_payment_event`]) returned in the
+    ///   outcome.
+    /// - Any later delivery of the same id, sequential or concurrent,
+    ///   returns [`PaymentOutcome::Duplicate`](crate::PaymentOutcome::Duplicate),
+    ///   appends a `DuplicatePaymentEvent` record, and changes nothing else.
+    /// - An order that does not exist is `NotFound` and claims nothing.
+    async fn apply_payment_event(&self, event: &PaymentEvent, now: Timestamp) -> Result<PaymentApplication>;
+
+    /// Refunds a paid (or fulfilled) order in full at the merchant's request:
+    /// the order becomes refunded, a `RefundRequested` event is appended,
+    /// and the pending [`Refund`] is returned for the caller to send.
+    ///
+    /// # Behavior
+    ///
+    /// Atomic. Any other status is `InvalidTransition`. The stock is not
+    /// returned to on-hand (receive it back when it physically returns).
+    async fn request_refund(&self, order: OrderId, refund: RefundId, now: Timestamp) -> Result<Refund>;
+
+    /// Records the provider's answer to a refund: on success the refund is
+    /// marked succeeded and a `RefundSucceeded` event appended; on failure a
+    /// `RefundFailed` event is appended and the refund stays pending.
+    /// Recording success for an already succeeded refund changes nothing.
+    async fn record_refund_result(
+        &self,
+        refund: &RefundId,
+        result: std::result::Result<RefundReceipt, String>,
+        now: Timestamp,
+    ) -> Result<Refund>;
+
+    /// Refunds still pending (the provider has not confirmed them), oldest
+    /// first, at most `limit`.
+    async fn pending_refunds(&self, limit: usize) -> Result<Vec<Refund>>;
+
+    /// Expires up to `limit` orders still awaiting payment whose payment
+    /// window closed at or before `now`: each becomes expired, its
+    /// allocation is released and an `Expired` event appended. Returns their
+    /// ids.
+    async fn expire_unpaid(&self, now: Timestamp, limit: usize) -> Result<Vec<OrderId>>;
+}
+
+/// The result of [`OrderStore::place_order`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// The order.
+    pub order: Order,
+    /// `false` when an earlier checkout with the same key made it.
+    pub created: bool,
+}
