@@ -104,10 +104,15 @@ impl Product {
                 )));
             }
             if variant.price.currency() != currency {
-                return Err(invalid("all variants must be priced in one currency".into()));
+                return Err(invalid(
+                    "all variants must be priced in one currency".into(),
+                ));
             }
             if variant.price.is_negative() {
-                return Err(invalid(format!("variant {} has a negative price", variant.sku)));
+                return Err(invalid(format!(
+                    "variant {} has a negative price",
+                    variant.sku
+                )));
             }
         }
         Ok(Self {
@@ -187,11 +192,20 @@ mod tests {
 
         let cases = [
             draft(vec![]),
-            draft(vec![v("A", 1, Currency::AUD), v("A", 1, Currency::AUD).with_option("size", "M")]),
+            draft(vec![
+                v("A", 1, Currency::AUD),
+                v("A", 1, Currency::AUD).with_option("size", "M"),
+            ]),
             draft(vec![v("A", 1, Currency::AUD), v("B", 1, Currency::AUD)]),
-            draft(vec![v("A", 1, Currency::AUD).with_option("s", "1"), v("B", 1, Currency::USD)]),
+            draft(vec![
+                v("A", 1, Currency::AUD).with_option("s", "1"),
+                v("B", 1, Currency::USD),
+            ]),
             draft(vec![v("A", -1, Currency::AUD)]),
-            NewProduct { name: "  ".into(), ..draft(vec![v("A", 1, Currency::AUD)]) },
+            NewProduct {
+                name: "  ".into(),
+                ..draft(vec![v("A", 1, Currency::AUD)])
+            },
         ];
         for case in cases {
             assert!(matches!(

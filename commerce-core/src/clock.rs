@@ -67,7 +67,9 @@ impl ManualClock {
     pub fn advance(&self, by: Duration) {
         let mut now = self.now.lock();
         let delta = TimeDelta::from_std(by).unwrap_or(TimeDelta::MAX);
-        *now = now.checked_add_signed(delta).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        *now = now
+            .checked_add_signed(delta)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
     }
 
     /// Sets the clock to `now` (backwards too).

@@ -18,7 +18,9 @@ use crate::money::Currency;
 use crate::order::{
     Order, OrderAction, OrderDraft, OrderEvent, OrderStatus, PaymentApplication, Refund,
 };
-use crate::payment::{PaymentEvent, PaymentGateway, PaymentSession, TestGateway, WebhookOutcome, WebhookRequest};
+use crate::payment::{
+    PaymentEvent, PaymentGateway, PaymentSession, TestGateway, WebhookOutcome, WebhookRequest,
+};
 use crate::pricing::{PricedCart, price_cart};
 use crate::store::{Scope, Store};
 
@@ -87,7 +89,9 @@ impl Config {
         TimeDelta::from_std(d)
             .ok()
             .filter(|delta| *delta > TimeDelta::zero() && *delta <= TimeDelta::days(36_525))
-            .ok_or_else(|| Error::InvalidConfig(format!("{name} must be positive and at most 100 years")))
+            .ok_or_else(|| {
+                Error::InvalidConfig(format!("{name} must be positive and at most 100 years"))
+            })
     }
 }
 
@@ -144,12 +148,16 @@ impl CommerceBuilder {
         let ttl = Config::delta("reservation TTL", self.config.reservation_ttl)?;
         let window = Config::delta("payment window", self.config.payment_window)?;
         if self.config.sweep_batch == 0 {
-            return Err(Error::InvalidConfig("sweep batch must be at least 1".into()));
+            return Err(Error::InvalidConfig(
+                "sweep batch must be at least 1".into(),
+            ));
         }
         Ok(Commerce {
             inner: Arc::new(Inner {
                 store: self.store.unwrap_or_else(|| Arc::new(InMemoryStore::new())),
-                gateway: self.gateway.unwrap_or_else(|| Arc::new(TestGateway::default())),
+                gateway: self
+                    .gateway
+                    .unwrap_or_else(|| Arc::new(TestGateway::default())),
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 config: self.config,
                 ttl,
@@ -248,7 +256,12 @@ impl Commerce {
     /// [`Error::Webhook`]: answer it with a 4xx. Anything `Ok` should be
     /// acknowledged, duplicates included.
     pub async fn handle_webhook(&self, request: &WebhookRequest) -> Result<WebhookHandled> {
-        match self.inner.gateway.parse_webhook(request, self.now()).await? {
+        match self
+            .inner
+            .gateway
+            .parse_webhook(request, self.now())
+            .await?
+        {
             WebhookOutcome::Event(event) => {
                 let applied = self.shop(&event.tenant).apply_payment_event(&event).await?;
                 Ok(WebhookHandled::Applied(Box::new(applied)))
@@ -342,13 +355,29 @@ impl Shop {
     // ----- inventory -----------------------------------------------------
 
     /// Records stock arriving.
-    pub async fn receive_stock(&self, sku: &Sku, quantity: Quantity, note: Option<String>) -> Result<StockLevel> {
-        self.scope.inventory().receive(sku, quantity, note, self.now()).await
+    pub async fn receive_stock(
+        &self,
+        sku: &Sku,
+        quantity: Quantity,
+        note: Option<String>,
+    ) -> Result<StockLevel> {
+        self.scope
+            .inventory()
+            .receive(sku, quantity, note, self.now())
+            .await
     }
 
     /// Records a stock count.
-    pub async fn correct_stock(&self, sku: &Sku, on_hand: Quantity, note: Option<String>) -> Result<StockLevel> {
-        self.scope.inventory().correct(sku, on_hand, note, self.now()).await
+    pub async fn correct_stock(
+        &self,
+        sku: &Sku,
+        on_hand: Quantity,
+        note: Option<String>,
+    ) -> Result<StockLevel> {
+        self.scope
+            .inventory()
+            .correct(sku, on_hand, note, self.now())
+            .await
     }
 
     /// The stock position of `sku` now.
@@ -407,7 +436,10 @@ impl Shop {
             }
         }
         let expires_at = self.commerce.expiry(now, self.commerce.inner.ttl)?;
-        self.scope.carts().set_line(cart, sku, quantity, expires_at, now).await
+        self.scope
+            .carts()
+            .set_line(cart, sku, quantity, expires_at, now)
+            .await
     }
 
     /// Removes `sku` from the cart and releases its reservation.
@@ -465,6 +497,11 @@ impl Shop {
         }
         let current = self.cart(cart).await?;
         if let CartStatus::CheckedOut { order } = current.status {
+            // A concurrent checkout with the same key may have just placed it.
+            let placed = self.scope.orders().order(order).await?;
+            if let Some(placed) = placed.filter(|o| &o.idempotency_key == key) {
+                return self.open_session(placed, false).await;
+            }
             return Err(Error::CartCheckedOut { cart, order });
         }
         if current.lines.is_empty() {
@@ -539,7 +576,10 @@ impl Shop {
 
     /// Marks a paid order handed over.
     pub async fn fulfil_order(&self, id: OrderId) -> Result<Order> {
-        self.scope.orders().act(id, &OrderAction::Fulfil, self.now()).await
+        self.scope
+            .orders()
+            .act(id, &OrderAction::Fulfil, self.now())
+            .await
     }
 
     /// Refunds a paid or fulfilled order in full through the gateway. The
@@ -602,7 +642,11 @@ impl Shop {
     pub async fn sweep(&self) -> Result<SweepReport> {
         let now = self.now();
         let batch = self.commerce.inner.config.sweep_batch;
-        let reservations_removed = self.scope.inventory().sweep_reservations(now, batch).await?;
+        let reservations_removed = self
+            .scope
+            .inventory()
+            .sweep_reservations(now, batch)
+            .await?;
         let orders_expired = self.scope.orders().expire_unpaid(now, batch).await?;
         let mut report = SweepReport {
             reservations_removed,

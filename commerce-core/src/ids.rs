@@ -105,16 +105,25 @@ enum Charset {
     Graphic,
 }
 
-fn check_text(field: &'static str, s: &str, max: usize, charset: Charset) -> Result<(), ParseError> {
+fn check_text(
+    field: &'static str,
+    s: &str,
+    max: usize,
+    charset: Charset,
+) -> Result<(), ParseError> {
     if s.is_empty() {
         return Err(ParseError::new(field, "must not be empty"));
     }
     if s.len() > max {
-        return Err(ParseError::new(field, format!("must be at most {max} characters")));
+        return Err(ParseError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     match charset {
         Charset::Slug => {
-            let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+            let ok_char =
+                |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
             if !s.chars().all(ok_char) {
                 return Err(ParseError::new(
                     field,
@@ -292,7 +301,10 @@ impl RefundId {
             Self(candidate)
         } else {
             use sha2::Digest;
-            Self(format!("refund_for_{}", hex::encode(sha2::Sha256::digest(event.as_str()))))
+            Self(format!(
+                "refund_for_{}",
+                hex::encode(sha2::Sha256::digest(event.as_str()))
+            ))
         }
     }
 }
@@ -400,7 +412,10 @@ mod tests {
     #[test]
     fn refund_id_for_event_is_stable_and_bounded() {
         let short = PaymentEventId::parse("evt_1").unwrap();
-        assert_eq!(RefundId::for_payment_event(&short).as_str(), "refund_for_evt_1");
+        assert_eq!(
+            RefundId::for_payment_event(&short).as_str(),
+            "refund_for_evt_1"
+        );
         let long = PaymentEventId::parse("e".repeat(255)).unwrap();
         let id = RefundId::for_payment_event(&long);
         assert!(id.as_str().len() <= RefundId::MAX_LEN);

@@ -31,13 +31,15 @@ pub use inventory::{AdjustmentKind, Allocation, Reservation, StockAdjustment, St
 pub use memory::InMemoryStore;
 pub use money::{Currency, Money, MoneyError};
 pub use order::{
-    decide_payment, Order, OrderAction, OrderDraft, OrderEvent, OrderEventKind, OrderLine,
-    OrderStatus, PaymentApplication, PaymentDecision, PaymentOutcome, Refund, RefundReason,
-    RefundStatus,
+    Order, OrderAction, OrderDraft, OrderEvent, OrderEventKind, OrderLine, OrderStatus,
+    PaymentApplication, PaymentDecision, PaymentOutcome, Refund, RefundReason, RefundStatus,
+    decide_payment,
 };
 pub use payment::{
     DynPaymentGateway, GatewayError, PaymentEvent, PaymentEventKind, PaymentGateway,
     PaymentSession, RefundReceipt, TestGateway, WebhookError, WebhookOutcome, WebhookRequest,
 };
-pub use pricing::{price_cart, PricedCart};
-pub use store::{CartStore, CatalogStore, DynStore, InventoryStore, OrderStore, Placement, Scope, Store};
+pub use pricing::{PricedCart, price_cart};
+pub use store::{
+    CartStore, CatalogStore, DynStore, InventoryStore, OrderStore, Placement, Scope, Store,
+};

@@ -16,12 +16,14 @@ use crate::cart::{Cart, CartStatus};
 use crate::catalog::Product;
 use crate::clock::Timestamp;
 use crate::error::{BackendError, BackendErrorKind, Entity, Error, Result};
-use crate::ids::{CartId, IdempotencyKey, OrderId, PaymentEventId, ProductId, Quantity, RefundId, Sku, TenantId};
+use crate::ids::{
+    CartId, IdempotencyKey, OrderId, PaymentEventId, ProductId, Quantity, RefundId, Sku, TenantId,
+};
 use crate::inventory::{AdjustmentKind, Allocation, Reservation, StockAdjustment, StockLevel};
 use crate::order::{
-    decide_payment, Order, OrderAction, OrderDraft, OrderEvent, OrderEventKind, OrderStatus,
-    PaymentApplication, PaymentDecision, PaymentOutcome, PendingEvent, Refund, RefundReason,
-    RefundStatus,
+    Order, OrderAction, OrderDraft, OrderEvent, OrderEventKind, OrderStatus, PaymentApplication,
+    PaymentDecision, PaymentOutcome, PendingEvent, Refund, RefundReason, RefundStatus,
+    decide_payment,
 };
 use crate::payment::{PaymentEvent, PaymentSession, RefundReceipt};
 use crate::store::{CartStore, CatalogStore, InventoryStore, OrderStore, Placement, Scope, Store};
@@ -86,7 +88,12 @@ struct SkuStock {
 impl SkuStock {
     /// Units held at `now` by live reservations of carts other than
     /// `except_cart` and live allocations of orders other than `except_order`.
-    fn held(&self, now: Timestamp, except_cart: Option<CartId>, except_order: Option<OrderId>) -> u64 {
+    fn held(
+        &self,
+        now: Timestamp,
+        except_cart: Option<CartId>,
+        except_order: Option<OrderId>,
+    ) -> u64 {
         let reserved: u64 = self
             .reservations
             .values()
@@ -102,8 +109,14 @@ impl SkuStock {
         reserved + allocated
     }
 
-    fn available(&self, now: Timestamp, except_cart: Option<CartId>, except_order: Option<OrderId>) -> u32 {
-        let free = u64::from(self.on_hand).saturating_sub(self.held(now, except_cart, except_order));
+    fn available(
+        &self,
+        now: Timestamp,
+        except_cart: Option<CartId>,
+        except_order: Option<OrderId>,
+    ) -> u32 {
+        let free =
+            u64::from(self.on_hand).saturating_sub(self.held(now, except_cart, except_order));
         u32::try_from(free).unwrap_or(u32::MAX)
     }
 
@@ -156,7 +169,9 @@ impl TenantData {
 
     fn append(&mut self, order: OrderId, event: PendingEvent) {
         let log = self.events.entry(order).or_default();
-        let seq = u32::try_from(log.len()).unwrap_or(u32::MAX).saturating_add(1);
+        let seq = u32::try_from(log.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(1);
         log.push(event.into_event(order, seq));
     }
 
@@ -185,7 +200,14 @@ impl TenantData {
     }
 }
 
-fn new_refund(order: &Order, id: RefundId, amount: crate::Money, reason: RefundReason, payment_ref: Option<String>, now: Timestamp) -> Refund {
+fn new_refund(
+    order: &Order,
+    id: RefundId,
+    amount: crate::Money,
+    reason: RefundReason,
+    payment_ref: Option<String>,
+    now: Timestamp,
+) -> Refund {
     Refund {
         id,
         tenant: order.tenant.clone(),
@@ -203,7 +225,10 @@ impl CatalogStore for TenantStores {
     async fn put_product(&self, product: &Product) -> Result<()> {
         let mut d = self.data.lock();
         for variant in product.variants() {
-            if d.sku_owner.get(variant.sku()).is_some_and(|owner| *owner != product.id()) {
+            if d.sku_owner
+                .get(variant.sku())
+                .is_some_and(|owner| *owner != product.id())
+            {
                 return Err(Error::SkuTaken {
                     sku: variant.sku().clone(),
                 });
@@ -228,7 +253,10 @@ impl CatalogStore for TenantStores {
 
     async fn product_by_sku(&self, sku: &Sku) -> Result<Option<Product>> {
         let d = self.data.lock();
-        Ok(d.sku_owner.get(sku).and_then(|id| d.products.get(id)).cloned())
+        Ok(d.sku_owner
+            .get(sku)
+            .and_then(|id| d.products.get(id))
+            .cloned())
     }
 
     async fn products(&self) -> Result<Vec<Product>> {
@@ -240,7 +268,13 @@ impl CatalogStore for TenantStores {
 
 #[async_trait]
 impl InventoryStore for TenantStores {
-    async fn receive(&self, sku: &Sku, quantity: Quantity, note: Option<String>, now: Timestamp) -> Result<StockLevel> {
+    async fn receive(
+        &self,
+        sku: &Sku,
+        quantity: Quantity,
+        note: Option<String>,
+        now: Timestamp,
+    ) -> Result<StockLevel> {
         let mut d = self.data.lock();
         let stock = d.stock_mut(sku)?;
         let on_hand = stock
@@ -260,7 +294,13 @@ impl InventoryStore for TenantStores {
         Ok(stock.level(sku, now))
     }
 
-    async fn correct(&self, sku: &Sku, on_hand: Quantity, note: Option<String>, now: Timestamp) -> Result<StockLevel> {
+    async fn correct(
+        &self,
+        sku: &Sku,
+        on_hand: Quantity,
+        note: Option<String>,
+        now: Timestamp,
+    ) -> Result<StockLevel> {
         let mut d = self.data.lock();
         let stock = d.stock_mut(sku)?;
         let held = stock.held(now, None, None);
@@ -350,7 +390,11 @@ impl CartStore for TenantStores {
         }
         let mut d = self.data.lock();
         if d.carts.contains_key(&cart.id) {
-            return Err(BackendError::new(BackendErrorKind::Conflict, format!("cart {} exists", cart.id)).into());
+            return Err(BackendError::new(
+                BackendErrorKind::Conflict,
+                format!("cart {} exists", cart.id),
+            )
+            .into());
         }
         d.carts.insert(cart.id, cart.clone());
         Ok(())
@@ -360,9 +404,19 @@ impl CartStore for TenantStores {
         Ok(self.data.lock().carts.get(&id).cloned())
     }
 
-    async fn set_line(&self, cart: CartId, sku: &Sku, quantity: Quantity, expires_at: Timestamp, now: Timestamp) -> Result<Cart> {
+    async fn set_line(
+        &self,
+        cart: CartId,
+        sku: &Sku,
+        quantity: Quantity,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Cart> {
         let mut d = self.data.lock();
-        let c = d.carts.get(&cart).ok_or_else(|| Error::not_found(Entity::Cart, cart))?;
+        let c = d
+            .carts
+            .get(&cart)
+            .ok_or_else(|| Error::not_found(Entity::Cart, cart))?;
         if let CartStatus::CheckedOut { order } = c.status {
             return Err(Error::CartCheckedOut { cart, order });
         }
@@ -391,7 +445,10 @@ impl CartStore for TenantStores {
                 },
             );
         }
-        let c = d.carts.get_mut(&cart).ok_or_else(|| Error::not_found(Entity::Cart, cart))?;
+        let c = d
+            .carts
+            .get_mut(&cart)
+            .ok_or_else(|| Error::not_found(Entity::Cart, cart))?;
         c.put_line(sku, quantity, now);
         Ok(c.clone())
     }
@@ -425,7 +482,10 @@ impl OrderStore for TenantStores {
             .get(&draft.cart)
             .ok_or_else(|| Error::not_found(Entity::Cart, draft.cart))?;
         if let CartStatus::CheckedOut { order } = cart.status {
-            return Err(Error::CartCheckedOut { cart: cart.id, order });
+            return Err(Error::CartCheckedOut {
+                cart: cart.id,
+                order,
+            });
         }
         if cart.currency != draft.currency {
             return Err(Error::CurrencyMismatch {
@@ -449,7 +509,9 @@ impl OrderStore for TenantStores {
                 .and_then(|s| s.reservations.get(&draft.cart))
                 .is_some_and(|r| r.is_live(now) && r.quantity >= line.quantity);
             if !covered {
-                return Err(Error::ReservationLapsed { sku: line.sku.clone() });
+                return Err(Error::ReservationLapsed {
+                    sku: line.sku.clone(),
+                });
             }
         }
         // Every check passed: now write.
@@ -474,7 +536,10 @@ impl OrderStore for TenantStores {
         let placed = order.note(OrderEventKind::Placed { total: order.total }, now);
         d.keys.insert(draft.idempotency_key.clone(), order.id);
         d.commit_order(order.clone(), vec![placed]);
-        Ok(Placement { order, created: true })
+        Ok(Placement {
+            order,
+            created: true,
+        })
     }
 
     async fn order(&self, id: OrderId) -> Result<Option<Order>> {
@@ -487,10 +552,21 @@ impl OrderStore for TenantStores {
     }
 
     async fn events(&self, order: OrderId) -> Result<Vec<OrderEvent>> {
-        Ok(self.data.lock().events.get(&order).cloned().unwrap_or_default())
+        Ok(self
+            .data
+            .lock()
+            .events
+            .get(&order)
+            .cloned()
+            .unwrap_or_default())
     }
 
-    async fn attach_payment_session(&self, order: OrderId, session: &PaymentSession, now: Timestamp) -> Result<Order> {
+    async fn attach_payment_session(
+        &self,
+        order: OrderId,
+        session: &PaymentSession,
+        now: Timestamp,
+    ) -> Result<Order> {
         let mut d = self.data.lock();
         let mut o = d.order(order)?.clone();
         if o.payment_session.as_ref() == Some(session) {
@@ -519,7 +595,11 @@ impl OrderStore for TenantStores {
         Ok(o)
     }
 
-    async fn apply_payment_event(&self, event: &PaymentEvent, now: Timestamp) -> Result<PaymentApplication> {
+    async fn apply_payment_event(
+        &self,
+        event: &PaymentEvent,
+        now: Timestamp,
+    ) -> Result<PaymentApplication> {
         if event.tenant != self.tenant {
             return Err(Error::TenantMismatch {
                 expected: self.tenant.clone(),
@@ -529,7 +609,12 @@ impl OrderStore for TenantStores {
         let mut d = self.data.lock();
         let mut order = d.order(event.order)?.clone();
         if d.claimed_events.contains_key(&event.id) {
-            let note = order.note(OrderEventKind::DuplicatePaymentEvent { event: event.id.clone() }, now);
+            let note = order.note(
+                OrderEventKind::DuplicatePaymentEvent {
+                    event: event.id.clone(),
+                },
+                now,
+            );
             d.append(order.id, note);
             return Ok(PaymentApplication {
                 outcome: PaymentOutcome::Duplicate,
@@ -538,14 +623,17 @@ impl OrderStore for TenantStores {
         }
         let mut events = Vec::new();
         let outcome = match decide_payment(&order, &event.kind) {
-            PaymentDecision::Take { amount, payment_ref } => {
+            PaymentDecision::Take {
+                amount,
+                payment_ref,
+            } => {
                 let short: Vec<Sku> = order
                     .lines
                     .iter()
                     .filter(|line| {
-                        d.stock
-                            .get(&line.sku)
-                            .is_none_or(|s| s.available(now, None, Some(order.id)) < line.quantity.get())
+                        d.stock.get(&line.sku).is_none_or(|s| {
+                            s.available(now, None, Some(order.id)) < line.quantity.get()
+                        })
                     })
                     .map(|line| line.sku.clone())
                     .collect();
@@ -586,14 +674,30 @@ impl OrderStore for TenantStores {
                         now,
                     )?);
                     order.payment_ref = payment_ref.clone();
-                    let refund = new_refund(&order, refund_id.clone(), amount, RefundReason::Oversold, payment_ref, now);
-                    events.push(order.note(OrderEventKind::RefundRequested { refund: refund_id, amount }, now));
+                    let refund = new_refund(
+                        &order,
+                        refund_id.clone(),
+                        amount,
+                        RefundReason::Oversold,
+                        payment_ref,
+                        now,
+                    );
+                    events.push(order.note(
+                        OrderEventKind::RefundRequested {
+                            refund: refund_id,
+                            amount,
+                        },
+                        now,
+                    ));
                     d.release_allocations(&order);
                     d.refunds.push(refund.clone());
                     PaymentOutcome::Oversold { refund }
                 }
             }
-            PaymentDecision::RefundCancelled { amount, payment_ref } => {
+            PaymentDecision::RefundCancelled {
+                amount,
+                payment_ref,
+            } => {
                 let refund_id = RefundId::for_payment_event(&event.id);
                 events.push(order.transition(
                     OrderStatus::Refunded,
@@ -604,8 +708,21 @@ impl OrderStore for TenantStores {
                     now,
                 )?);
                 order.payment_ref = payment_ref.clone();
-                let refund = new_refund(&order, refund_id.clone(), amount, RefundReason::OrderCancelled, payment_ref, now);
-                events.push(order.note(OrderEventKind::RefundRequested { refund: refund_id, amount }, now));
+                let refund = new_refund(
+                    &order,
+                    refund_id.clone(),
+                    amount,
+                    RefundReason::OrderCancelled,
+                    payment_ref,
+                    now,
+                );
+                events.push(order.note(
+                    OrderEventKind::RefundRequested {
+                        refund: refund_id,
+                        amount,
+                    },
+                    now,
+                ));
                 d.refunds.push(refund.clone());
                 PaymentOutcome::RefundedAfterCancellation { refund }
             }
@@ -668,7 +785,12 @@ impl OrderStore for TenantStores {
         Ok(PaymentApplication { outcome, order })
     }
 
-    async fn request_refund(&self, order: OrderId, refund: RefundId, now: Timestamp) -> Result<Refund> {
+    async fn request_refund(
+        &self,
+        order: OrderId,
+        refund: RefundId,
+        now: Timestamp,
+    ) -> Result<Refund> {
         let mut d = self.data.lock();
         let mut o = d.order(order)?.clone();
         let event = o.transition(
@@ -679,7 +801,14 @@ impl OrderStore for TenantStores {
             },
             now,
         )?;
-        let record = new_refund(&o, refund, o.total, RefundReason::RequestedByMerchant, o.payment_ref.clone(), now);
+        let record = new_refund(
+            &o,
+            refund,
+            o.total,
+            RefundReason::RequestedByMerchant,
+            o.payment_ref.clone(),
+            now,
+        );
         d.refunds.push(record.clone());
         d.commit_order(o, vec![event]);
         Ok(record)
@@ -740,7 +869,11 @@ impl OrderStore for TenantStores {
         let due: Vec<Order> = due.into_iter().take(limit).cloned().collect();
         let mut expired = Vec::with_capacity(due.len());
         for mut order in due {
-            let event = order.transition(OrderStatus::Expired, OrderEventKind::Expired { event: None }, now)?;
+            let event = order.transition(
+                OrderStatus::Expired,
+                OrderEventKind::Expired { event: None },
+                now,
+            )?;
             d.release_allocations(&order);
             expired.push(order.id);
             d.commit_order(order, vec![event]);

@@ -206,7 +206,9 @@ impl Money {
             return Err(invalid("more decimal places than the currency has"));
         }
         let mut amount: i64 = 0;
-        let padded = minor.bytes().chain(std::iter::repeat_n(b'0', exponent - minor.len()));
+        let padded = minor
+            .bytes()
+            .chain(std::iter::repeat_n(b'0', exponent - minor.len()));
         for b in major.bytes().chain(padded) {
             amount = amount
                 .checked_mul(10)
@@ -336,7 +338,10 @@ pub fn allocate_minor(total: i64, weights: &[u64]) -> Result<Vec<i64>, MoneyErro
         other => other,
     });
     let leftover = magnitude - given;
-    for &(_, index) in remainders.iter().take(usize::try_from(leftover).unwrap_or(usize::MAX)) {
+    for &(_, index) in remainders
+        .iter()
+        .take(usize::try_from(leftover).unwrap_or(usize::MAX))
+    {
         if let Some(part) = parts.get_mut(index) {
             *part += 1;
         }
@@ -399,21 +404,36 @@ mod tests {
     #[test]
     fn parse_decimal() {
         let p = |s, c| Money::from_decimal_str(s, c);
-        assert_eq!(p("12.34", Currency::AUD), Ok(Money::new(1234, Currency::AUD)));
-        assert_eq!(p("12.3", Currency::AUD), Ok(Money::new(1230, Currency::AUD)));
+        assert_eq!(
+            p("12.34", Currency::AUD),
+            Ok(Money::new(1234, Currency::AUD))
+        );
+        assert_eq!(
+            p("12.3", Currency::AUD),
+            Ok(Money::new(1230, Currency::AUD))
+        );
         assert_eq!(p("-1", Currency::KWD), Ok(Money::new(-1000, Currency::KWD)));
-        assert_eq!(p("1200", Currency::JPY), Ok(Money::new(1200, Currency::JPY)));
+        assert_eq!(
+            p("1200", Currency::JPY),
+            Ok(Money::new(1200, Currency::JPY))
+        );
         assert!(p("12.345", Currency::AUD).is_err());
         assert!(p("1.5", Currency::JPY).is_err());
         assert!(p("", Currency::AUD).is_err());
         assert!(p("1e3", Currency::AUD).is_err());
-        assert_eq!(p("99999999999999999999", Currency::AUD), Err(MoneyError::Overflow));
+        assert_eq!(
+            p("99999999999999999999", Currency::AUD),
+            Err(MoneyError::Overflow)
+        );
     }
 
     #[test]
     fn arithmetic_is_checked() {
         let max = Money::new(i64::MAX, Currency::AUD);
-        assert_eq!(max.checked_add(Money::new(1, Currency::AUD)), Err(MoneyError::Overflow));
+        assert_eq!(
+            max.checked_add(Money::new(1, Currency::AUD)),
+            Err(MoneyError::Overflow)
+        );
         assert_eq!(max.checked_mul(2), Err(MoneyError::Overflow));
         assert_eq!(
             Money::new(i64::MIN, Currency::AUD).checked_neg(),
@@ -437,7 +457,10 @@ mod tests {
         assert_eq!(alloc(10, &[]), Err(MoneyError::NoWeights));
         assert_eq!(alloc(10, &[0, 0]), Err(MoneyError::NoWeights));
         assert_eq!(alloc(i64::MIN, &[1]), Ok(vec![i64::MIN]));
-        assert_eq!(alloc(i64::MAX, &[u64::MAX, u64::MAX]).map(|v| v.iter().sum::<i64>()), Ok(i64::MAX));
+        assert_eq!(
+            alloc(i64::MAX, &[u64::MAX, u64::MAX]).map(|v| v.iter().sum::<i64>()),
+            Ok(i64::MAX)
+        );
     }
 
     #[test]

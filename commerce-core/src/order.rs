@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::ids::{CartId, IdempotencyKey, OrderId, PaymentEventId, ProductId, Quantity, RefundId, Sku, TenantId};
+use crate::ids::{
+    CartId, IdempotencyKey, OrderId, PaymentEventId, ProductId, Quantity, RefundId, Sku, TenantId,
+};
 use crate::money::{Currency, Money};
 use crate::payment::{PaymentEventKind, PaymentSession};
 
@@ -56,8 +58,10 @@ impl OrderStatus {
         use OrderStatus::*;
         matches!(
             (self, next),
-            (AwaitingPayment, Paid | OversoldRefunded | Cancelled | Expired)
-                | (Expired, Paid | OversoldRefunded | Cancelled)
+            (
+                AwaitingPayment,
+                Paid | OversoldRefunded | Cancelled | Expired
+            ) | (Expired, Paid | OversoldRefunded | Cancelled)
                 | (Paid, Fulfilled | Refunded)
                 | (Fulfilled, Refunded)
                 | (Cancelled, Refunded)

@@ -130,7 +130,9 @@ pub enum WebhookError {
     #[error("webhook signature does not match")]
     BadSignature,
     /// The signed timestamp is too far from the clock.
-    #[error("webhook timestamp is {age_seconds}s from now, beyond the {tolerance_seconds}s tolerance")]
+    #[error(
+        "webhook timestamp is {age_seconds}s from now, beyond the {tolerance_seconds}s tolerance"
+    )]
     TimestampOutOfTolerance {
         /// Seconds between the signed timestamp and now (negative: in the future).
         age_seconds: i64,
@@ -311,12 +313,19 @@ impl TestGateway {
             PaymentEventKind::Succeeded {
                 amount,
                 payment_ref,
-            } => ("payment.succeeded", Some(*amount), payment_ref.clone(), None),
+            } => (
+                "payment.succeeded",
+                Some(*amount),
+                payment_ref.clone(),
+                None,
+            ),
             PaymentEventKind::Failed { reason } => {
                 ("payment.failed", None, None, Some(reason.clone()))
             }
             PaymentEventKind::SessionExpired => ("session.expired", None, None, None),
-            PaymentEventKind::Refunded { amount } => ("payment.refunded", Some(*amount), None, None),
+            PaymentEventKind::Refunded { amount } => {
+                ("payment.refunded", Some(*amount), None, None)
+            }
         };
         let body = TestWebhookBody {
             id: event.id.to_string(),
@@ -365,7 +374,11 @@ impl TestGateway {
         for part in header.split(',') {
             match part.trim().split_once('=') {
                 Some(("t", value)) => {
-                    timestamp = Some(value.parse::<i64>().map_err(|_| WebhookError::MalformedSignature)?)
+                    timestamp = Some(
+                        value
+                            .parse::<i64>()
+                            .map_err(|_| WebhookError::MalformedSignature)?,
+                    )
                 }
                 Some(("v1", value)) => signatures.push(value),
                 Some(_) => {}
@@ -428,7 +441,8 @@ fn parse_test_event(body: TestWebhookBody) -> Result<WebhookOutcome, WebhookErro
         }
     };
     let id = PaymentEventId::parse(body.id).map_err(|e| malformed(&e.to_string()))?;
-    let tenant = TenantId::parse(body.tenant.unwrap_or_default()).map_err(|e| malformed(&e.to_string()))?;
+    let tenant =
+        TenantId::parse(body.tenant.unwrap_or_default()).map_err(|e| malformed(&e.to_string()))?;
     let order = body
         .order
         .unwrap_or_default()
@@ -533,7 +547,8 @@ mod tests {
             block_on(gateway.parse_webhook(&unsigned, now)),
             Err(WebhookError::MissingSignature)
         );
-        let garbage = WebhookRequest::new(request.body().to_vec()).with_header("Test-Signature", "nonsense");
+        let garbage =
+            WebhookRequest::new(request.body().to_vec()).with_header("Test-Signature", "nonsense");
         assert_eq!(
             block_on(gateway.parse_webhook(&garbage, now)),
             Err(WebhookError::MalformedSignature)
@@ -542,7 +557,10 @@ mod tests {
         clock.advance(std::time::Duration::from_secs(301));
         assert!(matches!(
             block_on(gateway.parse_webhook(&request, clock.now())),
-            Err(WebhookError::TimestampOutOfTolerance { age_seconds: 301, .. })
+            Err(WebhookError::TimestampOutOfTolerance {
+                age_seconds: 301,
+                ..
+            })
         ));
     }
 
@@ -550,7 +568,10 @@ mod tests {
     fn unknown_event_types_are_ignored() {
         let gateway = TestGateway::default();
         let now = ManualClock::at_unix(1_767_225_600).now();
-        let request = gateway.signed_raw(r#"{"id":"evt_9","type":"customer.created","extra":{"a":1}}"#, now);
+        let request = gateway.signed_raw(
+            r#"{"id":"evt_9","type":"customer.created","extra":{"a":1}}"#,
+            now,
+        );
         assert_eq!(
             block_on(gateway.parse_webhook(&request, now)),
             Ok(WebhookOutcome::Ignored {

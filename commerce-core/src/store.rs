@@ -19,11 +19,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::cart::Cart;
+use crate::catalog::Product;
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::ids::{CartId, IdempotencyKey, OrderId, ProductId, Quantity, RefundId, Sku, TenantId};
 use crate::inventory::{Allocation, Reservation, StockAdjustment, StockLevel};
-use crate::catalog::Product;
 use crate::order::{Order, OrderAction, OrderDraft, OrderEvent, PaymentApplication, Refund};
 use crate::payment::{PaymentEvent, PaymentSession, RefundReceipt};
 
@@ -49,7 +49,9 @@ pub struct Scope {
 
 impl std::fmt::Debug for Scope {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Scope").field("tenant", &self.tenant).finish_non_exhaustive()
+        f.debug_struct("Scope")
+            .field("tenant", &self.tenant)
+            .finish_non_exhaustive()
     }
 }
 
@@ -77,7 +79,13 @@ impl Scope {
     where
         S: CatalogStore + InventoryStore + CartStore + OrderStore,
     {
-        Self::new(tenant, stores.clone(), stores.clone(), stores.clone(), stores)
+        Self::new(
+            tenant,
+            stores.clone(),
+            stores.clone(),
+            stores.clone(),
+            stores,
+        )
     }
 
     /// The tenant.
@@ -302,7 +310,11 @@ pub trait OrderStore: Send + Sync + 'static {
     ///   returns [`PaymentOutcome::Duplicate`](crate::PaymentOutcome::Duplicate),
     ///   appends a `DuplicatePaymentEvent` record, and changes nothing else.
     /// - An order that does not exist is `NotFound` and claims nothing.
-    async fn apply_payment_event(&self, event: &PaymentEvent, now: Timestamp) -> Result<PaymentApplication>;
+    async fn apply_payment_event(
+        &self,
+        event: &PaymentEvent,
+        now: Timestamp,
+    ) -> Result<PaymentApplication>;
 
     /// Refunds a paid (or fulfilled) order in full at the merchant's request:
     /// the order becomes refunded, a `RefundRequested` event is appended,
@@ -312,7 +324,12 @@ pub trait OrderStore: Send + Sync + 'static {
     ///
     /// Atomic. Any other status is `InvalidTransition`. The stock is not
     /// returned to on-hand (receive it back when it physically returns).
-    async fn request_refund(&self, order: OrderId, refund: RefundId, now: Timestamp) -> Result<Refund>;
+    async fn request_refund(
+        &self,
+        order: OrderId,
+        refund: RefundId,
+        now: Timestamp,
+    ) -> Result<Refund>;
 
     /// Records the provider's answer to a refund: on success the refund is
     /// marked succeeded and a `RefundSucceeded` event appended; on failure a

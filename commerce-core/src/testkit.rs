@@ -1,0 +1,1188 @@
+//! The conformance kit: the behaviour every store must show.
+//!
+//! Each scenario is a `pub async fn` over a [`StoreFactory`] that builds a
+//! [`Commerce`] on a fresh store, with a [`ManualClock`] and a
+//! [`TestGateway`], drives it through the facade and asserts exact outcomes.
+//! The races are real: tasks on a multi-threaded runtime, released together
+//! by a barrier, counting winners.
+//!
+//! [`conformance_tests!`](crate::conformance_tests) stamps every scenario
+//! into a named `#[tokio::test]`, so a failure names its scenario:
+//!
+//! ```
+//! // In a store crate's tests/conformance.rs (needs `tokio` with the
+//! // `macros` and `rt-multi-thread` features as a dev-dependency):
+//! commerce_core::conformance_tests!(commerce_core::testkit::InMemoryFactory);
+//! # fn main() {}
+//! ```
+//!
+//! The factory expression is evaluated inside each async test, so it may
+//! `.await` (to create a database per scenario, say).
+
+// Assertions are this module's purpose: a failed expectation panics the test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Barrier;
+
+use crate::cart::Cart;
+use crate::catalog::{NewProduct, Variant};
+use crate::clock::{Clock, ManualClock};
+use crate::error::{Entity, Error};
+use crate::facade::{Commerce, Config, Shop, WebhookHandled};
+use crate::ids::{Category, IdempotencyKey, PaymentEventId, Quantity, Sku, TaxCategory, TenantId};
+use crate::inventory::AdjustmentKind;
+use crate::memory::InMemoryStore;
+use crate::money::{Currency, Money};
+use crate::order::{Order, OrderEventKind, OrderStatus, PaymentOutcome, RefundStatus};
+use crate::payment::{PaymentEvent, PaymentEventKind, TestGateway};
+use crate::store::Store;
+
+/// Makes fresh, empty stores: one per scenario.
+#[async_trait]
+pub trait StoreFactory: Send + Sync {
+    /// A new store holding no data.
+    async fn new_store(&self) -> Arc<dyn Store>;
+}
+
+/// The factory of [`InMemoryStore`]s.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InMemoryFactory;
+
+#[async_trait]
+impl StoreFactory for InMemoryFactory {
+    async fn new_store(&self) -> Arc<dyn Store> {
+        Arc::new(InMemoryStore::new())
+    }
+}
+
+/// The instant every scenario starts at: 2026-01-01T00:00:00Z.
+pub const START_UNIX: i64 = 1_767_225_600;
+
+/// A reservation TTL of 15 minutes, as configured in the harness.
+pub const TTL: Duration = Duration::from_secs(15 * 60);
+
+/// A payment window of 30 minutes, as configured in the harness.
+pub const PAYMENT_WINDOW: Duration = Duration::from_secs(30 * 60);
+
+/// One scenario's world: an engine on a fresh store, its clock, its gateway
+/// and a shop for the tenant `"shop-a"`.
+#[derive(Clone, Debug)]
+pub struct Harness {
+    /// The engine.
+    pub commerce: Commerce,
+    /// Its clock.
+    pub clock: ManualClock,
+    /// Its gateway (clones share the record of calls).
+    pub gateway: TestGateway,
+    /// The shop of tenant `"shop-a"`.
+    pub shop: Shop,
+}
+
+impl Harness {
+    /// A harness on a new store from `factory`.
+    pub async fn new(factory: &dyn StoreFactory) -> Self {
+        let clock = ManualClock::at_unix(START_UNIX);
+        let gateway = TestGateway::default();
+        let commerce = Commerce::builder()
+            .shared_store(factory.new_store().await)
+            .gateway(gateway.clone())
+            .clock(clock.clone())
+            .config(
+                Config::default()
+                    .with_reservation_ttl(TTL)
+                    .with_payment_window(PAYMENT_WINDOW),
+            )
+            .build()
+            .expect("the harness configuration is valid");
+        let shop = commerce.shop(&tenant("shop-a"));
+        Self {
+            commerce,
+            clock,
+            gateway,
+            shop,
+        }
+    }
+
+    /// The shop of another tenant on the same store.
+    pub fn other_shop(&self, name: &str) -> Shop {
+        self.commerce.shop(&tenant(name))
+    }
+
+    /// Adds a product with one SKU priced `price` cents AUD and receives
+    /// `on_hand` units of it, in `shop`.
+    pub async fn stocked_in(shop: &Shop, sku: &str, price: i64, on_hand: u32) -> Sku {
+        let sku = Sku::parse(sku).unwrap();
+        shop.add_product(NewProduct {
+            name: format!("Item {sku}"),
+            category: Category::parse("hardware").unwrap(),
+            tax_category: TaxCategory::parse("standard").unwrap(),
+            age_restricted: false,
+            variants: vec![Variant::new(sku.clone(), Money::new(price, Currency::AUD))],
+        })
+        .await
+        .unwrap();
+        if on_hand > 0 {
+            shop.receive_stock(&sku, qty(on_hand), Some("initial stock".into()))
+                .await
+                .unwrap();
+        }
+        sku
+    }
+
+    /// [`stocked_in`](Self::stocked_in) the harness's shop.
+    pub async fn stocked(&self, sku: &str, price: i64, on_hand: u32) -> Sku {
+        Self::stocked_in(&self.shop, sku, price, on_hand).await
+    }
+
+    /// A new AUD cart holding `quantity` of `sku` (which must succeed).
+    pub async fn cart_with(&self, sku: &Sku, quantity: u32) -> Cart {
+        let cart = self.shop.create_cart(Currency::AUD).await.unwrap();
+        self.shop
+            .set_line(cart.id, sku, qty(quantity))
+            .await
+            .unwrap()
+    }
+
+    /// A new order for `quantity` of `sku`, placed with key `key`.
+    pub async fn order_for(&self, sku: &Sku, quantity: u32, key: &str) -> Order {
+        let cart = self.cart_with(sku, quantity).await;
+        let checkout = self
+            .shop
+            .checkout(cart.id, &idempotency_key(key))
+            .await
+            .unwrap();
+        assert!(checkout.created);
+        assert_eq!(checkout.order.status, OrderStatus::AwaitingPayment);
+        checkout.order
+    }
+
+    /// A payment success event `id` for the order's exact total.
+    pub fn paid(&self, order: &Order, id: &str) -> PaymentEvent {
+        PaymentEvent {
+            id: PaymentEventId::parse(id).unwrap(),
+            tenant: order.tenant.clone(),
+            order: order.id,
+            kind: PaymentEventKind::Succeeded {
+                amount: order.total,
+                payment_ref: Some(format!("pay_{}", order.id)),
+            },
+        }
+    }
+
+    /// Delivers `event` as a signed webhook through the facade, returning
+    /// the payment outcome.
+    pub async fn deliver(&self, event: &PaymentEvent) -> PaymentOutcome {
+        let request = self.gateway.webhook(event, self.clock.now());
+        match self.commerce.handle_webhook(&request).await.unwrap() {
+            WebhookHandled::Applied(applied) => applied.outcome,
+            other => panic!("expected an applied event, got {other:?}"),
+        }
+    }
+
+    /// Units sold of `sku`, from its adjustment history.
+    pub async fn sold(&self, shop: &Shop, sku: &Sku) -> i64 {
+        shop.stock_adjustments(sku)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|a| matches!(a.kind, AdjustmentKind::Sold { .. }))
+            .map(|a| -a.delta)
+            .sum()
+    }
+
+    /// How many events of `order`'s log match `pred`.
+    pub async fn count_events(
+        &self,
+        order: &Order,
+        pred: impl Fn(&OrderEventKind) -> bool,
+    ) -> usize {
+        self.shop
+            .order_events(order.id)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| pred(&e.kind))
+            .count()
+    }
+}
+
+fn tenant(name: &str) -> TenantId {
+    TenantId::parse(name).unwrap()
+}
+
+fn qty(units: u32) -> Quantity {
+    Quantity::new(units).unwrap()
+}
+
+fn idempotency_key(key: &str) -> IdempotencyKey {
+    IdempotencyKey::parse(key).unwrap()
+}
+
+/// Races `racers` carts for one unit each of `sku`; returns the results.
+async fn race_for(h: &Harness, sku: &Sku, racers: usize) -> Vec<Result<Cart, Error>> {
+    let barrier = Arc::new(Barrier::new(racers));
+    let mut tasks = Vec::with_capacity(racers);
+    for _ in 0..racers {
+        let shop = h.shop.clone();
+        let sku = sku.clone();
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            let cart = shop.create_cart(Currency::AUD).await.unwrap();
+            barrier.wait().await;
+            shop.set_line(cart.id, &sku, Quantity::ONE).await
+        }));
+    }
+    let mut results = Vec::with_capacity(racers);
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    results
+}
+
+async fn assert_race(factory: &dyn StoreFactory, on_hand: u32, racers: usize) {
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("GPU-RACE", 100_000, on_hand).await;
+    let results = race_for(&h, &sku, racers).await;
+    let winners = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(
+        winners, on_hand as usize,
+        "winners for {on_hand} units among {racers} racers"
+    );
+    for loser in results.iter().filter_map(|r| r.as_ref().err()) {
+        match loser {
+            Error::InsufficientStock {
+                sku: s,
+                requested,
+                available,
+            } => {
+                assert_eq!(s, &sku);
+                assert_eq!(*requested, 1);
+                assert_eq!(
+                    *available, 0,
+                    "a loser must be told the real available count"
+                );
+            }
+            other => panic!("a loser got {other:?} instead of InsufficientStock"),
+        }
+    }
+    let level = h.shop.stock(&sku).await.unwrap();
+    assert_eq!(
+        (level.on_hand, level.reserved, level.available()),
+        (on_hand, on_hand, 0)
+    );
+}
+
+/// 20 carts race for a SKU with one unit on hand: exactly one reservation
+/// succeeds; 19 fail with `available = 0`.
+pub async fn last_unit_race_has_one_winner(factory: &dyn StoreFactory) {
+    assert_race(factory, 1, 20).await;
+}
+
+/// 50 carts race for a SKU with five units on hand: exactly five succeed.
+pub async fn five_units_fifty_racers_have_five_winners(factory: &dyn StoreFactory) {
+    assert_race(factory, 5, 50).await;
+}
+
+/// 200 tasks with pseudo-random quantities over 20 SKUs reserve, some check
+/// out and some pay, all at once. Afterwards, for every SKU: live
+/// reservations + allocated + sold never exceed stock received, and each
+/// figure equals what the winning tasks account for.
+pub async fn random_racers_over_many_skus_never_oversell(factory: &dyn StoreFactory) {
+    const SKUS: usize = 20;
+    const TASKS: usize = 200;
+    let h = Harness::new(factory).await;
+    let mut skus = Vec::with_capacity(SKUS);
+    let mut received = HashMap::new();
+    for i in 0..SKUS {
+        let on_hand = (i % 7) as u32 + 1;
+        let sku = h
+            .stocked(&format!("SKU-{i:02}"), 1_000 + i as i64, on_hand)
+            .await;
+        received.insert(sku.clone(), on_hand);
+        skus.push(sku);
+    }
+    // A fixed xorshift sequence, so a failure reproduces.
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let barrier = Arc::new(Barrier::new(TASKS));
+    let mut tasks = Vec::with_capacity(TASKS);
+    for task in 0..TASKS {
+        let sku = skus[(next() % SKUS as u64) as usize].clone();
+        let quantity = (next() % 3) as u32 + 1;
+        let h = h.clone();
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            let cart = h.shop.create_cart(Currency::AUD).await.unwrap();
+            barrier.wait().await;
+            match h.shop.set_line(cart.id, &sku, qty(quantity)).await {
+                Ok(_) => {}
+                Err(Error::InsufficientStock {
+                    available,
+                    requested,
+                    ..
+                }) => {
+                    assert!(available < requested);
+                    return (sku, quantity, "refused");
+                }
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+            if task % 3 != 0 {
+                return (sku, quantity, "reserved");
+            }
+            let key = format!("key-{task}");
+            let order = h
+                .shop
+                .checkout(cart.id, &idempotency_key(&key))
+                .await
+                .unwrap()
+                .order;
+            if task % 2 != 0 {
+                return (sku, quantity, "allocated");
+            }
+            let outcome = h.deliver(&h.paid(&order, &format!("evt_{task}"))).await;
+            assert_eq!(outcome, PaymentOutcome::Paid);
+            (sku, quantity, "sold")
+        }));
+    }
+    let mut expected: HashMap<(Sku, &str), u32> = HashMap::new();
+    for task in tasks {
+        let (sku, quantity, fate) = task.await.unwrap();
+        *expected.entry((sku, fate)).or_default() += quantity;
+    }
+    for sku in &skus {
+        let level = h.shop.stock(sku).await.unwrap();
+        let sold = h.sold(&h.shop, sku).await;
+        let get = |fate| expected.get(&(sku.clone(), fate)).copied().unwrap_or(0);
+        let received = received[sku];
+        assert!(
+            i64::from(level.reserved) + i64::from(level.allocated) + sold <= i64::from(received),
+            "{sku}: {level:?} sold {sold} received {received}"
+        );
+        assert_eq!(
+            i64::from(level.on_hand),
+            i64::from(received) - sold,
+            "{sku}"
+        );
+        assert_eq!(level.reserved, get("reserved"), "{sku} reserved");
+        assert_eq!(level.allocated, get("allocated"), "{sku} allocated");
+        assert_eq!(sold, i64::from(get("sold")), "{sku} sold");
+    }
+}
+
+/// A reservation stops counting the instant the clock reaches its expiry,
+/// before any sweep; the sweep then deletes it; a checkout that relied on it
+/// is refused.
+pub async fn reservation_expiry_frees_stock_at_ttl_and_sweep_removes_it(
+    factory: &dyn StoreFactory,
+) {
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("GPU-EXPIRY", 50_000, 1).await;
+    let first = h.cart_with(&sku, 1).await;
+    let second = h.shop.create_cart(Currency::AUD).await.unwrap();
+    assert!(matches!(
+        h.shop.set_line(second.id, &sku, Quantity::ONE).await,
+        Err(Error::InsufficientStock { available: 0, .. })
+    ));
+
+    h.clock.advance(TTL - Duration::from_secs(1));
+    assert_eq!(
+        h.shop.stock(&sku).await.unwrap().available(),
+        0,
+        "still held one second before expiry"
+    );
+    assert!(
+        h.shop
+            .set_line(second.id, &sku, Quantity::ONE)
+            .await
+            .is_err()
+    );
+
+    h.clock.advance(Duration::from_secs(1));
+    let level = h.shop.stock(&sku).await.unwrap();
+    assert_eq!(
+        (level.reserved, level.available()),
+        (0, 1),
+        "free at the instant of expiry"
+    );
+    let inventory = h.shop.scope().inventory();
+    assert_eq!(
+        inventory.cart_reservations(first.id).await.unwrap().len(),
+        1,
+        "not swept yet"
+    );
+
+    let report = h.shop.sweep().await.unwrap();
+    assert_eq!(report.reservations_removed, 1);
+    assert!(
+        inventory
+            .cart_reservations(first.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(h.shop.sweep().await.unwrap().reservations_removed, 0);
+
+    h.shop
+        .set_line(second.id, &sku, Quantity::ONE)
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.shop.checkout(first.id, &idempotency_key("late")).await,
+        Err(Error::ReservationLapsed { sku: s }) if s == sku
+    ));
+}
+
+/// Setting the same quantity twice reserves once; lowering releases the
+/// difference; zero removes the line and its reservation.
+pub async fn setting_same_quantity_twice_reserves_once(factory: &dyn StoreFactory) {
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("TEE-M", 2_500, 5).await;
+    let a = h.shop.create_cart(Currency::AUD).await.unwrap();
+    let b = h.shop.create_cart(Currency::AUD).await.unwrap();
+    h.shop.set_line(a.id, &sku, qty(2)).await.unwrap();
+    let cart = h.shop.set_line(a.id, &sku, qty(2)).await.unwrap();
+    assert_eq!(cart.lines.len(), 1);
+    assert_eq!(cart.lines[0].quantity, qty(2));
+    assert_eq!(h.shop.stock(&sku).await.unwrap().reserved, 2);
+    let held = h
+        .shop
+        .scope()
+        .inventory()
+        .cart_reservations(a.id)
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].quantity, qty(2));
+
+    h.shop.set_line(b.id, &sku, qty(3)).await.unwrap();
+    match h.shop.set_line(b.id, &sku, qty(4)).await {
+        Err(Error::InsufficientStock {
+            requested: 4,
+            available: 3,
+            ..
+        }) => {}
+        other => panic!("expected available 3, got {other:?}"),
+    }
+    assert_eq!(
+        h.shop.cart(b.id).await.unwrap().lines[0].quantity,
+        qty(3),
+        "a refusal changes nothing"
+    );
+
+    h.shop.set_line(a.id, &sku, qty(1)).await.unwrap();
+    h.shop.set_line(b.id, &sku, qty(4)).await.unwrap();
+    let cart = h.shop.remove_line(a.id, &sku).await.unwrap();
+    assert!(cart.lines.is_empty());
+    assert!(
+        h.shop
+            .scope()
+            .inventory()
+            .cart_reservations(a.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let level = h.shop.stock(&sku).await.unwrap();
+    assert_eq!((level.reserved, level.available()), (4, 1));
+}
+
+/// A cart refuses unknown SKUs, prices in another currency, and changes after
+/// checkout; an empty cart cannot check out.
+pub async fn cart_refusals(factory: &dyn StoreFactory) {
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("CPU-5950X", 40_000, 3).await;
+    let nzd = h.shop.create_cart(Currency::NZD).await.unwrap();
+    assert!(matches!(
+        h.shop.set_line(nzd.id, &sku, Quantity::ONE).await,
+        Err(Error::CurrencyMismatch {
+            expected: Currency::NZD,
+            found: Currency::AUD
+        })
+    ));
+    assert_eq!(h.shop.stock(&sku).await.unwrap().reserved, 0);
+    assert!(matches!(
+        h.shop.checkout(nzd.id, &idempotency_key("empty")).await,
+        Err(Error::EmptyCart(id)) if id == nzd.id
+    ));
+    let unknown = Sku::parse("NOPE").unwrap();
+    let cart = h.shop.create_cart(Currency::AUD).await.unwrap();
+    assert!(matches!(
+        h.shop.set_line(cart.id, &unknown, Quantity::ONE).await,
+        Err(Error::NotFound {
+            entity: Entity::Sku,
+            ..
+        })
+    ));
+    let order = h.order_for(&sku, 1, "k1").await;
+    assert!(matches!(
+        h.shop.set_line(order.cart, &sku, qty(2)).await,
+        Err(Error::CartCheckedOut { order: o, .. }) if o == order.id
+    ));
+}
+
+async fn assert_paid_once(h: &Harness, order: &Order, sku: &Sku, outcomes: &[PaymentOutcome]) {
+    let paid = outcomes
+        .iter()
+        .filter(|o| **o == PaymentOutcome::Paid)
+        .count();
+    let duplicates = outcomes
+        .iter()
+        .filter(|o| **o == PaymentOutcome::Duplicate)
+        .count();
+    assert_eq!((paid, duplicates), (1, outcomes.len() - 1), "{outcomes:?}");
+    assert_eq!(
+        h.shop.order(order.id).await.unwrap().status,
+        OrderStatus::Paid
+    );
+    let level = h.shop.stock(sku).await.unwrap();
+    assert_eq!((level.on_hand, level.allocated), (0, 0));
+    assert_eq!(h.sold(&h.shop, sku).await, 1, "stock decremented once");
+    let received = h
+        .count_events(order, |k| {
+            matches!(k, OrderEventKind::PaymentReceived { .. })
+        })
+        .await;
+    assert_eq!(received, 1, "one paid event in the log");
+    let recorded = h
+        .count_events(order, |k| {
+            matches!(k, OrderEventKind::DuplicatePaymentEvent { .. })
+        })
+        .await;
+    assert_eq!(recorded, outcomes.len() - 1, "duplicates recorded");
+    assert!(h.gateway.refund_calls().is_empty());
+}
+
+/// The same payment success event delivered three times in a row: paid
+/// once, stock decremented once, one paid event, two duplicates recorded.
+pub async fn payment_event_repeated_sequentially_applies_once(factory: &dyn StoreFactory) {
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("GPU-PAY-SEQ", 120_000, 1).await;
+    let order = h.order_for(&sku, 1, "pay-seq").await;
+    let event = h.paid(&order, "evt_seq");
+    let mut outcomes = Vec::new();
+    for _ in 0..3 {
+        outcomes.push(h.deliver(&event).await);
+    }
+    assert_eq!(outcomes[0], PaymentOutcome::Paid);
+    assert_paid_once(&h, &order, &sku, &outcomes).await;
+}
+
+/// The same payment success event delivered three times at once: exactly
+/// one delivery applies it.
+pub async fn payment_event_repeated_concurrently_applies_once(factory: &dyn StoreFactory) {
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("GPU-PAY-CONC", 120_000, 1).await;
+    let order = h.order_for(&sku, 1, "pay-conc").await;
+    let event = h.paid(&order, "evt_conc");
+    let barrier = Arc::new(Barrier::new(3));
+    let tasks: Vec<_> = (0..3)
+        .map(|_| {
+            let (h, event, barrier) = (h.clone(), event.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                h.deliver(&event).await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    assert_paid_once(&h, &order, &sku, &outcomes).await;
+}
+
+/// A payment that arrives after the order's allocation lapsed and the unit
+/// was sold to another cart: the order is oversold-refunded and exactly one
+/// refund is sent, even when the payment is delivered three times at once.
+pub async fn late_payment_after_resale_is_refunded_once(factory: &dyn StoreFactory) {
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("GPU-ONE-OFF", 99_900, 1).await;
+    let slow = h.order_for(&sku, 1, "slow-buyer").await;
+    h.clock.advance(PAYMENT_WINDOW);
+    // No sweep: the lapse alone frees the unit.
+    let fast = h.order_for(&sku, 1, "fast-buyer").await;
+    assert_eq!(
+        h.deliver(&h.paid(&fast, "evt_fast")).await,
+        PaymentOutcome::Paid
+    );
+
+    let late = h.paid(&slow, "evt_late");
+    let barrier = Arc::new(Barrier::new(3));
+    let tasks: Vec<_> = (0..3)
+        .map(|_| {
+            let (h, event, barrier) = (h.clone(), late.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                h.deliver(&event).await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    let oversold: Vec<_> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            PaymentOutcome::Oversold { refund } => Some(refund.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(oversold.len(), 1, "{outcomes:?}");
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == PaymentOutcome::Duplicate)
+            .count(),
+        2
+    );
+    let calls = h.gateway.refund_calls();
+    assert_eq!(calls.len(), 1, "exactly one refund call");
+    assert_eq!(calls[0].id, oversold[0].id);
+    assert_eq!(calls[0].amount, slow.total);
+    assert_eq!(calls[0].order, slow.id);
+
+    let after = h.shop.order(slow.id).await.unwrap();
+    assert_eq!(after.status, OrderStatus::OversoldRefunded);
+    assert_eq!(
+        h.count_events(&slow, |k| matches!(k, OrderEventKind::Oversold { .. }))
+            .await,
+        1
+    );
+    assert_eq!(
+        h.count_events(&slow, |k| matches!(
+            k,
+            OrderEventKind::RefundSucceeded { .. }
+        ))
+        .await,
+        1
+    );
+    let level = h.shop.stock(&sku).await.unwrap();
+    assert_eq!((level.on_hand, level.allocated, level.reserved), (0, 0, 0));
+    assert_eq!(h.sold(&h.shop, &sku).await, 1, "the unit was sold once");
+    assert!(
+        h.shop
+            .scope()
+            .orders()
+            .pending_refunds(10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// A payment that arrives after the allocation lapsed (and the order was
+/// expired by the sweep) takes the stock if it is still there.
+pub async fn late_payment_with_stock_still_there_takes_it(factory: &dyn StoreFactory) {
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("CPU-LATE", 30_000, 1).await;
+    let order = h.order_for(&sku, 1, "late-but-lucky").await;
+    h.clock.advance(PAYMENT_WINDOW + Duration::from_secs(60));
+    let report = h.shop.sweep().await.unwrap();
+    assert_eq!(report.orders_expired, vec![order.id]);
+    assert_eq!(
+        h.shop.order(order.id).await.unwrap().status,
+        OrderStatus::Expired
+    );
+    assert_eq!(
+        h.shop.stock(&sku).await.unwrap().available(),
+        1,
+        "expiry released the unit"
+    );
+
+    assert_eq!(
+        h.deliver(&h.paid(&order, "evt_late_ok")).await,
+        PaymentOutcome::Paid
+    );
+    assert_eq!(
+        h.shop.order(order.id).await.unwrap().status,
+        OrderStatus::Paid
+    );
+    assert_eq!(h.shop.stock(&sku).await.unwrap().on_hand, 0);
+    assert!(h.gateway.refund_calls().is_empty());
+}
+
+/// An order awaiting payment expires when its window closes; the sweep
+/// releases its allocation and logs it.
+pub async fn unpaid_order_expires_and_releases_stock(factory: &dyn StoreFactory) {
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("GPU-UNPAID", 80_000, 1).await;
+    let order = h.order_for(&sku, 1, "unpaid").await;
+    let level = h.shop.stock(&sku).await.unwrap();
+    assert_eq!(
+        (level.reserved, level.allocated, level.available()),
+        (0, 1, 0)
+    );
+    let allocations = h
+        .shop
+        .scope()
+        .inventory()
+        .order_allocations(order.id)
+        .await
+        .unwrap();
+    assert_eq!(allocations.len(), 1);
+    assert_eq!(allocations[0].expires_at, order.payment_expires_at);
+
+    h.clock.advance(PAYMENT_WINDOW - Duration::from_secs(1));
+    assert!(h.shop.sweep().await.unwrap().orders_expired.is_empty());
+    h.clock.advance(Duration::from_secs(1));
+    assert_eq!(h.shop.sweep().await.unwrap().orders_expired, vec![order.id]);
+    assert_eq!(
+        h.shop.order(order.id).await.unwrap().status,
+        OrderStatus::Expired
+    );
+    assert!(
+        h.shop
+            .scope()
+            .inventory()
+            .order_allocations(order.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(h.shop.stock(&sku).await.unwrap().available(), 1);
+    assert_eq!(
+        h.count_events(&order, |k| matches!(k, OrderEventKind::Expired { .. }))
+            .await,
+        1
+    );
+}
+
+/// Checkout twice with the same idempotency key makes one order, whether the
+/// calls are sequential or concurrent; the key cannot be reused for another
+/// cart.
+pub async fn checkout_with_same_key_makes_one_order(factory: &dyn StoreFactory) {
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("TEE-NAVY-L", 4_500, 10).await;
+    let cart = h.cart_with(&sku, 2).await;
+    let key = idempotency_key("checkout-1");
+    let first = h.shop.checkout(cart.id, &key).await.unwrap();
+    let second = h.shop.checkout(cart.id, &key).await.unwrap();
+    assert!(first.created);
+    assert!(!second.created);
+    assert_eq!(first.order.id, second.order.id);
+    assert_eq!(first.session, second.session);
+    assert_eq!(h.gateway.sessions_created(), vec![first.order.id]);
+    assert_eq!(first.order.total, Money::new(9_000, Currency::AUD));
+    assert_eq!(h.shop.stock(&sku).await.unwrap().allocated, 2);
+
+    let other = h.cart_with(&sku, 1).await;
+    assert!(matches!(
+        h.shop.checkout(other.id, &key).await,
+        Err(Error::IdempotencyKeyReused { order, .. }) if order == first.order.id
+    ));
+
+    let racing = h.cart_with(&sku, 3).await;
+    let key = idempotency_key("checkout-2");
+    let barrier = Arc::new(Barrier::new(5));
+    let tasks: Vec<_> = (0..5)
+        .map(|_| {
+            let (shop, key, barrier) = (h.shop.clone(), key.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                shop.checkout(racing.id, &key).await
+            })
+        })
+        .collect();
+    let mut orders = Vec::new();
+    let mut created = 0;
+    for task in tasks {
+        let checkout = task.await.unwrap().unwrap();
+        created += usize::from(checkout.created);
+        orders.push(checkout.order.id);
+    }
+    assert_eq!(created, 1, "one checkout creates the order");
+    assert!(orders.iter().all(|id| *id == orders[0]));
+    let level = h.shop.stock(&sku).await.unwrap();
+    assert_eq!((level.reserved, level.allocated), (1, 5));
+}
+
+/// An invalid state transition is refused with the from and to statuses and
+/// leaves no event.
+pub async fn invalid_transition_is_refused_without_event(factory: &dyn StoreFactory) {
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("GPU-FSM", 70_000, 2).await;
+    let order = h.order_for(&sku, 1, "fsm").await;
+    let before = h.shop.order_events(order.id).await.unwrap();
+    assert!(matches!(
+        h.shop.fulfil_order(order.id).await,
+        Err(Error::InvalidTransition {
+            from: OrderStatus::AwaitingPayment,
+            to: OrderStatus::Fulfilled,
+            ..
+        })
+    ));
+    assert!(matches!(
+        h.shop.refund_order(order.id).await,
+        Err(Error::InvalidTransition {
+            from: OrderStatus::AwaitingPayment,
+            to: OrderStatus::Refunded,
+            ..
+        })
+    ));
+    assert_eq!(
+        h.shop.order_events(order.id).await.unwrap(),
+        before,
+        "no event appended"
+    );
+    assert_eq!(
+        h.shop.order(order.id).await.unwrap().status,
+        OrderStatus::AwaitingPayment
+    );
+
+    assert_eq!(
+        h.deliver(&h.paid(&order, "evt_fsm")).await,
+        PaymentOutcome::Paid
+    );
+    let before = h.shop.order_events(order.id).await.unwrap();
+    assert!(matches!(
+        h.shop.cancel_order(order.id, "changed my mind").await,
+        Err(Error::InvalidTransition {
+            from: OrderStatus::Paid,
+            to: OrderStatus::Cancelled,
+            ..
+        })
+    ));
+    assert_eq!(h.shop.order_events(order.id).await.unwrap(), before);
+    h.shop.fulfil_order(order.id).await.unwrap();
+    let log = h.shop.order_events(order.id).await.unwrap();
+    let seqs: Vec<u32> = log.iter().map(|e| e.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=log.len() as u32).collect::<Vec<_>>(),
+        "gapless sequence"
+    );
+    let last = log.last().unwrap();
+    assert_eq!(
+        (last.from, last.to),
+        (OrderStatus::Paid, OrderStatus::Fulfilled)
+    );
+}
+
+/// A payment whose amount or currency does not match the order does not
+/// mark it paid and is recorded for review; a correct one afterwards does.
+pub async fn mismatched_payment_is_recorded_not_applied(factory: &dyn StoreFactory) {
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("GPU-MISMATCH", 50_000, 1).await;
+    let order = h.order_for(&sku, 1, "mismatch").await;
+    let short = PaymentEvent {
+        kind: PaymentEventKind::Succeeded {
+            amount: Money::new(order.total.minor() - 1, Currency::AUD),
+            payment_ref: None,
+        },
+        ..h.paid(&order, "evt_short")
+    };
+    let foreign = PaymentEvent {
+        kind: PaymentEventKind::Succeeded {
+            amount: Money::new(order.total.minor(), Currency::USD),
+            payment_ref: None,
+        },
+        ..h.paid(&order, "evt_usd")
+    };
+    for event in [&short, &foreign] {
+        assert!(
+            matches!(h.deliver(event).await, PaymentOutcome::Mismatch { expected, .. } if expected == order.total)
+        );
+    }
+    assert_eq!(
+        h.shop.order(order.id).await.unwrap().status,
+        OrderStatus::AwaitingPayment
+    );
+    assert_eq!(h.shop.stock(&sku).await.unwrap().on_hand, 1);
+    assert_eq!(
+        h.count_events(&order, |k| matches!(
+            k,
+            OrderEventKind::PaymentMismatch { .. }
+        ))
+        .await,
+        2
+    );
+    assert_eq!(
+        h.deliver(&h.paid(&order, "evt_right")).await,
+        PaymentOutcome::Paid
+    );
+}
+
+/// Cancelling an unpaid order releases its stock; a payment that still
+/// arrives for it is refunded exactly once.
+pub async fn cancelled_order_releases_stock_and_refunds_late_payment(factory: &dyn StoreFactory) {
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("CPU-CANCEL", 25_000, 1).await;
+    let order = h.order_for(&sku, 1, "cancel").await;
+    let cancelled = h.shop.cancel_order(order.id, "buyer asked").await.unwrap();
+    assert_eq!(cancelled.status, OrderStatus::Cancelled);
+    assert_eq!(h.shop.stock(&sku).await.unwrap().available(), 1);
+    let event = h.paid(&order, "evt_after_cancel");
+    assert!(matches!(
+        h.deliver(&event).await,
+        PaymentOutcome::RefundedAfterCancellation { .. }
+    ));
+    assert_eq!(h.deliver(&event).await, PaymentOutcome::Duplicate);
+    assert_eq!(
+        h.shop.order(order.id).await.unwrap().status,
+        OrderStatus::Refunded
+    );
+    assert_eq!(h.gateway.refund_calls().len(), 1);
+    assert_eq!(
+        h.shop.stock(&sku).await.unwrap().on_hand,
+        1,
+        "nothing was sold"
+    );
+}
+
+/// A refund the gateway fails stays pending, is logged, and the sweep sends
+/// it again with the same id until it succeeds.
+pub async fn failed_refund_is_retried_by_sweep(factory: &dyn StoreFactory) {
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("GPU-RETRY", 60_000, 1).await;
+    let slow = h.order_for(&sku, 1, "retry-slow").await;
+    h.clock.advance(PAYMENT_WINDOW);
+    let fast = h.order_for(&sku, 1, "retry-fast").await;
+    assert_eq!(
+        h.deliver(&h.paid(&fast, "evt_retry_fast")).await,
+        PaymentOutcome::Paid
+    );
+
+    h.gateway.fail_next_refunds(1);
+    assert!(matches!(
+        h.deliver(&h.paid(&slow, "evt_retry_slow")).await,
+        PaymentOutcome::Oversold { .. }
+    ));
+    let pending = h.shop.scope().orders().pending_refunds(10).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(
+        h.count_events(&slow, |k| matches!(k, OrderEventKind::RefundFailed { .. }))
+            .await,
+        1
+    );
+
+    let report = h.shop.sweep().await.unwrap();
+    assert_eq!((report.refunds_retried, report.refunds_confirmed), (1, 1));
+    let calls = h.gateway.refund_calls();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(
+        calls[0].id, calls[1].id,
+        "the retry reuses the idempotency key"
+    );
+    assert!(
+        h.shop
+            .scope()
+            .orders()
+            .pending_refunds(10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(h.shop.sweep().await.unwrap().refunds_retried, 0);
+}
+
+/// A merchant refund of a paid order goes to the gateway once and marks
+/// the order refunded; a second one is refused.
+pub async fn merchant_refund_of_paid_order(factory: &dyn StoreFactory) {
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("GPU-RETURN", 45_000, 1).await;
+    let order = h.order_for(&sku, 1, "refund-me").await;
+    assert_eq!(
+        h.deliver(&h.paid(&order, "evt_refund_me")).await,
+        PaymentOutcome::Paid
+    );
+    let refund = h.shop.refund_order(order.id).await.unwrap();
+    assert!(matches!(refund.status, RefundStatus::Succeeded { .. }));
+    assert_eq!(refund.amount, order.total);
+    assert_eq!(refund.payment_ref, Some(format!("pay_{}", order.id)));
+    assert_eq!(
+        h.shop.order(order.id).await.unwrap().status,
+        OrderStatus::Refunded
+    );
+    assert!(matches!(
+        h.shop.refund_order(order.id).await,
+        Err(Error::InvalidTransition {
+            from: OrderStatus::Refunded,
+            ..
+        })
+    ));
+    assert_eq!(h.gateway.refund_calls().len(), 1);
+}
+
+/// Stock receipts and corrections are recorded; a correction below what is
+/// held is refused with the held count.
+pub async fn stock_adjustments_are_recorded(factory: &dyn StoreFactory) {
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("RAM-32GB", 9_000, 0).await;
+    h.shop
+        .receive_stock(&sku, qty(3), Some("delivery 1".into()))
+        .await
+        .unwrap();
+    let level = h
+        .shop
+        .correct_stock(&sku, qty(2), Some("one was faulty".into()))
+        .await
+        .unwrap();
+    assert_eq!(level.on_hand, 2);
+    h.cart_with(&sku, 2).await;
+    match h.shop.correct_stock(&sku, qty(1), None).await {
+        Err(Error::StockBelowHeld {
+            requested: 1,
+            held: 2,
+            ..
+        }) => {}
+        other => panic!("expected StockBelowHeld, got {other:?}"),
+    }
+    let history = h.shop.stock_adjustments(&sku).await.unwrap();
+    let summary: Vec<_> = history
+        .iter()
+        .map(|a| (a.kind.clone(), a.delta, a.on_hand_after))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (AdjustmentKind::Received, 3, 3),
+            (AdjustmentKind::Corrected, -1, 2)
+        ]
+    );
+    assert_eq!(history[0].note.as_deref(), Some("delivery 1"));
+}
+
+/// Tenant A's handle cannot see or change tenant B's products, stock, carts
+/// or orders, and the same SKU in two tenants is two stocks.
+pub async fn tenants_are_isolated(factory: &dyn StoreFactory) {
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("GPU-SHARED-NAME", 100_000, 1).await;
+    let order = h.order_for(&sku, 1, "tenant-a-order").await;
+    let cart = h.cart_with(&h.stocked("CPU-A", 10_000, 1).await, 1).await;
+    let product = h.shop.products().await.unwrap()[0].id();
+
+    let b = h.other_shop("shop-b");
+    assert!(b.products().await.unwrap().is_empty());
+    let not_found = |r: Result<_, Error>, entity| matches!(r, Err(Error::NotFound { entity: e, .. }) if e == entity);
+    assert!(not_found(
+        b.product(product).await.map(|_| ()),
+        Entity::Product
+    ));
+    assert!(not_found(b.cart(cart.id).await.map(|_| ()), Entity::Cart));
+    assert!(not_found(
+        b.order(order.id).await.map(|_| ()),
+        Entity::Order
+    ));
+    assert!(not_found(
+        b.order_events(order.id).await.map(|_| ()),
+        Entity::Order
+    ));
+    assert!(not_found(b.stock(&sku).await.map(|_| ()), Entity::Sku));
+    assert!(not_found(
+        b.receive_stock(&sku, qty(5), None).await.map(|_| ()),
+        Entity::Sku
+    ));
+    assert!(not_found(
+        b.set_line(cart.id, &sku, Quantity::ONE).await.map(|_| ()),
+        Entity::Cart
+    ));
+    assert!(not_found(
+        b.scope()
+            .carts()
+            .set_line(cart.id, &sku, Quantity::ONE, h.clock.now(), h.clock.now())
+            .await
+            .map(|_| ()),
+        Entity::Cart
+    ));
+    assert!(not_found(
+        b.cancel_order(order.id, "not yours").await.map(|_| ()),
+        Entity::Order
+    ));
+    let foreign = PaymentEvent {
+        tenant: b.tenant().clone(),
+        ..h.paid(&order, "evt_foreign")
+    };
+    assert!(not_found(
+        b.apply_payment_event(&foreign).await.map(|_| ()),
+        Entity::Order
+    ));
+    assert!(matches!(
+        b.apply_payment_event(&h.paid(&order, "evt_cross")).await,
+        Err(Error::TenantMismatch { .. })
+    ));
+
+    // The same SKU text in tenant B is B's own stock.
+    Harness::stocked_in(&b, sku.as_str(), 1, 7).await;
+    let b_cart = b.create_cart(Currency::AUD).await.unwrap();
+    assert!(not_found(
+        b.set_line(cart.id, &sku, Quantity::ONE).await.map(|_| ()),
+        Entity::Cart
+    ));
+    b.set_line(b_cart.id, &sku, qty(7)).await.unwrap();
+    assert_eq!(b.stock(&sku).await.unwrap().reserved, 7);
+    let a_level = h.shop.stock(&sku).await.unwrap();
+    assert_eq!(
+        (a_level.on_hand, a_level.allocated, a_level.reserved),
+        (1, 1, 0)
+    );
+    assert_eq!(
+        h.shop.order(order.id).await.unwrap().status,
+        OrderStatus::AwaitingPayment
+    );
+    assert!(
+        b.scope()
+            .orders()
+            .order_by_idempotency_key(&idempotency_key("tenant-a-order"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// Stamps every conformance scenario into a named `#[tokio::test]` on a
+/// multi-threaded runtime, over the store factory expression `$factory`
+/// (evaluated inside each test, so it may `.await`).
+///
+/// The calling crate needs `tokio` (features `macros`, `rt-multi-thread`)
+/// among its dev-dependencies.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($factory:expr) => {
+        $crate::conformance_tests!(@stamp $factory;
+            last_unit_race_has_one_winner,
+            five_units_fifty_racers_have_five_winners,
+            random_racers_over_many_skus_never_oversell,
+            reservation_expiry_frees_stock_at_ttl_and_sweep_removes_it,
+            setting_same_quantity_twice_reserves_once,
+            cart_refusals,
+            payment_event_repeated_sequentially_applies_once,
+            payment_event_repeated_concurrently_applies_once,
+            late_payment_after_resale_is_refunded_once,
+            late_payment_with_stock_still_there_takes_it,
+            unpaid_order_expires_and_releases_stock,
+            checkout_with_same_key_makes_one_order,
+            invalid_transition_is_refused_without_event,
+            mismatched_payment_is_recorded_not_applied,
+            cancelled_order_releases_stock_and_refunds_late_payment,
+            failed_refund_is_retried_by_sweep,
+            merchant_refund_of_paid_order,
+            stock_adjustments_are_recorded,
+            tenants_are_isolated,
+        );
+    };
+    (@stamp $factory:expr; $($scenario:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $scenario() {
+                let factory = $factory;
+                $crate::testkit::$scenario(&factory).await;
+            }
+        )*
+    };
+}
