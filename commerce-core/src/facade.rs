@@ -613,7 +613,8 @@ impl Shop {
     /// Applies a payment event exactly once (see
     /// [`OrderStore::apply_payment_event`](crate::OrderStore::apply_payment_event)).
     /// When it leads to a refund, the refund is sent to the gateway here,
-    /// once: only the delivery that applied the event sends it. A gateway
+    /// once: only the delivery that applied the event sends it, and the
+    /// outcome carries the refund as it stands after sending. A gateway
     /// failure leaves the refund pending for [`sweep`](Self::sweep).
     pub async fn apply_payment_event(&self, event: &PaymentEvent) -> Result<PaymentApplication> {
         if &event.tenant != self.tenant() {
@@ -622,13 +623,13 @@ impl Shop {
                 found: event.tenant.clone(),
             });
         }
-        let applied = self
+        let mut applied = self
             .scope
             .orders()
             .apply_payment_event(event, self.now())
             .await?;
-        if let Some(refund) = applied.outcome.refund_to_send() {
-            self.send_refund(refund).await?;
+        if let Some(refund) = applied.outcome.refund_mut() {
+            *refund = self.send_refund(refund).await?;
         }
         Ok(applied)
     }

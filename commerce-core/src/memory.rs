@@ -607,8 +607,9 @@ impl OrderStore for TenantStores {
             });
         }
         let mut d = self.data.lock();
-        let mut order = d.order(event.order)?.clone();
-        if d.claimed_events.contains_key(&event.id) {
+        if let Some(first) = d.claimed_events.get(&event.id).copied() {
+            // Recorded against the order the event was first applied to.
+            let order = d.order(first)?.clone();
             let note = order.note(
                 OrderEventKind::DuplicatePaymentEvent {
                     event: event.id.clone(),
@@ -621,6 +622,7 @@ impl OrderStore for TenantStores {
                 order,
             });
         }
+        let mut order = d.order(event.order)?.clone();
         let mut events = Vec::new();
         let outcome = match decide_payment(&order, &event.kind) {
             PaymentDecision::Take {

@@ -205,19 +205,20 @@ impl Money {
         if minor.len() > exponent {
             return Err(invalid("more decimal places than the currency has"));
         }
-        let mut amount: i64 = 0;
+        // Accumulate the magnitude in i128 so that i64::MIN's magnitude fits.
+        let mut magnitude: i128 = 0;
         let padded = minor
             .bytes()
             .chain(std::iter::repeat_n(b'0', exponent - minor.len()));
         for b in major.bytes().chain(padded) {
-            amount = amount
+            magnitude = magnitude
                 .checked_mul(10)
-                .and_then(|a| a.checked_add(i64::from(b - b'0')))
+                .and_then(|a| a.checked_add(i128::from(b - b'0')))
+                .filter(|a| *a <= i128::from(i64::MAX) + 1)
                 .ok_or(MoneyError::Overflow)?;
         }
-        if negative {
-            amount = amount.checked_neg().ok_or(MoneyError::Overflow)?;
-        }
+        let signed = if negative { -magnitude } else { magnitude };
+        let amount = i64::try_from(signed).map_err(|_| MoneyError::Overflow)?;
         Ok(Self::new(amount, currency))
     }
 
@@ -287,14 +288,27 @@ impl Money {
         Ok(Money::new(amount, self.currency))
     }
 
-    /// The sum of `amounts`, all in `currency`. An empty iterator sums to zero.
+    /// The sum of `amounts`, all in `currency`. An empty iterator sums to
+    /// zero. The sum is exact whatever the order of the terms: only the final
+    /// total must fit in `i64`, not every running total.
     pub fn sum<I>(currency: Currency, amounts: I) -> Result<Money, MoneyError>
     where
         I: IntoIterator<Item = Money>,
     {
-        amounts
-            .into_iter()
-            .try_fold(Money::zero(currency), Money::checked_add)
+        let mut total: i128 = 0;
+        for amount in amounts {
+            if amount.currency != currency {
+                return Err(MoneyError::CurrencyMismatch {
+                    left: currency,
+                    right: amount.currency,
+                });
+            }
+            total = total
+                .checked_add(i128::from(amount.amount))
+                .ok_or(MoneyError::Overflow)?;
+        }
+        let total = i64::try_from(total).map_err(|_| MoneyError::Overflow)?;
+        Ok(Money::new(total, currency))
     }
 
     /// Splits this amount over `weights` by the largest-remainder method.
@@ -425,6 +439,16 @@ mod tests {
             p("99999999999999999999", Currency::AUD),
             Err(MoneyError::Overflow)
         );
+        assert_eq!(
+            p("92233720368547758.08", Currency::AUD),
+            Err(MoneyError::Overflow)
+        );
+        assert_eq!(
+            p("-92233720368547758.08", Currency::AUD),
+            Ok(Money::new(i64::MIN, Currency::AUD))
+        );
+        let long = "9".repeat(60);
+        assert_eq!(p(&long, Currency::AUD), Err(MoneyError::Overflow));
     }
 
     #[test]

@@ -597,6 +597,16 @@ impl PaymentOutcome {
             _ => None,
         }
     }
+
+    /// Mutable access to the refund of an outcome that carries one, so the
+    /// facade can report it as it stands after sending it.
+    pub(crate) fn refund_mut(&mut self) -> Option<&mut Refund> {
+        match self {
+            PaymentOutcome::Oversold { refund }
+            | PaymentOutcome::RefundedAfterCancellation { refund } => Some(refund),
+            _ => None,
+        }
+    }
 }
 
 /// The result of applying a payment event: what happened and the order after.

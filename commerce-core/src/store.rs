@@ -308,7 +308,9 @@ pub trait OrderStore: Send + Sync + 'static {
     ///   outcome.
     /// - Any later delivery of the same id, sequential or concurrent,
     ///   returns [`PaymentOutcome::Duplicate`](crate::PaymentOutcome::Duplicate),
-    ///   appends a `DuplicatePaymentEvent` record, and changes nothing else.
+    ///   appends a `DuplicatePaymentEvent` record to the order the event was
+    ///   first applied to (whatever order the repeat names), and changes
+    ///   nothing else.
     /// - An order that does not exist is `NotFound` and claims nothing.
     async fn apply_payment_event(
         &self,

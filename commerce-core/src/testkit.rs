@@ -24,7 +24,8 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation
 )]
 
 use std::collections::HashMap;
@@ -580,6 +581,28 @@ pub async fn payment_event_repeated_sequentially_applies_once(factory: &dyn Stor
     }
     assert_eq!(outcomes[0], PaymentOutcome::Paid);
     assert_paid_once(&h, &order, &sku, &outcomes).await;
+
+    // A repeat of the event id that names another order is still the same
+    // event: a duplicate, recorded on the order it was applied to.
+    let other_sku = h.stocked("GPU-PAY-SEQ-2", 10_000, 1).await;
+    let other = h.order_for(&other_sku, 1, "pay-seq-2").await;
+    let renamed = PaymentEvent {
+        order: other.id,
+        ..event.clone()
+    };
+    let other_log = h.shop.order_events(other.id).await.unwrap();
+    assert_eq!(h.deliver(&renamed).await, PaymentOutcome::Duplicate);
+    assert_eq!(h.shop.order_events(other.id).await.unwrap(), other_log);
+    assert_eq!(
+        h.shop.order(other.id).await.unwrap().status,
+        OrderStatus::AwaitingPayment
+    );
+    let recorded = h
+        .count_events(&order, |k| {
+            matches!(k, OrderEventKind::DuplicatePaymentEvent { .. })
+        })
+        .await;
+    assert_eq!(recorded, 3);
 }
 
 /// The same payment success event delivered three times at once: exactly
@@ -656,6 +679,10 @@ pub async fn late_payment_after_resale_is_refunded_once(factory: &dyn StoreFacto
     assert_eq!(calls[0].id, oversold[0].id);
     assert_eq!(calls[0].amount, slow.total);
     assert_eq!(calls[0].order, slow.id);
+    assert!(
+        matches!(oversold[0].status, RefundStatus::Succeeded { .. }),
+        "the outcome reports the refund as it stands after sending"
+    );
 
     let after = h.shop.order(slow.id).await.unwrap();
     assert_eq!(after.status, OrderStatus::OversoldRefunded);

@@ -4,7 +4,10 @@ use commerce_core::{OrderEvent, OrderEventKind};
 
 /// The log as an indented table, one event a line.
 pub fn table(events: &[OrderEvent]) -> String {
-    let mut out = format!("   {:>3}  {:<5}  {:<29}  {}\n", "seq", "at", "status", "what happened");
+    let mut out = format!(
+        "   {:>3}  {:<5}  {:<29}  {}\n",
+        "seq", "at", "status", "what happened"
+    );
     for event in events {
         let status = if event.from == event.to {
             event.to.to_string()
@@ -40,28 +43,34 @@ pub fn describe(kind: &OrderEventKind) -> String {
             expected,
             received,
         } => format!("{event}: {received} received, {expected} due; held for review"),
-        OrderEventKind::PaymentFailed { event, reason } => format!("{event}: payment failed ({reason})"),
-        OrderEventKind::PaymentEventIgnored { event, reason } => format!("{event} ignored: {reason}"),
+        OrderEventKind::PaymentFailed { event, reason } => {
+            format!("{event}: payment failed ({reason})")
+        }
+        OrderEventKind::PaymentEventIgnored { event, reason } => {
+            format!("{event} ignored: {reason}")
+        }
         OrderEventKind::Oversold {
-            event,
-            short: skus,
-            refund,
+            event, short: skus, ..
         } => {
             let skus: Vec<&str> = skus.iter().map(|sku| sku.as_str()).collect();
-            format!("{event}: paid, but {} sold meanwhile; refund {refund}", skus.join(", "))
+            format!("{event}: paid, but {} was sold meanwhile", skus.join(", "))
         }
         OrderEventKind::PaymentAfterCancellation { event, refund } => {
             format!("{event}: paid after cancellation; refund {refund}")
         }
-        OrderEventKind::Expired { event: None } => "payment window closed unpaid; stock released".into(),
+        OrderEventKind::Expired { event: None } => {
+            "payment window closed unpaid; stock released".into()
+        }
         OrderEventKind::Expired { event: Some(event) } => {
             format!("{event}: payment session expired; stock released")
         }
         OrderEventKind::Cancelled { reason } => format!("cancelled: {reason}"),
         OrderEventKind::Fulfilled => "handed over".into(),
-        OrderEventKind::RefundRequested { refund, amount } => format!("refund {refund} of {amount} requested"),
-        OrderEventKind::RefundSucceeded { refund, provider_ref } => {
-            format!("refund {refund} confirmed ({provider_ref})")
+        OrderEventKind::RefundRequested { refund, amount } => {
+            format!("refund {refund} of {amount} requested")
+        }
+        OrderEventKind::RefundSucceeded { provider_ref, .. } => {
+            format!("refund confirmed by the provider: {provider_ref}")
         }
         OrderEventKind::RefundFailed { refund, message } => {
             format!("refund {refund} failed, will retry: {message}")
