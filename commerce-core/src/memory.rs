@@ -200,26 +200,6 @@ impl TenantData {
     }
 }
 
-fn new_refund(
-    order: &Order,
-    id: RefundId,
-    amount: crate::Money,
-    reason: RefundReason,
-    payment_ref: Option<String>,
-    now: Timestamp,
-) -> Refund {
-    Refund {
-        id,
-        tenant: order.tenant.clone(),
-        order: order.id,
-        amount,
-        reason,
-        payment_ref,
-        status: RefundStatus::Pending,
-        requested_at: now,
-    }
-}
-
 #[async_trait]
 impl CatalogStore for TenantStores {
     async fn put_product(&self, product: &Product) -> Result<()> {
@@ -665,32 +645,19 @@ impl OrderStore for TenantStores {
                     }
                     PaymentOutcome::Paid
                 } else {
-                    let refund_id = RefundId::for_payment_event(&event.id);
-                    events.push(order.transition(
-                        OrderStatus::OversoldRefunded,
+                    let (changes, refund) = order.refund_payment(
                         OrderEventKind::Oversold {
                             event: event.id.clone(),
                             short,
-                            refund: refund_id.clone(),
+                            refund: RefundId::for_payment_event(&event.id),
                         },
-                        now,
-                    )?);
-                    order.payment_ref = payment_ref.clone();
-                    let refund = new_refund(
-                        &order,
-                        refund_id.clone(),
+                        &event.id,
                         amount,
-                        RefundReason::Oversold,
                         payment_ref,
+                        RefundReason::Oversold,
                         now,
-                    );
-                    events.push(order.note(
-                        OrderEventKind::RefundRequested {
-                            refund: refund_id,
-                            amount,
-                        },
-                        now,
-                    ));
+                    )?;
+                    events.extend(changes);
                     d.release_allocations(&order);
                     d.refunds.push(refund.clone());
                     PaymentOutcome::Oversold { refund }
@@ -700,31 +667,18 @@ impl OrderStore for TenantStores {
                 amount,
                 payment_ref,
             } => {
-                let refund_id = RefundId::for_payment_event(&event.id);
-                events.push(order.transition(
-                    OrderStatus::Refunded,
+                let (changes, refund) = order.refund_payment(
                     OrderEventKind::PaymentAfterCancellation {
                         event: event.id.clone(),
-                        refund: refund_id.clone(),
+                        refund: RefundId::for_payment_event(&event.id),
                     },
-                    now,
-                )?);
-                order.payment_ref = payment_ref.clone();
-                let refund = new_refund(
-                    &order,
-                    refund_id.clone(),
+                    &event.id,
                     amount,
-                    RefundReason::OrderCancelled,
                     payment_ref,
+                    RefundReason::OrderCancelled,
                     now,
-                );
-                events.push(order.note(
-                    OrderEventKind::RefundRequested {
-                        refund: refund_id,
-                        amount,
-                    },
-                    now,
-                ));
+                )?;
+                events.extend(changes);
                 d.refunds.push(refund.clone());
                 PaymentOutcome::RefundedAfterCancellation { refund }
             }
@@ -803,14 +757,7 @@ impl OrderStore for TenantStores {
             },
             now,
         )?;
-        let record = new_refund(
-            &o,
-            refund,
-            o.total,
-            RefundReason::RequestedByMerchant,
-            o.payment_ref.clone(),
-            now,
-        );
+        let record = Refund::pending(&o, refund, o.total, RefundReason::RequestedByMerchant, now);
         d.refunds.push(record.clone());
         d.commit_order(o, vec![event]);
         Ok(record)

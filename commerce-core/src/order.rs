@@ -403,6 +403,18 @@ pub enum RefundReason {
     RequestedByMerchant,
 }
 
+impl RefundReason {
+    /// The status a refunded order takes for this reason.
+    pub fn leads_to(self) -> OrderStatus {
+        match self {
+            RefundReason::Oversold => OrderStatus::OversoldRefunded,
+            RefundReason::OrderCancelled | RefundReason::RequestedByMerchant => {
+                OrderStatus::Refunded
+            }
+        }
+    }
+}
+
 /// Where a refund stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -436,6 +448,63 @@ pub struct Refund {
     pub status: RefundStatus,
     /// When it was requested.
     pub requested_at: Timestamp,
+}
+
+impl Refund {
+    /// A pending refund of `amount` for `order`.
+    pub fn pending(
+        order: &Order,
+        id: RefundId,
+        amount: Money,
+        reason: RefundReason,
+        now: Timestamp,
+    ) -> Self {
+        Refund {
+            id,
+            tenant: order.tenant.clone(),
+            order: order.id,
+            amount,
+            reason,
+            payment_ref: order.payment_ref.clone(),
+            status: RefundStatus::Pending,
+            requested_at: now,
+        }
+    }
+}
+
+impl Order {
+    /// Refunds a payment of `amount` taken by `event` (an oversold or
+    /// cancelled order): moves the order to the status `reason` leads to,
+    /// recording `kind`, keeps the payment reference, and returns the events
+    /// (the change, then `RefundRequested`) and the pending refund, whose id
+    /// is [`RefundId::for_payment_event`]. On refusal nothing changes.
+    pub fn refund_payment(
+        &mut self,
+        kind: OrderEventKind,
+        event: &PaymentEventId,
+        amount: Money,
+        payment_ref: Option<String>,
+        reason: RefundReason,
+        now: Timestamp,
+    ) -> Result<(Vec<PendingEvent>, Refund)> {
+        let change = self.transition(reason.leads_to(), kind, now)?;
+        self.payment_ref = payment_ref;
+        let refund = Refund::pending(
+            self,
+            RefundId::for_payment_event(event),
+            amount,
+            reason,
+            now,
+        );
+        let requested = self.note(
+            OrderEventKind::RefundRequested {
+                refund: refund.id.clone(),
+                amount,
+            },
+            now,
+        );
+        Ok((vec![change, requested], refund))
+    }
 }
 
 /// What a store must do with a (first delivery of a) payment event, decided

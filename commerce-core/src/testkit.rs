@@ -190,6 +190,30 @@ impl Harness {
         }
     }
 
+    /// Delivers `event` `times` times at once, from tasks released together,
+    /// returning every outcome.
+    pub async fn deliver_concurrently(
+        &self,
+        event: &PaymentEvent,
+        times: usize,
+    ) -> Vec<PaymentOutcome> {
+        let barrier = Arc::new(Barrier::new(times));
+        let tasks: Vec<_> = (0..times)
+            .map(|_| {
+                let (h, event, barrier) = (self.clone(), event.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    h.deliver(&event).await
+                })
+            })
+            .collect();
+        let mut outcomes = Vec::with_capacity(times);
+        for task in tasks {
+            outcomes.push(task.await.unwrap());
+        }
+        outcomes
+    }
+
     /// Units sold of `sku`, from its adjustment history.
     pub async fn sold(&self, shop: &Shop, sku: &Sku) -> i64 {
         shop.stock_adjustments(sku)
@@ -612,20 +636,7 @@ pub async fn payment_event_repeated_concurrently_applies_once(factory: &dyn Stor
     let sku = h.stocked("GPU-PAY-CONC", 120_000, 1).await;
     let order = h.order_for(&sku, 1, "pay-conc").await;
     let event = h.paid(&order, "evt_conc");
-    let barrier = Arc::new(Barrier::new(3));
-    let tasks: Vec<_> = (0..3)
-        .map(|_| {
-            let (h, event, barrier) = (h.clone(), event.clone(), barrier.clone());
-            tokio::spawn(async move {
-                barrier.wait().await;
-                h.deliver(&event).await
-            })
-        })
-        .collect();
-    let mut outcomes = Vec::new();
-    for task in tasks {
-        outcomes.push(task.await.unwrap());
-    }
+    let outcomes = h.deliver_concurrently(&event, 3).await;
     assert_paid_once(&h, &order, &sku, &outcomes).await;
 }
 
@@ -645,20 +656,7 @@ pub async fn late_payment_after_resale_is_refunded_once(factory: &dyn StoreFacto
     );
 
     let late = h.paid(&slow, "evt_late");
-    let barrier = Arc::new(Barrier::new(3));
-    let tasks: Vec<_> = (0..3)
-        .map(|_| {
-            let (h, event, barrier) = (h.clone(), late.clone(), barrier.clone());
-            tokio::spawn(async move {
-                barrier.wait().await;
-                h.deliver(&event).await
-            })
-        })
-        .collect();
-    let mut outcomes = Vec::new();
-    for task in tasks {
-        outcomes.push(task.await.unwrap());
-    }
+    let outcomes = h.deliver_concurrently(&late, 3).await;
     let oversold: Vec<_> = outcomes
         .iter()
         .filter_map(|o| match o {
