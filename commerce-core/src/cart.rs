@@ -1,10 +1,39 @@
 //! Carts: a buyer's lines in one currency, each backed by a reservation.
 
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
-use crate::ids::{CartId, OrderId, Quantity, Sku, TenantId};
+use crate::ids::{CartId, CouponCode, OrderId, Quantity, Sku, TenantId};
 use crate::money::Currency;
+use crate::pricing::CustomerContext;
+
+/// A record that the buyer's age was checked, by whom and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgeVerification {
+    /// How it was checked (`"id-scan"`, `"document-check at collection"`).
+    pub method: String,
+    /// Who or what checked it (a staff member, a verification service).
+    pub verified_by: String,
+    /// When it was recorded (set by the facade from its clock).
+    pub verified_at: Timestamp,
+}
+
+/// A change to a cart other than its lines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CartUpdate {
+    /// Enter a coupon code.
+    AddCode(CouponCode),
+    /// Remove a coupon code.
+    RemoveCode(CouponCode),
+    /// Set (or clear) who is buying.
+    SetCustomer(Option<CustomerContext>),
+    /// Record that the buyer's age was verified.
+    VerifyAge(AgeVerification),
+}
 
 /// Whether a cart can still change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +69,15 @@ pub struct Cart {
     pub currency: Currency,
     /// The lines, in the order they were first added.
     pub lines: Vec<CartLine>,
+    /// The coupon codes entered.
+    #[serde(default)]
+    pub codes: BTreeSet<CouponCode>,
+    /// Who is buying, when known.
+    #[serde(default)]
+    pub customer: Option<CustomerContext>,
+    /// The age verification, when one is recorded.
+    #[serde(default)]
+    pub age_verification: Option<AgeVerification>,
     /// Open or checked out.
     pub status: CartStatus,
     /// When it was created.
@@ -56,6 +94,9 @@ impl Cart {
             tenant,
             currency,
             lines: Vec::new(),
+            codes: BTreeSet::new(),
+            customer: None,
+            age_verification: None,
             status: CartStatus::Open,
             created_at: now,
             updated_at: now,
@@ -79,6 +120,24 @@ impl Cart {
                 sku: sku.clone(),
                 quantity,
             });
+        }
+        self.updated_at = now;
+    }
+
+    /// Applies `update`. This changes only the value; stores call it inside
+    /// their atomic `update_cart`.
+    pub fn apply(&mut self, update: &CartUpdate, now: Timestamp) {
+        match update {
+            CartUpdate::AddCode(code) => {
+                self.codes.insert(code.clone());
+            }
+            CartUpdate::RemoveCode(code) => {
+                self.codes.remove(code);
+            }
+            CartUpdate::SetCustomer(customer) => self.customer = customer.clone(),
+            CartUpdate::VerifyAge(verification) => {
+                self.age_verification = Some(verification.clone());
+            }
         }
         self.updated_at = now;
     }

@@ -3,10 +3,12 @@
 
 use std::fmt;
 
-use crate::ids::{CartId, IdempotencyKey, OrderId, ParseError, Sku, TenantId};
-use crate::money::{Currency, MoneyError};
+use crate::ids::{CartId, IdempotencyKey, OrderId, ParseError, PromotionId, Sku, TenantId};
+use crate::money::{Currency, Money, MoneyError};
 use crate::order::OrderStatus;
 use crate::payment::{GatewayError, WebhookError};
+use crate::promotion::PromotionError;
+use crate::tax::TaxError;
 
 /// A `Result` with the core's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -150,6 +152,39 @@ pub enum Error {
         /// The tenant the input names.
         found: TenantId,
     },
+    /// The cart holds age-restricted items and no age verification is
+    /// recorded for it. Record one, then check out again.
+    #[error("age verification required for {}", .skus.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
+    AgeVerificationRequired {
+        /// The age-restricted SKUs.
+        skus: Vec<Sku>,
+    },
+    /// The total the buyer was shown is no longer the price. Show the new
+    /// total and ask again.
+    #[error("the price changed: the buyer was shown {expected}, the cart now costs {actual}")]
+    PriceChanged {
+        /// The total the caller said the buyer saw.
+        expected: Money,
+        /// The total now.
+        actual: Money,
+    },
+    /// A promotion the price relied on has been redeemed as often as it may
+    /// (by everyone, or by this customer) since the cart was priced. Nothing
+    /// was placed; price the cart again.
+    #[error("promotion {promotion} can no longer be redeemed{}", if *.per_customer { " by this customer" } else { "" })]
+    PromotionExhausted {
+        /// The promotion.
+        promotion: PromotionId,
+        /// Whether it was the per-customer limit.
+        per_customer: bool,
+    },
+    /// A promotion definition makes no sense.
+    #[error(transparent)]
+    InvalidPromotion(#[from] PromotionError),
+    /// Tax could not be computed (a category without a rate, a failing tax
+    /// service).
+    #[error(transparent)]
+    Tax(#[from] TaxError),
     /// Money arithmetic failed (overflow, currency mismatch).
     #[error(transparent)]
     Money(#[from] MoneyError),
@@ -182,6 +217,7 @@ impl Error {
         match self {
             Error::Backend(e) => e.is_retryable(),
             Error::Gateway(e) => e.is_retryable(),
+            Error::Tax(TaxError::Service { retryable, .. }) => *retryable,
             Error::CartChanged(_) => true,
             _ => false,
         }

@@ -1,28 +1,33 @@
 //! The facade: one entry type holding the store, the gateway, the clock and
 //! the configuration, offering the use cases. Adapters call only this.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
 
-use crate::cart::{Cart, CartStatus};
+use crate::cart::{AgeVerification, Cart, CartStatus, CartUpdate};
 use crate::catalog::{NewProduct, Product};
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::error::{Entity, Error, Result};
-use crate::ids::{CartId, IdempotencyKey, OrderId, ProductId, Quantity, RefundId, Sku, TenantId};
+use crate::ids::{
+    CartId, CouponCode, IdempotencyKey, OrderId, ProductId, PromotionId, Quantity, RefundId, Sku,
+    TenantId,
+};
 use crate::inventory::{StockAdjustment, StockLevel};
 use crate::memory::InMemoryStore;
 use crate::money::Currency;
 use crate::order::{
-    Order, OrderAction, OrderDraft, OrderEvent, OrderStatus, PaymentApplication, Refund,
+    Order, OrderAction, OrderDraft, OrderEvent, OrderStatus, PaymentApplication, Redemption, Refund,
 };
 use crate::payment::{
     PaymentEvent, PaymentGateway, PaymentSession, TestGateway, WebhookOutcome, WebhookRequest,
 };
-use crate::pricing::{PricedCart, price_cart};
+use crate::pricing::{self, CustomerContext, PricedCart, PricingInput, PricingLine};
+use crate::promotion::{Promotion, PromotionSpec};
+use crate::settings::ShopSettings;
 use crate::store::{Scope, Store};
+use crate::tax::{ConfiguredTax, TaxCalculator};
 
 /// Tunable policy. Start from [`Config::default`] and change what you need.
 ///
@@ -102,6 +107,7 @@ pub struct CommerceBuilder {
     store: Option<Arc<dyn Store>>,
     gateway: Option<Arc<dyn PaymentGateway>>,
     clock: Option<Arc<dyn Clock>>,
+    tax: Option<Arc<dyn TaxCalculator>>,
     config: Config,
 }
 
@@ -136,6 +142,13 @@ impl CommerceBuilder {
         self
     }
 
+    /// The tax calculator (default: [`ConfiguredTax`], each shop's
+    /// [`TaxConfig`](crate::TaxConfig)).
+    pub fn tax_calculator(mut self, tax: impl TaxCalculator) -> Self {
+        self.tax = Some(Arc::new(tax));
+        self
+    }
+
     /// The configuration.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
@@ -159,6 +172,7 @@ impl CommerceBuilder {
                     .gateway
                     .unwrap_or_else(|| Arc::new(TestGateway::default())),
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                tax: self.tax.unwrap_or_else(|| Arc::new(ConfiguredTax)),
                 config: self.config,
                 ttl,
                 window,
@@ -171,6 +185,7 @@ struct Inner {
     store: Arc<dyn Store>,
     gateway: Arc<dyn PaymentGateway>,
     clock: Arc<dyn Clock>,
+    tax: Arc<dyn TaxCalculator>,
     config: Config,
     ttl: TimeDelta,
     window: TimeDelta,
@@ -224,6 +239,7 @@ impl Commerce {
                 store: Arc::new(InMemoryStore::new()),
                 gateway: Arc::new(TestGateway::default()),
                 clock: Arc::new(SystemClock),
+                tax: Arc::new(ConfiguredTax),
                 config: Config::default(),
                 ttl: TimeDelta::minutes(15),
                 window: TimeDelta::minutes(30),
@@ -273,6 +289,32 @@ impl Commerce {
     fn expiry(&self, now: Timestamp, after: TimeDelta) -> Result<Timestamp> {
         now.checked_add_signed(after)
             .ok_or_else(|| Error::InvalidConfig("expiry past the largest instant".into()))
+    }
+}
+
+/// What a checkout asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutRequest {
+    /// Makes the checkout idempotent: a repeat returns the same order.
+    pub idempotency_key: IdempotencyKey,
+    /// The grand total the buyer was shown; when set and the price is now
+    /// different, checkout is refused with [`Error::PriceChanged`].
+    pub expected_total: Option<crate::money::Money>,
+}
+
+impl CheckoutRequest {
+    /// A request with `key` and no expected total.
+    pub fn new(key: IdempotencyKey) -> Self {
+        Self {
+            idempotency_key: key,
+            expected_total: None,
+        }
+    }
+
+    /// Refuse the checkout unless the grand total is still `total`.
+    pub fn expecting_total(mut self, total: crate::money::Money) -> Self {
+        self.expected_total = Some(total);
+        self
     }
 }
 
@@ -458,34 +500,173 @@ impl Shop {
         Ok(current)
     }
 
-    /// Prices the cart as checkout would now: the storefront's preview.
-    pub async fn price_cart(&self, cart: CartId) -> Result<PricedCart> {
-        let cart = self.cart(cart).await?;
-        self.price(&cart).await
+    /// Enters a coupon code on the cart (codes are case-insensitive).
+    pub async fn add_code(&self, cart: CartId, code: &CouponCode) -> Result<Cart> {
+        self.update_cart(cart, CartUpdate::AddCode(code.clone()))
+            .await
     }
 
-    async fn price(&self, cart: &Cart) -> Result<PricedCart> {
-        let mut products = HashMap::with_capacity(cart.lines.len());
+    /// Removes a coupon code from the cart.
+    pub async fn remove_code(&self, cart: CartId, code: &CouponCode) -> Result<Cart> {
+        self.update_cart(cart, CartUpdate::RemoveCode(code.clone()))
+            .await
+    }
+
+    /// Sets (or clears) who is buying: their id (for per-customer limits),
+    /// groups, and whether this is their first order. The embedding service
+    /// vouches for it.
+    pub async fn set_customer(
+        &self,
+        cart: CartId,
+        customer: Option<CustomerContext>,
+    ) -> Result<Cart> {
+        self.update_cart(cart, CartUpdate::SetCustomer(customer))
+            .await
+    }
+
+    /// Records that the buyer's age was verified for this cart, how and by
+    /// whom, at the engine's current time. Checkout refuses a cart holding
+    /// age-restricted items without one.
+    pub async fn record_age_verification(
+        &self,
+        cart: CartId,
+        method: impl Into<String>,
+        verified_by: impl Into<String>,
+    ) -> Result<Cart> {
+        let verification = AgeVerification {
+            method: method.into(),
+            verified_by: verified_by.into(),
+            verified_at: self.now(),
+        };
+        self.update_cart(cart, CartUpdate::VerifyAge(verification))
+            .await
+    }
+
+    async fn update_cart(&self, cart: CartId, update: CartUpdate) -> Result<Cart> {
+        self.scope
+            .carts()
+            .update_cart(cart, &update, self.now())
+            .await
+    }
+
+    /// Prices the cart as checkout would now: the storefront's real-time
+    /// preview, with every promotion considered and why it did or did not
+    /// apply.
+    pub async fn price_cart(&self, cart: CartId) -> Result<PricedCart> {
+        let cart = self.cart(cart).await?;
+        Ok(self.price(&cart).await?.0)
+    }
+
+    /// Prices `cart`; also returns the promotions it was priced with.
+    async fn price(&self, cart: &Cart) -> Result<(PricedCart, Vec<Promotion>)> {
+        let settings = self.settings().await?;
+        let mut input = PricingInput::new(cart.currency, settings.tax, self.now());
+        input.shipping = settings.shipping_fee;
+        input.discount_rounding = settings.discount_rounding;
         for line in &cart.lines {
-            if let Some(product) = self.scope.catalog().product_by_sku(&line.sku).await? {
-                products.insert(line.sku.clone(), product);
-            }
+            let product = self
+                .scope
+                .catalog()
+                .product_by_sku(&line.sku)
+                .await?
+                .ok_or_else(|| Error::not_found(Entity::Sku, &line.sku))?;
+            input.lines.push(PricingLine::from_product(
+                &product,
+                &line.sku,
+                line.quantity,
+            )?);
         }
-        price_cart(cart, &products)
+        input.promotions = self.scope.promotions().promotions().await?;
+        input.codes = cart.codes.clone();
+        input.customer = cart.customer.clone().unwrap_or_default();
+        let limited: Vec<PromotionId> = input
+            .promotions
+            .iter()
+            .filter(|p| p.is_limited())
+            .map(|p| p.id().clone())
+            .collect();
+        if !limited.is_empty() {
+            input.usage = self
+                .scope
+                .promotions()
+                .usage(&limited, input.customer.id.as_ref())
+                .await?;
+        }
+        let discounted = pricing::discount(&input)?;
+        let tax = self
+            .commerce
+            .inner
+            .tax
+            .calculate(&input.tax, &discounted.tax_request())
+            .await?;
+        Ok((discounted.finish(tax)?, input.promotions))
+    }
+
+    // ----- settings and promotions ---------------------------------------
+
+    /// The shop's settings ([`ShopSettings::default`] until some are stored).
+    pub async fn settings(&self) -> Result<ShopSettings> {
+        Ok(self.scope.settings().settings().await?.unwrap_or_default())
+    }
+
+    /// Checks and stores the shop's settings. Placed orders keep the tax and
+    /// shipping they were priced with.
+    pub async fn put_settings(&self, settings: ShopSettings) -> Result<ShopSettings> {
+        settings.validate()?;
+        self.scope.settings().put_settings(&settings).await?;
+        Ok(settings)
+    }
+
+    /// Checks and stores a promotion (replacing one with the same id).
+    pub async fn put_promotion(&self, spec: PromotionSpec) -> Result<Promotion> {
+        let promotion = Promotion::new(spec)?;
+        self.scope.promotions().put_promotion(&promotion).await?;
+        Ok(promotion)
+    }
+
+    /// Every promotion, in evaluation order.
+    pub async fn promotions(&self) -> Result<Vec<Promotion>> {
+        self.scope.promotions().promotions().await
+    }
+
+    /// Removes a promotion; `false` if there was none.
+    pub async fn remove_promotion(&self, id: &PromotionId) -> Result<bool> {
+        self.scope.promotions().remove_promotion(id).await
     }
 
     // ----- checkout and orders -------------------------------------------
 
+    /// Places the cart's order and opens a payment session for it:
+    /// [`checkout_with`](Self::checkout_with) without an expected total.
+    pub async fn checkout(&self, cart: CartId, key: &IdempotencyKey) -> Result<Checkout> {
+        self.checkout_with(cart, &CheckoutRequest::new(key.clone()))
+            .await
+    }
+
     /// Places the cart's order and opens a payment session for it.
     ///
-    /// Idempotent on `key`: a repeated checkout (sequential or concurrent)
-    /// returns the same order with `created = false`, and creates its
-    /// payment session if an earlier attempt could not. Refused with
-    /// [`Error::ReservationLapsed`] when a line's reservation expired
-    /// ([`renew_reservations`](Self::renew_reservations) first),
-    /// [`Error::EmptyCart`], [`Error::CartCheckedOut`] or
-    /// [`Error::IdempotencyKeyReused`].
-    pub async fn checkout(&self, cart: CartId, key: &IdempotencyKey) -> Result<Checkout> {
+    /// The cart is priced again with the same function as the preview. The
+    /// order snapshots every line's discounts and taxes and the promotions
+    /// applied, and the limited promotions are redeemed in the same atomic
+    /// step as the order is placed.
+    ///
+    /// Idempotent on the request's key: a repeated checkout (sequential or
+    /// concurrent) returns the same order with `created = false`, and
+    /// creates its payment session if an earlier attempt could not.
+    ///
+    /// Refused with
+    /// - [`Error::AgeVerificationRequired`] when an age-restricted item is in
+    ///   the cart and no verification is recorded;
+    /// - [`Error::PriceChanged`] when the request carries the total the buyer
+    ///   was shown and the price is now different;
+    /// - [`Error::PromotionExhausted`] when a limited promotion the price
+    ///   relies on was used up meanwhile (nothing is placed or charged);
+    /// - [`Error::ReservationLapsed`] when a line's reservation expired
+    ///   ([`renew_reservations`](Self::renew_reservations) first);
+    /// - [`Error::EmptyCart`], [`Error::CartCheckedOut`],
+    ///   [`Error::IdempotencyKeyReused`].
+    pub async fn checkout_with(&self, cart: CartId, request: &CheckoutRequest) -> Result<Checkout> {
+        let key = &request.idempotency_key;
         if let Some(order) = self.scope.orders().order_by_idempotency_key(key).await? {
             if order.cart != cart {
                 return Err(Error::IdempotencyKeyReused {
@@ -507,16 +688,45 @@ impl Shop {
         if current.lines.is_empty() {
             return Err(Error::EmptyCart(cart));
         }
-        let priced = self.price(&current).await?;
+        let (priced, promotions) = self.price(&current).await?;
+        let restricted: Vec<Sku> = priced
+            .lines
+            .iter()
+            .filter(|line| line.age_restricted)
+            .map(|line| line.sku.clone())
+            .collect();
+        if !restricted.is_empty() && current.age_verification.is_none() {
+            return Err(Error::AgeVerificationRequired { skus: restricted });
+        }
+        if let Some(expected) = request.expected_total
+            && expected != priced.totals.grand_total
+        {
+            return Err(Error::PriceChanged {
+                expected,
+                actual: priced.totals.grand_total,
+            });
+        }
+        let customer = current.customer.as_ref().and_then(|c| c.id.clone());
+        let redemptions = priced
+            .applied_promotions()
+            .filter(|report| report.limited)
+            .filter_map(|report| promotions.iter().find(|p| p.id() == &report.promotion))
+            .map(|promotion| Redemption {
+                promotion: promotion.id().clone(),
+                customer: customer.clone(),
+                usage_limit: promotion.usage_limit(),
+                per_customer_limit: promotion.per_customer_limit(),
+            })
+            .collect();
         let now = self.now();
         let draft = OrderDraft {
             id: OrderId::new(),
             tenant: self.tenant().clone(),
             cart,
             idempotency_key: key.clone(),
-            currency: priced.currency,
-            lines: priced.lines,
-            total: priced.total,
+            customer,
+            priced,
+            redemptions,
             payment_expires_at: self.commerce.expiry(now, self.commerce.inner.window)?,
         };
         let placement = self.scope.orders().place_order(&draft, now).await?;

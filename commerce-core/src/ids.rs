@@ -284,6 +284,86 @@ text_id!(
     Charset::Slug
 );
 
+text_id!(
+    /// Identifies a promotion; chosen by the merchant (`"wine-5-off"`).
+    ///
+    /// 1 to 64 characters: lowercase ASCII letters, digits, `-` and `_`.
+    PromotionId,
+    "promotion id",
+    64,
+    Charset::Slug
+);
+text_id!(
+    /// Identifies a customer, as the embedding service knows them.
+    ///
+    /// 1 to 255 printable ASCII characters without spaces.
+    CustomerId,
+    "customer id",
+    255,
+    Charset::Graphic
+);
+text_id!(
+    /// A customer group promotions can target (`"staff"`, `"wholesale"`).
+    ///
+    /// 1 to 64 characters: lowercase ASCII letters, digits, `-` and `_`.
+    CustomerGroup,
+    "customer group",
+    64,
+    Charset::Slug
+);
+
+/// A coupon code. Codes are case-insensitive: parsing trims surrounding
+/// white space and upper-cases, so `" welcome10 "` and `"WELCOME10"` are the
+/// same code.
+///
+/// 1 to 64 printable ASCII characters without inner spaces.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct CouponCode(String);
+
+impl CouponCode {
+    /// Parses and normalises `value`.
+    pub fn parse(value: impl AsRef<str>) -> Result<Self, ParseError> {
+        let code = value.as_ref().trim().to_ascii_uppercase();
+        check_text("coupon code", &code, 64, Charset::Graphic)?;
+        Ok(Self(code))
+    }
+
+    /// The normalised (upper-case) code.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CouponCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for CouponCode {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for CouponCode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = String::deserialize(deserializer)?;
+        Self::parse(value).map_err(serde::de::Error::custom)
+    }
+}
+
+impl TaxCategory {
+    /// A category from a name known at compile time to be a valid slug (the
+    /// built-in tax configurations' names; a unit test parses each).
+    pub(crate) fn builtin(name: &'static str) -> Self {
+        Self(name.to_owned())
+    }
+}
+
 impl RefundId {
     /// A new random refund id, for refunds a merchant asks for.
     pub fn new_random() -> Self {
@@ -398,6 +478,26 @@ mod tests {
         assert!(TenantId::parse("GPU").is_err());
         assert!(TenantId::parse("-x").is_err());
         assert!(TenantId::parse("a b").is_err());
+    }
+
+    #[test]
+    fn builtin_tax_categories_are_valid() {
+        for name in ["standard", "gst-free", "exempt", "reduced", "zero-rated"] {
+            assert_eq!(
+                TaxCategory::parse(name).unwrap(),
+                TaxCategory::builtin(name)
+            );
+        }
+    }
+
+    #[test]
+    fn coupon_codes_are_case_insensitive() {
+        assert_eq!(
+            CouponCode::parse(" welcome10 ").unwrap(),
+            CouponCode::parse("WELCOME10").unwrap()
+        );
+        assert!(CouponCode::parse("two words").is_err());
+        assert!(CouponCode::parse("   ").is_err());
     }
 
     #[test]

@@ -14,32 +14,43 @@ pub mod money;
 pub mod order;
 pub mod payment;
 pub mod pricing;
+pub mod promotion;
+pub mod settings;
 pub mod store;
+pub mod tax;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use cart::{Cart, CartLine, CartStatus};
+pub use cart::{AgeVerification, Cart, CartLine, CartStatus, CartUpdate};
 pub use catalog::{NewProduct, Product, Variant};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{BackendError, BackendErrorKind, Entity, Error, Result};
-pub use facade::{Checkout, Commerce, CommerceBuilder, Config, Shop, SweepReport, WebhookHandled};
+pub use facade::{
+    Checkout, CheckoutRequest, Commerce, CommerceBuilder, Config, Shop, SweepReport, WebhookHandled,
+};
 pub use ids::{
-    CartId, Category, IdempotencyKey, OrderId, ParseError, PaymentEventId, ProductId, Quantity,
-    RefundId, Sku, TaxCategory, TenantId,
+    CartId, Category, CouponCode, CustomerGroup, CustomerId, IdempotencyKey, OrderId, ParseError,
+    PaymentEventId, ProductId, PromotionId, Quantity, RefundId, Sku, TaxCategory, TenantId,
 };
 pub use inventory::{AdjustmentKind, Allocation, Reservation, StockAdjustment, StockLevel};
 pub use memory::InMemoryStore;
 pub use money::{Currency, Money, MoneyError};
 pub use order::{
-    Order, OrderAction, OrderDraft, OrderEvent, OrderEventKind, OrderLine, OrderStatus,
-    PaymentApplication, PaymentDecision, PaymentOutcome, Refund, RefundReason, RefundStatus,
-    decide_payment,
+    AppliedPromotion, Order, OrderAction, OrderDraft, OrderEvent, OrderEventKind, OrderStatus,
+    PaymentApplication, PaymentDecision, PaymentOutcome, Redemption, Refund, RefundReason,
+    RefundStatus, decide_payment,
 };
 pub use payment::{
     DynPaymentGateway, GatewayError, PaymentEvent, PaymentEventKind, PaymentGateway,
     PaymentSession, RefundReceipt, TestGateway, WebhookError, WebhookOutcome, WebhookRequest,
 };
-pub use pricing::{PricedCart, price_cart};
-pub use store::{
-    CartStore, CatalogStore, DynStore, InventoryStore, OrderStore, Placement, Scope, Store,
+pub use pricing::{
+    CustomerContext, PricedCart, PricedLine, PricingInput, PricingLine, Totals, price,
 };
+pub use promotion::{Promotion, PromotionSpec};
+pub use settings::ShopSettings;
+pub use store::{
+    CartStore, CatalogStore, DynStore, InventoryStore, OrderStore, Placement, PromotionStore,
+    Scope, SettingsStore, Store, Stores,
+};
+pub use tax::{TaxCalculator, TaxConfig};

@@ -12,12 +12,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use parking_lot::Mutex;
 
-use crate::cart::{Cart, CartStatus};
+use crate::cart::{Cart, CartStatus, CartUpdate};
 use crate::catalog::Product;
 use crate::clock::Timestamp;
 use crate::error::{BackendError, BackendErrorKind, Entity, Error, Result};
 use crate::ids::{
-    CartId, IdempotencyKey, OrderId, PaymentEventId, ProductId, Quantity, RefundId, Sku, TenantId,
+    CartId, CustomerId, IdempotencyKey, OrderId, PaymentEventId, ProductId, PromotionId, Quantity,
+    RefundId, Sku, TenantId,
 };
 use crate::inventory::{AdjustmentKind, Allocation, Reservation, StockAdjustment, StockLevel};
 use crate::order::{
@@ -26,7 +27,12 @@ use crate::order::{
     decide_payment,
 };
 use crate::payment::{PaymentEvent, PaymentSession, RefundReceipt};
-use crate::store::{CartStore, CatalogStore, InventoryStore, OrderStore, Placement, Scope, Store};
+use crate::promotion::{Promotion, PromotionUsage};
+use crate::settings::ShopSettings;
+use crate::store::{
+    CartStore, CatalogStore, InventoryStore, OrderStore, Placement, PromotionStore, Scope,
+    SettingsStore, Store,
+};
 
 /// The in-memory store. Cheap to clone; clones share the data.
 ///
@@ -152,6 +158,15 @@ struct TenantData {
     keys: HashMap<IdempotencyKey, OrderId>,
     claimed_events: HashMap<PaymentEventId, OrderId>,
     refunds: Vec<Refund>,
+    promotions: BTreeMap<PromotionId, Promotion>,
+    usage: HashMap<PromotionId, UsageCounts>,
+    settings: Option<ShopSettings>,
+}
+
+#[derive(Debug, Default)]
+struct UsageCounts {
+    total: u32,
+    by_customer: HashMap<CustomerId, u32>,
 }
 
 impl TenantData {
@@ -384,6 +399,19 @@ impl CartStore for TenantStores {
         Ok(self.data.lock().carts.get(&id).cloned())
     }
 
+    async fn update_cart(&self, cart: CartId, update: &CartUpdate, now: Timestamp) -> Result<Cart> {
+        let mut d = self.data.lock();
+        let c = d
+            .carts
+            .get_mut(&cart)
+            .ok_or_else(|| Error::not_found(Entity::Cart, cart))?;
+        if let CartStatus::CheckedOut { order } = c.status {
+            return Err(Error::CartCheckedOut { cart, order });
+        }
+        c.apply(update, now);
+        Ok(c.clone())
+    }
+
     async fn set_line(
         &self,
         cart: CartId,
@@ -467,22 +495,23 @@ impl OrderStore for TenantStores {
                 order,
             });
         }
-        if cart.currency != draft.currency {
+        let lines = &draft.priced.lines;
+        if cart.currency != draft.priced.currency {
             return Err(Error::CurrencyMismatch {
                 expected: cart.currency,
-                found: draft.currency,
+                found: draft.priced.currency,
             });
         }
-        let same_lines = cart.lines.len() == draft.lines.len()
+        let same_lines = cart.lines.len() == lines.len()
             && cart
                 .lines
                 .iter()
-                .zip(&draft.lines)
+                .zip(lines)
                 .all(|(c, o)| c.sku == o.sku && c.quantity == o.quantity);
         if !same_lines {
             return Err(Error::CartChanged(cart.id));
         }
-        for line in &draft.lines {
+        for line in lines {
             let covered = d
                 .stock
                 .get(&line.sku)
@@ -494,8 +523,48 @@ impl OrderStore for TenantStores {
                 });
             }
         }
+        let restricted: Vec<Sku> = lines
+            .iter()
+            .filter(|line| line.age_restricted)
+            .map(|line| line.sku.clone())
+            .collect();
+        if !restricted.is_empty() && cart.age_verification.is_none() {
+            return Err(Error::AgeVerificationRequired { skus: restricted });
+        }
+        for redemption in &draft.redemptions {
+            let counts = d.usage.get(&redemption.promotion);
+            let total = counts.map_or(0, |c| c.total);
+            if redemption.usage_limit.is_some_and(|limit| total >= limit) {
+                return Err(Error::PromotionExhausted {
+                    promotion: redemption.promotion.clone(),
+                    per_customer: false,
+                });
+            }
+            if let Some(limit) = redemption.per_customer_limit {
+                let used = match (&redemption.customer, counts) {
+                    (Some(customer), Some(c)) => c.by_customer.get(customer).copied().unwrap_or(0),
+                    (Some(_), None) => 0,
+                    // A per-customer limit with no customer cannot be honoured.
+                    (None, _) => limit,
+                };
+                if used >= limit {
+                    return Err(Error::PromotionExhausted {
+                        promotion: redemption.promotion.clone(),
+                        per_customer: true,
+                    });
+                }
+            }
+        }
         // Every check passed: now write.
-        for line in &draft.lines {
+        for redemption in &draft.redemptions {
+            let counts = d.usage.entry(redemption.promotion.clone()).or_default();
+            counts.total = counts.total.saturating_add(1);
+            if let Some(customer) = &redemption.customer {
+                let used = counts.by_customer.entry(customer.clone()).or_default();
+                *used = used.saturating_add(1);
+            }
+        }
+        for line in &draft.priced.lines {
             let stock = d.stock_mut(&line.sku)?;
             stock.reservations.remove(&draft.cart);
             stock.allocations.insert(
@@ -513,7 +582,12 @@ impl OrderStore for TenantStores {
             cart.updated_at = now;
         }
         let order = Order::from_draft(draft.clone(), now);
-        let placed = order.note(OrderEventKind::Placed { total: order.total }, now);
+        let placed = order.note(
+            OrderEventKind::Placed {
+                total: order.total(),
+            },
+            now,
+        );
         d.keys.insert(draft.idempotency_key.clone(), order.id);
         d.commit_order(order.clone(), vec![placed]);
         Ok(Placement {
@@ -753,11 +827,17 @@ impl OrderStore for TenantStores {
             OrderStatus::Refunded,
             OrderEventKind::RefundRequested {
                 refund: refund.clone(),
-                amount: o.total,
+                amount: o.total(),
             },
             now,
         )?;
-        let record = Refund::pending(&o, refund, o.total, RefundReason::RequestedByMerchant, now);
+        let record = Refund::pending(
+            &o,
+            refund,
+            o.total(),
+            RefundReason::RequestedByMerchant,
+            now,
+        );
         d.refunds.push(record.clone());
         d.commit_order(o, vec![event]);
         Ok(record)
@@ -828,5 +908,71 @@ impl OrderStore for TenantStores {
             d.commit_order(order, vec![event]);
         }
         Ok(expired)
+    }
+}
+
+#[async_trait]
+impl PromotionStore for TenantStores {
+    async fn put_promotion(&self, promotion: &Promotion) -> Result<()> {
+        self.data
+            .lock()
+            .promotions
+            .insert(promotion.id().clone(), promotion.clone());
+        Ok(())
+    }
+
+    async fn remove_promotion(&self, id: &PromotionId) -> Result<bool> {
+        Ok(self.data.lock().promotions.remove(id).is_some())
+    }
+
+    async fn promotion(&self, id: &PromotionId) -> Result<Option<Promotion>> {
+        Ok(self.data.lock().promotions.get(id).cloned())
+    }
+
+    async fn promotions(&self) -> Result<Vec<Promotion>> {
+        let mut all: Vec<Promotion> = self.data.lock().promotions.values().cloned().collect();
+        all.sort_by(|a, b| {
+            a.priority()
+                .cmp(&b.priority())
+                .then_with(|| a.id().cmp(b.id()))
+        });
+        Ok(all)
+    }
+
+    async fn usage(
+        &self,
+        promotions: &[PromotionId],
+        customer: Option<&CustomerId>,
+    ) -> Result<HashMap<PromotionId, PromotionUsage>> {
+        let d = self.data.lock();
+        Ok(promotions
+            .iter()
+            .filter_map(|id| {
+                let counts = d.usage.get(id)?;
+                let by_customer = customer
+                    .and_then(|c| counts.by_customer.get(c))
+                    .copied()
+                    .unwrap_or(0);
+                Some((
+                    id.clone(),
+                    PromotionUsage {
+                        total: counts.total,
+                        by_customer,
+                    },
+                ))
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl SettingsStore for TenantStores {
+    async fn settings(&self) -> Result<Option<ShopSettings>> {
+        Ok(self.data.lock().settings.clone())
+    }
+
+    async fn put_settings(&self, settings: &ShopSettings) -> Result<()> {
+        self.data.lock().settings = Some(settings.clone());
+        Ok(())
     }
 }

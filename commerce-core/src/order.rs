@@ -1,7 +1,6 @@
 //! Orders: the placed snapshot of a cart, an explicit state machine, and the
 //! append-only log of everything that happened to it.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -9,10 +8,13 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::{
-    CartId, IdempotencyKey, OrderId, PaymentEventId, ProductId, Quantity, RefundId, Sku, TenantId,
+    CartId, CustomerId, IdempotencyKey, OrderId, PaymentEventId, PromotionId, RefundId, Sku,
+    TenantId,
 };
 use crate::money::{Currency, Money};
 use crate::payment::{PaymentEventKind, PaymentSession};
+use crate::pricing::{PricedCart, PricedLine, PromotionOutcome, ShippingCharge, Totals};
+use crate::tax::{PriceBasis, TaxLine};
 
 /// Where an order stands.
 ///
@@ -104,27 +106,33 @@ impl fmt::Display for OrderStatus {
     }
 }
 
-/// One line of an order: the unit price as it was when the order was placed.
+/// A promotion an order used, as it was when the order was placed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrderLine {
-    /// The SKU.
-    pub sku: Sku,
-    /// The product it belongs to.
-    pub product: ProductId,
-    /// The product name at the time of the order.
+pub struct AppliedPromotion {
+    /// The promotion.
+    pub promotion: PromotionId,
+    /// Its name at the time.
     pub name: String,
-    /// The variant's option values at the time of the order.
-    pub options: BTreeMap<String, String>,
-    /// How many units.
-    pub quantity: Quantity,
-    /// The unit price snapshot.
-    pub unit_price: Money,
-    /// `unit_price × quantity`.
-    pub line_total: Money,
+    /// What it took off the order.
+    pub discount: Money,
+}
+
+/// A redemption of a limited promotion, counted atomically when the order
+/// is placed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redemption {
+    /// The promotion.
+    pub promotion: PromotionId,
+    /// The customer redeeming it, if known.
+    pub customer: Option<CustomerId>,
+    /// Its total usage limit when the cart was priced.
+    pub usage_limit: Option<u32>,
+    /// Its per-customer limit when the cart was priced.
+    pub per_customer_limit: Option<u32>,
 }
 
 /// Everything a store needs to place an order; built by the facade from the
-/// cart and the catalog.
+/// cart, the catalog, the promotions and the tax rules.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderDraft {
     /// The new order's identifier.
@@ -135,17 +143,19 @@ pub struct OrderDraft {
     pub cart: CartId,
     /// The caller's idempotency key.
     pub idempotency_key: IdempotencyKey,
-    /// The currency.
-    pub currency: Currency,
-    /// The priced lines: exactly the cart's lines, in the cart's order.
-    pub lines: Vec<OrderLine>,
-    /// The amount the buyer must pay: the sum of the line totals.
-    pub total: Money,
+    /// The customer, if known.
+    pub customer: Option<CustomerId>,
+    /// The priced cart: its lines must be exactly the cart's lines.
+    pub priced: PricedCart,
+    /// The limited promotions the price relies on, to redeem in the same
+    /// step.
+    pub redemptions: Vec<Redemption>,
     /// When the payment window closes and the allocation lapses.
     pub payment_expires_at: Timestamp,
 }
 
-/// A placed order.
+/// A placed order: a snapshot of the priced cart that later changes to
+/// prices, promotions or tax rates never touch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
     /// The identifier.
@@ -156,12 +166,22 @@ pub struct Order {
     pub cart: CartId,
     /// The idempotency key it was placed with.
     pub idempotency_key: IdempotencyKey,
+    /// The customer, if known.
+    pub customer: Option<CustomerId>,
     /// The currency.
     pub currency: Currency,
-    /// The lines, with their price snapshots.
-    pub lines: Vec<OrderLine>,
-    /// The amount the buyer must pay.
-    pub total: Money,
+    /// Whether its prices include tax.
+    pub prices: PriceBasis,
+    /// The lines, with prices, discounts and tax as placed.
+    pub lines: Vec<PricedLine>,
+    /// Shipping as placed.
+    pub shipping: Option<ShippingCharge>,
+    /// The tax per rate.
+    pub taxes: Vec<TaxLine>,
+    /// The totals; `totals.grand_total` is what the buyer must pay.
+    pub totals: Totals,
+    /// The promotions that applied.
+    pub promotions: Vec<AppliedPromotion>,
     /// Where it stands.
     pub status: OrderStatus,
     /// When the payment window closes.
@@ -179,14 +199,32 @@ pub struct Order {
 impl Order {
     /// The order a draft becomes when placed at `now`.
     pub fn from_draft(draft: OrderDraft, now: Timestamp) -> Self {
+        let priced = draft.priced;
+        let promotions = priced
+            .promotions
+            .into_iter()
+            .filter_map(|report| match report.outcome {
+                PromotionOutcome::Applied { discount } => Some(AppliedPromotion {
+                    promotion: report.promotion,
+                    name: report.name,
+                    discount,
+                }),
+                _ => None,
+            })
+            .collect();
         Self {
             id: draft.id,
             tenant: draft.tenant,
             cart: draft.cart,
             idempotency_key: draft.idempotency_key,
-            currency: draft.currency,
-            lines: draft.lines,
-            total: draft.total,
+            customer: draft.customer,
+            currency: priced.currency,
+            prices: priced.prices,
+            lines: priced.lines,
+            shipping: priced.shipping,
+            taxes: priced.taxes,
+            totals: priced.totals,
+            promotions,
             status: OrderStatus::AwaitingPayment,
             payment_expires_at: draft.payment_expires_at,
             payment_session: None,
@@ -194,6 +232,11 @@ impl Order {
             placed_at: now,
             updated_at: now,
         }
+    }
+
+    /// What the buyer must pay: the grand total.
+    pub fn total(&self) -> Money {
+        self.totals.grand_total
     }
 
     /// Moves the order to `to` if the state machine allows it, and returns the
@@ -579,9 +622,9 @@ pub fn decide_payment(order: &Order, event: &PaymentEventKind) -> PaymentDecisio
             amount,
             payment_ref,
         } => match order.status {
-            AwaitingPayment | Expired | Cancelled if *amount != order.total => {
+            AwaitingPayment | Expired | Cancelled if *amount != order.total() => {
                 PaymentDecision::Mismatch {
-                    expected: order.total,
+                    expected: order.total(),
                     received: *amount,
                 }
             }

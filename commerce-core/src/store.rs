@@ -18,14 +18,21 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::cart::Cart;
+use std::collections::HashMap;
+
+use crate::cart::{Cart, CartUpdate};
 use crate::catalog::Product;
 use crate::clock::Timestamp;
 use crate::error::Result;
-use crate::ids::{CartId, IdempotencyKey, OrderId, ProductId, Quantity, RefundId, Sku, TenantId};
+use crate::ids::{
+    CartId, CustomerId, IdempotencyKey, OrderId, ProductId, PromotionId, Quantity, RefundId, Sku,
+    TenantId,
+};
 use crate::inventory::{Allocation, Reservation, StockAdjustment, StockLevel};
 use crate::order::{Order, OrderAction, OrderDraft, OrderEvent, PaymentApplication, Refund};
 use crate::payment::{PaymentEvent, PaymentSession, RefundReceipt};
+use crate::promotion::{Promotion, PromotionUsage};
+use crate::settings::ShopSettings;
 
 /// A backend that holds many tenants' data.
 pub trait Store: Send + Sync + 'static {
@@ -41,10 +48,24 @@ pub type DynStore = dyn Store;
 #[derive(Clone)]
 pub struct Scope {
     tenant: TenantId,
-    catalog: Arc<dyn CatalogStore>,
-    inventory: Arc<dyn InventoryStore>,
-    carts: Arc<dyn CartStore>,
-    orders: Arc<dyn OrderStore>,
+    stores: Stores,
+}
+
+/// The six aggregate stores of one tenant, each bound to it.
+#[derive(Clone)]
+pub struct Stores {
+    /// Products.
+    pub catalog: Arc<dyn CatalogStore>,
+    /// Stock, reservations, allocations.
+    pub inventory: Arc<dyn InventoryStore>,
+    /// Carts.
+    pub carts: Arc<dyn CartStore>,
+    /// Orders, payments, refunds.
+    pub orders: Arc<dyn OrderStore>,
+    /// Promotions and their usage.
+    pub promotions: Arc<dyn PromotionStore>,
+    /// The shop's settings.
+    pub settings: Arc<dyn SettingsStore>,
 }
 
 impl std::fmt::Debug for Scope {
@@ -56,35 +77,27 @@ impl std::fmt::Debug for Scope {
 }
 
 impl Scope {
-    /// A scope for `tenant` from its four stores, which must all be bound to
+    /// A scope for `tenant` from its stores, which must all be bound to
     /// `tenant`.
-    pub fn new(
-        tenant: TenantId,
-        catalog: Arc<dyn CatalogStore>,
-        inventory: Arc<dyn InventoryStore>,
-        carts: Arc<dyn CartStore>,
-        orders: Arc<dyn OrderStore>,
-    ) -> Self {
-        Self {
-            tenant,
-            catalog,
-            inventory,
-            carts,
-            orders,
-        }
+    pub fn new(tenant: TenantId, stores: Stores) -> Self {
+        Self { tenant, stores }
     }
 
-    /// A scope whose four stores are one value implementing all four traits.
+    /// A scope whose stores are one value implementing every store trait.
     pub fn from_one<S>(tenant: TenantId, stores: Arc<S>) -> Self
     where
-        S: CatalogStore + InventoryStore + CartStore + OrderStore,
+        S: CatalogStore + InventoryStore + CartStore + OrderStore + PromotionStore + SettingsStore,
     {
         Self::new(
             tenant,
-            stores.clone(),
-            stores.clone(),
-            stores.clone(),
-            stores,
+            Stores {
+                catalog: stores.clone(),
+                inventory: stores.clone(),
+                carts: stores.clone(),
+                orders: stores.clone(),
+                promotions: stores.clone(),
+                settings: stores,
+            },
         )
     }
 
@@ -95,22 +108,32 @@ impl Scope {
 
     /// The catalog.
     pub fn catalog(&self) -> &dyn CatalogStore {
-        self.catalog.as_ref()
+        self.stores.catalog.as_ref()
     }
 
     /// Stock, reservations and allocations.
     pub fn inventory(&self) -> &dyn InventoryStore {
-        self.inventory.as_ref()
+        self.stores.inventory.as_ref()
     }
 
     /// Carts.
     pub fn carts(&self) -> &dyn CartStore {
-        self.carts.as_ref()
+        self.stores.carts.as_ref()
     }
 
     /// Orders, payments and refunds.
     pub fn orders(&self) -> &dyn OrderStore {
-        self.orders.as_ref()
+        self.stores.orders.as_ref()
+    }
+
+    /// Promotions and their usage.
+    pub fn promotions(&self) -> &dyn PromotionStore {
+        self.stores.promotions.as_ref()
+    }
+
+    /// The shop's settings.
+    pub fn settings(&self) -> &dyn SettingsStore {
+        self.stores.settings.as_ref()
     }
 }
 
@@ -210,6 +233,15 @@ pub trait CartStore: Send + Sync + 'static {
     /// The cart with `id`, if any.
     async fn cart(&self, id: CartId) -> Result<Option<Cart>>;
 
+    /// Applies `update` (a coupon code, the customer, an age verification)
+    /// to an open cart.
+    ///
+    /// # Behavior
+    ///
+    /// Atomic. An unknown cart is `NotFound`; a checked-out cart is
+    /// [`Error::CartCheckedOut`](crate::Error::CartCheckedOut).
+    async fn update_cart(&self, cart: CartId, update: &CartUpdate, now: Timestamp) -> Result<Cart>;
+
     /// Sets the line of `sku` in `cart` to `quantity`, and the cart's
     /// reservation of `sku` to the same quantity, live until `expires_at`.
     ///
@@ -256,10 +288,18 @@ pub trait OrderStore: Send + Sync + 'static {
     ///   [`Error::CartChanged`](crate::Error::CartChanged)).
     /// - Every line must be covered by a live reservation of this cart (else
     ///   [`Error::ReservationLapsed`](crate::Error::ReservationLapsed)).
-    /// - Then, together: the cart's reservations become the order's
-    ///   allocations until `draft.payment_expires_at`, the cart is checked
-    ///   out, the order is stored awaiting payment, and a `Placed` event is
-    ///   appended.
+    /// - If a line is age-restricted, the cart must hold an age verification
+    ///   (else [`Error::AgeVerificationRequired`](crate::Error::AgeVerificationRequired)):
+    ///   the facade checks it too, the store makes it impossible to skip.
+    /// - Every redemption must be within its limits: fewer than
+    ///   `usage_limit` orders in total and fewer than `per_customer_limit`
+    ///   orders of that customer have redeemed it (else
+    ///   [`Error::PromotionExhausted`](crate::Error::PromotionExhausted)).
+    ///   Concurrent checkouts for the last use: exactly one succeeds.
+    /// - Then, together: the redemptions are counted, the cart's reservations
+    ///   become the order's allocations until `draft.payment_expires_at`, the
+    ///   cart is checked out, the order is stored awaiting payment, and a
+    ///   `Placed` event is appended.
     async fn place_order(&self, draft: &OrderDraft, now: Timestamp) -> Result<Placement>;
 
     /// The order with `id`, if any.
@@ -353,6 +393,42 @@ pub trait OrderStore: Send + Sync + 'static {
     /// allocation is released and an `Expired` event appended. Returns their
     /// ids.
     async fn expire_unpaid(&self, now: Timestamp, limit: usize) -> Result<Vec<OrderId>>;
+}
+
+/// Promotions and how often each has been redeemed.
+#[async_trait]
+pub trait PromotionStore: Send + Sync + 'static {
+    /// Inserts `promotion`, or replaces the one with the same id. Placed
+    /// orders keep their own snapshot; usage counts are kept.
+    async fn put_promotion(&self, promotion: &Promotion) -> Result<()>;
+
+    /// Removes the promotion `id`; `false` if there was none. Its usage
+    /// counts are kept, so putting it back does not reset its limits.
+    async fn remove_promotion(&self, id: &PromotionId) -> Result<bool>;
+
+    /// The promotion `id`, if any.
+    async fn promotion(&self, id: &PromotionId) -> Result<Option<Promotion>>;
+
+    /// Every promotion, by priority then id.
+    async fn promotions(&self) -> Result<Vec<Promotion>>;
+
+    /// How often each of `promotions` has been redeemed, in total and by
+    /// `customer`. Promotions never redeemed are absent or zero.
+    async fn usage(
+        &self,
+        promotions: &[PromotionId],
+        customer: Option<&CustomerId>,
+    ) -> Result<HashMap<PromotionId, PromotionUsage>>;
+}
+
+/// The shop's settings.
+#[async_trait]
+pub trait SettingsStore: Send + Sync + 'static {
+    /// The settings, if any were stored.
+    async fn settings(&self) -> Result<Option<ShopSettings>>;
+
+    /// Stores the settings, replacing the previous ones.
+    async fn put_settings(&self, settings: &ShopSettings) -> Result<()>;
 }
 
 /// The result of [`OrderStore::place_order`].

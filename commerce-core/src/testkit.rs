@@ -174,7 +174,7 @@ impl Harness {
             tenant: order.tenant.clone(),
             order: order.id,
             kind: PaymentEventKind::Succeeded {
-                amount: order.total,
+                amount: order.total(),
                 payment_ref: Some(format!("pay_{}", order.id)),
             },
         }
@@ -675,7 +675,7 @@ pub async fn late_payment_after_resale_is_refunded_once(factory: &dyn StoreFacto
     let calls = h.gateway.refund_calls();
     assert_eq!(calls.len(), 1, "exactly one refund call");
     assert_eq!(calls[0].id, oversold[0].id);
-    assert_eq!(calls[0].amount, slow.total);
+    assert_eq!(calls[0].amount, slow.total());
     assert_eq!(calls[0].order, slow.id);
     assert!(
         matches!(oversold[0].status, RefundStatus::Succeeded { .. }),
@@ -803,7 +803,7 @@ pub async fn checkout_with_same_key_makes_one_order(factory: &dyn StoreFactory) 
     assert_eq!(first.order.id, second.order.id);
     assert_eq!(first.session, second.session);
     assert_eq!(h.gateway.sessions_created(), vec![first.order.id]);
-    assert_eq!(first.order.total, Money::new(9_000, Currency::AUD));
+    assert_eq!(first.order.total(), Money::new(9_000, Currency::AUD));
     assert_eq!(h.shop.stock(&sku).await.unwrap().allocated, 2);
 
     let other = h.cart_with(&sku, 1).await;
@@ -907,21 +907,21 @@ pub async fn mismatched_payment_is_recorded_not_applied(factory: &dyn StoreFacto
     let order = h.order_for(&sku, 1, "mismatch").await;
     let short = PaymentEvent {
         kind: PaymentEventKind::Succeeded {
-            amount: Money::new(order.total.minor() - 1, Currency::AUD),
+            amount: Money::new(order.total().minor() - 1, Currency::AUD),
             payment_ref: None,
         },
         ..h.paid(&order, "evt_short")
     };
     let foreign = PaymentEvent {
         kind: PaymentEventKind::Succeeded {
-            amount: Money::new(order.total.minor(), Currency::USD),
+            amount: Money::new(order.total().minor(), Currency::USD),
             payment_ref: None,
         },
         ..h.paid(&order, "evt_usd")
     };
     for event in [&short, &foreign] {
         assert!(
-            matches!(h.deliver(event).await, PaymentOutcome::Mismatch { expected, .. } if expected == order.total)
+            matches!(h.deliver(event).await, PaymentOutcome::Mismatch { expected, .. } if expected == order.total())
         );
     }
     assert_eq!(
@@ -1028,7 +1028,7 @@ pub async fn merchant_refund_of_paid_order(factory: &dyn StoreFactory) {
     );
     let refund = h.shop.refund_order(order.id).await.unwrap();
     assert!(matches!(refund.status, RefundStatus::Succeeded { .. }));
-    assert_eq!(refund.amount, order.total);
+    assert_eq!(refund.amount, order.total());
     assert_eq!(refund.payment_ref, Some(format!("pay_{}", order.id)));
     assert_eq!(
         h.shop.order(order.id).await.unwrap().status,

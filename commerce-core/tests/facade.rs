@@ -123,14 +123,14 @@ async fn webhooks_are_verified_routed_and_acknowledged() {
         .await
         .unwrap()
         .order;
-    assert_eq!(order.total, Money::new(99_995, Currency::AUD));
+    assert_eq!(order.total(), Money::new(99_995, Currency::AUD));
 
     let event = PaymentEvent {
         id: PaymentEventId::parse("evt_webhook").unwrap(),
         tenant: shop.tenant().clone(),
         order: order.id,
         kind: PaymentEventKind::Succeeded {
-            amount: order.total,
+            amount: order.total(),
             payment_ref: Some("pi_1".into()),
         },
     };
@@ -196,12 +196,12 @@ async fn preview_prices_exactly_what_checkout_charges() {
         .await
         .unwrap();
     let preview = shop.price_cart(cart.id).await.unwrap();
-    assert_eq!(preview.total, Money::new(3 * 1999 + 7, Currency::AUD));
+    assert_eq!(preview.totals.grand_total, Money::new(3 * 1999 + 7, Currency::AUD));
     assert_eq!(
         preview
             .lines
             .iter()
-            .map(|l| l.line_total.minor())
+            .map(|l| l.total.minor())
             .collect::<Vec<_>>(),
         vec![5997, 7]
     );
@@ -210,7 +210,7 @@ async fn preview_prices_exactly_what_checkout_charges() {
         .await
         .unwrap()
         .order;
-    assert_eq!(order.total, preview.total);
+    assert_eq!(order.total(), preview.totals.grand_total);
     assert_eq!(order.lines, preview.lines);
 }
 

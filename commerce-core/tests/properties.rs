@@ -934,7 +934,7 @@ async fn checkout(
     prop_assert!(done.session.is_some(), "{}: no session", ctx);
     prop_assert_eq!(done.order.status, OrderStatus::AwaitingPayment, "{}", ctx);
     prop_assert_eq!(
-        done.order.total,
+        done.order.total(),
         Money::new(total, Currency::AUD),
         "{}: total",
         ctx

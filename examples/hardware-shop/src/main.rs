@@ -170,7 +170,7 @@ impl Demo {
             tenant: self.shop.tenant().clone(),
             order: order.id,
             kind: PaymentEventKind::Succeeded {
-                amount: order.total,
+                amount: order.total(),
                 payment_ref: Some(format!("pay_{event_id}")),
             },
         })
@@ -398,7 +398,7 @@ async fn winner_pays(demo: &Demo, cart: CartId, expect: &mut Expectations) -> An
     println!("   order    {}", order.id);
     println!(
         "   total    {}, to pay by {}",
-        order.total,
+        order.total(),
         order.payment_expires_at.format("%H:%M")
     );
     println!("   pay at   {}", session.redirect_url);
@@ -589,7 +589,7 @@ async fn late_payment(demo: &Demo, expect: &mut Expectations) -> AnyResult<Order
         "Casey's order is oversold_refunded".to_owned()
     })?;
     expect.that(
-        refund.amount == casey.total && refund.reason == RefundReason::Oversold,
+        refund.amount == casey.total() && refund.reason == RefundReason::Oversold,
         || "Casey is refunded her full payment".to_owned(),
     )?;
     expect.that(

@@ -1,0 +1,503 @@
+//! Promotions as data: conditions, selectors, actions, combination and
+//! limits. A [`Promotion`] is checked when it is built (or deserialized), so
+//! nonsense such as 150% off never reaches pricing.
+//!
+//! How promotions are evaluated is described in [`crate::pricing`].
+//!
+//! ```
+//! use commerce_core::promotion::{Action, Condition, Promotion, PromotionSpec, Selector};
+//! use commerce_core::{Category, PromotionId};
+//! use rust_decimal::Decimal;
+//!
+//! // "5+ wines: 5% off wine", as JSON a merchant could store.
+//! let json = r#"{
+//!     "id": "wine-5-off",
+//!     "name": "5% off wine when you buy 5",
+//!     "priority": 10,
+//!     "conditions": [
+//!         { "type": "min_quantity", "selector": { "type": "category", "category": "wine" }, "quantity": 5 }
+//!     ],
+//!     "action": { "type": "percent_off_items", "selector": { "type": "category", "category": "wine" }, "percent": "5" }
+//! }"#;
+//! let promotion: Promotion = serde_json::from_str(json)?;
+//! assert_eq!(promotion.id().as_str(), "wine-5-off");
+//!
+//! // Validation refuses nonsense, from JSON or from code.
+//! let nonsense = json.replace(r#""percent": "5""#, r#""percent": "150""#);
+//! assert!(serde_json::from_str::<Promotion>(&nonsense).is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fmt;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::ids::{Category, CouponCode, CustomerGroup, ProductId, PromotionId, Sku};
+use crate::money::Money;
+
+/// Which cart lines a condition or action looks at.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Selector {
+    /// Every line.
+    All,
+    /// Lines whose product is in the category.
+    Category {
+        /// The category.
+        category: Category,
+    },
+    /// The line with this SKU.
+    Sku {
+        /// The SKU.
+        sku: Sku,
+    },
+    /// Lines of any variant of this product.
+    Product {
+        /// The product.
+        product: ProductId,
+    },
+    /// Lines any of these selectors matches.
+    AnyOf {
+        /// The selectors (at least one).
+        selectors: Vec<Selector>,
+    },
+}
+
+impl Selector {
+    /// Whether a line with this SKU, product and category matches.
+    pub fn matches(&self, sku: &Sku, product: ProductId, category: &Category) -> bool {
+        match self {
+            Selector::All => true,
+            Selector::Category { category: c } => c == category,
+            Selector::Sku { sku: s } => s == sku,
+            Selector::Product { product: p } => *p == product,
+            Selector::AnyOf { selectors } => {
+                selectors.iter().any(|s| s.matches(sku, product, category))
+            }
+        }
+    }
+
+    fn validate(&self) -> Result<(), PromotionError> {
+        if let Selector::AnyOf { selectors } = self {
+            if selectors.is_empty() {
+                return Err(PromotionError::new("a set of selectors must not be empty"));
+            }
+            selectors.iter().try_for_each(Selector::validate)?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether a subtotal condition counts discounts that earlier promotions
+/// already gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiscountBasis {
+    /// Measured on prices before any discount.
+    #[default]
+    BeforeDiscounts,
+    /// Measured after the discounts of the promotions evaluated before this one.
+    AfterDiscounts,
+}
+
+/// Whether a subtotal condition measures with or without tax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaxBasis {
+    /// As prices are shown: with tax where prices include it, without where
+    /// they do not.
+    #[default]
+    AsPriced,
+    /// Including tax (for tax-exclusive prices, the line's rate is added).
+    IncludingTax,
+    /// Excluding tax (for tax-inclusive prices, the line's tax is removed).
+    ExcludingTax,
+}
+
+/// Something that must hold for a promotion to apply.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Condition {
+    /// At least `quantity` units of matching lines.
+    MinQuantity {
+        /// Which lines count.
+        selector: Selector,
+        /// The minimum number of units.
+        quantity: u32,
+    },
+    /// The matching lines come to at least `amount`.
+    MinSubtotal {
+        /// Which lines count.
+        selector: Selector,
+        /// The threshold.
+        amount: Money,
+        /// Before or after earlier discounts.
+        #[serde(default)]
+        discounts: DiscountBasis,
+        /// With or without tax.
+        #[serde(default)]
+        tax: TaxBasis,
+    },
+    /// The buyer entered this coupon code (compared case-insensitively).
+    Coupon {
+        /// The code.
+        code: CouponCode,
+    },
+    /// The buyer belongs to this customer group.
+    CustomerGroup {
+        /// The group.
+        group: CustomerGroup,
+    },
+    /// This is the buyer's first order.
+    FirstOrder,
+    /// The pricing time is within `[starts_at, ends_at)`.
+    Window {
+        /// The first instant it applies, if bounded.
+        #[serde(default)]
+        starts_at: Option<Timestamp>,
+        /// The first instant it no longer applies, if bounded.
+        #[serde(default)]
+        ends_at: Option<Timestamp>,
+    },
+}
+
+/// How a fixed amount off items is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AmountPer {
+    /// The amount off every matching unit.
+    #[default]
+    Unit,
+    /// The amount once, spread over the matching lines in proportion to
+    /// what they come to.
+    Selection,
+}
+
+/// Which items a "buy X get Y" discounts first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiscountOrder {
+    /// The cheapest eligible items are discounted.
+    #[default]
+    CheapestFirst,
+    /// The most expensive eligible items are discounted.
+    MostExpensiveFirst,
+}
+
+/// What a promotion gives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Action {
+    /// `percent`% off the matching lines.
+    PercentOffItems {
+        /// Which lines.
+        selector: Selector,
+        /// Percent off, above 0 and at most 100.
+        percent: Decimal,
+    },
+    /// A fixed amount off the matching lines.
+    AmountOffItems {
+        /// Which lines.
+        selector: Selector,
+        /// The amount (positive).
+        amount: Money,
+        /// Per unit, or once over the selection.
+        #[serde(default)]
+        per: AmountPer,
+    },
+    /// `percent`% off the whole cart (not shipping).
+    PercentOffCart {
+        /// Percent off, above 0 and at most 100.
+        percent: Decimal,
+    },
+    /// A fixed amount off the whole cart (not shipping).
+    AmountOffCart {
+        /// The amount (positive).
+        amount: Money,
+    },
+    /// Buy `buy_quantity` of `buy`, get `get_quantity` of `get` at `percent`%
+    /// off (100 = free).
+    BuyXGetY {
+        /// What must be bought.
+        buy: Selector,
+        /// How many units must be bought per group.
+        buy_quantity: u32,
+        /// What is discounted.
+        get: Selector,
+        /// How many units are discounted per group.
+        get_quantity: u32,
+        /// Percent off the discounted units, above 0 and at most 100.
+        percent: Decimal,
+        /// Whether the offer repeats for every complete group (else once).
+        #[serde(default)]
+        repeat: bool,
+        /// Which eligible units are discounted.
+        #[serde(default)]
+        order: DiscountOrder,
+    },
+    /// Shipping is free.
+    FreeShipping,
+}
+
+/// A promotion as a merchant writes it: plain data, checked by
+/// [`Promotion::new`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromotionSpec {
+    /// The identifier.
+    pub id: PromotionId,
+    /// The name shown to buyers.
+    pub name: String,
+    /// Evaluation order: lower numbers are evaluated first; ties by id.
+    #[serde(default)]
+    pub priority: i32,
+    /// When it applies, promotions evaluated after it are not applied.
+    #[serde(default)]
+    pub exclusive: bool,
+    /// What must hold (all of them).
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// What it gives.
+    pub action: Action,
+    /// The most it can take off one cart.
+    #[serde(default)]
+    pub cap: Option<Money>,
+    /// How many orders can use it, in total.
+    #[serde(default)]
+    pub usage_limit: Option<u32>,
+    /// How many orders one customer can use it for.
+    #[serde(default)]
+    pub per_customer_limit: Option<u32>,
+}
+
+/// A promotion that makes no sense.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid promotion: {reason}")]
+pub struct PromotionError {
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl PromotionError {
+    fn new(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A checked promotion. Serializes as its [`PromotionSpec`]; deserializing
+/// checks it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "PromotionSpec", into = "PromotionSpec")]
+pub struct Promotion {
+    spec: PromotionSpec,
+}
+
+fn check_percent(percent: Decimal) -> Result<(), PromotionError> {
+    if percent <= Decimal::ZERO || percent > Decimal::ONE_HUNDRED {
+        return Err(PromotionError::new(format!(
+            "a percentage must be above 0 and at most 100, not {percent}"
+        )));
+    }
+    Ok(())
+}
+
+fn check_amount(what: &str, amount: Money) -> Result<(), PromotionError> {
+    if amount.minor() <= 0 {
+        return Err(PromotionError::new(format!(
+            "{what} must be positive, not {amount}"
+        )));
+    }
+    Ok(())
+}
+
+impl Promotion {
+    /// Checks `spec`: a non-blank name; percentages above 0 and at most 100;
+    /// positive amounts, caps and thresholds; quantities of at least one;
+    /// non-empty selector sets; a window that starts before it ends; limits
+    /// of at least one; all amounts in one currency.
+    pub fn new(spec: PromotionSpec) -> Result<Self, PromotionError> {
+        if spec.name.trim().is_empty() {
+            return Err(PromotionError::new("the name must not be blank"));
+        }
+        let mut currencies = Vec::new();
+        match &spec.action {
+            Action::PercentOffItems { selector, percent } => {
+                selector.validate()?;
+                check_percent(*percent)?;
+            }
+            Action::AmountOffItems {
+                selector, amount, ..
+            } => {
+                selector.validate()?;
+                check_amount("the amount off", *amount)?;
+                currencies.push(amount.currency());
+            }
+            Action::PercentOffCart { percent } => check_percent(*percent)?,
+            Action::AmountOffCart { amount } => {
+                check_amount("the amount off", *amount)?;
+                currencies.push(amount.currency());
+            }
+            Action::BuyXGetY {
+                buy,
+                buy_quantity,
+                get,
+                get_quantity,
+                percent,
+                ..
+            } => {
+                buy.validate()?;
+                get.validate()?;
+                check_percent(*percent)?;
+                if *buy_quantity == 0 || *get_quantity == 0 {
+                    return Err(PromotionError::new(
+                        "buy X get Y needs at least one unit to buy and one to get",
+                    ));
+                }
+            }
+            Action::FreeShipping => {}
+        }
+        for condition in &spec.conditions {
+            match condition {
+                Condition::MinQuantity { selector, quantity } => {
+                    selector.validate()?;
+                    if *quantity == 0 {
+                        return Err(PromotionError::new("a minimum quantity must be at least 1"));
+                    }
+                }
+                Condition::MinSubtotal {
+                    selector, amount, ..
+                } => {
+                    selector.validate()?;
+                    check_amount("a minimum subtotal", *amount)?;
+                    currencies.push(amount.currency());
+                }
+                Condition::Window {
+                    starts_at: Some(start),
+                    ends_at: Some(end),
+                } if start >= end => {
+                    return Err(PromotionError::new("the window must start before it ends"));
+                }
+                _ => {}
+            }
+        }
+        if let Some(cap) = spec.cap {
+            check_amount("the cap", cap)?;
+            currencies.push(cap.currency());
+        }
+        if spec.usage_limit == Some(0) || spec.per_customer_limit == Some(0) {
+            return Err(PromotionError::new("a usage limit must be at least 1"));
+        }
+        if currencies.windows(2).any(|w| w.first() != w.last()) {
+            return Err(PromotionError::new("all amounts must be in one currency"));
+        }
+        Ok(Self { spec })
+    }
+
+    /// The specification.
+    pub fn spec(&self) -> &PromotionSpec {
+        &self.spec
+    }
+
+    /// The identifier.
+    pub fn id(&self) -> &PromotionId {
+        &self.spec.id
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// The evaluation priority (lower first).
+    pub fn priority(&self) -> i32 {
+        self.spec.priority
+    }
+
+    /// Whether it stops the promotions after it when it applies.
+    pub fn exclusive(&self) -> bool {
+        self.spec.exclusive
+    }
+
+    /// The conditions.
+    pub fn conditions(&self) -> &[Condition] {
+        &self.spec.conditions
+    }
+
+    /// The action.
+    pub fn action(&self) -> &Action {
+        &self.spec.action
+    }
+
+    /// The cap.
+    pub fn cap(&self) -> Option<Money> {
+        self.spec.cap
+    }
+
+    /// The total usage limit.
+    pub fn usage_limit(&self) -> Option<u32> {
+        self.spec.usage_limit
+    }
+
+    /// The per-customer usage limit.
+    pub fn per_customer_limit(&self) -> Option<u32> {
+        self.spec.per_customer_limit
+    }
+
+    /// Whether redeeming it must be counted (it has a limit).
+    pub fn is_limited(&self) -> bool {
+        self.spec.usage_limit.is_some() || self.spec.per_customer_limit.is_some()
+    }
+
+    /// The amounts it names are in this currency (`None` if it names none).
+    pub fn currency(&self) -> Option<crate::money::Currency> {
+        let from_action = match &self.spec.action {
+            Action::AmountOffItems { amount, .. } | Action::AmountOffCart { amount } => {
+                Some(amount.currency())
+            }
+            _ => None,
+        };
+        from_action
+            .or(self.spec.cap.map(Money::currency))
+            .or_else(|| {
+                self.spec.conditions.iter().find_map(|c| match c {
+                    Condition::MinSubtotal { amount, .. } => Some(amount.currency()),
+                    _ => None,
+                })
+            })
+    }
+}
+
+impl TryFrom<PromotionSpec> for Promotion {
+    type Error = PromotionError;
+
+    fn try_from(spec: PromotionSpec) -> Result<Self, Self::Error> {
+        Self::new(spec)
+    }
+}
+
+impl From<Promotion> for PromotionSpec {
+    fn from(promotion: Promotion) -> Self {
+        promotion.spec
+    }
+}
+
+impl fmt::Display for Promotion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.spec.name, self.spec.id)
+    }
+}
+
+/// How often a promotion has been redeemed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PromotionUsage {
+    /// Orders that used it, in total.
+    pub total: u32,
+    /// Orders of the customer being priced that used it.
+    pub by_customer: u32,
+}

@@ -1,0 +1,52 @@
+//! A shop's settings: data a non-programmer owner can change, not code.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::money::Money;
+use crate::tax::{RoundingMode, TaxConfig};
+
+/// The pricing settings of one shop (tenant).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShopSettings {
+    /// The tax rules.
+    pub tax: TaxConfig,
+    /// The flat shipping fee charged on every order, if any.
+    #[serde(default)]
+    pub shipping_fee: Option<Money>,
+    /// How percentage discounts are rounded to the minor unit.
+    #[serde(default)]
+    pub discount_rounding: RoundingMode,
+}
+
+impl Default for ShopSettings {
+    /// No tax, no shipping fee, discounts rounded half-up.
+    fn default() -> Self {
+        Self {
+            tax: TaxConfig::untaxed(),
+            shipping_fee: None,
+            discount_rounding: RoundingMode::HalfUp,
+        }
+    }
+}
+
+impl ShopSettings {
+    /// Settings with these tax rules and nothing else.
+    pub fn with_tax(tax: TaxConfig) -> Self {
+        Self {
+            tax,
+            ..Self::default()
+        }
+    }
+
+    /// Checks the tax rules and that the shipping fee is not negative.
+    pub fn validate(&self) -> Result<()> {
+        self.tax.validate()?;
+        if self.shipping_fee.is_some_and(Money::is_negative) {
+            return Err(Error::InvalidConfig(
+                "the shipping fee must not be negative".into(),
+            ));
+        }
+        Ok(())
+    }
+}
