@@ -23,8 +23,10 @@ use crate::order::{
 use crate::payment::{
     PaymentEvent, PaymentGateway, PaymentSession, TestGateway, WebhookOutcome, WebhookRequest,
 };
-use crate::pricing::{self, CustomerContext, PricedCart, PricingInput, PricingLine};
-use crate::promotion::{Promotion, PromotionSpec};
+use crate::pricing::{
+    self, CustomerContext, NotApplied, PricedCart, PricingInput, PricingLine, PromotionOutcome,
+};
+use crate::promotion::{Condition, Promotion, PromotionSpec};
 use crate::settings::ShopSettings;
 use crate::store::{Scope, Store};
 use crate::tax::{ConfiguredTax, TaxCalculator};
@@ -660,7 +662,9 @@ impl Shop {
     /// - [`Error::PriceChanged`] when the request carries the total the buyer
     ///   was shown and the price is now different;
     /// - [`Error::PromotionExhausted`] when a limited promotion the price
-    ///   relies on was used up meanwhile (nothing is placed or charged);
+    ///   relies on was used up meanwhile, or a coupon code entered on the
+    ///   cart can no longer be redeemed (nothing is placed or charged: the
+    ///   buyer removes the code or accepts the new price);
     /// - [`Error::ReservationLapsed`] when a line's reservation expired
     ///   ([`renew_reservations`](Self::renew_reservations) first);
     /// - [`Error::EmptyCart`], [`Error::CartCheckedOut`],
@@ -697,6 +701,26 @@ impl Shop {
             .collect();
         if !restricted.is_empty() && current.age_verification.is_none() {
             return Err(Error::AgeVerificationRequired { skus: restricted });
+        }
+        // A coupon the buyer entered that can no longer be redeemed is a
+        // refusal, not a silent full price.
+        for report in &priced.promotions {
+            let per_customer = match report.outcome {
+                PromotionOutcome::NotApplied(NotApplied::UsageExhausted { .. }) => false,
+                PromotionOutcome::NotApplied(NotApplied::CustomerLimitReached { .. }) => true,
+                _ => continue,
+            };
+            let entered = promotions
+                .iter()
+                .filter(|p| p.id() == &report.promotion)
+                .flat_map(|p| p.conditions())
+                .any(|c| matches!(c, Condition::Coupon { code } if current.codes.contains(code)));
+            if entered {
+                return Err(Error::PromotionExhausted {
+                    promotion: report.promotion.clone(),
+                    per_customer,
+                });
+            }
         }
         if let Some(expected) = request.expected_total
             && expected != priced.totals.grand_total
