@@ -34,6 +34,31 @@
 //! assert_eq!(result.lines[0].amount, Money::new(100, Currency::AUD));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! Rounding level matters. Two lines of US$0.10 at a 5% sales tax: per line,
+//! each line's exact tax of 0.5¢ rounds half-up to 1¢, 2¢ in all; per
+//! invoice, the exact total of 1¢ is rounded once and allocated back, 1¢ in
+//! all (to the first line, the tie-break of the largest-remainder method).
+//!
+//! ```
+//! use commerce_core::tax::{RoundingLevel, TaxConfig, TaxRequest, TaxableAmount};
+//! use commerce_core::{Currency, Money, TaxCategory};
+//! use rust_decimal::Decimal;
+//!
+//! let line = TaxableAmount {
+//!     category: TaxCategory::parse("standard")?,
+//!     amount: Money::new(10, Currency::USD),
+//! };
+//! let request = TaxRequest { currency: Currency::USD, lines: vec![line.clone(), line], shipping: None };
+//! let taxes = |level| -> Result<Vec<i64>, Box<dyn std::error::Error>> {
+//!     let mut us = TaxConfig::us_sales_tax("XX", Decimal::from(5));
+//!     us.rounding.level = level;
+//!     Ok(us.compute(&request)?.lines.iter().map(|t| t.amount.minor()).collect())
+//! };
+//! assert_eq!(taxes(RoundingLevel::PerLine)?, vec![1, 1]);
+//! assert_eq!(taxes(RoundingLevel::PerInvoice)?, vec![1, 0]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::collections::BTreeMap;
 use std::fmt;
