@@ -215,3 +215,65 @@ mod tests {
         }
     }
 }
+
+/// A page of results: skip `offset`, return at most `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page {
+    /// How many results to skip.
+    pub offset: u32,
+    /// How many results to return at most (1 to [`Page::MAX_LIMIT`]).
+    pub limit: u32,
+}
+
+impl Page {
+    /// The largest page.
+    pub const MAX_LIMIT: u32 = 200;
+
+    /// The first page of `limit` results (clamped to 1..=[`Page::MAX_LIMIT`]).
+    pub fn first(limit: u32) -> Self {
+        Self {
+            offset: 0,
+            limit: limit.clamp(1, Self::MAX_LIMIT),
+        }
+    }
+
+    /// The page after this one.
+    pub fn next(self) -> Self {
+        Self {
+            offset: self.offset.saturating_add(self.limit),
+            limit: self.limit,
+        }
+    }
+}
+
+/// The words of a search query: runs of ASCII letters and digits,
+/// lower-cased; everything else separates words. At most 8 words of at
+/// most 32 characters are kept. Stores match each word as a prefix of a
+/// word of the product's name, category or SKUs, and require all of them.
+pub fn search_terms(query: &str) -> Vec<String> {
+    query
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(|word| {
+            word.chars()
+                .take(32)
+                .collect::<String>()
+                .to_ascii_lowercase()
+        })
+        .take(8)
+        .collect()
+}
+
+/// The words of `product` that search matches against: its name, category
+/// and SKUs, split like [`search_terms`].
+pub fn searchable_words(product: &Product) -> Vec<String> {
+    let mut text = format!("{} {}", product.name(), product.category());
+    for variant in product.variants() {
+        text.push(' ');
+        text.push_str(variant.sku().as_str());
+    }
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect()
+}

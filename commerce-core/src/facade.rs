@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::TimeDelta;
 
 use crate::cart::{AgeVerification, Cart, CartStatus, CartUpdate};
-use crate::catalog::{NewProduct, Product};
+use crate::catalog::{NewProduct, Page, Product};
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::error::{Entity, Error, Result};
 use crate::ids::{
@@ -394,6 +394,11 @@ impl Shop {
     /// Every product, by name.
     pub async fn products(&self) -> Result<Vec<Product>> {
         self.scope.catalog().products().await
+    }
+
+    /// Full-text product search, best matches first, one page at a time.
+    pub async fn search_products(&self, query: &str, page: Page) -> Result<Vec<Product>> {
+        self.scope.catalog().search(query, page).await
     }
 
     // ----- inventory -----------------------------------------------------

@@ -22,7 +22,7 @@ pub mod tax;
 pub mod testkit;
 
 pub use cart::{AgeVerification, Cart, CartLine, CartStatus, CartUpdate};
-pub use catalog::{NewProduct, Product, Variant};
+pub use catalog::{NewProduct, Page, Product, Variant};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{BackendError, BackendErrorKind, Entity, Error, Result};
 pub use facade::{

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 
 use crate::cart::{Cart, CartStatus, CartUpdate};
-use crate::catalog::Product;
+use crate::catalog::{Page, Product, search_terms, searchable_words};
 use crate::clock::Timestamp;
 use crate::error::{BackendError, BackendErrorKind, Entity, Error, Result};
 use crate::ids::{
@@ -258,6 +258,46 @@ impl CatalogStore for TenantStores {
         let mut products: Vec<Product> = self.data.lock().products.values().cloned().collect();
         products.sort_by(|a, b| a.name().cmp(b.name()).then(a.id().cmp(&b.id())));
         Ok(products)
+    }
+
+    async fn search(&self, query: &str, page: Page) -> Result<Vec<Product>> {
+        let terms = search_terms(query);
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let d = self.data.lock();
+        // Rank: how many of the product's words a term matches, summed.
+        let mut hits: Vec<(usize, &Product)> = d
+            .products
+            .values()
+            .filter_map(|product| {
+                let words = searchable_words(product);
+                let mut rank = 0;
+                for term in &terms {
+                    let matched = words
+                        .iter()
+                        .filter(|w| w.starts_with(term.as_str()))
+                        .count();
+                    if matched == 0 {
+                        return None;
+                    }
+                    rank += matched;
+                }
+                Some((rank, product))
+            })
+            .collect();
+        hits.sort_by(|(ra, a), (rb, b)| {
+            rb.cmp(ra)
+                .then_with(|| a.name().cmp(b.name()))
+                .then_with(|| a.id().cmp(&b.id()))
+        });
+        let limit = page.limit.clamp(1, Page::MAX_LIMIT) as usize;
+        Ok(hits
+            .into_iter()
+            .skip(page.offset as usize)
+            .take(limit)
+            .map(|(_, product)| product.clone())
+            .collect())
     }
 }
 

@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use std::collections::HashMap;
 
 use crate::cart::{Cart, CartUpdate};
-use crate::catalog::Product;
+use crate::catalog::{Page, Product};
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::ids::{
@@ -159,6 +159,18 @@ pub trait CatalogStore: Send + Sync + 'static {
 
     /// All products, ordered by name, then id.
     async fn products(&self) -> Result<Vec<Product>>;
+
+    /// Full-text search: the products matching every word of `query` (see
+    /// [`search_terms`](crate::catalog::search_terms)) as a prefix of a word
+    /// of their name, category or SKUs, best matches first (ties by name,
+    /// then id), one page at a time. A query with no words matches nothing.
+    ///
+    /// # Behavior
+    ///
+    /// No stemming: brand names match as written (`"geforce"`, not
+    /// `"geforc"`). Ranking may differ between stores; membership and
+    /// pagination may not.
+    async fn search(&self, query: &str, page: Page) -> Result<Vec<Product>>;
 }
 
 /// On-hand stock, reservations and allocations.

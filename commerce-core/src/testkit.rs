@@ -1314,8 +1314,13 @@ pub async fn limited_coupon_last_use_is_redeemed_once(factory: &dyn StoreFactory
     // With the code still entered, checkout says why rather than charging
     // a price the buyer was not shown.
     assert!(matches!(
-        h.shop.checkout(loser, &idempotency_key("coupon-retry")).await,
-        Err(Error::PromotionExhausted { per_customer: false, .. })
+        h.shop
+            .checkout(loser, &idempotency_key("coupon-retry"))
+            .await,
+        Err(Error::PromotionExhausted {
+            per_customer: false,
+            ..
+        })
     ));
     h.shop.remove_code(loser, &code).await.unwrap();
     let stale = CheckoutRequest::new(idempotency_key("coupon-retry"))
@@ -1624,6 +1629,105 @@ pub async fn promotions_and_settings_are_tenant_scoped(factory: &dyn StoreFactor
     assert_eq!(usage_b.get(&spec.id).map_or(0, |u| u.total), 0);
 }
 
+/// Full-text search: every word must prefix-match a word of the name,
+/// category or SKUs, case-insensitively, without stemming; results page
+/// without overlap; other tenants' products never appear.
+pub async fn product_search_matches_prefixes_and_pages(factory: &dyn StoreFactory) {
+    let h = Harness::new(factory).await;
+    let add = |name: &'static str, category: &'static str, sku: &'static str| {
+        let shop = h.shop.clone();
+        async move {
+            shop.add_product(NewProduct {
+                name: name.into(),
+                category: Category::parse(category).unwrap(),
+                tax_category: TaxCategory::parse("standard").unwrap(),
+                age_restricted: false,
+                variants: vec![Variant::new(
+                    Sku::parse(sku).unwrap(),
+                    Money::new(100, Currency::AUD),
+                )],
+            })
+            .await
+            .unwrap()
+        }
+    };
+    add("GeForce RTX 3090 Founders Edition", "gpu", "GPU-3090-FE").await;
+    add("GeForce RTX 3080", "gpu", "GPU-3080").await;
+    add("Radeon RX 6800 XT", "gpu", "GPU-6800XT").await;
+    add("Ryzen 9 5950X", "cpu", "CPU-5950X").await;
+    let other = h.other_shop("shop-b");
+    Harness::stocked_in(&other, "GPU-GEFORCE-B", 100, 0).await;
+
+    let names = |found: Vec<crate::catalog::Product>| {
+        let mut names: Vec<String> = found.iter().map(|p| p.name().to_owned()).collect();
+        names.sort();
+        names
+    };
+    let page = crate::catalog::Page::first(50);
+    assert_eq!(
+        names(h.shop.search_products("geforce", page).await.unwrap()),
+        vec!["GeForce RTX 3080", "GeForce RTX 3090 Founders Edition"]
+    );
+    assert_eq!(
+        names(h.shop.search_products("GEFOR rtx 309", page).await.unwrap()),
+        vec!["GeForce RTX 3090 Founders Edition"]
+    );
+    assert_eq!(
+        names(h.shop.search_products("gpu", page).await.unwrap()).len(),
+        3,
+        "categories are searched"
+    );
+    assert_eq!(
+        names(h.shop.search_products("5950x", page).await.unwrap()),
+        vec!["Ryzen 9 5950X"]
+    );
+    assert!(
+        h.shop
+            .search_products("founders geforce nvidia", page)
+            .await
+            .unwrap()
+            .is_empty(),
+        "every word must match"
+    );
+    assert!(
+        h.shop
+            .search_products("  --  ", page)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        h.shop
+            .search_products("editions", page)
+            .await
+            .unwrap()
+            .is_empty(),
+        "prefix, not stem"
+    );
+    assert!(
+        !names(h.shop.search_products("b", page).await.unwrap())
+            .contains(&"Item GPU-GEFORCE-B".to_owned())
+    );
+
+    let first = h
+        .shop
+        .search_products("gpu", crate::catalog::Page::first(2))
+        .await
+        .unwrap();
+    let second = h
+        .shop
+        .search_products("gpu", crate::catalog::Page::first(2).next())
+        .await
+        .unwrap();
+    assert_eq!((first.len(), second.len()), (2, 1));
+    assert!(
+        second
+            .iter()
+            .all(|p| first.iter().all(|q| q.id() != p.id())),
+        "pages do not overlap"
+    );
+}
+
 /// Stamps every conformance scenario into a named `#[tokio::test]` on a
 /// multi-threaded runtime, over the store factory expression `$factory`
 /// (evaluated inside each test, so it may `.await`).
@@ -1658,6 +1762,7 @@ macro_rules! conformance_tests {
             age_restricted_items_need_a_recorded_verification,
             placed_order_keeps_its_price_snapshot,
             promotions_and_settings_are_tenant_scoped,
+            product_search_matches_prefixes_and_pages,
         );
     };
     (@stamp $factory:expr; $($scenario:ident),* $(,)?) => {
