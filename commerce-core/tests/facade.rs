@@ -196,7 +196,10 @@ async fn preview_prices_exactly_what_checkout_charges() {
         .await
         .unwrap();
     let preview = shop.price_cart(cart.id).await.unwrap();
-    assert_eq!(preview.totals.grand_total, Money::new(3 * 1999 + 7, Currency::AUD));
+    assert_eq!(
+        preview.totals.grand_total,
+        Money::new(3 * 1999 + 7, Currency::AUD)
+    );
     assert_eq!(
         preview
             .lines
