@@ -16,7 +16,7 @@
 //! 2. Its date window, coupon code, usage limits and currency are checked,
 //!    then its other conditions, measured on the cart as the earlier
 //!    promotions left it where the condition says so
-//!    ([`DiscountBasis`](crate::promotion::DiscountBasis)).
+//!    ([`DiscountBasis`]).
 //! 3. Its action computes a discount per line from what the earlier
 //!    promotions *left*: discounts compound. A discount never takes a line
 //!    below zero, and a cap limits the promotion's total.
@@ -93,6 +93,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Product;
@@ -454,6 +455,8 @@ pub struct DiscountedCart {
     shipping: Option<i64>,
     shipping_discounts: Vec<LineDiscount>,
     reports: Vec<PromotionReport>,
+    /// Line indices in SKU order: the order of the tax request.
+    canonical: Vec<usize>,
 }
 
 /// Applies the promotions of `input` and prices its lines, taxing them with
@@ -553,7 +556,38 @@ pub fn discount(input: &PricingInput) -> Result<DiscountedCart> {
         shipping: state.shipping,
         shipping_discounts: state.shipping_discounts,
         reports,
+        canonical: state.canonical,
     })
+}
+
+/// Splits `total` minor units over exact shares by the largest-remainder
+/// method: each part is its share rounded down, and the units left go one
+/// each to the largest fractional remainders (ties to the earlier share).
+fn allocate_exact(total: i64, exacts: &[Decimal]) -> Vec<i64> {
+    let mut parts: Vec<i64> = exacts
+        .iter()
+        .map(|e| e.floor().to_i64().unwrap_or(0))
+        .collect();
+    let mut left = total - parts.iter().sum::<i64>();
+    let mut order: Vec<usize> = (0..exacts.len()).collect();
+    order.sort_by(|&a, &b| {
+        let frac = |i: usize| exacts.get(i).map(|e| *e - e.floor()).unwrap_or_default();
+        frac(b).cmp(&frac(a)).then(a.cmp(&b))
+    });
+    for i in order
+        .into_iter()
+        .cycle()
+        .take(exacts.len().saturating_mul(2))
+    {
+        if left <= 0 {
+            break;
+        }
+        if let Some(part) = parts.get_mut(i) {
+            *part += 1;
+            left -= 1;
+        }
+    }
+    parts
 }
 
 fn sku_of(input: &PricingInput, index: usize) -> Option<&Sku> {
@@ -847,6 +881,9 @@ impl Engine<'_> {
                 repeat,
                 order,
             } => {
+                // The exact discount of each line's discounted units, rounded
+                // once in total and allocated by largest remainder.
+                let mut exacts = Vec::new();
                 for (i, units) in
                     self.get_units(buy, *buy_quantity, get, *get_quantity, *repeat, *order)
                 {
@@ -856,9 +893,16 @@ impl Engine<'_> {
                         .unwrap_or(1);
                     let share = Decimal::from(self.remaining(i)) * Decimal::from(units)
                         / Decimal::from(quantity);
-                    let exact = share * *percent / Decimal::ONE_HUNDRED;
-                    let off = self.input.discount_rounding.to_minor(exact)?;
-                    lines.push((i, off.min(self.remaining(i))));
+                    exacts.push((i, share * *percent / Decimal::ONE_HUNDRED));
+                }
+                let total = self
+                    .input
+                    .discount_rounding
+                    .to_minor(exacts.iter().map(|(_, e)| *e).sum())?;
+                let parts =
+                    allocate_exact(total, &exacts.iter().map(|(_, e)| *e).collect::<Vec<_>>());
+                for ((i, _), off) in exacts.iter().zip(parts) {
+                    lines.push((*i, off.min(self.remaining(*i))));
                 }
             }
             Action::FreeShipping => shipping_off = self.shipping.unwrap_or(0),
@@ -913,13 +957,15 @@ impl DiscountedCart {
     }
 
     /// What a tax calculator must be asked: each line's discounted amount,
-    /// and shipping's when it is charged and taxable.
+    /// in SKU order (so that per-invoice rounding does not depend on the
+    /// order of the cart's lines), and shipping's when it is charged and
+    /// taxable.
     pub fn tax_request(&self) -> TaxRequest {
         let currency = self.currency;
         let lines = self
-            .lines
+            .canonical
             .iter()
-            .zip(&self.remaining)
+            .filter_map(|&i| Some((self.lines.get(i)?, self.remaining.get(i)?)))
             .map(|(line, remaining)| TaxableAmount {
                 category: line.tax_category.clone(),
                 amount: Money::new(*remaining, currency),
@@ -977,12 +1023,23 @@ impl DiscountedCart {
         }
         let inclusive = self.prices == PriceBasis::TaxInclusive;
         let mut lines = Vec::with_capacity(self.lines.len());
+        // The calculator answered in SKU order; put its answers in cart order.
+        let mut line_taxes: Vec<Option<LineTax>> = vec![None; self.lines.len()];
+        for (&i, line_tax) in self.canonical.iter().zip(tax.lines) {
+            if let Some(slot) = line_taxes.get_mut(i) {
+                *slot = Some(line_tax);
+            }
+        }
+        let line_taxes = line_taxes
+            .into_iter()
+            .map(|t| t.ok_or_else(|| malformed("fewer lines than asked")))
+            .collect::<Result<Vec<LineTax>>>()?;
         for (((line, discounts), remaining), line_tax) in self
             .lines
             .into_iter()
             .zip(self.discounts)
             .zip(self.remaining)
-            .zip(tax.lines)
+            .zip(line_taxes)
         {
             let subtotal = line
                 .unit_price

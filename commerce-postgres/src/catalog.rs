@@ -1,0 +1,141 @@
+//! Products, SKUs and full-text search.
+
+use async_trait::async_trait;
+use commerce_core::catalog::{search_terms, searchable_words};
+use commerce_core::{CatalogStore, Error, Page, Product, ProductId, Result, Sku};
+
+use crate::error::db;
+use crate::{PgTenant, from_doc, to_doc};
+
+#[async_trait]
+impl CatalogStore for PgTenant {
+    async fn put_product(&self, product: &Product) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let skus: Vec<String> = product
+            .variants()
+            .iter()
+            .map(|v| v.sku().to_string())
+            .collect();
+        // SKUs this product no longer has keep their stock but leave the catalog.
+        sqlx::query(
+            "UPDATE skus SET product_id = NULL, price_minor = NULL, currency = NULL \
+             WHERE tenant_id = $1 AND product_id = $2 AND NOT (sku = ANY($3))",
+        )
+        .bind(self.tenant())
+        .bind(product.id().as_uuid())
+        .bind(&skus)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        for variant in product.variants() {
+            // Claims the SKU unless another product holds it; concurrent claims
+            // wait for each other on the row and the loser sees the winner.
+            let claimed = sqlx::query(
+                "INSERT INTO skus (tenant_id, sku, product_id, price_minor, currency) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (tenant_id, sku) DO UPDATE \
+                 SET product_id = EXCLUDED.product_id, price_minor = EXCLUDED.price_minor, \
+                     currency = EXCLUDED.currency \
+                 WHERE skus.product_id IS NULL OR skus.product_id = EXCLUDED.product_id \
+                 RETURNING sku",
+            )
+            .bind(self.tenant())
+            .bind(variant.sku().as_str())
+            .bind(product.id().as_uuid())
+            .bind(variant.price().minor())
+            .bind(variant.price().currency().code())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+            if claimed.is_none() {
+                return Err(Error::SkuTaken {
+                    sku: variant.sku().clone(),
+                });
+            }
+        }
+        sqlx::query(
+            "INSERT INTO products (tenant_id, id, name, doc, search_text) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (tenant_id, id) DO UPDATE \
+             SET name = EXCLUDED.name, doc = EXCLUDED.doc, search_text = EXCLUDED.search_text",
+        )
+        .bind(self.tenant())
+        .bind(product.id().as_uuid())
+        .bind(product.name())
+        .bind(to_doc(product)?)
+        .bind(searchable_words(product).join(" "))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn product(&self, id: ProductId) -> Result<Option<Product>> {
+        let mut tx = self.begin().await?;
+        let doc: Option<serde_json::Value> =
+            sqlx::query_scalar("SELECT doc FROM products WHERE tenant_id = $1 AND id = $2")
+                .bind(self.tenant())
+                .bind(id.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        doc.map(|doc| from_doc("a product", doc)).transpose()
+    }
+
+    async fn product_by_sku(&self, sku: &Sku) -> Result<Option<Product>> {
+        let mut tx = self.begin().await?;
+        let doc: Option<serde_json::Value> = sqlx::query_scalar(
+            "SELECT p.doc FROM skus s JOIN products p ON p.tenant_id = s.tenant_id AND p.id = s.product_id \
+             WHERE s.tenant_id = $1 AND s.sku = $2",
+        )
+        .bind(self.tenant())
+        .bind(sku.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        doc.map(|doc| from_doc("a product", doc)).transpose()
+    }
+
+    async fn products(&self) -> Result<Vec<Product>> {
+        let mut tx = self.begin().await?;
+        let docs: Vec<serde_json::Value> = sqlx::query_scalar(
+            "SELECT doc FROM products WHERE tenant_id = $1 ORDER BY name COLLATE \"C\", id",
+        )
+        .bind(self.tenant())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        docs.into_iter().map(|doc| from_doc("a product", doc)).collect()
+    }
+
+    async fn search(&self, query: &str, page: Page) -> Result<Vec<Product>> {
+        let terms = search_terms(query);
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Terms are ASCII letters and digits only, so this is a valid tsquery.
+        let tsquery = terms
+            .iter()
+            .map(|term| format!("{term}:*"))
+            .collect::<Vec<_>>()
+            .join(" & ");
+        let mut tx = self.begin().await?;
+        let docs: Vec<serde_json::Value> = sqlx::query_scalar(
+            "SELECT doc FROM products, to_tsquery('simple', $2) AS q \
+             WHERE tenant_id = $1 AND search @@ q \
+             ORDER BY ts_rank(search, q) DESC, name COLLATE \"C\", id \
+             LIMIT $3 OFFSET $4",
+        )
+        .bind(self.tenant())
+        .bind(tsquery)
+        .bind(i64::from(page.limit.clamp(1, Page::MAX_LIMIT)))
+        .bind(i64::from(page.offset))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        docs.into_iter().map(|doc| from_doc("a product", doc)).collect()
+    }
+}

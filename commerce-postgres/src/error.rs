@@ -1,0 +1,40 @@
+//! sqlx errors classified into the core's error kinds.
+
+use commerce_core::{BackendError, BackendErrorKind, Error};
+
+/// Classifies a sqlx error, keeping it as the source: a unique violation is
+/// a conflict; a serialization failure or a deadlock is retryable; an
+/// unreachable or exhausted pool is unavailable.
+pub(crate) fn db(error: sqlx::Error) -> Error {
+    let kind = match &error {
+        sqlx::Error::Database(e) => match e.code().as_deref() {
+            Some("40001" | "40P01" | "55P03") => BackendErrorKind::Retryable,
+            Some(code) if code.starts_with("23") => BackendErrorKind::Conflict,
+            Some(code) if code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") => {
+                BackendErrorKind::Unavailable
+            }
+            _ => BackendErrorKind::Other,
+        },
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+            BackendErrorKind::Unavailable
+        }
+        _ => BackendErrorKind::Other,
+    };
+    let message = error.to_string();
+    BackendError::new(kind, message).with_source(error).into()
+}
+
+/// Whether `error` is the unique violation of `constraint`.
+pub(crate) fn is_unique_violation(error: &sqlx::Error, constraint: &str) -> bool {
+    match error {
+        sqlx::Error::Database(e) => {
+            e.code().as_deref() == Some("23505") && e.constraint() == Some(constraint)
+        }
+        _ => false,
+    }
+}
+
+/// A document or value read from the database that does not decode.
+pub(crate) fn corrupt(what: &str, error: impl std::fmt::Display) -> Error {
+    BackendError::new(BackendErrorKind::Other, format!("cannot decode {what}: {error}")).into()
+}

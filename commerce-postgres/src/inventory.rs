@@ -1,0 +1,316 @@
+//! Stock, reservations, allocations and the adjustment log, plus the
+//! helpers the cart and order stores share.
+
+use async_trait::async_trait;
+use commerce_core::{
+    AdjustmentKind, Allocation, CartId, Entity, Error, InventoryStore, OrderId, Quantity, Reservation,
+    Result, Sku, StockAdjustment, StockLevel, Timestamp,
+};
+use sqlx::PgConnection;
+
+use crate::error::{corrupt, db};
+use crate::{PgTenant, from_doc, to_doc};
+
+fn units(n: i64) -> Result<u32> {
+    u32::try_from(n).map_err(|e| corrupt("a unit count", e))
+}
+
+pub(crate) fn quantity(n: i32) -> Result<Quantity> {
+    Quantity::try_from(i64::from(n)).map_err(|e| corrupt("a quantity", e))
+}
+
+pub(crate) fn sku(text: String) -> Result<Sku> {
+    Sku::parse(text).map_err(|e| corrupt("a sku", e))
+}
+
+/// The stock position of `sku` at `now`, or `None` if it has no stock record.
+pub(crate) async fn level(conn: &mut PgConnection, tenant: &str, sku: &Sku, now: Timestamp) -> Result<Option<StockLevel>> {
+    let row: Option<(i32, i64, i64)> = sqlx::query_as(
+        "SELECT s.on_hand, \
+           (SELECT COALESCE(SUM(quantity), 0)::bigint FROM reservations r \
+             WHERE r.tenant_id = s.tenant_id AND r.sku = s.sku AND r.expires_at > $3), \
+           (SELECT COALESCE(SUM(quantity), 0)::bigint FROM allocations a \
+             WHERE a.tenant_id = s.tenant_id AND a.sku = s.sku AND a.expires_at > $3) \
+         FROM skus s WHERE s.tenant_id = $1 AND s.sku = $2",
+    )
+    .bind(tenant)
+    .bind(sku.as_str())
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)?;
+    row.map(|(on_hand, reserved, allocated)| {
+        Ok(StockLevel {
+            sku: sku.clone(),
+            on_hand: units(i64::from(on_hand))?,
+            reserved: units(reserved)?,
+            allocated: units(allocated)?,
+        })
+    })
+    .transpose()
+}
+
+/// Units of `sku` held at `now` by live reservations of carts other than
+/// `except_cart` and live allocations of orders other than `except_order`.
+pub(crate) async fn live_held(
+    conn: &mut PgConnection,
+    tenant: &str,
+    sku: &Sku,
+    now: Timestamp,
+    except_cart: Option<CartId>,
+    except_order: Option<OrderId>,
+) -> Result<i64> {
+    let held: i64 = sqlx::query_scalar(
+        "SELECT \
+           (SELECT COALESCE(SUM(quantity), 0)::bigint FROM reservations \
+             WHERE tenant_id = $1 AND sku = $2 AND expires_at > $3 AND cart_id IS DISTINCT FROM $4) + \
+           (SELECT COALESCE(SUM(quantity), 0)::bigint FROM allocations \
+             WHERE tenant_id = $1 AND sku = $2 AND expires_at > $3 AND order_id IS DISTINCT FROM $5)",
+    )
+    .bind(tenant)
+    .bind(sku.as_str())
+    .bind(now)
+    .bind(except_cart.map(|c| c.as_uuid()))
+    .bind(except_order.map(|o| o.as_uuid()))
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(held)
+}
+
+/// Appends an adjustment to the log of its SKU.
+pub(crate) async fn record_adjustment(conn: &mut PgConnection, tenant: &str, adjustment: &StockAdjustment) -> Result<()> {
+    sqlx::query("INSERT INTO stock_adjustments (tenant_id, sku, doc) VALUES ($1, $2, $3)")
+        .bind(tenant)
+        .bind(adjustment.sku.as_str())
+        .bind(to_doc(adjustment)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+/// Deletes the allocations of `order` and takes them off the SKUs' counters.
+pub(crate) async fn release_allocations(conn: &mut PgConnection, tenant: &str, order: OrderId) -> Result<()> {
+    sqlx::query(
+        "WITH gone AS ( \
+           DELETE FROM allocations WHERE tenant_id = $1 AND order_id = $2 RETURNING sku, quantity) \
+         UPDATE skus s SET held = s.held - g.quantity \
+         FROM gone g WHERE s.tenant_id = $1 AND s.sku = g.sku",
+    )
+    .bind(tenant)
+    .bind(order.as_uuid())
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Deletes the expired reservations and lapsed allocations of `sku` at
+/// `now` and takes them off its counter: the lazy reclaim of the
+/// single-statement strategy. Rows another transaction holds are skipped.
+pub(crate) async fn reclaim_expired(conn: &mut PgConnection, tenant: &str, sku: &Sku, now: Timestamp) -> Result<()> {
+    sqlx::query(
+        "WITH r AS ( \
+           DELETE FROM reservations WHERE (tenant_id, sku, cart_id) IN ( \
+             SELECT tenant_id, sku, cart_id FROM reservations \
+             WHERE tenant_id = $1 AND sku = $2 AND expires_at <= $3 FOR UPDATE SKIP LOCKED) \
+           RETURNING quantity), \
+         a AS ( \
+           DELETE FROM allocations WHERE (tenant_id, sku, order_id) IN ( \
+             SELECT tenant_id, sku, order_id FROM allocations \
+             WHERE tenant_id = $1 AND sku = $2 AND expires_at <= $3 FOR UPDATE SKIP LOCKED) \
+           RETURNING quantity) \
+         UPDATE skus SET held = held \
+           - (SELECT COALESCE(SUM(quantity), 0) FROM r) - (SELECT COALESCE(SUM(quantity), 0) FROM a) \
+         WHERE tenant_id = $1 AND sku = $2",
+    )
+    .bind(tenant)
+    .bind(sku.as_str())
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+#[async_trait]
+impl InventoryStore for PgTenant {
+    async fn receive(&self, sku: &Sku, quantity: Quantity, note: Option<String>, now: Timestamp) -> Result<StockLevel> {
+        let mut tx = self.begin().await?;
+        let on_hand: Option<i32> = sqlx::query_scalar(
+            "UPDATE skus SET on_hand = on_hand + $3 \
+             WHERE tenant_id = $1 AND sku = $2 AND on_hand::bigint + $3 <= $4 RETURNING on_hand",
+        )
+        .bind(self.tenant())
+        .bind(sku.as_str())
+        .bind(i32::try_from(quantity.get()).map_err(|e| corrupt("a quantity", e))?)
+        .bind(i64::from(Quantity::MAX))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let Some(on_hand) = on_hand else {
+            return Err(match level(&mut tx, self.tenant(), sku, now).await? {
+                Some(_) => Error::StockOverflow { sku: sku.clone() },
+                None => Error::not_found(Entity::Sku, sku),
+            });
+        };
+        let adjustment = StockAdjustment {
+            sku: sku.clone(),
+            kind: AdjustmentKind::Received,
+            delta: i64::from(quantity.get()),
+            on_hand_after: units(i64::from(on_hand))?,
+            at: now,
+            note,
+        };
+        record_adjustment(&mut tx, self.tenant(), &adjustment).await?;
+        let level = level(&mut tx, self.tenant(), sku, now)
+            .await?
+            .ok_or_else(|| Error::not_found(Entity::Sku, sku))?;
+        tx.commit().await.map_err(db)?;
+        Ok(level)
+    }
+
+    async fn correct(&self, sku: &Sku, on_hand: Quantity, note: Option<String>, now: Timestamp) -> Result<StockLevel> {
+        let mut tx = self.begin().await?;
+        let before: Option<i32> =
+            sqlx::query_scalar("SELECT on_hand FROM skus WHERE tenant_id = $1 AND sku = $2 FOR UPDATE")
+                .bind(self.tenant())
+                .bind(sku.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+        let before = before.ok_or_else(|| Error::not_found(Entity::Sku, sku))?;
+        let held = live_held(&mut tx, self.tenant(), sku, now, None, None).await?;
+        if i64::from(on_hand.get()) < held {
+            return Err(Error::StockBelowHeld {
+                sku: sku.clone(),
+                requested: on_hand.get(),
+                held: units(held)?,
+            });
+        }
+        let target = i32::try_from(on_hand.get()).map_err(|e| corrupt("a quantity", e))?;
+        sqlx::query("UPDATE skus SET on_hand = $3 WHERE tenant_id = $1 AND sku = $2")
+            .bind(self.tenant())
+            .bind(sku.as_str())
+            .bind(target)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let adjustment = StockAdjustment {
+            sku: sku.clone(),
+            kind: AdjustmentKind::Corrected,
+            delta: i64::from(target) - i64::from(before),
+            on_hand_after: on_hand.get(),
+            at: now,
+            note,
+        };
+        record_adjustment(&mut tx, self.tenant(), &adjustment).await?;
+        let level = level(&mut tx, self.tenant(), sku, now)
+            .await?
+            .ok_or_else(|| Error::not_found(Entity::Sku, sku))?;
+        tx.commit().await.map_err(db)?;
+        Ok(level)
+    }
+
+    async fn stock(&self, sku: &Sku, now: Timestamp) -> Result<StockLevel> {
+        let mut tx = self.begin().await?;
+        let level = level(&mut tx, self.tenant(), sku, now).await?;
+        tx.commit().await.map_err(db)?;
+        level.ok_or_else(|| Error::not_found(Entity::Sku, sku))
+    }
+
+    async fn adjustments(&self, sku: &Sku) -> Result<Vec<StockAdjustment>> {
+        let mut tx = self.begin().await?;
+        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM skus WHERE tenant_id = $1 AND sku = $2")
+            .bind(self.tenant())
+            .bind(sku.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        if exists.is_none() {
+            return Err(Error::not_found(Entity::Sku, sku));
+        }
+        let docs: Vec<serde_json::Value> = sqlx::query_scalar(
+            "SELECT doc FROM stock_adjustments WHERE tenant_id = $1 AND sku = $2 ORDER BY seq",
+        )
+        .bind(self.tenant())
+        .bind(sku.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        docs.into_iter().map(|doc| from_doc("a stock adjustment", doc)).collect()
+    }
+
+    async fn cart_reservations(&self, cart: CartId) -> Result<Vec<Reservation>> {
+        let mut tx = self.begin().await?;
+        let rows: Vec<(String, i32, Timestamp)> = sqlx::query_as(
+            "SELECT sku, quantity, expires_at FROM reservations WHERE tenant_id = $1 AND cart_id = $2 ORDER BY sku",
+        )
+        .bind(self.tenant())
+        .bind(cart.as_uuid())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        rows.into_iter()
+            .map(|(s, q, expires_at)| {
+                Ok(Reservation {
+                    cart,
+                    sku: sku(s)?,
+                    quantity: quantity(q)?,
+                    expires_at,
+                })
+            })
+            .collect()
+    }
+
+    async fn order_allocations(&self, order: OrderId) -> Result<Vec<Allocation>> {
+        let mut tx = self.begin().await?;
+        let rows: Vec<(String, i32, Timestamp)> = sqlx::query_as(
+            "SELECT sku, quantity, expires_at FROM allocations WHERE tenant_id = $1 AND order_id = $2 ORDER BY sku",
+        )
+        .bind(self.tenant())
+        .bind(order.as_uuid())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        rows.into_iter()
+            .map(|(s, q, expires_at)| {
+                Ok(Allocation {
+                    order,
+                    sku: sku(s)?,
+                    quantity: quantity(q)?,
+                    expires_at,
+                })
+            })
+            .collect()
+    }
+
+    async fn sweep_reservations(&self, now: Timestamp, limit: usize) -> Result<usize> {
+        let mut tx = self.begin().await?;
+        let removed: i64 = sqlx::query_scalar(
+            "WITH gone AS ( \
+               DELETE FROM reservations WHERE (tenant_id, sku, cart_id) IN ( \
+                 SELECT tenant_id, sku, cart_id FROM reservations \
+                 WHERE tenant_id = $1 AND expires_at <= $2 \
+                 ORDER BY expires_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+               RETURNING sku, quantity), \
+             per_sku AS (SELECT sku, SUM(quantity) AS quantity, COUNT(*) AS n FROM gone GROUP BY sku), \
+             fixed AS ( \
+               UPDATE skus s SET held = s.held - p.quantity FROM per_sku p \
+               WHERE s.tenant_id = $1 AND s.sku = p.sku RETURNING p.n) \
+             SELECT COALESCE(SUM(n), 0)::bigint FROM fixed",
+        )
+        .bind(self.tenant())
+        .bind(now)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        usize::try_from(removed).map_err(|e| corrupt("a count", e))
+    }
+}

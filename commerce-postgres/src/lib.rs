@@ -1,0 +1,210 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+mod carts;
+mod catalog;
+mod error;
+mod inventory;
+mod orders;
+mod promotions;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use commerce_core::{Error, Result, Scope, Store, TenantId};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
+
+pub use sqlx;
+
+use crate::error::{corrupt, db};
+
+/// The embedded migrations: the schema, then row-level security and the
+/// `commerce_app` role. Run them with an administrative connection
+/// ([`migrate`]), never as `commerce_app`.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Runs [`MIGRATOR`] against `admin` (a role that may create tables,
+/// policies and roles).
+pub async fn migrate(admin: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    MIGRATOR.run(admin).await
+}
+
+/// The role the migrations create for the store: not a superuser, without
+/// `BYPASSRLS`, with data privileges on the commerce tables only.
+pub const APP_ROLE: &str = "commerce_app";
+
+/// How a reservation checks and takes stock. See the crate docs for the
+/// measured trade-off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ReservationStrategy {
+    /// One conditional `UPDATE ... WHERE on_hand - held >= n` of the SKU's
+    /// counter that also writes the reservation (a CTE): one statement, and
+    /// a row lock held only from that statement to the commit. Expired holds
+    /// are reclaimed lazily when a request would otherwise be refused, and
+    /// by the sweep. The default: faster.
+    #[default]
+    SingleStatement,
+    /// `pg_advisory_xact_lock` keyed to the SKU, then read the on-hand
+    /// count, sum the live holds of other carts, and write or refuse. Its
+    /// cost grows with the number of live holds on the SKU.
+    AdvisoryLock,
+}
+
+/// Options for [`PgStore::connect_with`].
+#[derive(Debug, Clone)]
+pub struct PgStoreOptions {
+    /// The reservation strategy.
+    pub strategy: ReservationStrategy,
+    /// A role to `SET ROLE` to on every new connection (for a login role
+    /// that is a member of [`APP_ROLE`]); `None` to use the login role
+    /// itself.
+    pub set_role: Option<String>,
+    /// The pool size.
+    pub max_connections: u32,
+}
+
+impl Default for PgStoreOptions {
+    fn default() -> Self {
+        Self {
+            strategy: ReservationStrategy::default(),
+            set_role: None,
+            max_connections: 10,
+        }
+    }
+}
+
+/// The PostgreSQL store.
+///
+/// Every operation is one transaction that first pins the tenant with
+/// `set_config('app.tenant_id', $tenant, true)`; row-level security then
+/// confines it to that tenant's rows. The store refuses to start on a role
+/// that is a superuser or bypasses row-level security.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    strategy: ReservationStrategy,
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgStore")
+            .field("strategy", &self.strategy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects to `url` with the default options.
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, PgStoreOptions::default()).await
+    }
+
+    /// Connects to `url` with `options`.
+    pub async fn connect_with(url: &str, options: PgStoreOptions) -> Result<Self> {
+        let connect = PgConnectOptions::from_str(url)
+            .map_err(|e| Error::InvalidConfig(format!("invalid database URL: {e}")))?;
+        let role = options.set_role.clone();
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .after_connect(move |conn, _meta| {
+                let role = role.clone();
+                Box::pin(async move {
+                    if let Some(role) = role {
+                        let statement = format!("SET ROLE \"{}\"", role.replace('"', "\"\""));
+                        sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(connect)
+            .await
+            .map_err(db)?;
+        Self::from_pool(pool, options.strategy).await
+    }
+
+    /// A store over an existing pool, whose connections must run as a role
+    /// that is neither a superuser nor `BYPASSRLS` (for example
+    /// [`APP_ROLE`]); otherwise [`Error::InvalidConfig`].
+    pub async fn from_pool(pool: PgPool, strategy: ReservationStrategy) -> Result<Self> {
+        let (user, superuser, bypass): (String, bool, bool) = sqlx::query_as(
+            "SELECT rolname::text, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user",
+        )
+        .fetch_one(&pool)
+        .await
+        .map_err(db)?;
+        if superuser || bypass {
+            return Err(Error::InvalidConfig(format!(
+                "role {user} bypasses row-level security (superuser or BYPASSRLS); \
+                 connect as {APP_ROLE} or set PgStoreOptions::set_role"
+            )));
+        }
+        Ok(Self { pool, strategy })
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The reservation strategy.
+    pub fn strategy(&self) -> ReservationStrategy {
+        self.strategy
+    }
+}
+
+impl Store for PgStore {
+    fn scope(&self, tenant: &TenantId) -> Scope {
+        Scope::from_one(
+            tenant.clone(),
+            Arc::new(PgTenant {
+                pool: self.pool.clone(),
+                tenant: tenant.clone(),
+                strategy: self.strategy,
+            }),
+        )
+    }
+}
+
+/// The stores of one tenant.
+pub(crate) struct PgTenant {
+    pool: PgPool,
+    tenant: TenantId,
+    strategy: ReservationStrategy,
+}
+
+impl PgTenant {
+    /// Begins a transaction pinned to this tenant.
+    pub(crate) async fn begin(&self) -> Result<Transaction<'static, Postgres>> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+            .bind(self.tenant.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        Ok(tx)
+    }
+
+    pub(crate) fn tenant(&self) -> &str {
+        self.tenant.as_str()
+    }
+}
+
+/// Serializes a domain value for a `jsonb` column.
+pub(crate) fn to_doc<T: Serialize>(value: &T) -> Result<sqlx::types::Json<serde_json::Value>> {
+    serde_json::to_value(value)
+        .map(sqlx::types::Json)
+        .map_err(|e| corrupt("a document to store", e))
+}
+
+/// Deserializes a `jsonb` column into a domain value.
+pub(crate) fn from_doc<T: DeserializeOwned>(what: &str, doc: serde_json::Value) -> Result<T> {
+    serde_json::from_value(doc).map_err(|e| corrupt(what, e))
+}

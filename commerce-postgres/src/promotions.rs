@@ -1,0 +1,141 @@
+//! Promotions, their usage counts, and shop settings.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use commerce_core::promotion::PromotionUsage;
+use commerce_core::{
+    CustomerId, Promotion, PromotionId, PromotionStore, Result, SettingsStore, ShopSettings,
+};
+
+use crate::error::{corrupt, db};
+use crate::{PgTenant, from_doc, to_doc};
+
+#[async_trait]
+impl PromotionStore for PgTenant {
+    async fn put_promotion(&self, promotion: &Promotion) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO promotions (tenant_id, id, priority, doc) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, id) DO UPDATE SET priority = EXCLUDED.priority, doc = EXCLUDED.doc",
+        )
+        .bind(self.tenant())
+        .bind(promotion.id().as_str())
+        .bind(promotion.priority())
+        .bind(to_doc(promotion)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn remove_promotion(&self, id: &PromotionId) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let removed = sqlx::query("DELETE FROM promotions WHERE tenant_id = $1 AND id = $2")
+            .bind(self.tenant())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        tx.commit().await.map_err(db)?;
+        Ok(removed > 0)
+    }
+
+    async fn promotion(&self, id: &PromotionId) -> Result<Option<Promotion>> {
+        let mut tx = self.begin().await?;
+        let doc: Option<serde_json::Value> =
+            sqlx::query_scalar("SELECT doc FROM promotions WHERE tenant_id = $1 AND id = $2")
+                .bind(self.tenant())
+                .bind(id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        doc.map(|doc| from_doc("a promotion", doc)).transpose()
+    }
+
+    async fn promotions(&self) -> Result<Vec<Promotion>> {
+        let mut tx = self.begin().await?;
+        let docs: Vec<serde_json::Value> = sqlx::query_scalar(
+            "SELECT doc FROM promotions WHERE tenant_id = $1 ORDER BY priority, id COLLATE \"C\"",
+        )
+        .bind(self.tenant())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        docs.into_iter().map(|doc| from_doc("a promotion", doc)).collect()
+    }
+
+    async fn usage(
+        &self,
+        promotions: &[PromotionId],
+        customer: Option<&CustomerId>,
+    ) -> Result<HashMap<PromotionId, PromotionUsage>> {
+        let ids: Vec<&str> = promotions.iter().map(PromotionId::as_str).collect();
+        let mut tx = self.begin().await?;
+        let totals: Vec<(String, i32)> = sqlx::query_as(
+            "SELECT promotion_id, total FROM promotion_usage WHERE tenant_id = $1 AND promotion_id = ANY($2)",
+        )
+        .bind(self.tenant())
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        let by_customer: Vec<(String, i32)> = match customer {
+            Some(customer) => sqlx::query_as(
+                "SELECT promotion_id, used FROM promotion_customer_usage \
+                 WHERE tenant_id = $1 AND promotion_id = ANY($2) AND customer_id = $3",
+            )
+            .bind(self.tenant())
+            .bind(&ids)
+            .bind(customer.as_str())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?,
+            None => Vec::new(),
+        };
+        tx.commit().await.map_err(db)?;
+        let count = |n: i32| u32::try_from(n).map_err(|e| corrupt("a usage count", e));
+        let mut usage: HashMap<PromotionId, PromotionUsage> = HashMap::new();
+        for (id, total) in totals {
+            let id = PromotionId::parse(id).map_err(|e| corrupt("a promotion id", e))?;
+            usage.entry(id).or_default().total = count(total)?;
+        }
+        for (id, used) in by_customer {
+            let id = PromotionId::parse(id).map_err(|e| corrupt("a promotion id", e))?;
+            usage.entry(id).or_default().by_customer = count(used)?;
+        }
+        Ok(usage)
+    }
+}
+
+#[async_trait]
+impl SettingsStore for PgTenant {
+    async fn settings(&self) -> Result<Option<ShopSettings>> {
+        let mut tx = self.begin().await?;
+        let doc: Option<serde_json::Value> =
+            sqlx::query_scalar("SELECT doc FROM shop_settings WHERE tenant_id = $1")
+                .bind(self.tenant())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        doc.map(|doc| from_doc("shop settings", doc)).transpose()
+    }
+
+    async fn put_settings(&self, settings: &ShopSettings) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO shop_settings (tenant_id, doc) VALUES ($1, $2) \
+             ON CONFLICT (tenant_id) DO UPDATE SET doc = EXCLUDED.doc",
+        )
+        .bind(self.tenant())
+        .bind(to_doc(settings)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+}

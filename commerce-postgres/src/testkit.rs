@@ -1,0 +1,181 @@
+//! A store factory for the conformance kit and the benches: every store
+//! gets a fresh database with the production migrations.
+//!
+//! The database server comes from `DATABASE_URL` (read after loading a
+//! `.env` file, if any), an administrative role that can create databases
+//! and roles. Where it is unset, a PostgreSQL container is started with
+//! testcontainers (needs Docker). Where neither works, the tests print the
+//! command that would run them and, under `CI=true`, fail.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use commerce_core::Store;
+use commerce_core::testkit::StoreFactory;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+use testcontainers_modules::postgres::Postgres;
+use testcontainers_modules::testcontainers::ContainerAsync;
+use testcontainers_modules::testcontainers::runners::AsyncRunner;
+use tokio::sync::OnceCell;
+
+use crate::{APP_ROLE, PgStore, PgStoreOptions, ReservationStrategy};
+
+/// The command that runs the PostgreSQL tests against a local server.
+pub const HOW_TO_RUN: &str = "DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
+     cargo test -p commerce-postgres --all-features";
+
+/// Where the tests' database server is.
+enum Server {
+    Url(String),
+    Container {
+        url: String,
+        _container: ContainerAsync<Postgres>,
+    },
+    Unavailable(String),
+}
+
+static SERVER: OnceCell<Arc<Server>> = OnceCell::const_new();
+
+async fn server() -> Arc<Server> {
+    SERVER
+        .get_or_init(|| async {
+            let _ = dotenvy::dotenv();
+            if let Ok(url) = std::env::var("DATABASE_URL") {
+                return Arc::new(Server::Url(url));
+            }
+            match Postgres::default().start().await {
+                Ok(container) => match container.get_host_port_ipv4(5432).await {
+                    Ok(port) => Arc::new(Server::Container {
+                        url: format!("postgres://postgres:postgres@127.0.0.1:{port}/postgres"),
+                        _container: container,
+                    }),
+                    Err(e) => Arc::new(Server::Unavailable(format!("testcontainers: {e}"))),
+                },
+                Err(e) => Arc::new(Server::Unavailable(format!(
+                    "DATABASE_URL is not set and testcontainers could not start PostgreSQL ({e})"
+                ))),
+            }
+        })
+        .await
+        .clone()
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// Makes a [`PgStore`] on a fresh database per call.
+#[derive(Clone)]
+pub struct PgFactory {
+    admin_url: Option<String>,
+    unavailable: Option<String>,
+    strategy: ReservationStrategy,
+}
+
+impl std::fmt::Debug for PgFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgFactory")
+            .field("strategy", &self.strategy)
+            .field("available", &self.unavailable.is_none())
+            .finish()
+    }
+}
+
+impl PgFactory {
+    /// A factory on the configured server with `strategy`.
+    ///
+    /// # Panics
+    ///
+    /// Under `CI=true`, when no server can be reached: CI must fail, not skip.
+    #[allow(clippy::panic)]
+    pub async fn from_env(strategy: ReservationStrategy) -> Self {
+        let server = server().await;
+        let (admin_url, unavailable) = match &*server {
+            Server::Url(url) | Server::Container { url, .. } => (Some(url.clone()), None),
+            Server::Unavailable(reason) => {
+                let message = format!(
+                    "PostgreSQL tests cannot run: {reason}. Start PostgreSQL and run: {HOW_TO_RUN}"
+                );
+                if in_ci() {
+                    panic!("{message}");
+                }
+                (None, Some(message))
+            }
+        };
+        Self {
+            admin_url,
+            unavailable,
+            strategy,
+        }
+    }
+
+    /// The administrative URL of the server, if one is reachable.
+    pub fn admin_url(&self) -> Option<&str> {
+        self.admin_url.as_deref()
+    }
+
+    /// Creates a fresh database, migrates it, and returns its name and an
+    /// administrative pool on it.
+    #[allow(clippy::panic)]
+    pub async fn fresh_database(&self) -> (String, PgPool) {
+        let Some(admin_url) = &self.admin_url else {
+            panic!("{}", self.unavailable.clone().unwrap_or_default());
+        };
+        let options: PgConnectOptions = admin_url
+            .parse()
+            .unwrap_or_else(|e| panic!("invalid DATABASE_URL: {e}"));
+        let name = format!("commerce_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = options
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {admin_url}: {e}. Run: {HOW_TO_RUN}"));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create database {name}: {e}"));
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.database(&name))
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {name}: {e}"));
+        crate::migrate(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("cannot migrate {name}: {e}"));
+        (name, pool)
+    }
+
+    /// A store on a fresh database, connected as the administrative role
+    /// switched to [`APP_ROLE`] (so row-level security applies).
+    #[allow(clippy::panic)]
+    pub async fn store(&self) -> PgStore {
+        let (name, admin) = self.fresh_database().await;
+        admin.close().await;
+        let url = self.admin_url.clone().unwrap_or_default();
+        let options: PgConnectOptions = url
+            .parse()
+            .unwrap_or_else(|e| panic!("invalid DATABASE_URL: {e}"));
+        let url = options.database(&name).to_url_lossy().to_string();
+        PgStore::connect_with(
+            &url,
+            PgStoreOptions {
+                strategy: self.strategy,
+                set_role: Some(APP_ROLE.to_owned()),
+                max_connections: 8,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("cannot open the store on {name}: {e}"))
+    }
+}
+
+#[async_trait]
+impl StoreFactory for PgFactory {
+    async fn new_store(&self) -> Arc<dyn Store> {
+        Arc::new(self.store().await)
+    }
+
+    fn unavailable(&self) -> Option<String> {
+        self.unavailable.clone()
+    }
+}
