@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use commerce_core::{
-    BackendError, BackendErrorKind, Cart, CartId, CartStatus, CartStore, CartUpdate, Entity, Error, Quantity,
-    Result, Sku, Timestamp,
+    BackendError, BackendErrorKind, Cart, CartId, CartStatus, CartStore, CartUpdate, Entity, Error,
+    Quantity, Result, Sku, Timestamp,
 };
 use sqlx::PgConnection;
 
@@ -12,7 +12,12 @@ use crate::inventory::{live_held, quantity, reclaim_expired, sku};
 use crate::{PgTenant, ReservationStrategy, from_doc, to_doc};
 
 /// Reads a cart with its lines; `lock` takes the cart row `FOR UPDATE`.
-pub(crate) async fn load_cart(conn: &mut PgConnection, tenant: &str, id: CartId, lock: bool) -> Result<Option<Cart>> {
+pub(crate) async fn load_cart(
+    conn: &mut PgConnection,
+    tenant: &str,
+    id: CartId,
+    lock: bool,
+) -> Result<Option<Cart>> {
     let statement = if lock {
         "SELECT doc FROM carts WHERE tenant_id = $1 AND id = $2 FOR UPDATE"
     } else {
@@ -56,20 +61,25 @@ pub(crate) async fn save_cart(conn: &mut PgConnection, tenant: &str, cart: &Cart
         CartStatus::CheckedOut { order } => Some(order.as_uuid()),
         _ => None,
     };
-    sqlx::query("UPDATE carts SET doc = $3, checked_out_order = $4 WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant)
-        .bind(cart.id.as_uuid())
-        .bind(to_doc(&doc)?)
-        .bind(checked_out)
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+    sqlx::query(
+        "UPDATE carts SET doc = $3, checked_out_order = $4 WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant)
+    .bind(cart.id.as_uuid())
+    .bind(to_doc(&doc)?)
+    .bind(checked_out)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
     Ok(())
 }
 
 fn open(cart: &Cart) -> Result<()> {
     match cart.status {
-        CartStatus::CheckedOut { order } => Err(Error::CartCheckedOut { cart: cart.id, order }),
+        CartStatus::CheckedOut { order } => Err(Error::CartCheckedOut {
+            cart: cart.id,
+            order,
+        }),
         _ => Ok(()),
     }
 }
@@ -172,7 +182,14 @@ impl PgTenant {
     }
 
     /// The real available count for `cart`, and whether the SKU is sellable.
-    async fn refusal(&self, conn: &mut PgConnection, cart: CartId, sku: &Sku, requested: Quantity, now: Timestamp) -> Result<Error> {
+    async fn refusal(
+        &self,
+        conn: &mut PgConnection,
+        cart: CartId,
+        sku: &Sku,
+        requested: Quantity,
+        now: Timestamp,
+    ) -> Result<Error> {
         let on_hand: Option<i32> = sqlx::query_scalar(
             "SELECT on_hand FROM skus WHERE tenant_id = $1 AND sku = $2 AND product_id IS NOT NULL",
         )
@@ -213,9 +230,12 @@ impl CartStore for PgTenant {
             .await;
         if let Err(e) = inserted {
             return Err(if is_unique_violation(&e, "carts_pkey") {
-                BackendError::new(BackendErrorKind::Conflict, format!("cart {} exists", cart.id))
-                    .with_source(e)
-                    .into()
+                BackendError::new(
+                    BackendErrorKind::Conflict,
+                    format!("cart {} exists", cart.id),
+                )
+                .with_source(e)
+                .into()
             } else {
                 db(e)
             });
@@ -252,7 +272,14 @@ impl CartStore for PgTenant {
         Ok(current)
     }
 
-    async fn set_line(&self, cart: CartId, sku: &Sku, quantity: Quantity, expires_at: Timestamp, now: Timestamp) -> Result<Cart> {
+    async fn set_line(
+        &self,
+        cart: CartId,
+        sku: &Sku,
+        quantity: Quantity,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Cart> {
         let mut tx = self.begin().await?;
         // The cart row lock serializes this cart's changes and its checkout.
         let mut current = load_cart(&mut tx, self.tenant(), cart, true)
@@ -260,13 +287,14 @@ impl CartStore for PgTenant {
             .ok_or_else(|| Error::not_found(Entity::Cart, cart))?;
         open(&current)?;
         if quantity.is_zero() {
-            let sellable: Option<i32> =
-                sqlx::query_scalar("SELECT 1 FROM skus WHERE tenant_id = $1 AND sku = $2 AND product_id IS NOT NULL")
-                    .bind(self.tenant())
-                    .bind(sku.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db)?;
+            let sellable: Option<i32> = sqlx::query_scalar(
+                "SELECT 1 FROM skus WHERE tenant_id = $1 AND sku = $2 AND product_id IS NOT NULL",
+            )
+            .bind(self.tenant())
+            .bind(sku.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
             if sellable.is_none() {
                 return Err(Error::not_found(Entity::Sku, sku));
             }
@@ -282,13 +310,15 @@ impl CartStore for PgTenant {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-            sqlx::query("DELETE FROM cart_lines WHERE tenant_id = $1 AND cart_id = $2 AND sku = $3")
-                .bind(self.tenant())
-                .bind(cart.as_uuid())
-                .bind(sku.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+            sqlx::query(
+                "DELETE FROM cart_lines WHERE tenant_id = $1 AND cart_id = $2 AND sku = $3",
+            )
+            .bind(self.tenant())
+            .bind(cart.as_uuid())
+            .bind(sku.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         } else {
             match self.strategy {
                 ReservationStrategy::SingleStatement => {

@@ -107,7 +107,9 @@ impl CatalogStore for PgTenant {
         .await
         .map_err(db)?;
         tx.commit().await.map_err(db)?;
-        docs.into_iter().map(|doc| from_doc("a product", doc)).collect()
+        docs.into_iter()
+            .map(|doc| from_doc("a product", doc))
+            .collect()
     }
 
     async fn search(&self, query: &str, page: Page) -> Result<Vec<Product>> {
@@ -136,6 +138,8 @@ impl CatalogStore for PgTenant {
         .await
         .map_err(db)?;
         tx.commit().await.map_err(db)?;
-        docs.into_iter().map(|doc| from_doc("a product", doc)).collect()
+        docs.into_iter()
+            .map(|doc| from_doc("a product", doc))
+            .collect()
     }
 }

@@ -10,14 +10,17 @@ pub(crate) fn db(error: sqlx::Error) -> Error {
         sqlx::Error::Database(e) => match e.code().as_deref() {
             Some("40001" | "40P01" | "55P03") => BackendErrorKind::Retryable,
             Some(code) if code.starts_with("23") => BackendErrorKind::Conflict,
-            Some(code) if code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") => {
+            Some(code)
+                if code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") =>
+            {
                 BackendErrorKind::Unavailable
             }
             _ => BackendErrorKind::Other,
         },
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
-            BackendErrorKind::Unavailable
-        }
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => BackendErrorKind::Unavailable,
         _ => BackendErrorKind::Other,
     };
     let message = error.to_string();
@@ -36,5 +39,9 @@ pub(crate) fn is_unique_violation(error: &sqlx::Error, constraint: &str) -> bool
 
 /// A document or value read from the database that does not decode.
 pub(crate) fn corrupt(what: &str, error: impl std::fmt::Display) -> Error {
-    BackendError::new(BackendErrorKind::Other, format!("cannot decode {what}: {error}")).into()
+    BackendError::new(
+        BackendErrorKind::Other,
+        format!("cannot decode {what}: {error}"),
+    )
+    .into()
 }

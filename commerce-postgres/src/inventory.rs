@@ -3,8 +3,8 @@
 
 use async_trait::async_trait;
 use commerce_core::{
-    AdjustmentKind, Allocation, CartId, Entity, Error, InventoryStore, OrderId, Quantity, Reservation,
-    Result, Sku, StockAdjustment, StockLevel, Timestamp,
+    AdjustmentKind, Allocation, CartId, Entity, Error, InventoryStore, OrderId, Quantity,
+    Reservation, Result, Sku, StockAdjustment, StockLevel, Timestamp,
 };
 use sqlx::PgConnection;
 
@@ -24,7 +24,12 @@ pub(crate) fn sku(text: String) -> Result<Sku> {
 }
 
 /// The stock position of `sku` at `now`, or `None` if it has no stock record.
-pub(crate) async fn level(conn: &mut PgConnection, tenant: &str, sku: &Sku, now: Timestamp) -> Result<Option<StockLevel>> {
+pub(crate) async fn level(
+    conn: &mut PgConnection,
+    tenant: &str,
+    sku: &Sku,
+    now: Timestamp,
+) -> Result<Option<StockLevel>> {
     let row: Option<(i32, i64, i64)> = sqlx::query_as(
         "SELECT s.on_hand, \
            (SELECT COALESCE(SUM(quantity), 0)::bigint FROM reservations r \
@@ -79,7 +84,11 @@ pub(crate) async fn live_held(
 }
 
 /// Appends an adjustment to the log of its SKU.
-pub(crate) async fn record_adjustment(conn: &mut PgConnection, tenant: &str, adjustment: &StockAdjustment) -> Result<()> {
+pub(crate) async fn record_adjustment(
+    conn: &mut PgConnection,
+    tenant: &str,
+    adjustment: &StockAdjustment,
+) -> Result<()> {
     sqlx::query("INSERT INTO stock_adjustments (tenant_id, sku, doc) VALUES ($1, $2, $3)")
         .bind(tenant)
         .bind(adjustment.sku.as_str())
@@ -91,7 +100,11 @@ pub(crate) async fn record_adjustment(conn: &mut PgConnection, tenant: &str, adj
 }
 
 /// Deletes the allocations of `order` and takes them off the SKUs' counters.
-pub(crate) async fn release_allocations(conn: &mut PgConnection, tenant: &str, order: OrderId) -> Result<()> {
+pub(crate) async fn release_allocations(
+    conn: &mut PgConnection,
+    tenant: &str,
+    order: OrderId,
+) -> Result<()> {
     sqlx::query(
         "WITH gone AS ( \
            DELETE FROM allocations WHERE tenant_id = $1 AND order_id = $2 RETURNING sku, quantity) \
@@ -109,7 +122,12 @@ pub(crate) async fn release_allocations(conn: &mut PgConnection, tenant: &str, o
 /// Deletes the expired reservations and lapsed allocations of `sku` at
 /// `now` and takes them off its counter: the lazy reclaim of the
 /// single-statement strategy. Rows another transaction holds are skipped.
-pub(crate) async fn reclaim_expired(conn: &mut PgConnection, tenant: &str, sku: &Sku, now: Timestamp) -> Result<()> {
+pub(crate) async fn reclaim_expired(
+    conn: &mut PgConnection,
+    tenant: &str,
+    sku: &Sku,
+    now: Timestamp,
+) -> Result<()> {
     sqlx::query(
         "WITH r AS ( \
            DELETE FROM reservations WHERE (tenant_id, sku, cart_id) IN ( \
@@ -136,7 +154,13 @@ pub(crate) async fn reclaim_expired(conn: &mut PgConnection, tenant: &str, sku: 
 
 #[async_trait]
 impl InventoryStore for PgTenant {
-    async fn receive(&self, sku: &Sku, quantity: Quantity, note: Option<String>, now: Timestamp) -> Result<StockLevel> {
+    async fn receive(
+        &self,
+        sku: &Sku,
+        quantity: Quantity,
+        note: Option<String>,
+        now: Timestamp,
+    ) -> Result<StockLevel> {
         let mut tx = self.begin().await?;
         let on_hand: Option<i32> = sqlx::query_scalar(
             "UPDATE skus SET on_hand = on_hand + $3 \
@@ -171,15 +195,22 @@ impl InventoryStore for PgTenant {
         Ok(level)
     }
 
-    async fn correct(&self, sku: &Sku, on_hand: Quantity, note: Option<String>, now: Timestamp) -> Result<StockLevel> {
+    async fn correct(
+        &self,
+        sku: &Sku,
+        on_hand: Quantity,
+        note: Option<String>,
+        now: Timestamp,
+    ) -> Result<StockLevel> {
         let mut tx = self.begin().await?;
-        let before: Option<i32> =
-            sqlx::query_scalar("SELECT on_hand FROM skus WHERE tenant_id = $1 AND sku = $2 FOR UPDATE")
-                .bind(self.tenant())
-                .bind(sku.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
+        let before: Option<i32> = sqlx::query_scalar(
+            "SELECT on_hand FROM skus WHERE tenant_id = $1 AND sku = $2 FOR UPDATE",
+        )
+        .bind(self.tenant())
+        .bind(sku.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
         let before = before.ok_or_else(|| Error::not_found(Entity::Sku, sku))?;
         let held = live_held(&mut tx, self.tenant(), sku, now, None, None).await?;
         if i64::from(on_hand.get()) < held {
@@ -222,12 +253,13 @@ impl InventoryStore for PgTenant {
 
     async fn adjustments(&self, sku: &Sku) -> Result<Vec<StockAdjustment>> {
         let mut tx = self.begin().await?;
-        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM skus WHERE tenant_id = $1 AND sku = $2")
-            .bind(self.tenant())
-            .bind(sku.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
+        let exists: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM skus WHERE tenant_id = $1 AND sku = $2")
+                .bind(self.tenant())
+                .bind(sku.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
         if exists.is_none() {
             return Err(Error::not_found(Entity::Sku, sku));
         }
@@ -240,7 +272,9 @@ impl InventoryStore for PgTenant {
         .await
         .map_err(db)?;
         tx.commit().await.map_err(db)?;
-        docs.into_iter().map(|doc| from_doc("a stock adjustment", doc)).collect()
+        docs.into_iter()
+            .map(|doc| from_doc("a stock adjustment", doc))
+            .collect()
     }
 
     async fn cart_reservations(&self, cart: CartId) -> Result<Vec<Reservation>> {

@@ -119,7 +119,9 @@ impl PgStore {
                 Box::pin(async move {
                     if let Some(role) = role {
                         let statement = format!("SET ROLE \"{}\"", role.replace('"', "\"\""));
-                        sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(&mut *conn).await?;
+                        sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     Ok(())
                 })

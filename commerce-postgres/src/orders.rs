@@ -1,13 +1,14 @@
 //! Orders, their audit logs, exactly-once payment events and refunds.
 
 use async_trait::async_trait;
-use commerce_core::{
-    AdjustmentKind, CartStatus, Entity, Error, IdempotencyKey, Order, OrderAction, OrderDraft, OrderEvent,
-    OrderEventKind, OrderId, OrderStatus, OrderStore, PaymentApplication, PaymentDecision, PaymentEvent,
-    PaymentOutcome, PaymentSession, Placement, Redemption, Refund, RefundId, RefundReason, RefundReceipt,
-    RefundStatus, Result, Sku, StockAdjustment, TenantId, Timestamp, decide_payment,
-};
 use commerce_core::order::PendingEvent;
+use commerce_core::{
+    AdjustmentKind, CartStatus, Entity, Error, IdempotencyKey, Order, OrderAction, OrderDraft,
+    OrderEvent, OrderEventKind, OrderId, OrderStatus, OrderStore, PaymentApplication,
+    PaymentDecision, PaymentEvent, PaymentOutcome, PaymentSession, Placement, Redemption, Refund,
+    RefundId, RefundReason, RefundReceipt, RefundStatus, Result, Sku, StockAdjustment, TenantId,
+    Timestamp, decide_payment,
+};
 use sqlx::PgConnection;
 
 use crate::carts::{load_cart, save_cart};
@@ -15,7 +16,12 @@ use crate::error::{corrupt, db, is_unique_violation};
 use crate::inventory::{live_held, record_adjustment, release_allocations};
 use crate::{PgTenant, from_doc, to_doc};
 
-async fn load_order(conn: &mut PgConnection, tenant: &str, id: OrderId, lock: bool) -> Result<Option<Order>> {
+async fn load_order(
+    conn: &mut PgConnection,
+    tenant: &str,
+    id: OrderId,
+    lock: bool,
+) -> Result<Option<Order>> {
     let statement = if lock {
         "SELECT doc FROM orders WHERE tenant_id = $1 AND id = $2 FOR UPDATE"
     } else {
@@ -43,7 +49,12 @@ async fn save_order(conn: &mut PgConnection, tenant: &str, order: &Order) -> Res
 }
 
 /// Appends `events` to the log of `order`, whose row the caller has locked.
-async fn append(conn: &mut PgConnection, tenant: &str, order: OrderId, events: Vec<PendingEvent>) -> Result<()> {
+async fn append(
+    conn: &mut PgConnection,
+    tenant: &str,
+    order: OrderId,
+    events: Vec<PendingEvent>,
+) -> Result<()> {
     let last: i32 = sqlx::query_scalar(
         "SELECT COALESCE(MAX(seq), 0) FROM order_events WHERE tenant_id = $1 AND order_id = $2",
     )
@@ -56,14 +67,16 @@ async fn append(conn: &mut PgConnection, tenant: &str, order: OrderId, events: V
     for event in events {
         seq = seq.saturating_add(1);
         let event = event.into_event(order, seq);
-        sqlx::query("INSERT INTO order_events (tenant_id, order_id, seq, doc) VALUES ($1, $2, $3, $4)")
-            .bind(tenant)
-            .bind(order.as_uuid())
-            .bind(i32::try_from(seq).map_err(|e| corrupt("an event sequence", e))?)
-            .bind(to_doc(&event)?)
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
+        sqlx::query(
+            "INSERT INTO order_events (tenant_id, order_id, seq, doc) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(tenant)
+        .bind(order.as_uuid())
+        .bind(i32::try_from(seq).map_err(|e| corrupt("an event sequence", e))?)
+        .bind(to_doc(&event)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
     }
     Ok(())
 }
@@ -115,7 +128,9 @@ async fn redeem(conn: &mut PgConnection, tenant: &str, redemption: &Redemption) 
         (None, Some(_)) => Err(exhausted(true)),
         (None, None) => Ok(()),
         (Some(customer), limit) => {
-            let limit = limit.map(|l| i32::try_from(l).unwrap_or(i32::MAX)).unwrap_or(i32::MAX);
+            let limit = limit
+                .map(|l| i32::try_from(l).unwrap_or(i32::MAX))
+                .unwrap_or(i32::MAX);
             let counted: Option<i32> = sqlx::query_scalar(
                 "INSERT INTO promotion_customer_usage (tenant_id, promotion_id, customer_id, used) \
                  VALUES ($1, $2, $3, 1) \
@@ -130,7 +145,11 @@ async fn redeem(conn: &mut PgConnection, tenant: &str, redemption: &Redemption) 
             .fetch_optional(&mut *conn)
             .await
             .map_err(db)?;
-            if counted.is_none() { Err(exhausted(true)) } else { Ok(()) }
+            if counted.is_none() {
+                Err(exhausted(true))
+            } else {
+                Ok(())
+            }
         }
     }
 }
@@ -138,13 +157,14 @@ async fn redeem(conn: &mut PgConnection, tenant: &str, redemption: &Redemption) 
 impl PgTenant {
     async fn placed_with_key(&self, key: &IdempotencyKey) -> Result<Option<Order>> {
         let mut tx = self.begin().await?;
-        let doc: Option<serde_json::Value> =
-            sqlx::query_scalar("SELECT doc FROM orders WHERE tenant_id = $1 AND idempotency_key = $2")
-                .bind(self.tenant())
-                .bind(key.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
+        let doc: Option<serde_json::Value> = sqlx::query_scalar(
+            "SELECT doc FROM orders WHERE tenant_id = $1 AND idempotency_key = $2",
+        )
+        .bind(self.tenant())
+        .bind(key.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
         tx.commit().await.map_err(db)?;
         doc.map(|doc| from_doc("an order", doc)).transpose()
     }
@@ -155,19 +175,26 @@ impl PgTenant {
 
     /// Whether each line's stock is still there for `order` at `now`:
     /// the SKUs that are short. Locks the SKU rows in SKU order.
-    async fn short_lines(&self, conn: &mut PgConnection, order: &Order, now: Timestamp) -> Result<Vec<Sku>> {
+    async fn short_lines(
+        &self,
+        conn: &mut PgConnection,
+        order: &Order,
+        now: Timestamp,
+    ) -> Result<Vec<Sku>> {
         let mut lines: Vec<_> = order.lines.iter().collect();
         lines.sort_by(|a, b| a.sku.cmp(&b.sku));
         let mut short = Vec::new();
         for line in lines {
-            let on_hand: Option<i32> =
-                sqlx::query_scalar("SELECT on_hand FROM skus WHERE tenant_id = $1 AND sku = $2 FOR UPDATE")
-                    .bind(self.tenant())
-                    .bind(line.sku.as_str())
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(db)?;
-            let others = live_held(conn, self.tenant(), &line.sku, now, None, Some(order.id)).await?;
+            let on_hand: Option<i32> = sqlx::query_scalar(
+                "SELECT on_hand FROM skus WHERE tenant_id = $1 AND sku = $2 FOR UPDATE",
+            )
+            .bind(self.tenant())
+            .bind(line.sku.as_str())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?;
+            let others =
+                live_held(conn, self.tenant(), &line.sku, now, None, Some(order.id)).await?;
             let available = i64::from(on_hand.unwrap_or(0)) - others;
             if available < i64::from(line.quantity.get()) {
                 short.push(line.sku.clone());
@@ -192,13 +219,14 @@ impl OrderStore for PgTenant {
         let cart = load_cart(&mut tx, self.tenant(), draft.cart, true)
             .await?
             .ok_or_else(|| Error::not_found(Entity::Cart, draft.cart))?;
-        let existing: Option<serde_json::Value> =
-            sqlx::query_scalar("SELECT doc FROM orders WHERE tenant_id = $1 AND idempotency_key = $2")
-                .bind(self.tenant())
-                .bind(draft.idempotency_key.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
+        let existing: Option<serde_json::Value> = sqlx::query_scalar(
+            "SELECT doc FROM orders WHERE tenant_id = $1 AND idempotency_key = $2",
+        )
+        .bind(self.tenant())
+        .bind(draft.idempotency_key.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
         if let Some(doc) = existing {
             let order: Order = from_doc("an order", doc)?;
             tx.commit().await.map_err(db)?;
@@ -208,10 +236,16 @@ impl OrderStore for PgTenant {
                     order: order.id,
                 });
             }
-            return Ok(Placement { order, created: false });
+            return Ok(Placement {
+                order,
+                created: false,
+            });
         }
         if let CartStatus::CheckedOut { order } = cart.status {
-            return Err(Error::CartCheckedOut { cart: cart.id, order });
+            return Err(Error::CartCheckedOut {
+                cart: cart.id,
+                order,
+            });
         }
         let lines = &draft.priced.lines;
         if cart.currency != draft.priced.currency {
@@ -221,7 +255,11 @@ impl OrderStore for PgTenant {
             });
         }
         let same_lines = cart.lines.len() == lines.len()
-            && cart.lines.iter().zip(lines).all(|(c, o)| c.sku == o.sku && c.quantity == o.quantity);
+            && cart
+                .lines
+                .iter()
+                .zip(lines)
+                .all(|(c, o)| c.sku == o.sku && c.quantity == o.quantity);
         if !same_lines {
             return Err(Error::CartChanged(cart.id));
         }
@@ -240,10 +278,16 @@ impl OrderStore for PgTenant {
                     && i64::from(*quantity) >= i64::from(line.quantity.get())
             });
             if !covered {
-                return Err(Error::ReservationLapsed { sku: line.sku.clone() });
+                return Err(Error::ReservationLapsed {
+                    sku: line.sku.clone(),
+                });
             }
         }
-        let restricted: Vec<Sku> = lines.iter().filter(|l| l.age_restricted).map(|l| l.sku.clone()).collect();
+        let restricted: Vec<Sku> = lines
+            .iter()
+            .filter(|l| l.age_restricted)
+            .map(|l| l.sku.clone())
+            .collect();
         if !restricted.is_empty() && cart.age_verification.is_none() {
             return Err(Error::AgeVerificationRequired { skus: restricted });
         }
@@ -307,10 +351,18 @@ impl OrderStore for PgTenant {
             }
             return Err(db(e));
         }
-        let placed = order.note(OrderEventKind::Placed { total: order.total() }, now);
+        let placed = order.note(
+            OrderEventKind::Placed {
+                total: order.total(),
+            },
+            now,
+        );
         append(&mut tx, self.tenant(), order.id, vec![placed]).await?;
         tx.commit().await.map_err(db)?;
-        Ok(Placement { order, created: true })
+        Ok(Placement {
+            order,
+            created: true,
+        })
     }
 
     async fn order(&self, id: OrderId) -> Result<Option<Order>> {
@@ -335,10 +387,17 @@ impl OrderStore for PgTenant {
         .await
         .map_err(db)?;
         tx.commit().await.map_err(db)?;
-        docs.into_iter().map(|doc| from_doc("an order event", doc)).collect()
+        docs.into_iter()
+            .map(|doc| from_doc("an order event", doc))
+            .collect()
     }
 
-    async fn attach_payment_session(&self, order: OrderId, session: &PaymentSession, now: Timestamp) -> Result<Order> {
+    async fn attach_payment_session(
+        &self,
+        order: OrderId,
+        session: &PaymentSession,
+        now: Timestamp,
+    ) -> Result<Order> {
         let mut tx = self.begin().await?;
         let mut o = load_order(&mut tx, self.tenant(), order, true)
             .await?
@@ -376,7 +435,11 @@ impl OrderStore for PgTenant {
         Ok(o)
     }
 
-    async fn apply_payment_event(&self, event: &PaymentEvent, now: Timestamp) -> Result<PaymentApplication> {
+    async fn apply_payment_event(
+        &self,
+        event: &PaymentEvent,
+        now: Timestamp,
+    ) -> Result<PaymentApplication> {
         if event.tenant.as_str() != self.tenant() {
             return Err(Error::TenantMismatch {
                 expected: self.scope_tenant()?,
@@ -445,7 +508,12 @@ impl OrderStore for PgTenant {
         })
     }
 
-    async fn request_refund(&self, order: OrderId, refund: RefundId, now: Timestamp) -> Result<Refund> {
+    async fn request_refund(
+        &self,
+        order: OrderId,
+        refund: RefundId,
+        now: Timestamp,
+    ) -> Result<Refund> {
         let mut tx = self.begin().await?;
         let mut o = load_order(&mut tx, self.tenant(), order, true)
             .await?
@@ -458,7 +526,13 @@ impl OrderStore for PgTenant {
             },
             now,
         )?;
-        let record = Refund::pending(&o, refund, o.total(), RefundReason::RequestedByMerchant, now);
+        let record = Refund::pending(
+            &o,
+            refund,
+            o.total(),
+            RefundReason::RequestedByMerchant,
+            now,
+        );
         insert_refund(&mut tx, self.tenant(), &record).await?;
         save_order(&mut tx, self.tenant(), &o).await?;
         append(&mut tx, self.tenant(), order, vec![event]).await?;
@@ -473,13 +547,14 @@ impl OrderStore for PgTenant {
         now: Timestamp,
     ) -> Result<Refund> {
         let mut tx = self.begin().await?;
-        let doc: Option<serde_json::Value> =
-            sqlx::query_scalar("SELECT doc FROM refunds WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
-                .bind(self.tenant())
-                .bind(refund.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
+        let doc: Option<serde_json::Value> = sqlx::query_scalar(
+            "SELECT doc FROM refunds WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+        )
+        .bind(self.tenant())
+        .bind(refund.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
         let mut record: Refund = from_doc(
             "a refund",
             doc.ok_or_else(|| Error::not_found(Entity::Refund, refund))?,
@@ -496,13 +571,15 @@ impl OrderStore for PgTenant {
                 record.status = RefundStatus::Succeeded {
                     provider_ref: receipt.provider_ref.clone(),
                 };
-                sqlx::query("UPDATE refunds SET pending = false, doc = $3 WHERE tenant_id = $1 AND id = $2")
-                    .bind(self.tenant())
-                    .bind(refund.as_str())
-                    .bind(to_doc(&record)?)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
+                sqlx::query(
+                    "UPDATE refunds SET pending = false, doc = $3 WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(self.tenant())
+                .bind(refund.as_str())
+                .bind(to_doc(&record)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
                 OrderEventKind::RefundSucceeded {
                     refund: refund.clone(),
                     provider_ref: receipt.provider_ref,
@@ -530,7 +607,9 @@ impl OrderStore for PgTenant {
         .await
         .map_err(db)?;
         tx.commit().await.map_err(db)?;
-        docs.into_iter().map(|doc| from_doc("a refund", doc)).collect()
+        docs.into_iter()
+            .map(|doc| from_doc("a refund", doc))
+            .collect()
     }
 
     async fn expire_unpaid(&self, now: Timestamp, limit: usize) -> Result<Vec<OrderId>> {
@@ -548,7 +627,11 @@ impl OrderStore for PgTenant {
         let mut expired = Vec::with_capacity(docs.len());
         for doc in docs {
             let mut order: Order = from_doc("an order", doc)?;
-            let event = order.transition(OrderStatus::Expired, OrderEventKind::Expired { event: None }, now)?;
+            let event = order.transition(
+                OrderStatus::Expired,
+                OrderEventKind::Expired { event: None },
+                now,
+            )?;
             release_allocations(&mut tx, self.tenant(), order.id).await?;
             save_order(&mut tx, self.tenant(), &order).await?;
             append(&mut tx, self.tenant(), order.id, vec![event]).await?;
@@ -571,7 +654,10 @@ impl PgTenant {
     ) -> Result<PaymentOutcome> {
         let mut events = Vec::new();
         let outcome = match decide_payment(order, &event.kind) {
-            PaymentDecision::Take { amount, payment_ref } => {
+            PaymentDecision::Take {
+                amount,
+                payment_ref,
+            } => {
                 let short = self.short_lines(conn, order, now).await?;
                 if short.is_empty() {
                     events.push(order.transition(
@@ -598,7 +684,8 @@ impl PgTenant {
                             sku: line.sku.clone(),
                             kind: AdjustmentKind::Sold { order: order.id },
                             delta: -i64::from(line.quantity.get()),
-                            on_hand_after: u32::try_from(on_hand).map_err(|e| corrupt("a unit count", e))?,
+                            on_hand_after: u32::try_from(on_hand)
+                                .map_err(|e| corrupt("a unit count", e))?,
                             at: now,
                             note: None,
                         };
@@ -624,7 +711,10 @@ impl PgTenant {
                     PaymentOutcome::Oversold { refund }
                 }
             }
-            PaymentDecision::RefundCancelled { amount, payment_ref } => {
+            PaymentDecision::RefundCancelled {
+                amount,
+                payment_ref,
+            } => {
                 let (changes, refund) = order.refund_payment(
                     OrderEventKind::PaymentAfterCancellation {
                         event: event.id.clone(),

@@ -65,7 +65,9 @@ impl PromotionStore for PgTenant {
         .await
         .map_err(db)?;
         tx.commit().await.map_err(db)?;
-        docs.into_iter().map(|doc| from_doc("a promotion", doc)).collect()
+        docs.into_iter()
+            .map(|doc| from_doc("a promotion", doc))
+            .collect()
     }
 
     async fn usage(

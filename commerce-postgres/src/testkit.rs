@@ -30,7 +30,7 @@ enum Server {
     Url(String),
     Container {
         url: String,
-        _container: ContainerAsync<Postgres>,
+        _container: Box<ContainerAsync<Postgres>>,
     },
     Unavailable(String),
 }
@@ -48,7 +48,7 @@ async fn server() -> Arc<Server> {
                 Ok(container) => match container.get_host_port_ipv4(5432).await {
                     Ok(port) => Arc::new(Server::Container {
                         url: format!("postgres://postgres:postgres@127.0.0.1:{port}/postgres"),
-                        _container: container,
+                        _container: Box::new(container),
                     }),
                     Err(e) => Arc::new(Server::Unavailable(format!("testcontainers: {e}"))),
                 },

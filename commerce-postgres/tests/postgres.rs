@@ -1,1 +1,238 @@
-//! placeholder
+//! PostgreSQL-specific guarantees: row-level security, the refusal of roles
+//! that bypass it, and the reservation counter staying equal to the holds.
+
+// Helpers outside #[test] fns fail the test on error, like the tests do.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use commerce_core::testkit::{self, Harness, StoreFactory};
+use commerce_core::{Currency, Error, Quantity, Store};
+use commerce_postgres::testkit::PgFactory;
+use commerce_postgres::{PgStore, ReservationStrategy};
+use parking_lot::Mutex;
+use sqlx::{Connection, Row};
+
+const TABLES: &[&str] = &[
+    "products",
+    "skus",
+    "stock_adjustments",
+    "carts",
+    "cart_lines",
+    "reservations",
+    "allocations",
+    "orders",
+    "order_events",
+    "payment_events",
+    "refunds",
+    "promotions",
+    "promotion_usage",
+    "promotion_customer_usage",
+    "shop_settings",
+];
+
+async fn factory(strategy: ReservationStrategy) -> Option<PgFactory> {
+    let factory = PgFactory::from_env(strategy).await;
+    if let Some(reason) = factory.unavailable() {
+        eprintln!("SKIPPED: {reason}");
+        return None;
+    }
+    Some(factory)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_role_that_bypasses_row_level_security_is_refused() {
+    let Some(factory) = factory(ReservationStrategy::default()).await else {
+        return;
+    };
+    let (name, admin) = factory.fresh_database().await;
+    admin.close().await;
+    let url = factory
+        .admin_url()
+        .unwrap()
+        .rsplit_once('/')
+        .map(|(base, _)| format!("{base}/{name}"))
+        .unwrap();
+    // The administrative role is a superuser: the store must not run as it.
+    match PgStore::connect(&url).await {
+        Err(Error::InvalidConfig(message)) => {
+            assert!(message.contains("row-level security"), "{message}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// Two tenants with products, stock, carts, reservations and orders; then a
+/// careless query without any tenant filter, pinned to tenant A, sees only
+/// A's rows, cannot change B's, and cannot write rows for B; unpinned, it
+/// sees nothing at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn row_level_security_confines_careless_queries_to_the_pinned_tenant() {
+    let Some(factory) = factory(ReservationStrategy::default()).await else {
+        return;
+    };
+    let store = factory.store().await;
+    let h = Harness::new(&Fixed(Arc::new(store.clone()))).await;
+    for shop in [h.shop.clone(), h.other_shop("shop-b")] {
+        let sku = Harness::stocked_in(&shop, "GPU-RLS", 10_000, 3).await;
+        let cart = shop.create_cart(Currency::AUD).await.unwrap();
+        shop.set_line(cart.id, &sku, Quantity::ONE).await.unwrap();
+        let other = shop.create_cart(Currency::AUD).await.unwrap();
+        shop.set_line(other.id, &sku, Quantity::ONE).await.unwrap();
+        shop.checkout(
+            other.id,
+            &format!("order-{}", shop.tenant()).parse().unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+
+    let mut conn = store.pool().acquire().await.unwrap();
+    // Unpinned: nothing is visible.
+    for table in TABLES {
+        let n: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+        assert_eq!(n, 0, "{table} unpinned");
+    }
+
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::query("SELECT set_config('app.tenant_id', 'shop-a', true)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    for table in TABLES {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT tenant_id FROM {table}"
+        )))
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+        assert!(
+            rows.iter().all(|r| r.get::<String, _>(0) == "shop-a"),
+            "{table} leaks"
+        );
+        let b: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM {table} WHERE tenant_id = 'shop-b'"
+        )))
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        assert_eq!(b, 0, "{table}: shop-b rows visible to shop-a");
+    }
+    for (table, change) in [
+        ("carts", "UPDATE carts SET checked_out_order = NULL"),
+        ("orders", "UPDATE orders SET status = 'cancelled'"),
+        ("skus", "UPDATE skus SET on_hand = 0"),
+        ("reservations", "DELETE FROM reservations"),
+        ("products", "DELETE FROM products"),
+    ] {
+        let touched = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{change} WHERE tenant_id = 'shop-b'"
+        )))
+        .execute(&mut *tx)
+        .await
+        .unwrap()
+        .rows_affected();
+        assert_eq!(touched, 0, "{table}: shop-a changed shop-b rows");
+    }
+    let planted =
+        sqlx::query("INSERT INTO skus (tenant_id, sku, on_hand) VALUES ('shop-b', 'PLANTED', 99)")
+            .execute(&mut *tx)
+            .await;
+    assert!(
+        planted.is_err(),
+        "writing a row for another tenant must be refused"
+    );
+    drop(tx);
+
+    // Tenant B's data is intact.
+    let b = h.other_shop("shop-b");
+    let level = b.stock(&"GPU-RLS".parse().unwrap()).await.unwrap();
+    assert_eq!((level.on_hand, level.reserved, level.allocated), (3, 1, 1));
+}
+
+/// Hands out one store.
+struct Fixed(Arc<PgStore>);
+
+#[async_trait]
+impl StoreFactory for Fixed {
+    async fn new_store(&self) -> Arc<dyn Store> {
+        self.0.clone()
+    }
+}
+
+/// Records every store it makes, to inspect them after a scenario.
+struct Recording {
+    inner: PgFactory,
+    stores: Mutex<Vec<PgStore>>,
+}
+
+#[async_trait]
+impl StoreFactory for Recording {
+    async fn new_store(&self) -> Arc<dyn Store> {
+        let store = self.inner.store().await;
+        self.stores.lock().push(store.clone());
+        Arc::new(store)
+    }
+}
+
+/// For every SKU of the harness tenant: the counter, and the units of its
+/// reservation and allocation rows.
+async fn counters(store: &PgStore) -> Vec<(String, i64, i64)> {
+    let mut tx = store.pool().begin().await.unwrap();
+    sqlx::query("SELECT set_config('app.tenant_id', 'shop-a', true)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query_as(
+        "SELECT s.sku, s.held::bigint, \
+           (SELECT COALESCE(SUM(quantity), 0)::bigint FROM reservations r WHERE r.tenant_id = s.tenant_id AND r.sku = s.sku) \
+         + (SELECT COALESCE(SUM(quantity), 0)::bigint FROM allocations a WHERE a.tenant_id = s.tenant_id AND a.sku = s.sku) \
+         FROM skus s ORDER BY s.sku",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap()
+}
+
+async fn counter_matches_holds_after_races(strategy: ReservationStrategy) {
+    let Some(inner) = factory(strategy).await else {
+        return;
+    };
+    let recording = Recording {
+        inner,
+        stores: Mutex::new(Vec::new()),
+    };
+    testkit::last_unit_race_has_one_winner(&recording).await;
+    testkit::five_units_fifty_racers_have_five_winners(&recording).await;
+    testkit::random_racers_over_many_skus_never_oversell(&recording).await;
+    testkit::late_payment_after_resale_is_refunded_once(&recording).await;
+    testkit::limited_coupon_last_use_is_redeemed_once(&recording).await;
+    testkit::reservation_expiry_frees_stock_at_ttl_and_sweep_removes_it(&recording).await;
+    let stores = recording.stores.lock().clone();
+    assert_eq!(stores.len(), 6);
+    for store in &stores {
+        let rows = counters(store).await;
+        assert!(!rows.is_empty());
+        for (sku, held, rows_total) in rows {
+            assert_eq!(
+                held, rows_total,
+                "{sku}: the counter drifted from the holds"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn counter_matches_holds_after_races_single_statement() {
+    counter_matches_holds_after_races(ReservationStrategy::SingleStatement).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn counter_matches_holds_after_races_advisory_lock() {
+    counter_matches_holds_after_races(ReservationStrategy::AdvisoryLock).await;
+}
