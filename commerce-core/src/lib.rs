@@ -37,8 +37,8 @@ pub use memory::InMemoryStore;
 pub use money::{Currency, Money, MoneyError};
 pub use order::{
     AppliedPromotion, Order, OrderAction, OrderDraft, OrderEvent, OrderEventKind, OrderStatus,
-    PaymentApplication, PaymentDecision, PaymentOutcome, Redemption, Refund, RefundReason,
-    RefundStatus, decide_payment,
+    PaymentApplication, PaymentDecision, PaymentEffect, PaymentOutcome, PaymentSettlement,
+    Redemption, Refund, RefundReason, RefundStatus, decide_payment, settle_payment,
 };
 pub use payment::{
     DynPaymentGateway, GatewayError, PaymentEvent, PaymentEventKind, PaymentGateway,

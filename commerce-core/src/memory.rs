@@ -23,8 +23,8 @@ use crate::ids::{
 use crate::inventory::{AdjustmentKind, Allocation, Reservation, StockAdjustment, StockLevel};
 use crate::order::{
     Order, OrderAction, OrderDraft, OrderEvent, OrderEventKind, OrderStatus, PaymentApplication,
-    PaymentDecision, PaymentOutcome, PendingEvent, Refund, RefundReason, RefundStatus,
-    decide_payment,
+    PaymentDecision, PaymentEffect, PaymentOutcome, PendingEvent, Refund, RefundReason,
+    RefundStatus, decide_payment, settle_payment,
 };
 use crate::payment::{PaymentEvent, PaymentSession, RefundReceipt};
 use crate::promotion::{Promotion, PromotionUsage};
@@ -717,32 +717,24 @@ impl OrderStore for TenantStores {
             });
         }
         let mut order = d.order(event.order)?.clone();
-        let mut events = Vec::new();
-        let outcome = match decide_payment(&order, &event.kind) {
-            PaymentDecision::Take {
-                amount,
-                payment_ref,
-            } => {
-                let short: Vec<Sku> = order
-                    .lines
-                    .iter()
-                    .filter(|line| {
-                        d.stock.get(&line.sku).is_none_or(|s| {
-                            s.available(now, None, Some(order.id)) < line.quantity.get()
-                        })
+        let decision = decide_payment(&order, &event.kind);
+        let short: Vec<Sku> = match decision {
+            PaymentDecision::Take { .. } => order
+                .lines
+                .iter()
+                .filter(|line| {
+                    d.stock.get(&line.sku).is_none_or(|s| {
+                        s.available(now, None, Some(order.id)) < line.quantity.get()
                     })
-                    .map(|line| line.sku.clone())
-                    .collect();
-                if short.is_empty() {
-                    events.push(order.transition(
-                        OrderStatus::Paid,
-                        OrderEventKind::PaymentReceived {
-                            event: event.id.clone(),
-                            amount,
-                        },
-                        now,
-                    )?);
-                    order.payment_ref = payment_ref;
+                })
+                .map(|line| line.sku.clone())
+                .collect(),
+            _ => Vec::new(),
+        };
+        let settlement = settle_payment(&mut order, event, decision, short, now)?;
+        for effect in settlement.effects {
+            match effect {
+                PaymentEffect::SellStock => {
                     for line in &order.lines {
                         let stock = d.stock_mut(&line.sku)?;
                         stock.allocations.remove(&order.id);
@@ -757,99 +749,13 @@ impl OrderStore for TenantStores {
                             note: None,
                         });
                     }
-                    PaymentOutcome::Paid
-                } else {
-                    let (changes, refund) = order.refund_payment(
-                        OrderEventKind::Oversold {
-                            event: event.id.clone(),
-                            short,
-                            refund: RefundId::for_payment_event(&event.id),
-                        },
-                        &event.id,
-                        amount,
-                        payment_ref,
-                        RefundReason::Oversold,
-                        now,
-                    )?;
-                    events.extend(changes);
-                    d.release_allocations(&order);
-                    d.refunds.push(refund.clone());
-                    PaymentOutcome::Oversold { refund }
                 }
+                PaymentEffect::ReleaseAllocation => d.release_allocations(&order),
+                PaymentEffect::RecordRefund(refund) => d.refunds.push(refund),
             }
-            PaymentDecision::RefundCancelled {
-                amount,
-                payment_ref,
-            } => {
-                let (changes, refund) = order.refund_payment(
-                    OrderEventKind::PaymentAfterCancellation {
-                        event: event.id.clone(),
-                        refund: RefundId::for_payment_event(&event.id),
-                    },
-                    &event.id,
-                    amount,
-                    payment_ref,
-                    RefundReason::OrderCancelled,
-                    now,
-                )?;
-                events.extend(changes);
-                d.refunds.push(refund.clone());
-                PaymentOutcome::RefundedAfterCancellation { refund }
-            }
-            PaymentDecision::Mismatch { expected, received } => {
-                events.push(order.note(
-                    OrderEventKind::PaymentMismatch {
-                        event: event.id.clone(),
-                        expected,
-                        received,
-                    },
-                    now,
-                ));
-                PaymentOutcome::Mismatch { expected, received }
-            }
-            PaymentDecision::Expire => {
-                events.push(order.transition(
-                    OrderStatus::Expired,
-                    OrderEventKind::Expired {
-                        event: Some(event.id.clone()),
-                    },
-                    now,
-                )?);
-                d.release_allocations(&order);
-                PaymentOutcome::Expired
-            }
-            PaymentDecision::MarkRefunded { amount } => {
-                events.push(order.transition(
-                    OrderStatus::Refunded,
-                    OrderEventKind::RefundedByProvider {
-                        event: event.id.clone(),
-                        amount,
-                    },
-                    now,
-                )?);
-                PaymentOutcome::RefundRecorded
-            }
-            PaymentDecision::RecordFailure { reason } => {
-                events.push(order.note(
-                    OrderEventKind::PaymentFailed {
-                        event: event.id.clone(),
-                        reason,
-                    },
-                    now,
-                ));
-                PaymentOutcome::FailureRecorded
-            }
-            PaymentDecision::Ignore { reason } => {
-                events.push(order.note(
-                    OrderEventKind::PaymentEventIgnored {
-                        event: event.id.clone(),
-                        reason: reason.clone(),
-                    },
-                    now,
-                ));
-                PaymentOutcome::Ignored { reason }
-            }
-        };
+        }
+        let outcome = settlement.outcome;
+        let events = settlement.events;
         d.claimed_events.insert(event.id.clone(), order.id);
         d.commit_order(order.clone(), events);
         Ok(PaymentApplication { outcome, order })

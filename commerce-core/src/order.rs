@@ -12,7 +12,7 @@ use crate::ids::{
     TenantId,
 };
 use crate::money::{Currency, Money};
-use crate::payment::{PaymentEventKind, PaymentSession};
+use crate::payment::{PaymentEvent, PaymentEventKind, PaymentSession};
 use crate::pricing::{PricedCart, PricedLine, PromotionOutcome, ShippingCharge, Totals};
 use crate::tax::{PriceBasis, TaxLine};
 
@@ -656,6 +656,176 @@ pub fn decide_payment(order: &Order, event: &PaymentEventKind) -> PaymentDecisio
             },
         },
     }
+}
+
+/// A change to stock or refunds that settling a payment requires; the store
+/// makes it in the same atomic step as the order's change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PaymentEffect {
+    /// Sell the order's lines: decrement each SKU's on-hand count, record a
+    /// `Sold` adjustment, and remove the order's allocation.
+    SellStock,
+    /// Remove the order's allocation without selling.
+    ReleaseAllocation,
+    /// Store this pending refund.
+    RecordRefund(Refund),
+}
+
+/// What settling the first delivery of a payment event does: the outcome,
+/// the events to append (in order) and the effects to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentSettlement {
+    /// What happened.
+    pub outcome: PaymentOutcome,
+    /// The events to append to the order's log, in order.
+    pub events: Vec<PendingEvent>,
+    /// The stock and refund changes to make.
+    pub effects: Vec<PaymentEffect>,
+}
+
+/// Settles the first delivery of `event` on `order` (changing the order),
+/// given the [`decide_payment`] decision and, for a
+/// [`Take`](PaymentDecision::Take), the SKUs whose stock is no longer there
+/// for this order (`on_hand − live reservations − live allocations of other
+/// orders < quantity`). Pure: every store calls it and makes the effects.
+pub fn settle_payment(
+    order: &mut Order,
+    event: &PaymentEvent,
+    decision: PaymentDecision,
+    short: Vec<Sku>,
+    now: Timestamp,
+) -> Result<PaymentSettlement> {
+    let id = || event.id.clone();
+    let settled = |outcome, events, effects| PaymentSettlement {
+        outcome,
+        events,
+        effects,
+    };
+    Ok(match decision {
+        PaymentDecision::Take {
+            amount,
+            payment_ref,
+        } if short.is_empty() => {
+            let paid = order.transition(
+                OrderStatus::Paid,
+                OrderEventKind::PaymentReceived {
+                    event: id(),
+                    amount,
+                },
+                now,
+            )?;
+            order.payment_ref = payment_ref;
+            settled(
+                PaymentOutcome::Paid,
+                vec![paid],
+                vec![PaymentEffect::SellStock],
+            )
+        }
+        PaymentDecision::Take {
+            amount,
+            payment_ref,
+        } => {
+            let (events, refund) = order.refund_payment(
+                OrderEventKind::Oversold {
+                    event: id(),
+                    short,
+                    refund: RefundId::for_payment_event(&event.id),
+                },
+                &event.id,
+                amount,
+                payment_ref,
+                RefundReason::Oversold,
+                now,
+            )?;
+            let effects = vec![
+                PaymentEffect::ReleaseAllocation,
+                PaymentEffect::RecordRefund(refund.clone()),
+            ];
+            settled(PaymentOutcome::Oversold { refund }, events, effects)
+        }
+        PaymentDecision::RefundCancelled {
+            amount,
+            payment_ref,
+        } => {
+            let (events, refund) = order.refund_payment(
+                OrderEventKind::PaymentAfterCancellation {
+                    event: id(),
+                    refund: RefundId::for_payment_event(&event.id),
+                },
+                &event.id,
+                amount,
+                payment_ref,
+                RefundReason::OrderCancelled,
+                now,
+            )?;
+            let effects = vec![PaymentEffect::RecordRefund(refund.clone())];
+            settled(
+                PaymentOutcome::RefundedAfterCancellation { refund },
+                events,
+                effects,
+            )
+        }
+        PaymentDecision::Mismatch { expected, received } => settled(
+            PaymentOutcome::Mismatch { expected, received },
+            vec![order.note(
+                OrderEventKind::PaymentMismatch {
+                    event: id(),
+                    expected,
+                    received,
+                },
+                now,
+            )],
+            vec![],
+        ),
+        PaymentDecision::Expire => {
+            let expired = order.transition(
+                OrderStatus::Expired,
+                OrderEventKind::Expired { event: Some(id()) },
+                now,
+            )?;
+            settled(
+                PaymentOutcome::Expired,
+                vec![expired],
+                vec![PaymentEffect::ReleaseAllocation],
+            )
+        }
+        PaymentDecision::MarkRefunded { amount } => {
+            let refunded = order.transition(
+                OrderStatus::Refunded,
+                OrderEventKind::RefundedByProvider {
+                    event: id(),
+                    amount,
+                },
+                now,
+            )?;
+            settled(PaymentOutcome::RefundRecorded, vec![refunded], vec![])
+        }
+        PaymentDecision::RecordFailure { reason } => settled(
+            PaymentOutcome::FailureRecorded,
+            vec![order.note(
+                OrderEventKind::PaymentFailed {
+                    event: id(),
+                    reason,
+                },
+                now,
+            )],
+            vec![],
+        ),
+        PaymentDecision::Ignore { reason } => settled(
+            PaymentOutcome::Ignored {
+                reason: reason.clone(),
+            },
+            vec![order.note(
+                OrderEventKind::PaymentEventIgnored {
+                    event: id(),
+                    reason,
+                },
+                now,
+            )],
+            vec![],
+        ),
+    })
 }
 
 /// What applying a payment event did. Returned by

@@ -3,11 +3,12 @@
 use async_trait::async_trait;
 use commerce_core::order::PendingEvent;
 use commerce_core::{
-    AdjustmentKind, CartStatus, Entity, Error, IdempotencyKey, Order, OrderAction, OrderDraft,
-    OrderEvent, OrderEventKind, OrderId, OrderStatus, OrderStore, PaymentApplication,
-    PaymentDecision, PaymentEvent, PaymentOutcome, PaymentSession, Placement, Redemption, Refund,
-    RefundId, RefundReason, RefundReceipt, RefundStatus, Result, Sku, StockAdjustment, TenantId,
-    Timestamp, decide_payment,
+    AdjustmentKind, BackendError, BackendErrorKind, CartStatus, Entity, Error, IdempotencyKey,
+    Order, OrderAction, OrderDraft, OrderEvent, OrderEventKind, OrderId, OrderStatus, OrderStore,
+    PaymentApplication, PaymentDecision, PaymentEffect, PaymentEvent, PaymentOutcome,
+    PaymentSession, Placement, Redemption, Refund, RefundId, RefundReason, RefundReceipt,
+    RefundStatus, Result, Sku, StockAdjustment, TenantId, Timestamp, decide_payment,
+    settle_payment,
 };
 use sqlx::PgConnection;
 
@@ -643,8 +644,35 @@ impl OrderStore for PgTenant {
 }
 
 impl PgTenant {
+    /// Sells the lines of `order`: the allocation goes, on-hand goes down,
+    /// and a `Sold` adjustment is recorded per line.
+    async fn sell(&self, conn: &mut PgConnection, order: &Order, now: Timestamp) -> Result<()> {
+        release_allocations(conn, self.tenant(), order.id).await?;
+        for line in &order.lines {
+            let on_hand: i32 = sqlx::query_scalar(
+                "UPDATE skus SET on_hand = on_hand - $3 WHERE tenant_id = $1 AND sku = $2 RETURNING on_hand",
+            )
+            .bind(self.tenant())
+            .bind(line.sku.as_str())
+            .bind(i32::try_from(line.quantity.get()).map_err(|e| corrupt("a quantity", e))?)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db)?;
+            let adjustment = StockAdjustment {
+                sku: line.sku.clone(),
+                kind: AdjustmentKind::Sold { order: order.id },
+                delta: -i64::from(line.quantity.get()),
+                on_hand_after: u32::try_from(on_hand).map_err(|e| corrupt("a unit count", e))?,
+                at: now,
+                note: None,
+            };
+            record_adjustment(conn, self.tenant(), &adjustment).await?;
+        }
+        Ok(())
+    }
+
     /// Applies the first delivery of `event` to `order` (locked), as
-    /// [`decide_payment`] says.
+    /// [`decide_payment`] and [`settle_payment`] say.
     async fn apply_first(
         &self,
         conn: &mut PgConnection,
@@ -652,150 +680,31 @@ impl PgTenant {
         event: &PaymentEvent,
         now: Timestamp,
     ) -> Result<PaymentOutcome> {
-        let mut events = Vec::new();
-        let outcome = match decide_payment(order, &event.kind) {
-            PaymentDecision::Take {
-                amount,
-                payment_ref,
-            } => {
-                let short = self.short_lines(conn, order, now).await?;
-                if short.is_empty() {
-                    events.push(order.transition(
-                        OrderStatus::Paid,
-                        OrderEventKind::PaymentReceived {
-                            event: event.id.clone(),
-                            amount,
-                        },
-                        now,
-                    )?);
-                    order.payment_ref = payment_ref;
-                    release_allocations(conn, self.tenant(), order.id).await?;
-                    for line in &order.lines {
-                        let on_hand: i32 = sqlx::query_scalar(
-                            "UPDATE skus SET on_hand = on_hand - $3 WHERE tenant_id = $1 AND sku = $2 RETURNING on_hand",
-                        )
-                        .bind(self.tenant())
-                        .bind(line.sku.as_str())
-                        .bind(i32::try_from(line.quantity.get()).map_err(|e| corrupt("a quantity", e))?)
-                        .fetch_one(&mut *conn)
-                        .await
-                        .map_err(db)?;
-                        let adjustment = StockAdjustment {
-                            sku: line.sku.clone(),
-                            kind: AdjustmentKind::Sold { order: order.id },
-                            delta: -i64::from(line.quantity.get()),
-                            on_hand_after: u32::try_from(on_hand)
-                                .map_err(|e| corrupt("a unit count", e))?,
-                            at: now,
-                            note: None,
-                        };
-                        record_adjustment(conn, self.tenant(), &adjustment).await?;
-                    }
-                    PaymentOutcome::Paid
-                } else {
-                    let (changes, refund) = order.refund_payment(
-                        OrderEventKind::Oversold {
-                            event: event.id.clone(),
-                            short,
-                            refund: RefundId::for_payment_event(&event.id),
-                        },
-                        &event.id,
-                        amount,
-                        payment_ref,
-                        RefundReason::Oversold,
-                        now,
-                    )?;
-                    events.extend(changes);
-                    release_allocations(conn, self.tenant(), order.id).await?;
-                    insert_refund(conn, self.tenant(), &refund).await?;
-                    PaymentOutcome::Oversold { refund }
-                }
-            }
-            PaymentDecision::RefundCancelled {
-                amount,
-                payment_ref,
-            } => {
-                let (changes, refund) = order.refund_payment(
-                    OrderEventKind::PaymentAfterCancellation {
-                        event: event.id.clone(),
-                        refund: RefundId::for_payment_event(&event.id),
-                    },
-                    &event.id,
-                    amount,
-                    payment_ref,
-                    RefundReason::OrderCancelled,
-                    now,
-                )?;
-                events.extend(changes);
-                insert_refund(conn, self.tenant(), &refund).await?;
-                PaymentOutcome::RefundedAfterCancellation { refund }
-            }
-            PaymentDecision::Mismatch { expected, received } => {
-                events.push(order.note(
-                    OrderEventKind::PaymentMismatch {
-                        event: event.id.clone(),
-                        expected,
-                        received,
-                    },
-                    now,
-                ));
-                PaymentOutcome::Mismatch { expected, received }
-            }
-            PaymentDecision::Expire => {
-                events.push(order.transition(
-                    OrderStatus::Expired,
-                    OrderEventKind::Expired {
-                        event: Some(event.id.clone()),
-                    },
-                    now,
-                )?);
-                release_allocations(conn, self.tenant(), order.id).await?;
-                PaymentOutcome::Expired
-            }
-            PaymentDecision::MarkRefunded { amount } => {
-                events.push(order.transition(
-                    OrderStatus::Refunded,
-                    OrderEventKind::RefundedByProvider {
-                        event: event.id.clone(),
-                        amount,
-                    },
-                    now,
-                )?);
-                PaymentOutcome::RefundRecorded
-            }
-            PaymentDecision::RecordFailure { reason } => {
-                events.push(order.note(
-                    OrderEventKind::PaymentFailed {
-                        event: event.id.clone(),
-                        reason,
-                    },
-                    now,
-                ));
-                PaymentOutcome::FailureRecorded
-            }
-            PaymentDecision::Ignore { reason } => {
-                events.push(order.note(
-                    OrderEventKind::PaymentEventIgnored {
-                        event: event.id.clone(),
-                        reason: reason.clone(),
-                    },
-                    now,
-                ));
-                PaymentOutcome::Ignored { reason }
-            }
-            other => {
-                events.push(order.note(
-                    OrderEventKind::PaymentEventIgnored {
-                        event: event.id.clone(),
-                        reason: format!("no handling for {other:?}"),
-                    },
-                    now,
-                ));
-                PaymentOutcome::Ignored {
-                    reason: "unhandled payment decision".into(),
-                }
-            }
+        let decision = decide_payment(order, &event.kind);
+        let short = match decision {
+            PaymentDecision::Take { .. } => self.short_lines(conn, order, now).await?,
+            _ => Vec::new(),
         };
+        let settlement = settle_payment(order, event, decision, short, now)?;
+        for effect in settlement.effects {
+            match effect {
+                PaymentEffect::SellStock => self.sell(conn, order, now).await?,
+                PaymentEffect::ReleaseAllocation => {
+                    release_allocations(conn, self.tenant(), order.id).await?
+                }
+                PaymentEffect::RecordRefund(refund) => {
+                    insert_refund(conn, self.tenant(), &refund).await?
+                }
+                other => {
+                    return Err(BackendError::new(
+                        BackendErrorKind::Other,
+                        format!("unsupported payment effect {other:?}"),
+                    )
+                    .into());
+                }
+            }
+        }
+        let (outcome, events) = (settlement.outcome, settlement.events);
         save_order(conn, self.tenant(), order).await?;
         append(conn, self.tenant(), order.id, events).await?;
         Ok(outcome)
