@@ -37,7 +37,7 @@ use crate::tax::{ConfiguredTax, TaxCalculator};
 /// use std::time::Duration;
 /// use commerce_core::Config;
 /// let config = Config::default().with_reservation_ttl(Duration::from_secs(10 * 60));
-/// assert_eq!(config.payment_window(), Duration::from_secs(30 * 60));
+/// assert_eq!(config.payment_window(), Duration::from_secs(31 * 60));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -47,12 +47,16 @@ pub struct Config {
 }
 
 impl Default for Config {
-    /// A 15-minute reservation TTL, a 30-minute payment window (the shortest
-    /// a Stripe Checkout Session accepts), sweeps in batches of 500.
+    /// A 15-minute reservation TTL, a 31-minute payment window, sweeps in
+    /// batches of 500.
+    ///
+    /// A Stripe Checkout Session must expire at least 30 minutes after Stripe
+    /// creates it, and the session is created just after the order is placed:
+    /// the extra minute covers that gap, so the default works with Stripe.
     fn default() -> Self {
         Self {
             reservation_ttl: Duration::from_secs(15 * 60),
-            payment_window: Duration::from_secs(30 * 60),
+            payment_window: Duration::from_secs(31 * 60),
             sweep_batch: 500,
         }
     }
@@ -244,7 +248,7 @@ impl Commerce {
                 tax: Arc::new(ConfiguredTax),
                 config: Config::default(),
                 ttl: TimeDelta::minutes(15),
-                window: TimeDelta::minutes(30),
+                window: TimeDelta::minutes(31),
             }),
         }
     }

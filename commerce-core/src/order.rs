@@ -613,7 +613,8 @@ pub enum PaymentDecision {
 /// | succeeded | paid or later | [`Ignore`](PaymentDecision::Ignore) (already paid) |
 /// | failed | any | [`RecordFailure`](PaymentDecision::RecordFailure) |
 /// | session expired | awaiting payment | [`Expire`](PaymentDecision::Expire) |
-/// | refunded | paid, fulfilled | [`MarkRefunded`](PaymentDecision::MarkRefunded) |
+/// | refunded in full | paid, fulfilled | [`MarkRefunded`](PaymentDecision::MarkRefunded) |
+/// | refunded in part | paid, fulfilled | [`Ignore`](PaymentDecision::Ignore) (recorded; partial refunds do not change the status) |
 /// | anything else | | [`Ignore`](PaymentDecision::Ignore) |
 pub fn decide_payment(order: &Order, event: &PaymentEventKind) -> PaymentDecision {
     use OrderStatus::*;
@@ -650,7 +651,16 @@ pub fn decide_payment(order: &Order, event: &PaymentEventKind) -> PaymentDecisio
             },
         },
         PaymentEventKind::Refunded { amount } => match order.status {
-            Paid | Fulfilled => PaymentDecision::MarkRefunded { amount: *amount },
+            Paid | Fulfilled if *amount == order.total() => {
+                PaymentDecision::MarkRefunded { amount: *amount }
+            }
+            Paid | Fulfilled => PaymentDecision::Ignore {
+                reason: format!(
+                    "a partial refund of {amount} of {}: the order stays {}",
+                    order.total(),
+                    order.status
+                ),
+            },
             status => PaymentDecision::Ignore {
                 reason: format!("a refund reported for an order {status}"),
             },
@@ -941,6 +951,61 @@ impl OrderAction {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn paid_order(total: i64) -> Order {
+        use crate::money::Currency;
+        use crate::pricing::{PricedCart, Totals};
+        let zero = Money::zero(Currency::AUD);
+        let now = chrono::DateTime::UNIX_EPOCH;
+        let mut order = Order::from_draft(
+            OrderDraft {
+                id: OrderId::new(),
+                tenant: TenantId::parse("shop").unwrap(),
+                cart: CartId::new(),
+                idempotency_key: IdempotencyKey::parse("k").unwrap(),
+                customer: None,
+                priced: PricedCart {
+                    currency: Currency::AUD,
+                    prices: PriceBasis::TaxInclusive,
+                    lines: vec![],
+                    shipping: None,
+                    taxes: vec![],
+                    totals: Totals {
+                        subtotal: zero,
+                        discount_total: zero,
+                        shipping: zero,
+                        tax_total: zero,
+                        grand_total: Money::new(total, Currency::AUD),
+                    },
+                    promotions: vec![],
+                },
+                redemptions: vec![],
+                payment_expires_at: now,
+            },
+            now,
+        );
+        order.status = OrderStatus::Paid;
+        order
+    }
+
+    #[test]
+    fn only_a_full_refund_marks_the_order_refunded() {
+        use crate::money::Currency;
+        let order = paid_order(1000);
+        let refunded = |minor| PaymentEventKind::Refunded {
+            amount: Money::new(minor, Currency::AUD),
+        };
+        assert_eq!(
+            decide_payment(&order, &refunded(1000)),
+            PaymentDecision::MarkRefunded {
+                amount: Money::new(1000, Currency::AUD)
+            }
+        );
+        assert!(matches!(
+            decide_payment(&order, &refunded(400)),
+            PaymentDecision::Ignore { .. }
+        ));
+    }
 
     #[test]
     fn state_machine_table() {

@@ -290,9 +290,9 @@ proptest! {
 // ---------------------------------------------------------------------------
 
 const START: i64 = 1_767_225_600;
-/// The default reservation TTL, in seconds.
+/// The reservation TTL the engine is configured with, in seconds.
 const TTL: i64 = 15 * 60;
-/// The default payment window, in seconds.
+/// The payment window the engine is configured with, in seconds.
 const WINDOW: i64 = 30 * 60;
 const SKUS: usize = 3;
 const PRICES: [i64; SKUS] = [10_000, 25_050, 399];
@@ -640,7 +640,11 @@ async fn run(initial: [u32; SKUS], carts: usize, ops: Vec<Op>) -> Result<(), Tes
         .store(InMemoryStore::new())
         .gateway(gateway.clone())
         .clock(clock.clone())
-        .config(Config::default())
+        .config(
+            Config::default()
+                .with_reservation_ttl(std::time::Duration::from_secs(TTL.unsigned_abs()))
+                .with_payment_window(std::time::Duration::from_secs(WINDOW.unsigned_abs())),
+        )
         .build()?;
     let shop = commerce.shop(&TenantId::parse("prop-shop")?);
     let mut skus = Vec::new();
