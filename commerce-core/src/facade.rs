@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::TimeDelta;
+use chrono::{SubsecRound, TimeDelta};
 
 use crate::cart::{AgeVerification, Cart, CartStatus, CartUpdate};
 use crate::catalog::{NewProduct, Page, Product};
@@ -266,9 +266,11 @@ impl Commerce {
         &self.inner.config
     }
 
-    /// The current time by the engine's clock.
+    /// The current time by the engine's clock, truncated to whole
+    /// microseconds (the precision of PostgreSQL timestamps), so that every
+    /// store compares the same instants.
     pub fn now(&self) -> Timestamp {
-        self.inner.clock.now()
+        self.inner.clock.now().trunc_subsecs(6)
     }
 
     /// Verifies a webhook delivery with the gateway and applies the payment

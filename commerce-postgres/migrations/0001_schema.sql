@@ -12,7 +12,9 @@ CREATE TABLE products (
     name           text        NOT NULL,
     doc            jsonb       NOT NULL,
     search_text    text        NOT NULL,
-    search         tsvector    GENERATED ALWAYS AS (to_tsvector('simple', search_text)) STORED,
+    -- The words, taken as lexemes without parsing: commerce-core splits
+    -- them (runs of ASCII letters and digits, lower-cased) for every store.
+    search         tsvector    GENERATED ALWAYS AS (array_to_tsvector(string_to_array(search_text, ' '))) STORED,
     PRIMARY KEY (tenant_id, id)
 );
 CREATE INDEX products_search ON products USING gin (tenant_id, search);

@@ -92,6 +92,11 @@ impl PgTenant {
     /// The single-statement reservation: the SKU's counter is raised by the
     /// difference to the cart's current hold only if the stock covers it, and
     /// the reservation is written by the same statement. `true` if it held.
+    ///
+    /// The cart's current reservation is read `FOR UPDATE`, so a concurrent
+    /// sweep or reclaim cannot delete it (and lower the counter) between this
+    /// read and the counter update; it also keeps the lock order of every
+    /// path: reservation rows before SKU rows.
     async fn reserve_single_statement(
         &self,
         conn: &mut PgConnection,
@@ -103,7 +108,7 @@ impl PgTenant {
         let written: Option<i32> = sqlx::query_scalar(
             "WITH old AS ( \
                SELECT COALESCE((SELECT quantity FROM reservations \
-                 WHERE tenant_id = $1 AND sku = $2 AND cart_id = $3), 0) AS quantity), \
+                 WHERE tenant_id = $1 AND sku = $2 AND cart_id = $3 FOR UPDATE), 0) AS quantity), \
              counted AS ( \
                UPDATE skus SET held = held - (SELECT quantity FROM old) + $4 \
                WHERE tenant_id = $1 AND sku = $2 AND product_id IS NOT NULL \
@@ -144,8 +149,10 @@ impl PgTenant {
             .execute(&mut *conn)
             .await
             .map_err(db)?;
+        // The row lock keeps stock corrections and sales, which do not take
+        // the advisory lock, from changing on_hand under this decision.
         let on_hand: Option<i32> = sqlx::query_scalar(
-            "SELECT on_hand FROM skus WHERE tenant_id = $1 AND sku = $2 AND product_id IS NOT NULL",
+            "SELECT on_hand FROM skus WHERE tenant_id = $1 AND sku = $2 AND product_id IS NOT NULL FOR UPDATE",
         )
         .bind(self.tenant())
         .bind(sku.as_str())
@@ -161,7 +168,7 @@ impl PgTenant {
         sqlx::query(
             "WITH old AS ( \
                SELECT COALESCE((SELECT quantity FROM reservations \
-                 WHERE tenant_id = $1 AND sku = $2 AND cart_id = $3), 0) AS quantity), \
+                 WHERE tenant_id = $1 AND sku = $2 AND cart_id = $3 FOR UPDATE), 0) AS quantity), \
              counted AS ( \
                UPDATE skus SET held = held - (SELECT quantity FROM old) + $4 \
                WHERE tenant_id = $1 AND sku = $2 RETURNING 1) \

@@ -117,7 +117,8 @@ impl CatalogStore for PgTenant {
         if terms.is_empty() {
             return Ok(Vec::new());
         }
-        // Terms are ASCII letters and digits only, so this is a valid tsquery.
+        // Terms are ASCII letters and digits only, so this is a valid tsquery;
+        // it is cast, not parsed, so each term stays one prefix lexeme.
         let tsquery = terms
             .iter()
             .map(|term| format!("{term}:*"))
@@ -125,7 +126,7 @@ impl CatalogStore for PgTenant {
             .join(" & ");
         let mut tx = self.begin().await?;
         let docs: Vec<serde_json::Value> = sqlx::query_scalar(
-            "SELECT doc FROM products, to_tsquery('simple', $2) AS q \
+            "SELECT doc FROM products, CAST($2 AS tsquery) AS q \
              WHERE tenant_id = $1 AND search @@ q \
              ORDER BY ts_rank(search, q) DESC, name COLLATE \"C\", id \
              LIMIT $3 OFFSET $4",

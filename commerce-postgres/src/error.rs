@@ -2,14 +2,14 @@
 
 use commerce_core::{BackendError, BackendErrorKind, Error};
 
-/// Classifies a sqlx error, keeping it as the source: a unique violation is
-/// a conflict; a serialization failure or a deadlock is retryable; an
+/// Classifies a sqlx error, keeping it as the source: a unique or exclusion
+/// violation is a conflict (other integrity violations are bugs: other); a serialization failure or a deadlock is retryable; an
 /// unreachable or exhausted pool is unavailable.
 pub(crate) fn db(error: sqlx::Error) -> Error {
     let kind = match &error {
         sqlx::Error::Database(e) => match e.code().as_deref() {
             Some("40001" | "40P01" | "55P03") => BackendErrorKind::Retryable,
-            Some(code) if code.starts_with("23") => BackendErrorKind::Conflict,
+            Some("23505" | "23P01") => BackendErrorKind::Conflict,
             Some(code)
                 if code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") =>
             {

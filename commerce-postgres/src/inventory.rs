@@ -99,24 +99,48 @@ pub(crate) async fn record_adjustment(
     Ok(())
 }
 
+/// Takes `units` off the counter of each SKU, one SKU at a time in SKU order
+/// (the lock order every multi-SKU operation follows).
+pub(crate) async fn release_held(
+    conn: &mut PgConnection,
+    tenant: &str,
+    mut released: Vec<(String, i32)>,
+) -> Result<()> {
+    released.sort();
+    let mut per_sku: Vec<(String, i64)> = Vec::new();
+    for (sku, units) in released {
+        match per_sku.last_mut() {
+            Some((last, total)) if *last == sku => *total += i64::from(units),
+            _ => per_sku.push((sku, i64::from(units))),
+        }
+    }
+    for (sku, units) in per_sku {
+        sqlx::query("UPDATE skus SET held = held - $3 WHERE tenant_id = $1 AND sku = $2")
+            .bind(tenant)
+            .bind(sku)
+            .bind(i32::try_from(units).map_err(|e| corrupt("a unit count", e))?)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
 /// Deletes the allocations of `order` and takes them off the SKUs' counters.
 pub(crate) async fn release_allocations(
     conn: &mut PgConnection,
     tenant: &str,
     order: OrderId,
 ) -> Result<()> {
-    sqlx::query(
-        "WITH gone AS ( \
-           DELETE FROM allocations WHERE tenant_id = $1 AND order_id = $2 RETURNING sku, quantity) \
-         UPDATE skus s SET held = s.held - g.quantity \
-         FROM gone g WHERE s.tenant_id = $1 AND s.sku = g.sku",
+    let released: Vec<(String, i32)> = sqlx::query_as(
+        "DELETE FROM allocations WHERE tenant_id = $1 AND order_id = $2 RETURNING sku, quantity",
     )
     .bind(tenant)
     .bind(order.as_uuid())
-    .execute(&mut *conn)
+    .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
-    Ok(())
+    release_held(conn, tenant, released).await
 }
 
 /// Deletes the expired reservations and lapsed allocations of `sku` at
@@ -325,26 +349,22 @@ impl InventoryStore for PgTenant {
 
     async fn sweep_reservations(&self, now: Timestamp, limit: usize) -> Result<usize> {
         let mut tx = self.begin().await?;
-        let removed: i64 = sqlx::query_scalar(
-            "WITH gone AS ( \
-               DELETE FROM reservations WHERE (tenant_id, sku, cart_id) IN ( \
-                 SELECT tenant_id, sku, cart_id FROM reservations \
-                 WHERE tenant_id = $1 AND expires_at <= $2 \
-                 ORDER BY expires_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
-               RETURNING sku, quantity), \
-             per_sku AS (SELECT sku, SUM(quantity) AS quantity, COUNT(*) AS n FROM gone GROUP BY sku), \
-             fixed AS ( \
-               UPDATE skus s SET held = s.held - p.quantity FROM per_sku p \
-               WHERE s.tenant_id = $1 AND s.sku = p.sku RETURNING p.n) \
-             SELECT COALESCE(SUM(n), 0)::bigint FROM fixed",
+        let removed: Vec<(String, i32)> = sqlx::query_as(
+            "DELETE FROM reservations WHERE (tenant_id, sku, cart_id) IN ( \
+               SELECT tenant_id, sku, cart_id FROM reservations \
+               WHERE tenant_id = $1 AND expires_at <= $2 \
+               ORDER BY expires_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             RETURNING sku, quantity",
         )
         .bind(self.tenant())
         .bind(now)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_one(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
+        let count = removed.len();
+        release_held(&mut tx, self.tenant(), removed).await?;
         tx.commit().await.map_err(db)?;
-        usize::try_from(removed).map_err(|e| corrupt("a count", e))
+        Ok(count)
     }
 }

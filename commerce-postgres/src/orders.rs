@@ -265,7 +265,8 @@ impl OrderStore for PgTenant {
             return Err(Error::CartChanged(cart.id));
         }
         let held: Vec<(String, i32, Timestamp)> = sqlx::query_as(
-            "SELECT sku, quantity, expires_at FROM reservations WHERE tenant_id = $1 AND cart_id = $2",
+            "SELECT sku, quantity, expires_at FROM reservations WHERE tenant_id = $1 AND cart_id = $2 \
+             ORDER BY sku FOR UPDATE",
         )
         .bind(self.tenant())
         .bind(draft.cart.as_uuid())
@@ -648,7 +649,9 @@ impl PgTenant {
     /// and a `Sold` adjustment is recorded per line.
     async fn sell(&self, conn: &mut PgConnection, order: &Order, now: Timestamp) -> Result<()> {
         release_allocations(conn, self.tenant(), order.id).await?;
-        for line in &order.lines {
+        let mut lines: Vec<_> = order.lines.iter().collect();
+        lines.sort_by(|a, b| a.sku.cmp(&b.sku));
+        for line in lines {
             let on_hand: i32 = sqlx::query_scalar(
                 "UPDATE skus SET on_hand = on_hand - $3 WHERE tenant_id = $1 AND sku = $2 RETURNING on_hand",
             )

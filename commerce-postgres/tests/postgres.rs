@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use commerce_core::testkit::{self, Harness, StoreFactory};
-use commerce_core::{Currency, Error, Quantity, Store};
+use commerce_core::{Clock, Currency, Error, Quantity, Store};
 use commerce_postgres::testkit::PgFactory;
 use commerce_postgres::{PgStore, ReservationStrategy};
 use parking_lot::Mutex;
@@ -235,4 +235,100 @@ async fn counter_matches_holds_after_races_single_statement() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn counter_matches_holds_after_races_advisory_lock() {
     counter_matches_holds_after_races(ReservationStrategy::AdvisoryLock).await;
+}
+
+/// Sweeps racing renewals of expired reservations: the counter stays equal
+/// to the holds, and no operation fails (no deadlock between the sweep's and
+/// the reservation's lock orders).
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn sweeps_racing_renewals_keep_the_counter_and_never_deadlock() {
+    let Some(factory) = factory(ReservationStrategy::SingleStatement).await else {
+        return;
+    };
+    let store = factory.store().await;
+    let h = Harness::new(&Fixed(Arc::new(store.clone()))).await;
+    let sku = h.stocked("GPU-SWEEP", 1_000, 1_000).await;
+    let mut failures = Vec::new();
+    for _round in 0..5 {
+        let mut carts = Vec::new();
+        for _ in 0..40 {
+            carts.push(h.cart_with(&sku, 1).await.id);
+        }
+        h.clock.advance(std::time::Duration::from_secs(16 * 60));
+        let mut tasks = Vec::new();
+        for _ in 0..3 {
+            let (scope, now) = (h.shop.scope().clone(), h.clock.now());
+            tasks.push(tokio::spawn(async move {
+                let mut failed = Vec::new();
+                for _ in 0..10 {
+                    if let Err(e) = scope.inventory().sweep_reservations(now, 3).await {
+                        failed.push(format!("sweep: {e}"));
+                    }
+                }
+                failed
+            }));
+        }
+        for (i, cart) in carts.into_iter().enumerate() {
+            let (shop, sku) = (h.shop.clone(), sku.clone());
+            let units = Quantity::new(1 + u32::try_from(i % 3).unwrap()).unwrap();
+            tasks.push(tokio::spawn(async move {
+                match shop.set_line(cart, &sku, units).await {
+                    Ok(_) => Vec::new(),
+                    Err(e) => vec![format!("set_line: {e}")],
+                }
+            }));
+        }
+        for task in tasks {
+            failures.extend(task.await.unwrap());
+        }
+        for (sku, held, rows) in counters(&store).await {
+            assert_eq!(held, rows, "{sku}: the counter drifted from the holds");
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// The advisory-lock strategy reads on-hand under a row lock: a stock
+/// correction committed while a reservation waits is seen, not oversold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn advisory_lock_sees_a_concurrent_stock_correction() {
+    let Some(factory) = factory(ReservationStrategy::AdvisoryLock).await else {
+        return;
+    };
+    let store = factory.store().await;
+    let h = Harness::new(&Fixed(Arc::new(store.clone()))).await;
+    let sku = h.stocked("GPU-CORRECT", 1_000, 2).await;
+    let cart = h.shop.create_cart(Currency::AUD).await.unwrap();
+
+    // A correction to zero, holding the SKU row as `correct` does, commits
+    // while the reservation is under way.
+    let mut conn = store.pool().acquire().await.unwrap();
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::query("SELECT set_config('app.tenant_id', 'shop-a', true)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("SELECT on_hand FROM skus WHERE tenant_id = 'shop-a' AND sku = $1 FOR UPDATE")
+        .bind(sku.as_str())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE skus SET on_hand = 0 WHERE tenant_id = 'shop-a' AND sku = $1")
+        .bind(sku.as_str())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let (shop, reserved) = (h.shop.clone(), sku.clone());
+    let task = tokio::spawn(async move {
+        shop.set_line(cart.id, &reserved, Quantity::new(2).unwrap())
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    tx.commit().await.unwrap();
+    match task.await.unwrap() {
+        Err(Error::InsufficientStock { available: 0, .. }) => {}
+        other => panic!("expected a refusal with nothing available, got {other:?}"),
+    }
+    let level = h.shop.stock(&sku).await.unwrap();
+    assert_eq!((level.on_hand, level.reserved), (0, 0));
 }
