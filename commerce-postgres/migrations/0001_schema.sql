@@ -67,6 +67,9 @@ CREATE TABLE reservations (
     PRIMARY KEY (tenant_id, sku, cart_id)
 );
 CREATE INDEX reservations_expiry ON reservations (tenant_id, expires_at);
+-- The live holds of one SKU, summed by the advisory-lock strategy and by
+-- every availability check, from the index alone.
+CREATE INDEX reservations_live ON reservations (tenant_id, sku, expires_at) INCLUDE (quantity, cart_id);
 CREATE INDEX reservations_cart ON reservations (tenant_id, cart_id);
 
 CREATE TABLE allocations (
@@ -78,6 +81,7 @@ CREATE TABLE allocations (
     PRIMARY KEY (tenant_id, sku, order_id)
 );
 CREATE INDEX allocations_order ON allocations (tenant_id, order_id);
+CREATE INDEX allocations_live ON allocations (tenant_id, sku, expires_at) INCLUDE (quantity, order_id);
 
 CREATE TABLE orders (
     tenant_id      text        NOT NULL,
