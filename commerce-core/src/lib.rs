@@ -38,7 +38,8 @@ pub use money::{Currency, Money, MoneyError};
 pub use order::{
     AppliedPromotion, Order, OrderAction, OrderDraft, OrderEvent, OrderEventKind, OrderStatus,
     PaymentApplication, PaymentDecision, PaymentEffect, PaymentOutcome, PaymentSettlement,
-    Redemption, Refund, RefundReason, RefundStatus, decide_payment, settle_payment,
+    Redemption, Refund, RefundReason, RefundStatus, check_placement, decide_payment,
+    settle_payment,
 };
 pub use payment::{
     DynPaymentGateway, GatewayError, PaymentEvent, PaymentEventKind, PaymentGateway,

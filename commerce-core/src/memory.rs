@@ -24,7 +24,7 @@ use crate::inventory::{AdjustmentKind, Allocation, Reservation, StockAdjustment,
 use crate::order::{
     Order, OrderAction, OrderDraft, OrderEvent, OrderEventKind, OrderStatus, PaymentApplication,
     PaymentDecision, PaymentEffect, PaymentOutcome, PendingEvent, Refund, RefundReason,
-    RefundStatus, decide_payment, settle_payment,
+    RefundStatus, check_placement, decide_payment, settle_payment,
 };
 use crate::payment::{PaymentEvent, PaymentSession, RefundReceipt};
 use crate::promotion::{Promotion, PromotionUsage};
@@ -529,48 +529,18 @@ impl OrderStore for TenantStores {
             .carts
             .get(&draft.cart)
             .ok_or_else(|| Error::not_found(Entity::Cart, draft.cart))?;
-        if let CartStatus::CheckedOut { order } = cart.status {
-            return Err(Error::CartCheckedOut {
-                cart: cart.id,
-                order,
-            });
-        }
-        let lines = &draft.priced.lines;
-        if cart.currency != draft.priced.currency {
-            return Err(Error::CurrencyMismatch {
-                expected: cart.currency,
-                found: draft.priced.currency,
-            });
-        }
-        let same_lines = cart.lines.len() == lines.len()
-            && cart
-                .lines
-                .iter()
-                .zip(lines)
-                .all(|(c, o)| c.sku == o.sku && c.quantity == o.quantity);
-        if !same_lines {
-            return Err(Error::CartChanged(cart.id));
-        }
-        for line in lines {
-            let covered = d
-                .stock
-                .get(&line.sku)
-                .and_then(|s| s.reservations.get(&draft.cart))
-                .is_some_and(|r| r.is_live(now) && r.quantity >= line.quantity);
-            if !covered {
-                return Err(Error::ReservationLapsed {
-                    sku: line.sku.clone(),
-                });
-            }
-        }
-        let restricted: Vec<Sku> = lines
+        let reservations: Vec<Reservation> = cart
+            .lines
             .iter()
-            .filter(|line| line.age_restricted)
-            .map(|line| line.sku.clone())
+            .filter_map(|line| {
+                d.stock
+                    .get(&line.sku)?
+                    .reservations
+                    .get(&draft.cart)
+                    .cloned()
+            })
             .collect();
-        if !restricted.is_empty() && cart.age_verification.is_none() {
-            return Err(Error::AgeVerificationRequired { skus: restricted });
-        }
+        check_placement(cart, draft, &reservations, now)?;
         for redemption in &draft.redemptions {
             let counts = d.usage.get(&redemption.promotion);
             let total = counts.map_or(0, |c| c.total);

@@ -5,12 +5,14 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cart::{Cart, CartStatus};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::{
     CartId, CustomerId, IdempotencyKey, OrderId, PaymentEventId, PromotionId, RefundId, Sku,
     TenantId,
 };
+use crate::inventory::Reservation;
 use crate::money::{Currency, Money};
 use crate::payment::{PaymentEvent, PaymentEventKind, PaymentSession};
 use crate::pricing::{PricedCart, PricedLine, PromotionOutcome, ShippingCharge, Totals};
@@ -666,6 +668,61 @@ pub fn decide_payment(order: &Order, event: &PaymentEventKind) -> PaymentDecisio
             },
         },
     }
+}
+
+/// Checks that `draft` can be placed from `cart` at `now`, given the cart's
+/// reservations: the cart is open and in the draft's currency, its lines are
+/// exactly the draft's, every line is covered by a live reservation, and an
+/// age verification is recorded if a line is age-restricted. The refusals of
+/// [`OrderStore::place_order`](crate::OrderStore::place_order), in that
+/// order; every store calls it inside its atomic step.
+pub fn check_placement(
+    cart: &Cart,
+    draft: &OrderDraft,
+    reservations: &[Reservation],
+    now: Timestamp,
+) -> Result<()> {
+    if let CartStatus::CheckedOut { order } = cart.status {
+        return Err(Error::CartCheckedOut {
+            cart: cart.id,
+            order,
+        });
+    }
+    let lines = &draft.priced.lines;
+    if cart.currency != draft.priced.currency {
+        return Err(Error::CurrencyMismatch {
+            expected: cart.currency,
+            found: draft.priced.currency,
+        });
+    }
+    let same_lines = cart.lines.len() == lines.len()
+        && cart
+            .lines
+            .iter()
+            .zip(lines)
+            .all(|(c, o)| c.sku == o.sku && c.quantity == o.quantity);
+    if !same_lines {
+        return Err(Error::CartChanged(cart.id));
+    }
+    for line in lines {
+        let covered = reservations
+            .iter()
+            .any(|r| r.sku == line.sku && r.is_live(now) && r.quantity >= line.quantity);
+        if !covered {
+            return Err(Error::ReservationLapsed {
+                sku: line.sku.clone(),
+            });
+        }
+    }
+    let restricted: Vec<Sku> = lines
+        .iter()
+        .filter(|l| l.age_restricted)
+        .map(|l| l.sku.clone())
+        .collect();
+    if !restricted.is_empty() && cart.age_verification.is_none() {
+        return Err(Error::AgeVerificationRequired { skus: restricted });
+    }
+    Ok(())
 }
 
 /// A change to stock or refunds that settling a payment requires; the store

@@ -7,14 +7,14 @@ use commerce_core::{
     Order, OrderAction, OrderDraft, OrderEvent, OrderEventKind, OrderId, OrderStatus, OrderStore,
     PaymentApplication, PaymentDecision, PaymentEffect, PaymentEvent, PaymentOutcome,
     PaymentSession, Placement, Redemption, Refund, RefundId, RefundReason, RefundReceipt,
-    RefundStatus, Result, Sku, StockAdjustment, TenantId, Timestamp, decide_payment,
-    settle_payment,
+    RefundStatus, Reservation, Result, Sku, StockAdjustment, TenantId, Timestamp, check_placement,
+    decide_payment, settle_payment,
 };
 use sqlx::PgConnection;
 
 use crate::carts::{load_cart, save_cart};
 use crate::error::{corrupt, db, is_unique_violation};
-use crate::inventory::{live_held, record_adjustment, release_allocations};
+use crate::inventory::{live_held, quantity, record_adjustment, release_allocations, sku};
 use crate::{PgTenant, from_doc, to_doc};
 
 async fn load_order(
@@ -242,28 +242,6 @@ impl OrderStore for PgTenant {
                 created: false,
             });
         }
-        if let CartStatus::CheckedOut { order } = cart.status {
-            return Err(Error::CartCheckedOut {
-                cart: cart.id,
-                order,
-            });
-        }
-        let lines = &draft.priced.lines;
-        if cart.currency != draft.priced.currency {
-            return Err(Error::CurrencyMismatch {
-                expected: cart.currency,
-                found: draft.priced.currency,
-            });
-        }
-        let same_lines = cart.lines.len() == lines.len()
-            && cart
-                .lines
-                .iter()
-                .zip(lines)
-                .all(|(c, o)| c.sku == o.sku && c.quantity == o.quantity);
-        if !same_lines {
-            return Err(Error::CartChanged(cart.id));
-        }
         let held: Vec<(String, i32, Timestamp)> = sqlx::query_as(
             "SELECT sku, quantity, expires_at FROM reservations WHERE tenant_id = $1 AND cart_id = $2 \
              ORDER BY sku FOR UPDATE",
@@ -273,26 +251,19 @@ impl OrderStore for PgTenant {
         .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
-        for line in lines {
-            let covered = held.iter().any(|(sku, quantity, expires_at)| {
-                sku == line.sku.as_str()
-                    && now < *expires_at
-                    && i64::from(*quantity) >= i64::from(line.quantity.get())
-            });
-            if !covered {
-                return Err(Error::ReservationLapsed {
-                    sku: line.sku.clone(),
-                });
-            }
-        }
-        let restricted: Vec<Sku> = lines
-            .iter()
-            .filter(|l| l.age_restricted)
-            .map(|l| l.sku.clone())
-            .collect();
-        if !restricted.is_empty() && cart.age_verification.is_none() {
-            return Err(Error::AgeVerificationRequired { skus: restricted });
-        }
+        let reservations = held
+            .into_iter()
+            .map(|(s, q, expires_at)| {
+                Ok(Reservation {
+                    cart: draft.cart,
+                    sku: sku(s)?,
+                    quantity: quantity(q)?,
+                    expires_at,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        check_placement(&cart, draft, &reservations, now)?;
+        let lines = &draft.priced.lines;
         for redemption in &draft.redemptions {
             redeem(&mut tx, self.tenant(), redemption).await?;
         }
