@@ -57,10 +57,10 @@ pub const USAGE: &str = "Usage: hardware-shop [--buyers N]   (try --help)";
 pub fn help() -> String {
     format!(
         "\
-hardware-shop: a one-of-a-kind used-hardware shop, on commerce-core's
-in-memory store and test gateway. It races buyers for the last unit of a GPU,
-takes a payment whose webhook arrives twice, lets a reservation expire, and
-shows what happens to a payment that arrives too late.
+hardware-shop: a one-of-a-kind used-hardware shop, on commerce-core's test
+gateway. It races buyers for the last unit of a GPU, takes a payment whose
+webhook arrives twice, lets a reservation expire, and shows what happens to a
+payment that arrives too late.
 
 Usage: hardware-shop [--buyers N]
        cargo run -p hardware-shop -- --buyers 50
@@ -70,8 +70,15 @@ Options:
                (default {DEFAULT_BUYERS}, from 1 to {MAX_BUYERS})
   -h, --help   print this help
 
-Exit status: 0 when every expectation held, 1 when one did not,
-2 when the command line is wrong."
+Environment:
+  DATABASE_URL   unset: the in-memory store. Set: PostgreSQL at this URL,
+                 whose role may migrate the database (run first, idempotent)
+                 and SET ROLE commerce_app, which the store then runs as.
+                 Each run is a new tenant, gpu-exchange-<8 hex digits>, so
+                 runs never meet each other's data.
+
+Exit status: 0 when every expectation held, 1 when one did not (or the
+store failed), 2 when the command line is wrong."
     )
 }
 

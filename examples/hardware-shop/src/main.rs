@@ -1,9 +1,11 @@
-//! A one-of-a-kind used-hardware shop on commerce-core's in-memory store and
-//! test gateway: a handful of used GPUs and CPUs, one unit of each.
+//! A one-of-a-kind used-hardware shop on commerce-core's test gateway: a
+//! handful of used GPUs and CPUs, one unit of each. It runs on the in-memory
+//! store, or on PostgreSQL when `DATABASE_URL` is set (see [`store`]).
 //!
 //! ```text
 //! cargo run -p hardware-shop
 //! cargo run -p hardware-shop -- --buyers 50
+//! DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo run -p hardware-shop
 //! ```
 //!
 //! It checks every claim it prints and exits 0 only if all of them held, so CI
@@ -11,16 +13,17 @@
 
 mod audit;
 mod cli;
+mod store;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
 use commerce_core::{
-    CartId, Category, Commerce, Config, Currency, Error, IdempotencyKey, InMemoryStore,
-    ManualClock, Money, NewProduct, Order, OrderStatus, PaymentApplication, PaymentEvent,
-    PaymentEventId, PaymentEventKind, PaymentOutcome, Quantity, RefundReason, Shop, Sku,
-    StockLevel, SweepReport, TaxCategory, TenantId, TestGateway, Variant, WebhookHandled,
+    CartId, Category, Commerce, Config, Currency, Error, IdempotencyKey, ManualClock, Money,
+    NewProduct, Order, OrderStatus, PaymentApplication, PaymentEvent, PaymentEventId,
+    PaymentEventKind, PaymentOutcome, Quantity, RefundReason, Shop, Sku, StockLevel, Store,
+    SweepReport, TaxCategory, TenantId, TestGateway, Variant, WebhookHandled,
 };
 
 use tokio::sync::Barrier;
@@ -99,9 +102,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
 
-    let demo = Demo::open()?;
+    let opened = store::open(&store::Choice::from_env()?).await?;
+    println!("hardware-shop: one-of-a-kind used hardware, test gateway");
+    println!("{}", opened.description);
+    let demo = Demo::open(opened.store, &opened.tenant)?;
     let mut expect = Expectations::default();
-    println!("hardware-shop: one-of-a-kind used hardware, in-memory store, test gateway");
     println!("(the engine's clock is a ManualClock the example moves by hand; times are UTC)");
 
     stock_the_shop(&demo, &mut expect).await?;
@@ -134,16 +139,16 @@ struct Demo {
 }
 
 impl Demo {
-    fn open() -> AnyResult<Self> {
+    fn open(store: Arc<dyn Store>, tenant: &TenantId) -> AnyResult<Self> {
         let clock = ManualClock::at_unix(OPENING_TIME);
         let gateway = TestGateway::default();
         let commerce = Commerce::builder()
-            .store(InMemoryStore::new())
+            .shared_store(store)
             .gateway(gateway.clone())
             .clock(clock.clone())
             .config(Config::default())
             .build()?;
-        let shop = commerce.shop(&TenantId::parse("gpu-exchange")?);
+        let shop = commerce.shop(tenant);
         Ok(Self {
             commerce,
             shop,
