@@ -66,7 +66,8 @@ pub trait StoreFactory: Send + Sync {
 
     /// Why this factory cannot make stores here (no database configured,
     /// say), or `None` when it can. A stamped test whose factory is
-    /// unavailable prints the reason and returns; a factory must never
+    /// unavailable prints the reason (uncaptured, so it shows) and returns;
+    /// a factory must never
     /// report itself unavailable where a skip would hide a failure (under
     /// `CI=true`, it should panic instead).
     fn unavailable(&self) -> Option<String> {
@@ -1780,7 +1781,10 @@ macro_rules! conformance_tests {
             async fn $scenario() {
                 let factory = $factory;
                 if let Some(reason) = $crate::testkit::StoreFactory::unavailable(&factory) {
-                    eprintln!("SKIPPED {}: {reason}", stringify!($scenario));
+                    // Straight to stderr: the test harness captures eprintln!,
+                    // and a skip must be seen.
+                    use ::std::io::Write as _;
+                    let _ = writeln!(::std::io::stderr(), "SKIPPED {}: {reason}", stringify!($scenario));
                     return;
                 }
                 $crate::testkit::$scenario(&factory).await;
