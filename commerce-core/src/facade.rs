@@ -229,6 +229,16 @@ pub enum WebhookHandled {
         /// The provider's event type.
         event_type: String,
     },
+    /// A genuine event about an order this store does not hold; nothing
+    /// was changed. Acknowledge it (a retry cannot help) and look into it.
+    UnknownOrder {
+        /// The provider's event id.
+        event: crate::ids::PaymentEventId,
+        /// The tenant it names.
+        tenant: TenantId,
+        /// The order it names.
+        order: OrderId,
+    },
 }
 
 impl Commerce {
@@ -278,7 +288,9 @@ impl Commerce {
     ///
     /// A refused delivery (bad signature, stale, malformed) is
     /// [`Error::Webhook`]: answer it with a 4xx. Anything `Ok` should be
-    /// acknowledged, duplicates included.
+    /// acknowledged, duplicates and [`WebhookHandled::UnknownOrder`]
+    /// included; other errors (a store failure) may be answered with a 5xx
+    /// so the provider delivers again.
     pub async fn handle_webhook(&self, request: &WebhookRequest) -> Result<WebhookHandled> {
         match self
             .inner
@@ -287,8 +299,21 @@ impl Commerce {
             .await?
         {
             WebhookOutcome::Event(event) => {
-                let applied = self.shop(&event.tenant).apply_payment_event(&event).await?;
-                Ok(WebhookHandled::Applied(Box::new(applied)))
+                match self.shop(&event.tenant).apply_payment_event(&event).await {
+                    Ok(applied) => Ok(WebhookHandled::Applied(Box::new(applied))),
+                    // A genuine event for an order this store does not hold
+                    // (another deployment on the same provider account, say):
+                    // retrying cannot help, so it is acknowledged and named.
+                    Err(Error::NotFound {
+                        entity: Entity::Order,
+                        ..
+                    }) => Ok(WebhookHandled::UnknownOrder {
+                        event: event.id,
+                        tenant: event.tenant,
+                        order: event.order,
+                    }),
+                    Err(other) => Err(other),
+                }
             }
             WebhookOutcome::Ignored { event_type } => Ok(WebhookHandled::Ignored { event_type }),
         }
@@ -783,7 +808,12 @@ impl Shop {
                 created,
             });
         }
-        let session = self.commerce.inner.gateway.create_session(&order).await?;
+        let session = self
+            .commerce
+            .inner
+            .gateway
+            .create_session(&order, self.now())
+            .await?;
         let order = self
             .scope
             .orders()

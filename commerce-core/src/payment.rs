@@ -208,8 +208,14 @@ pub struct RefundReceipt {
 #[async_trait]
 pub trait PaymentGateway: Send + Sync + fmt::Debug + 'static {
     /// Creates a payment session for `order`, expiring at the order's
-    /// payment window.
-    async fn create_session(&self, order: &Order) -> Result<PaymentSession, GatewayError>;
+    /// payment window. `now` is the engine's clock: a provider that measures
+    /// a session's life from its creation (Stripe: 30 minutes to 24 hours)
+    /// checks what is left of the window against it.
+    async fn create_session(
+        &self,
+        order: &Order,
+        now: Timestamp,
+    ) -> Result<PaymentSession, GatewayError>;
 
     /// Verifies and reads a webhook delivery.
     async fn parse_webhook(
@@ -458,7 +464,11 @@ fn parse_test_event(body: TestWebhookBody) -> Result<WebhookOutcome, WebhookErro
 
 #[async_trait]
 impl PaymentGateway for TestGateway {
-    async fn create_session(&self, order: &Order) -> Result<PaymentSession, GatewayError> {
+    async fn create_session(
+        &self,
+        order: &Order,
+        _now: Timestamp,
+    ) -> Result<PaymentSession, GatewayError> {
         self.state.lock().sessions.push(order.id);
         Ok(PaymentSession {
             id: format!("test_session_{}", order.id),

@@ -233,3 +233,34 @@ async fn renewing_lapsed_reservations_allows_checkout() {
     let checkout = shop.checkout(cart.id, &"k".parse().unwrap()).await.unwrap();
     assert!(checkout.created);
 }
+
+#[tokio::test]
+async fn a_genuine_webhook_for_an_unknown_order_is_acknowledged_not_retried() {
+    let w = world();
+    let event = PaymentEvent {
+        id: PaymentEventId::parse("evt_elsewhere").unwrap(),
+        tenant: TenantId::parse("shop").unwrap(),
+        order: commerce_core::OrderId::new(),
+        kind: PaymentEventKind::Succeeded {
+            amount: Money::new(100, Currency::AUD),
+            payment_ref: None,
+        },
+    };
+    let delivery = w.gateway.webhook(&event, w.clock.now());
+    match w.commerce.handle_webhook(&delivery).await.unwrap() {
+        WebhookHandled::UnknownOrder {
+            event: id, order, ..
+        } => {
+            assert_eq!((id, order), (event.id.clone(), event.order));
+        }
+        other => panic!("expected UnknownOrder, got {other:?}"),
+    }
+    // Nothing was claimed: were the order to appear, the event would apply.
+    assert!(matches!(
+        w.commerce
+            .shop(&event.tenant)
+            .apply_payment_event(&event)
+            .await,
+        Err(Error::NotFound { .. })
+    ));
+}

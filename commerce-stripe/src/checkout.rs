@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use commerce_core::pricing::PricedLine;
 use commerce_core::tax::PriceBasis;
-use commerce_core::{Money, Order};
+use commerce_core::{Money, Order, Timestamp};
 use stripe_checkout::CheckoutSessionMode;
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
@@ -205,10 +205,13 @@ fn items(order: &Order, grand_total: i64) -> Result<Vec<Item>, Error> {
 /// or that a three-decimal currency cannot carry.
 pub(crate) fn plan(
     order: &Order,
+    now: Timestamp,
     success_url: &str,
     cancel_url: Option<&str>,
 ) -> Result<SessionPlan, Error> {
-    let window = (order.payment_expires_at - order.placed_at)
+    // Stripe measures the session's life from its creation: what is left of
+    // the order's window now.
+    let window = (order.payment_expires_at - now)
         .to_std()
         .unwrap_or(Duration::ZERO);
     check_window(window).map_err(Error::Unsupported)?;
@@ -295,7 +298,13 @@ mod tests {
     #[tokio::test]
     async fn an_order_becomes_items_and_a_form_body() {
         let order = order(3).await;
-        let plan = plan(&order, "https://s.example/{ORDER_ID}/ok", None).unwrap();
+        let plan = plan(
+            &order,
+            order.placed_at,
+            "https://s.example/{ORDER_ID}/ok",
+            None,
+        )
+        .unwrap();
         assert_eq!(
             plan.items,
             vec![Item {
@@ -348,7 +357,7 @@ mod tests {
         let mut order = order(3).await;
         order.lines[0].total = Money::new(5_996, Currency::AUD);
         set_total(&mut order, 5_996);
-        let plan = plan(&order, "https://s.example/ok", None).unwrap();
+        let plan = plan(&order, order.placed_at, "https://s.example/ok", None).unwrap();
         assert_eq!(plan.items.len(), 1);
         assert_eq!(plan.items[0].name, "Item TEE × 3");
         assert_eq!(
@@ -363,7 +372,7 @@ mod tests {
         let line = order.lines[0].clone();
         order.lines = vec![line; 101];
         set_total(&mut order, 101 * 1_999);
-        let collapsed = plan(&order, "https://s.example/ok", None).unwrap();
+        let collapsed = plan(&order, order.placed_at, "https://s.example/ok", None).unwrap();
         assert_eq!(collapsed.items.len(), 1);
         assert_eq!(collapsed.items[0].name, format!("Order {}", order.id));
         assert_eq!(
@@ -373,7 +382,7 @@ mod tests {
 
         let mut order = self::order(1).await;
         set_total(&mut order, 2_000);
-        let planned = plan(&order, "https://s.example/ok", None).unwrap();
+        let planned = plan(&order, order.placed_at, "https://s.example/ok", None).unwrap();
         assert_eq!(planned.items.len(), 1);
         assert_eq!(planned.total, 2_000, "Stripe is asked for the grand total");
     }
@@ -383,14 +392,14 @@ mod tests {
         let mut order = order(1).await;
         set_total(&mut order, 0);
         assert!(matches!(
-            plan(&order, "https://s.example/ok", None),
+            plan(&order, order.placed_at, "https://s.example/ok", None),
             Err(Error::Unsupported(m)) if m.contains("nothing to pay")
         ));
         for minutes in [29, 24 * 60 + 1] {
             let mut order = self::order(1).await;
             order.payment_expires_at = order.placed_at + chrono::TimeDelta::minutes(minutes);
             assert!(matches!(
-                plan(&order, "https://s.example/ok", None),
+                plan(&order, order.placed_at, "https://s.example/ok", None),
                 Err(Error::Unsupported(m)) if m.contains("30 minutes to 24 hours")
             ));
         }
@@ -398,9 +407,18 @@ mod tests {
             let mut order = self::order(1).await;
             order.payment_expires_at = order.placed_at + chrono::TimeDelta::minutes(minutes);
             assert!(
-                plan(&order, "https://s.example/ok", None).is_ok(),
+                plan(&order, order.placed_at, "https://s.example/ok", None).is_ok(),
                 "{minutes}"
             );
         }
+        // The window is measured from when the session is created: a session
+        // created five minutes into a 31-minute window has 26 left, too few.
+        let mut order = self::order(1).await;
+        order.payment_expires_at = order.placed_at + chrono::TimeDelta::minutes(31);
+        let late = order.placed_at + chrono::TimeDelta::minutes(5);
+        assert!(matches!(
+            plan(&order, late, "https://s.example/ok", None),
+            Err(Error::Unsupported(m)) if m.contains("30 minutes to 24 hours")
+        ));
     }
 }

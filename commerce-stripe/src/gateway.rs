@@ -191,6 +191,12 @@ impl StripeGatewayBuilder {
         if self.webhook_secrets.iter().any(|s| s.trim().is_empty()) {
             return Err(BuildError::EmptyWebhookSecret);
         }
+        // A secret read from a file or the environment often ends in a newline.
+        let webhook_secrets: Vec<String> = self
+            .webhook_secrets
+            .iter()
+            .map(|s| s.trim().to_owned())
+            .collect();
         let success_url = self.success_url.ok_or(BuildError::NoSuccessUrl)?;
         if let Some(window) = self.payment_window {
             check_window(window).map_err(BuildError::PaymentWindow)?;
@@ -219,7 +225,7 @@ impl StripeGatewayBuilder {
             .map_err(|e| BuildError::Client(e.to_string()))?;
         Ok(StripeGateway {
             client,
-            webhook_secrets: self.webhook_secrets,
+            webhook_secrets,
             tolerance: self.tolerance,
             max_retries: self.max_retries,
             backoff: self.backoff,
@@ -347,8 +353,12 @@ impl StripeGateway {
     ///
     /// [`Error::Unsupported`] for an order Stripe cannot take as it is (see
     /// [`Error`]); otherwise what Stripe answered, classified.
-    pub async fn create_checkout_session(&self, order: &Order) -> Result<PaymentSession, Error> {
-        let plan = checkout::plan(order, &self.success_url, self.cancel_url.as_deref())?;
+    pub async fn create_checkout_session(
+        &self,
+        order: &Order,
+        now: Timestamp,
+    ) -> Result<PaymentSession, Error> {
+        let plan = checkout::plan(order, now, &self.success_url, self.cancel_url.as_deref())?;
         let request = plan.request();
         let key = key(&checkout::idempotency_key(order))?;
         let session = self
@@ -555,8 +565,12 @@ impl StripeGateway {
 
 #[async_trait]
 impl PaymentGateway for StripeGateway {
-    async fn create_session(&self, order: &Order) -> Result<PaymentSession, GatewayError> {
-        Ok(self.create_checkout_session(order).await?)
+    async fn create_session(
+        &self,
+        order: &Order,
+        now: Timestamp,
+    ) -> Result<PaymentSession, GatewayError> {
+        Ok(self.create_checkout_session(order, now).await?)
     }
 
     async fn parse_webhook(

@@ -297,8 +297,14 @@ async fn a_retried_checkout_never_makes_two_sessions() {
         .await
         .unwrap();
     // The storefront retries (the answer was lost): the gateway is asked again.
-    let again = gateway.create_session(&checkout.order).await.unwrap();
-    let third = gateway.create_session(&checkout.order).await.unwrap();
+    let again = gateway
+        .create_session(&checkout.order, checkout.order.placed_at)
+        .await
+        .unwrap();
+    let third = gateway
+        .create_session(&checkout.order, checkout.order.placed_at)
+        .await
+        .unwrap();
     assert_eq!(Some(&again), checkout.session.as_ref());
     assert_eq!(again, third);
     let sent = fake.requests_to(Method::POST, SESSIONS);
@@ -374,7 +380,10 @@ async fn persistent_rate_limiting_gives_up_after_bounded_attempts() {
 
     // The inherent method gives the details.
     let order = awaiting_order(&shop).await;
-    let detailed = gateway.create_checkout_session(&order).await.unwrap_err();
+    let detailed = gateway
+        .create_checkout_session(&order, order.placed_at)
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             detailed,
