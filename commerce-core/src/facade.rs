@@ -857,7 +857,9 @@ impl Shop {
             .await
     }
 
-    /// Refunds a paid or fulfilled order in full through the gateway. The
+    /// Refunds what is left of a paid or fulfilled order's payment (all of
+    /// it, less any partial refund the provider reported) through the
+    /// gateway. The
     /// order is refunded at once; if the gateway fails, the refund stays
     /// pending and [`sweep`](Self::sweep) retries it with the same key.
     pub async fn refund_order(&self, id: OrderId) -> Result<Refund> {

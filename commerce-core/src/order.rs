@@ -192,6 +192,10 @@ pub struct Order {
     pub payment_session: Option<PaymentSession>,
     /// The provider's reference of the payment taken (for refunds).
     pub payment_ref: Option<String>,
+    /// What the provider reports refunded outside this library so far
+    /// (cumulative, a partial refund from its dashboard say).
+    #[serde(default)]
+    pub refunded_by_provider: Option<Money>,
     /// When it was placed.
     pub placed_at: Timestamp,
     /// When it last changed.
@@ -231,6 +235,7 @@ impl Order {
             payment_expires_at: draft.payment_expires_at,
             payment_session: None,
             payment_ref: None,
+            refunded_by_provider: None,
             placed_at: now,
             updated_at: now,
         }
@@ -239,6 +244,15 @@ impl Order {
     /// What the buyer must pay: the grand total.
     pub fn total(&self) -> Money {
         self.totals.grand_total
+    }
+
+    /// What is left to refund: the total less what the provider reports
+    /// refunded already.
+    pub fn refundable(&self) -> Money {
+        self.refunded_by_provider
+            .and_then(|refunded| self.total().checked_sub(refunded).ok())
+            .filter(|left| !left.is_negative())
+            .unwrap_or_else(|| self.total())
     }
 
     /// Moves the order to `to` if the state machine allows it, and returns the
@@ -591,6 +605,13 @@ pub enum PaymentDecision {
         /// The amount.
         amount: Money,
     },
+    /// The provider refunded part of the payment: record how much (a
+    /// merchant refund then refunds only what is left); the status does not
+    /// change.
+    RecordPartialRefund {
+        /// The amount refunded so far (cumulative).
+        amount: Money,
+    },
     /// Record a failed attempt; the status does not change.
     RecordFailure {
         /// The provider's reason.
@@ -616,7 +637,7 @@ pub enum PaymentDecision {
 /// | failed | any | [`RecordFailure`](PaymentDecision::RecordFailure) |
 /// | session expired | awaiting payment | [`Expire`](PaymentDecision::Expire) |
 /// | refunded in full | paid, fulfilled | [`MarkRefunded`](PaymentDecision::MarkRefunded) |
-/// | refunded in part | paid, fulfilled | [`Ignore`](PaymentDecision::Ignore) (recorded; partial refunds do not change the status) |
+/// | refunded in part | paid, fulfilled | [`RecordPartialRefund`](PaymentDecision::RecordPartialRefund) (the status does not change) |
 /// | anything else | | [`Ignore`](PaymentDecision::Ignore) |
 pub fn decide_payment(order: &Order, event: &PaymentEventKind) -> PaymentDecision {
     use OrderStatus::*;
@@ -656,13 +677,7 @@ pub fn decide_payment(order: &Order, event: &PaymentEventKind) -> PaymentDecisio
             Paid | Fulfilled if *amount == order.total() => {
                 PaymentDecision::MarkRefunded { amount: *amount }
             }
-            Paid | Fulfilled => PaymentDecision::Ignore {
-                reason: format!(
-                    "a partial refund of {amount} of {}: the order stays {}",
-                    order.total(),
-                    order.status
-                ),
-            },
+            Paid | Fulfilled => PaymentDecision::RecordPartialRefund { amount: *amount },
             status => PaymentDecision::Ignore {
                 reason: format!("a refund reported for an order {status}"),
             },
@@ -868,6 +883,17 @@ pub fn settle_payment(
             )?;
             settled(PaymentOutcome::RefundRecorded, vec![refunded], vec![])
         }
+        PaymentDecision::RecordPartialRefund { amount } => {
+            order.refunded_by_provider = Some(amount);
+            let noted = order.note(
+                OrderEventKind::RefundedByProvider {
+                    event: id(),
+                    amount,
+                },
+                now,
+            );
+            settled(PaymentOutcome::RefundRecorded, vec![noted], vec![])
+        }
         PaymentDecision::RecordFailure { reason } => settled(
             PaymentOutcome::FailureRecorded,
             vec![order.note(
@@ -928,7 +954,9 @@ pub enum PaymentOutcome {
     Expired,
     /// A failed attempt was recorded.
     FailureRecorded,
-    /// The provider's refund was recorded; the order is refunded.
+    /// The provider's refund was recorded: the order is refunded when it
+    /// was in full, and keeps its status (with
+    /// [`Order::refunded_by_provider`]) when it was partial.
     RefundRecorded,
     /// The event was recorded and needed no action.
     Ignored {
@@ -1058,10 +1086,25 @@ mod tests {
                 amount: Money::new(1000, Currency::AUD)
             }
         );
-        assert!(matches!(
-            decide_payment(&order, &refunded(400)),
-            PaymentDecision::Ignore { .. }
-        ));
+        let partial = decide_payment(&order, &refunded(400));
+        assert_eq!(
+            partial,
+            PaymentDecision::RecordPartialRefund {
+                amount: Money::new(400, Currency::AUD)
+            }
+        );
+        let mut order = order;
+        let event = PaymentEvent {
+            id: PaymentEventId::parse("evt_partial").unwrap(),
+            tenant: order.tenant.clone(),
+            order: order.id,
+            kind: refunded(400),
+        };
+        let now = order.placed_at;
+        let settled = settle_payment(&mut order, &event, partial, vec![], now).unwrap();
+        assert_eq!(settled.outcome, PaymentOutcome::RefundRecorded);
+        assert_eq!(order.status, OrderStatus::Paid);
+        assert_eq!(order.refundable(), Money::new(600, Currency::AUD));
     }
 
     #[test]

@@ -370,7 +370,9 @@ pub trait OrderStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<PaymentApplication>;
 
-    /// Refunds a paid (or fulfilled) order in full at the merchant's request:
+    /// Refunds what is left of a paid (or fulfilled) order's payment
+    /// ([`Order::refundable`](crate::Order::refundable): the total less any
+    /// partial refund the provider reported) at the merchant's request:
     /// the order becomes refunded, a `RefundRequested` event is appended,
     /// and the pending [`Refund`] is returned for the caller to send.
     ///

@@ -1036,8 +1036,9 @@ pub async fn failed_refund_is_retried_by_sweep(factory: &dyn StoreFactory) {
     assert_eq!(h.shop.sweep().await.unwrap().refunds_retried, 0);
 }
 
-/// A merchant refund of a paid order goes to the gateway once and marks
-/// the order refunded; a second one is refused.
+/// A merchant refund of a paid order goes to the gateway once, for what a
+/// partial refund made at the provider left, and marks the order refunded;
+/// a second one is refused.
 pub async fn merchant_refund_of_paid_order(factory: &dyn StoreFactory) {
     let h = Harness::new(factory).await;
     let sku = h.stocked("GPU-RETURN", 45_000, 1).await;
@@ -1046,9 +1047,25 @@ pub async fn merchant_refund_of_paid_order(factory: &dyn StoreFactory) {
         h.deliver(&h.paid(&order, "evt_refund_me")).await,
         PaymentOutcome::Paid
     );
+    // A partial refund made at the provider: recorded, the order stays paid.
+    let partial = PaymentEvent {
+        kind: PaymentEventKind::Refunded {
+            amount: Money::new(5_000, Currency::AUD),
+        },
+        ..h.paid(&order, "evt_partial_refund")
+    };
+    assert_eq!(h.deliver(&partial).await, PaymentOutcome::RefundRecorded);
+    let after = h.shop.order(order.id).await.unwrap();
+    assert_eq!(after.status, OrderStatus::Paid);
+    assert_eq!(after.refundable(), Money::new(40_000, Currency::AUD));
+
     let refund = h.shop.refund_order(order.id).await.unwrap();
     assert!(matches!(refund.status, RefundStatus::Succeeded { .. }));
-    assert_eq!(refund.amount, order.total());
+    assert_eq!(
+        refund.amount,
+        Money::new(40_000, Currency::AUD),
+        "what is left"
+    );
     assert_eq!(refund.payment_ref, Some(format!("pay_{}", order.id)));
     assert_eq!(
         h.shop.order(order.id).await.unwrap().status,

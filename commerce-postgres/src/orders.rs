@@ -495,14 +495,14 @@ impl OrderStore for PgTenant {
             OrderStatus::Refunded,
             OrderEventKind::RefundRequested {
                 refund: refund.clone(),
-                amount: o.total(),
+                amount: o.refundable(),
             },
             now,
         )?;
         let record = Refund::pending(
             &o,
             refund,
-            o.total(),
+            o.refundable(),
             RefundReason::RequestedByMerchant,
             now,
         );
