@@ -23,6 +23,36 @@ pub(crate) fn sku(text: String) -> Result<Sku> {
     Sku::parse(text).map_err(|e| corrupt("a sku", e))
 }
 
+/// The reservations of one cart, by SKU.
+pub(crate) const CART_RESERVATIONS: &str = "SELECT sku, quantity, expires_at FROM reservations \
+     WHERE tenant_id = $1 AND cart_id = $2 ORDER BY sku";
+/// The reservations of one cart, by SKU, locked (reservation rows before
+/// SKU rows: the lock order of every path).
+pub(crate) const CART_RESERVATIONS_LOCKED: &str = "SELECT sku, quantity, expires_at FROM reservations \
+     WHERE tenant_id = $1 AND cart_id = $2 ORDER BY sku FOR UPDATE";
+/// The allocations of one order, by SKU.
+pub(crate) const ORDER_ALLOCATIONS: &str = "SELECT sku, quantity, expires_at FROM allocations \
+     WHERE tenant_id = $1 AND order_id = $2 ORDER BY sku";
+
+/// The holds (SKU, quantity, expiry) one of the statements above returns
+/// for the cart or order `owner`.
+pub(crate) async fn holds(
+    conn: &mut PgConnection,
+    statement: &'static str,
+    tenant: &str,
+    owner: uuid::Uuid,
+) -> Result<Vec<(Sku, Quantity, Timestamp)>> {
+    let rows: Vec<(String, i32, Timestamp)> = sqlx::query_as(statement)
+        .bind(tenant)
+        .bind(owner)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+    rows.into_iter()
+        .map(|(s, q, expires_at)| Ok((sku(s)?, quantity(q)?, expires_at)))
+        .collect()
+}
+
 /// The stock position of `sku` at `now`, or `None` if it has no stock record.
 pub(crate) async fn level(
     conn: &mut PgConnection,
@@ -303,48 +333,32 @@ impl InventoryStore for PgTenant {
 
     async fn cart_reservations(&self, cart: CartId) -> Result<Vec<Reservation>> {
         let mut tx = self.begin().await?;
-        let rows: Vec<(String, i32, Timestamp)> = sqlx::query_as(
-            "SELECT sku, quantity, expires_at FROM reservations WHERE tenant_id = $1 AND cart_id = $2 ORDER BY sku",
-        )
-        .bind(self.tenant())
-        .bind(cart.as_uuid())
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
+        let rows = holds(&mut tx, CART_RESERVATIONS, self.tenant(), cart.as_uuid()).await?;
         tx.commit().await.map_err(db)?;
-        rows.into_iter()
-            .map(|(s, q, expires_at)| {
-                Ok(Reservation {
-                    cart,
-                    sku: sku(s)?,
-                    quantity: quantity(q)?,
-                    expires_at,
-                })
+        Ok(rows
+            .into_iter()
+            .map(|(sku, quantity, expires_at)| Reservation {
+                cart,
+                sku,
+                quantity,
+                expires_at,
             })
-            .collect()
+            .collect())
     }
 
     async fn order_allocations(&self, order: OrderId) -> Result<Vec<Allocation>> {
         let mut tx = self.begin().await?;
-        let rows: Vec<(String, i32, Timestamp)> = sqlx::query_as(
-            "SELECT sku, quantity, expires_at FROM allocations WHERE tenant_id = $1 AND order_id = $2 ORDER BY sku",
-        )
-        .bind(self.tenant())
-        .bind(order.as_uuid())
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
+        let rows = holds(&mut tx, ORDER_ALLOCATIONS, self.tenant(), order.as_uuid()).await?;
         tx.commit().await.map_err(db)?;
-        rows.into_iter()
-            .map(|(s, q, expires_at)| {
-                Ok(Allocation {
-                    order,
-                    sku: sku(s)?,
-                    quantity: quantity(q)?,
-                    expires_at,
-                })
+        Ok(rows
+            .into_iter()
+            .map(|(sku, quantity, expires_at)| Allocation {
+                order,
+                sku,
+                quantity,
+                expires_at,
             })
-            .collect()
+            .collect())
     }
 
     async fn sweep_reservations(&self, now: Timestamp, limit: usize) -> Result<usize> {

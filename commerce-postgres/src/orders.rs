@@ -14,7 +14,9 @@ use sqlx::PgConnection;
 
 use crate::carts::{load_cart, save_cart};
 use crate::error::{corrupt, db, is_unique_violation};
-use crate::inventory::{live_held, quantity, record_adjustment, release_allocations, sku};
+use crate::inventory::{
+    CART_RESERVATIONS_LOCKED, holds, live_held, record_adjustment, release_allocations,
+};
 use crate::{PgTenant, from_doc, to_doc};
 
 async fn load_order(
@@ -242,26 +244,21 @@ impl OrderStore for PgTenant {
                 created: false,
             });
         }
-        let held: Vec<(String, i32, Timestamp)> = sqlx::query_as(
-            "SELECT sku, quantity, expires_at FROM reservations WHERE tenant_id = $1 AND cart_id = $2 \
-             ORDER BY sku FOR UPDATE",
+        let reservations: Vec<Reservation> = holds(
+            &mut tx,
+            CART_RESERVATIONS_LOCKED,
+            self.tenant(),
+            draft.cart.as_uuid(),
         )
-        .bind(self.tenant())
-        .bind(draft.cart.as_uuid())
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-        let reservations = held
-            .into_iter()
-            .map(|(s, q, expires_at)| {
-                Ok(Reservation {
-                    cart: draft.cart,
-                    sku: sku(s)?,
-                    quantity: quantity(q)?,
-                    expires_at,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        .await?
+        .into_iter()
+        .map(|(sku, quantity, expires_at)| Reservation {
+            cart: draft.cart,
+            sku,
+            quantity,
+            expires_at,
+        })
+        .collect();
         check_placement(&cart, draft, &reservations, now)?;
         let lines = &draft.priced.lines;
         for redemption in &draft.redemptions {
