@@ -2,24 +2,26 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod cart;
-pub mod catalog;
-pub mod clock;
+// The layers, one folder each:
+//
+// - `domain/`: money, ids, catalog, carts, stock, orders, payments;
+// - `pricing/`: the pricing engine, promotions, tax, shop settings;
+// - `store/`: the store contract every backend implements;
+// - `memory/`: the in-memory store (laid out like `commerce-postgres/src`);
+// - `facade/`: `Commerce` and `Shop`, the use cases;
+// - `testkit/`: the conformance kit, by area (feature `testkit`).
+
+pub mod domain;
 pub mod error;
 pub mod facade;
-pub mod ids;
-pub mod inventory;
 pub mod memory;
-pub mod money;
-pub mod order;
-pub mod payment;
 pub mod pricing;
-pub mod promotion;
-pub mod settings;
 pub mod store;
-pub mod tax;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+
+pub use domain::{cart, catalog, clock, ids, inventory, money, order, payment};
+pub use pricing::{promotion, settings, tax};
 
 pub use cart::{AgeVerification, Cart, CartLine, CartStatus, CartUpdate};
 pub use catalog::{NewProduct, Page, Product, Variant};

@@ -1,0 +1,98 @@
+//! Carts and the reservation hot path.
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+
+use super::{
+    BackendError, BackendErrorKind, Cart, CartId, CartStatus, CartStore, CartUpdate, Entity, Error,
+    Quantity, Reservation, Sku, TenantStores, Timestamp,
+};
+
+#[async_trait]
+impl CartStore for TenantStores {
+    async fn insert_cart(&self, cart: &Cart) -> Result<()> {
+        if cart.tenant != self.tenant {
+            return Err(Error::TenantMismatch {
+                expected: self.tenant.clone(),
+                found: cart.tenant.clone(),
+            });
+        }
+        let mut d = self.data.lock();
+        if d.carts.contains_key(&cart.id) {
+            return Err(BackendError::new(
+                BackendErrorKind::Conflict,
+                format!("cart {} exists", cart.id),
+            )
+            .into());
+        }
+        d.carts.insert(cart.id, cart.clone());
+        Ok(())
+    }
+
+    async fn cart(&self, id: CartId) -> Result<Option<Cart>> {
+        Ok(self.data.lock().carts.get(&id).cloned())
+    }
+
+    async fn update_cart(&self, cart: CartId, update: &CartUpdate, now: Timestamp) -> Result<Cart> {
+        let mut d = self.data.lock();
+        let c = d
+            .carts
+            .get_mut(&cart)
+            .ok_or_else(|| Error::not_found(Entity::Cart, cart))?;
+        if let CartStatus::CheckedOut { order } = c.status {
+            return Err(Error::CartCheckedOut { cart, order });
+        }
+        c.apply(update, now);
+        Ok(c.clone())
+    }
+
+    async fn set_line(
+        &self,
+        cart: CartId,
+        sku: &Sku,
+        quantity: Quantity,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Cart> {
+        let mut d = self.data.lock();
+        let c = d
+            .carts
+            .get(&cart)
+            .ok_or_else(|| Error::not_found(Entity::Cart, cart))?;
+        if let CartStatus::CheckedOut { order } = c.status {
+            return Err(Error::CartCheckedOut { cart, order });
+        }
+        if !d.sku_owner.contains_key(sku) {
+            return Err(Error::not_found(Entity::Sku, sku));
+        }
+        let stock = d.stock_mut(sku)?;
+        if quantity.is_zero() {
+            stock.reservations.remove(&cart);
+        } else {
+            let available = stock.available(now, Some(cart), None);
+            if quantity.get() > available {
+                return Err(Error::InsufficientStock {
+                    sku: sku.clone(),
+                    requested: quantity.get(),
+                    available,
+                });
+            }
+            stock.reservations.insert(
+                cart,
+                Reservation {
+                    cart,
+                    sku: sku.clone(),
+                    quantity,
+                    expires_at,
+                },
+            );
+        }
+        let c = d
+            .carts
+            .get_mut(&cart)
+            .ok_or_else(|| Error::not_found(Entity::Cart, cart))?;
+        c.put_line(sku, quantity, now);
+        Ok(c.clone())
+    }
+}

@@ -1,0 +1,96 @@
+//! Products and search.
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+
+use super::{
+    CatalogStore, Error, Page, Product, ProductId, Sku, TenantStores, search_terms,
+    searchable_words,
+};
+
+#[async_trait]
+impl CatalogStore for TenantStores {
+    async fn put_product(&self, product: &Product) -> Result<()> {
+        let mut d = self.data.lock();
+        for variant in product.variants() {
+            if d.sku_owner
+                .get(variant.sku())
+                .is_some_and(|owner| *owner != product.id())
+            {
+                return Err(Error::SkuTaken {
+                    sku: variant.sku().clone(),
+                });
+            }
+        }
+        if let Some(old) = d.products.remove(&product.id()) {
+            for variant in old.variants() {
+                d.sku_owner.remove(variant.sku());
+            }
+        }
+        for variant in product.variants() {
+            d.sku_owner.insert(variant.sku().clone(), product.id());
+            d.stock.entry(variant.sku().clone()).or_default();
+        }
+        d.products.insert(product.id(), product.clone());
+        Ok(())
+    }
+
+    async fn product(&self, id: ProductId) -> Result<Option<Product>> {
+        Ok(self.data.lock().products.get(&id).cloned())
+    }
+
+    async fn product_by_sku(&self, sku: &Sku) -> Result<Option<Product>> {
+        let d = self.data.lock();
+        Ok(d.sku_owner
+            .get(sku)
+            .and_then(|id| d.products.get(id))
+            .cloned())
+    }
+
+    async fn products(&self) -> Result<Vec<Product>> {
+        let mut products: Vec<Product> = self.data.lock().products.values().cloned().collect();
+        products.sort_by(|a, b| a.name().cmp(b.name()).then(a.id().cmp(&b.id())));
+        Ok(products)
+    }
+
+    async fn search(&self, query: &str, page: Page) -> Result<Vec<Product>> {
+        let terms = search_terms(query);
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let d = self.data.lock();
+        // Rank: how many of the product's words a term matches, summed.
+        let mut hits: Vec<(usize, &Product)> = d
+            .products
+            .values()
+            .filter_map(|product| {
+                let words = searchable_words(product);
+                let mut rank = 0;
+                for term in &terms {
+                    let matched = words
+                        .iter()
+                        .filter(|w| w.starts_with(term.as_str()))
+                        .count();
+                    if matched == 0 {
+                        return None;
+                    }
+                    rank += matched;
+                }
+                Some((rank, product))
+            })
+            .collect();
+        hits.sort_by(|(ra, a), (rb, b)| {
+            rb.cmp(ra)
+                .then_with(|| a.name().cmp(b.name()))
+                .then_with(|| a.id().cmp(&b.id()))
+        });
+        let limit = page.limit.clamp(1, Page::MAX_LIMIT) as usize;
+        Ok(hits
+            .into_iter()
+            .skip(page.offset as usize)
+            .take(limit)
+            .map(|(_, product)| product.clone())
+            .collect())
+    }
+}

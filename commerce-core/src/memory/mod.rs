@@ -1,0 +1,221 @@
+//! The in-memory store: a real implementation of every store trait, correct
+//! under concurrency, and the embedded default.
+//!
+//! Each tenant's data sits behind its own mutex. Every operation takes that
+//! lock once, checks everything, then writes; it never awaits while holding
+//! it. So each operation is atomic and operations of one tenant are
+//! serializable, while tenants never contend with each other.
+
+mod carts;
+mod catalog;
+mod inventory;
+mod orders;
+mod promotions;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::cart::{Cart, CartStatus, CartUpdate};
+use crate::catalog::{Page, Product, search_terms, searchable_words};
+use crate::clock::Timestamp;
+use crate::error::{BackendError, BackendErrorKind, Entity, Error, Result};
+use crate::ids::{
+    CartId, CustomerId, IdempotencyKey, OrderId, PaymentEventId, ProductId, PromotionId, Quantity,
+    RefundId, Sku, TenantId,
+};
+use crate::inventory::{AdjustmentKind, Allocation, Reservation, StockAdjustment, StockLevel};
+use crate::order::{
+    Order, OrderAction, OrderDraft, OrderEvent, OrderEventKind, OrderStatus, PaymentApplication,
+    PaymentDecision, PaymentEffect, PaymentOutcome, PendingEvent, Refund, RefundReason,
+    RefundStatus, check_placement, decide_payment, settle_payment,
+};
+use crate::payment::{PaymentEvent, PaymentSession, RefundReceipt};
+use crate::promotion::{Promotion, PromotionUsage};
+use crate::settings::ShopSettings;
+use crate::store::{
+    CartStore, CatalogStore, InventoryStore, OrderStore, Placement, PromotionStore, Scope,
+    SettingsStore, Store,
+};
+
+/// The in-memory store. Cheap to clone; clones share the data.
+///
+/// ```
+/// use commerce_core::{InMemoryStore, Store, TenantId};
+/// let store = InMemoryStore::new();
+/// let scope = store.scope(&TenantId::parse("gpu-exchange")?);
+/// assert_eq!(scope.tenant().as_str(), "gpu-exchange");
+/// # Ok::<(), commerce_core::ParseError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct InMemoryStore {
+    tenants: Arc<Mutex<HashMap<TenantId, Arc<TenantStores>>>>,
+}
+
+impl InMemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Store for InMemoryStore {
+    fn scope(&self, tenant: &TenantId) -> Scope {
+        let stores = self
+            .tenants
+            .lock()
+            .entry(tenant.clone())
+            .or_insert_with(|| Arc::new(TenantStores::new(tenant.clone())))
+            .clone();
+        Scope::from_one(tenant.clone(), stores)
+    }
+}
+
+/// One tenant's data and the stores over it.
+#[derive(Debug)]
+struct TenantStores {
+    tenant: TenantId,
+    data: Mutex<TenantData>,
+}
+
+impl TenantStores {
+    fn new(tenant: TenantId) -> Self {
+        Self {
+            tenant,
+            data: Mutex::new(TenantData::default()),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct SkuStock {
+    on_hand: u32,
+    adjustments: Vec<StockAdjustment>,
+    reservations: BTreeMap<CartId, Reservation>,
+    allocations: BTreeMap<OrderId, Allocation>,
+}
+
+impl SkuStock {
+    /// Units held at `now` by live reservations of carts other than
+    /// `except_cart` and live allocations of orders other than `except_order`.
+    fn held(
+        &self,
+        now: Timestamp,
+        except_cart: Option<CartId>,
+        except_order: Option<OrderId>,
+    ) -> u64 {
+        let reserved: u64 = self
+            .reservations
+            .values()
+            .filter(|r| r.is_live(now) && Some(r.cart) != except_cart)
+            .map(|r| u64::from(r.quantity.get()))
+            .sum();
+        let allocated: u64 = self
+            .allocations
+            .values()
+            .filter(|a| a.is_live(now) && Some(a.order) != except_order)
+            .map(|a| u64::from(a.quantity.get()))
+            .sum();
+        reserved + allocated
+    }
+
+    fn available(
+        &self,
+        now: Timestamp,
+        except_cart: Option<CartId>,
+        except_order: Option<OrderId>,
+    ) -> u32 {
+        let free =
+            u64::from(self.on_hand).saturating_sub(self.held(now, except_cart, except_order));
+        u32::try_from(free).unwrap_or(u32::MAX)
+    }
+
+    fn level(&self, sku: &Sku, now: Timestamp) -> StockLevel {
+        let sum = |it: &mut dyn Iterator<Item = u32>| -> u32 {
+            u32::try_from(it.map(u64::from).sum::<u64>()).unwrap_or(u32::MAX)
+        };
+        StockLevel {
+            sku: sku.clone(),
+            on_hand: self.on_hand,
+            reserved: sum(&mut self
+                .reservations
+                .values()
+                .filter(|r| r.is_live(now))
+                .map(|r| r.quantity.get())),
+            allocated: sum(&mut self
+                .allocations
+                .values()
+                .filter(|a| a.is_live(now))
+                .map(|a| a.quantity.get())),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct TenantData {
+    products: HashMap<ProductId, Product>,
+    sku_owner: HashMap<Sku, ProductId>,
+    stock: HashMap<Sku, SkuStock>,
+    carts: HashMap<CartId, Cart>,
+    orders: HashMap<OrderId, Order>,
+    events: HashMap<OrderId, Vec<OrderEvent>>,
+    keys: HashMap<IdempotencyKey, OrderId>,
+    claimed_events: HashMap<PaymentEventId, OrderId>,
+    refunds: Vec<Refund>,
+    promotions: BTreeMap<PromotionId, Promotion>,
+    usage: HashMap<PromotionId, UsageCounts>,
+    settings: Option<ShopSettings>,
+}
+
+#[derive(Debug, Default)]
+struct UsageCounts {
+    total: u32,
+    by_customer: HashMap<CustomerId, u32>,
+}
+
+impl TenantData {
+    fn stock_mut(&mut self, sku: &Sku) -> Result<&mut SkuStock> {
+        self.stock
+            .get_mut(sku)
+            .ok_or_else(|| Error::not_found(Entity::Sku, sku))
+    }
+
+    fn order(&self, id: OrderId) -> Result<&Order> {
+        self.orders
+            .get(&id)
+            .ok_or_else(|| Error::not_found(Entity::Order, id))
+    }
+
+    fn append(&mut self, order: OrderId, event: PendingEvent) {
+        let log = self.events.entry(order).or_default();
+        let seq = u32::try_from(log.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(1);
+        log.push(event.into_event(order, seq));
+    }
+
+    fn release_allocations(&mut self, order: &Order) {
+        for line in &order.lines {
+            if let Some(stock) = self.stock.get_mut(&line.sku) {
+                stock.allocations.remove(&order.id);
+            }
+        }
+    }
+
+    fn refund_mut(&mut self, id: &RefundId) -> Result<&mut Refund> {
+        self.refunds
+            .iter_mut()
+            .find(|r| &r.id == id)
+            .ok_or_else(|| Error::not_found(Entity::Refund, id))
+    }
+
+    /// Stores `order` and appends its events, in order.
+    fn commit_order(&mut self, order: Order, events: Vec<PendingEvent>) {
+        let id = order.id;
+        self.orders.insert(id, order);
+        for event in events {
+            self.append(id, event);
+        }
+    }
+}

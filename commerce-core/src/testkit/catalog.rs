@@ -1,0 +1,208 @@
+//! Catalog and tenancy: search, and tenants that never see each other.
+
+use crate::clock::Clock;
+
+use super::{
+    Category, Currency, Entity, Error, Harness, Money, NewProduct, OrderStatus, PaymentEvent,
+    Quantity, Sku, StoreFactory, TaxCategory, Variant, idempotency_key, qty,
+};
+
+/// This area's scenarios, stamped by
+/// [`conformance_tests!`](crate::conformance_tests). The kit's own tests
+/// fail when a `pub async fn` scenario of this file is missing here.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_catalog {
+    ($($mode:tt)*) => {
+        $crate::conformance_tests! {@area [$($mode)*] catalog:
+            tenants_are_isolated,
+            product_search_matches_prefixes_and_pages,
+        }
+    };
+}
+
+/// Tenant A's handle cannot see or change tenant B's products, stock, carts
+/// or orders, and the same SKU in two tenants is two stocks.
+pub async fn tenants_are_isolated(factory: &dyn StoreFactory) {
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("GPU-SHARED-NAME", 100_000, 1).await;
+    let order = h.order_for(&sku, 1, "tenant-a-order").await;
+    let cart = h.cart_with(&h.stocked("CPU-A", 10_000, 1).await, 1).await;
+    let product = h.shop.products().await.unwrap()[0].id();
+
+    let b = h.other_shop("shop-b");
+    assert!(b.products().await.unwrap().is_empty());
+    let not_found = |r: Result<_, Error>, entity| matches!(r, Err(Error::NotFound { entity: e, .. }) if e == entity);
+    assert!(not_found(
+        b.product(product).await.map(|_| ()),
+        Entity::Product
+    ));
+    assert!(not_found(b.cart(cart.id).await.map(|_| ()), Entity::Cart));
+    assert!(not_found(
+        b.order(order.id).await.map(|_| ()),
+        Entity::Order
+    ));
+    assert!(not_found(
+        b.order_events(order.id).await.map(|_| ()),
+        Entity::Order
+    ));
+    assert!(not_found(b.stock(&sku).await.map(|_| ()), Entity::Sku));
+    assert!(not_found(
+        b.receive_stock(&sku, qty(5), None).await.map(|_| ()),
+        Entity::Sku
+    ));
+    assert!(not_found(
+        b.set_line(cart.id, &sku, Quantity::ONE).await.map(|_| ()),
+        Entity::Cart
+    ));
+    assert!(not_found(
+        b.scope()
+            .carts()
+            .set_line(cart.id, &sku, Quantity::ONE, h.clock.now(), h.clock.now())
+            .await
+            .map(|_| ()),
+        Entity::Cart
+    ));
+    assert!(not_found(
+        b.cancel_order(order.id, "not yours").await.map(|_| ()),
+        Entity::Order
+    ));
+    let foreign = PaymentEvent {
+        tenant: b.tenant().clone(),
+        ..h.paid(&order, "evt_foreign")
+    };
+    assert!(not_found(
+        b.apply_payment_event(&foreign).await.map(|_| ()),
+        Entity::Order
+    ));
+    assert!(matches!(
+        b.apply_payment_event(&h.paid(&order, "evt_cross")).await,
+        Err(Error::TenantMismatch { .. })
+    ));
+
+    // The same SKU text in tenant B is B's own stock.
+    Harness::stocked_in(&b, sku.as_str(), 1, 7).await;
+    let b_cart = b.create_cart(Currency::AUD).await.unwrap();
+    assert!(not_found(
+        b.set_line(cart.id, &sku, Quantity::ONE).await.map(|_| ()),
+        Entity::Cart
+    ));
+    b.set_line(b_cart.id, &sku, qty(7)).await.unwrap();
+    assert_eq!(b.stock(&sku).await.unwrap().reserved, 7);
+    let a_level = h.shop.stock(&sku).await.unwrap();
+    assert_eq!(
+        (a_level.on_hand, a_level.allocated, a_level.reserved),
+        (1, 1, 0)
+    );
+    assert_eq!(
+        h.shop.order(order.id).await.unwrap().status,
+        OrderStatus::AwaitingPayment
+    );
+    assert!(
+        b.scope()
+            .orders()
+            .order_by_idempotency_key(&idempotency_key("tenant-a-order"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// Full-text search: every word must prefix-match a word of the name,
+/// category or SKUs, case-insensitively, without stemming; results page
+/// without overlap; other tenants' products never appear.
+pub async fn product_search_matches_prefixes_and_pages(factory: &dyn StoreFactory) {
+    let h = Harness::new(factory).await;
+    let add = |name: &'static str, category: &'static str, sku: &'static str| {
+        let shop = h.shop.clone();
+        async move {
+            shop.add_product(NewProduct {
+                name: name.into(),
+                category: Category::parse(category).unwrap(),
+                tax_category: TaxCategory::parse("standard").unwrap(),
+                age_restricted: false,
+                variants: vec![Variant::new(
+                    Sku::parse(sku).unwrap(),
+                    Money::new(100, Currency::AUD),
+                )],
+            })
+            .await
+            .unwrap()
+        }
+    };
+    add("GeForce RTX 3090 Founders Edition", "gpu", "GPU-3090-FE").await;
+    add("GeForce RTX 3080", "gpu", "GPU-3080").await;
+    add("Radeon RX 6800 XT", "gpu", "GPU-6800XT").await;
+    add("Ryzen 9 5950X", "cpu", "CPU-5950X").await;
+    let other = h.other_shop("shop-b");
+    Harness::stocked_in(&other, "GPU-GEFORCE-B", 100, 0).await;
+
+    let names = |found: Vec<crate::catalog::Product>| {
+        let mut names: Vec<String> = found.iter().map(|p| p.name().to_owned()).collect();
+        names.sort();
+        names
+    };
+    let page = crate::catalog::Page::first(50);
+    assert_eq!(
+        names(h.shop.search_products("geforce", page).await.unwrap()),
+        vec!["GeForce RTX 3080", "GeForce RTX 3090 Founders Edition"]
+    );
+    assert_eq!(
+        names(h.shop.search_products("GEFOR rtx 309", page).await.unwrap()),
+        vec!["GeForce RTX 3090 Founders Edition"]
+    );
+    assert_eq!(
+        names(h.shop.search_products("gpu", page).await.unwrap()).len(),
+        3,
+        "categories are searched"
+    );
+    assert_eq!(
+        names(h.shop.search_products("5950x", page).await.unwrap()),
+        vec!["Ryzen 9 5950X"]
+    );
+    assert!(
+        h.shop
+            .search_products("founders geforce nvidia", page)
+            .await
+            .unwrap()
+            .is_empty(),
+        "every word must match"
+    );
+    assert!(
+        h.shop
+            .search_products("  --  ", page)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        h.shop
+            .search_products("editions", page)
+            .await
+            .unwrap()
+            .is_empty(),
+        "prefix, not stem"
+    );
+    assert!(
+        !names(h.shop.search_products("b", page).await.unwrap())
+            .contains(&"Item GPU-GEFORCE-B".to_owned())
+    );
+
+    let first = h
+        .shop
+        .search_products("gpu", crate::catalog::Page::first(2))
+        .await
+        .unwrap();
+    let second = h
+        .shop
+        .search_products("gpu", crate::catalog::Page::first(2).next())
+        .await
+        .unwrap();
+    assert_eq!((first.len(), second.len()), (2, 1));
+    assert!(
+        second
+            .iter()
+            .all(|p| first.iter().all(|q| q.id() != p.id())),
+        "pages do not overlap"
+    );
+}

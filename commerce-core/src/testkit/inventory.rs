@@ -1,0 +1,336 @@
+//! Stock and reservations: races for the last units, expiry, idempotent holds, the adjustment history.
+
+use super::{
+    AdjustmentKind, Arc, Barrier, Cart, Currency, Duration, Error, Harness, HashMap,
+    PaymentOutcome, Quantity, Sku, StoreFactory, TTL, idempotency_key, qty,
+};
+
+/// This area's scenarios, stamped by
+/// [`conformance_tests!`](crate::conformance_tests). The kit's own tests
+/// fail when a `pub async fn` scenario of this file is missing here.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_inventory {
+    ($($mode:tt)*) => {
+        $crate::conformance_tests! {@area [$($mode)*] inventory:
+            last_unit_race_has_one_winner,
+            five_units_fifty_racers_have_five_winners,
+            random_racers_over_many_skus_never_oversell,
+            reservation_expiry_frees_stock_at_ttl_and_sweep_removes_it,
+            setting_same_quantity_twice_reserves_once,
+            stock_adjustments_are_recorded,
+        }
+    };
+}
+
+/// Races `racers` carts for one unit each of `sku`; returns the results.
+async fn race_for(h: &Harness, sku: &Sku, racers: usize) -> Vec<Result<Cart, Error>> {
+    let barrier = Arc::new(Barrier::new(racers));
+    let mut tasks = Vec::with_capacity(racers);
+    for _ in 0..racers {
+        let shop = h.shop.clone();
+        let sku = sku.clone();
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            let cart = shop.create_cart(Currency::AUD).await.unwrap();
+            barrier.wait().await;
+            shop.set_line(cart.id, &sku, Quantity::ONE).await
+        }));
+    }
+    let mut results = Vec::with_capacity(racers);
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    results
+}
+
+async fn assert_race(factory: &dyn StoreFactory, on_hand: u32, racers: usize) {
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("GPU-RACE", 100_000, on_hand).await;
+    let results = race_for(&h, &sku, racers).await;
+    let winners = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(
+        winners, on_hand as usize,
+        "winners for {on_hand} units among {racers} racers"
+    );
+    for loser in results.iter().filter_map(|r| r.as_ref().err()) {
+        match loser {
+            Error::InsufficientStock {
+                sku: s,
+                requested,
+                available,
+            } => {
+                assert_eq!(s, &sku);
+                assert_eq!(*requested, 1);
+                assert_eq!(
+                    *available, 0,
+                    "a loser must be told the real available count"
+                );
+            }
+            other => panic!("a loser got {other:?} instead of InsufficientStock"),
+        }
+    }
+    let level = h.shop.stock(&sku).await.unwrap();
+    assert_eq!(
+        (level.on_hand, level.reserved, level.available()),
+        (on_hand, on_hand, 0)
+    );
+}
+
+/// 20 carts race for a SKU with one unit on hand: exactly one reservation
+/// succeeds; 19 fail with `available = 0`.
+pub async fn last_unit_race_has_one_winner(factory: &dyn StoreFactory) {
+    assert_race(factory, 1, 20).await;
+}
+
+/// 50 carts race for a SKU with five units on hand: exactly five succeed.
+pub async fn five_units_fifty_racers_have_five_winners(factory: &dyn StoreFactory) {
+    assert_race(factory, 5, 50).await;
+}
+
+/// 200 tasks with pseudo-random quantities over 20 SKUs reserve, some check
+/// out and some pay, all at once. Afterwards, for every SKU: live
+/// reservations + allocated + sold never exceed stock received, and each
+/// figure equals what the winning tasks account for.
+pub async fn random_racers_over_many_skus_never_oversell(factory: &dyn StoreFactory) {
+    const SKUS: usize = 20;
+    const TASKS: usize = 200;
+    let h = Harness::new(factory).await;
+    let mut skus = Vec::with_capacity(SKUS);
+    let mut received = HashMap::new();
+    for i in 0..SKUS {
+        let on_hand = (i % 7) as u32 + 1;
+        let sku = h
+            .stocked(&format!("SKU-{i:02}"), 1_000 + i as i64, on_hand)
+            .await;
+        received.insert(sku.clone(), on_hand);
+        skus.push(sku);
+    }
+    // A fixed xorshift sequence, so a failure reproduces.
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let barrier = Arc::new(Barrier::new(TASKS));
+    let mut tasks = Vec::with_capacity(TASKS);
+    for task in 0..TASKS {
+        let sku = skus[(next() % SKUS as u64) as usize].clone();
+        let quantity = (next() % 3) as u32 + 1;
+        let h = h.clone();
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            let cart = h.shop.create_cart(Currency::AUD).await.unwrap();
+            barrier.wait().await;
+            match h.shop.set_line(cart.id, &sku, qty(quantity)).await {
+                Ok(_) => {}
+                Err(Error::InsufficientStock {
+                    available,
+                    requested,
+                    ..
+                }) => {
+                    assert!(available < requested);
+                    return (sku, quantity, "refused");
+                }
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+            if task % 3 != 0 {
+                return (sku, quantity, "reserved");
+            }
+            let key = format!("key-{task}");
+            let order = h
+                .shop
+                .checkout(cart.id, &idempotency_key(&key))
+                .await
+                .unwrap()
+                .order;
+            if task % 2 != 0 {
+                return (sku, quantity, "allocated");
+            }
+            let outcome = h.deliver(&h.paid(&order, &format!("evt_{task}"))).await;
+            assert_eq!(outcome, PaymentOutcome::Paid);
+            (sku, quantity, "sold")
+        }));
+    }
+    let mut expected: HashMap<(Sku, &str), u32> = HashMap::new();
+    for task in tasks {
+        let (sku, quantity, fate) = task.await.unwrap();
+        *expected.entry((sku, fate)).or_default() += quantity;
+    }
+    for sku in &skus {
+        let level = h.shop.stock(sku).await.unwrap();
+        let sold = h.sold(&h.shop, sku).await;
+        let get = |fate| expected.get(&(sku.clone(), fate)).copied().unwrap_or(0);
+        let received = received[sku];
+        assert!(
+            i64::from(level.reserved) + i64::from(level.allocated) + sold <= i64::from(received),
+            "{sku}: {level:?} sold {sold} received {received}"
+        );
+        assert_eq!(
+            i64::from(level.on_hand),
+            i64::from(received) - sold,
+            "{sku}"
+        );
+        assert_eq!(level.reserved, get("reserved"), "{sku} reserved");
+        assert_eq!(level.allocated, get("allocated"), "{sku} allocated");
+        assert_eq!(sold, i64::from(get("sold")), "{sku} sold");
+    }
+}
+
+/// A reservation stops counting the instant the clock reaches its expiry,
+/// before any sweep; the sweep then deletes it; a checkout that relied on it
+/// is refused.
+pub async fn reservation_expiry_frees_stock_at_ttl_and_sweep_removes_it(
+    factory: &dyn StoreFactory,
+) {
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("GPU-EXPIRY", 50_000, 1).await;
+    let first = h.cart_with(&sku, 1).await;
+    let second = h.shop.create_cart(Currency::AUD).await.unwrap();
+    assert!(matches!(
+        h.shop.set_line(second.id, &sku, Quantity::ONE).await,
+        Err(Error::InsufficientStock { available: 0, .. })
+    ));
+
+    h.clock.advance(TTL - Duration::from_secs(1));
+    assert_eq!(
+        h.shop.stock(&sku).await.unwrap().available(),
+        0,
+        "still held one second before expiry"
+    );
+    assert!(
+        h.shop
+            .set_line(second.id, &sku, Quantity::ONE)
+            .await
+            .is_err()
+    );
+
+    h.clock.advance(Duration::from_secs(1));
+    let level = h.shop.stock(&sku).await.unwrap();
+    assert_eq!(
+        (level.reserved, level.available()),
+        (0, 1),
+        "free at the instant of expiry"
+    );
+    let inventory = h.shop.scope().inventory();
+    assert_eq!(
+        inventory.cart_reservations(first.id).await.unwrap().len(),
+        1,
+        "not swept yet"
+    );
+
+    let report = h.shop.sweep().await.unwrap();
+    assert_eq!(report.reservations_removed, 1);
+    assert!(
+        inventory
+            .cart_reservations(first.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(h.shop.sweep().await.unwrap().reservations_removed, 0);
+
+    h.shop
+        .set_line(second.id, &sku, Quantity::ONE)
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.shop.checkout(first.id, &idempotency_key("late")).await,
+        Err(Error::ReservationLapsed { sku: s }) if s == sku
+    ));
+}
+
+/// Setting the same quantity twice reserves once; lowering releases the
+/// difference; zero removes the line and its reservation.
+pub async fn setting_same_quantity_twice_reserves_once(factory: &dyn StoreFactory) {
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("TEE-M", 2_500, 5).await;
+    let a = h.shop.create_cart(Currency::AUD).await.unwrap();
+    let b = h.shop.create_cart(Currency::AUD).await.unwrap();
+    h.shop.set_line(a.id, &sku, qty(2)).await.unwrap();
+    let cart = h.shop.set_line(a.id, &sku, qty(2)).await.unwrap();
+    assert_eq!(cart.lines.len(), 1);
+    assert_eq!(cart.lines[0].quantity, qty(2));
+    assert_eq!(h.shop.stock(&sku).await.unwrap().reserved, 2);
+    let held = h
+        .shop
+        .scope()
+        .inventory()
+        .cart_reservations(a.id)
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].quantity, qty(2));
+
+    h.shop.set_line(b.id, &sku, qty(3)).await.unwrap();
+    match h.shop.set_line(b.id, &sku, qty(4)).await {
+        Err(Error::InsufficientStock {
+            requested: 4,
+            available: 3,
+            ..
+        }) => {}
+        other => panic!("expected available 3, got {other:?}"),
+    }
+    assert_eq!(
+        h.shop.cart(b.id).await.unwrap().lines[0].quantity,
+        qty(3),
+        "a refusal changes nothing"
+    );
+
+    h.shop.set_line(a.id, &sku, qty(1)).await.unwrap();
+    h.shop.set_line(b.id, &sku, qty(4)).await.unwrap();
+    let cart = h.shop.remove_line(a.id, &sku).await.unwrap();
+    assert!(cart.lines.is_empty());
+    assert!(
+        h.shop
+            .scope()
+            .inventory()
+            .cart_reservations(a.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let level = h.shop.stock(&sku).await.unwrap();
+    assert_eq!((level.reserved, level.available()), (4, 1));
+}
+
+/// Stock receipts and corrections are recorded; a correction below what is
+/// held is refused with the held count.
+pub async fn stock_adjustments_are_recorded(factory: &dyn StoreFactory) {
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("RAM-32GB", 9_000, 0).await;
+    h.shop
+        .receive_stock(&sku, qty(3), Some("delivery 1".into()))
+        .await
+        .unwrap();
+    let level = h
+        .shop
+        .correct_stock(&sku, qty(2), Some("one was faulty".into()))
+        .await
+        .unwrap();
+    assert_eq!(level.on_hand, 2);
+    h.cart_with(&sku, 2).await;
+    match h.shop.correct_stock(&sku, qty(1), None).await {
+        Err(Error::StockBelowHeld {
+            requested: 1,
+            held: 2,
+            ..
+        }) => {}
+        other => panic!("expected StockBelowHeld, got {other:?}"),
+    }
+    let history = h.shop.stock_adjustments(&sku).await.unwrap();
+    let summary: Vec<_> = history
+        .iter()
+        .map(|a| (a.kind.clone(), a.delta, a.on_hand_after))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (AdjustmentKind::Received, 3, 3),
+            (AdjustmentKind::Corrected, -1, 2)
+        ]
+    );
+    assert_eq!(history[0].note.as_deref(), Some("delivery 1"));
+}

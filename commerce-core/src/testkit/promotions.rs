@@ -1,0 +1,314 @@
+//! Promotions: usage limits under concurrency, per-customer limits, tenant-scoped promotions and settings.
+
+use super::{
+    Action, Arc, Barrier, CheckoutRequest, Condition, CouponCode, Currency, CustomerContext,
+    CustomerId, Decimal, Error, Harness, Money, NotApplied, PromotionId, PromotionOutcome,
+    PromotionSpec, ShopSettings, StoreFactory, TaxConfig, idempotency_key,
+};
+
+/// This area's scenarios, stamped by
+/// [`conformance_tests!`](crate::conformance_tests). The kit's own tests
+/// fail when a `pub async fn` scenario of this file is missing here.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_promotions {
+    ($($mode:tt)*) => {
+        $crate::conformance_tests! {@area [$($mode)*] promotions:
+            limited_coupon_last_use_is_redeemed_once,
+            per_customer_limit_is_enforced,
+            promotions_and_settings_are_tenant_scoped,
+        }
+    };
+}
+
+/// A coupon limited to one use in total, with a 20% discount.
+pub(crate) fn limited_coupon(
+    id: &str,
+    code: &str,
+    usage_limit: Option<u32>,
+    per_customer_limit: Option<u32>,
+) -> PromotionSpec {
+    PromotionSpec {
+        id: PromotionId::parse(id).unwrap(),
+        name: format!("{code}: 20% off"),
+        priority: 1,
+        exclusive: false,
+        conditions: vec![Condition::Coupon {
+            code: CouponCode::parse(code).unwrap(),
+        }],
+        action: Action::PercentOffCart {
+            percent: Decimal::from(20),
+        },
+        cap: None,
+        usage_limit,
+        per_customer_limit,
+    }
+}
+
+pub(crate) fn customer(id: &str) -> Option<CustomerContext> {
+    Some(CustomerContext {
+        id: Some(CustomerId::parse(id).unwrap()),
+        ..CustomerContext::default()
+    })
+}
+
+pub(crate) fn applied(outcome: &PromotionOutcome) -> bool {
+    matches!(outcome, PromotionOutcome::Applied { .. })
+}
+
+/// The last use of a limited coupon, raced by 20 checkouts that were all
+/// shown the discount: exactly one is placed with it; the other 19 are
+/// refused with `PromotionExhausted`, place nothing and keep their carts.
+/// Priced again, they see the coupon exhausted and pay full price.
+pub async fn limited_coupon_last_use_is_redeemed_once(factory: &dyn StoreFactory) {
+    const RACERS: usize = 20;
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("GPU-COUPON", 10_000, RACERS as u32).await;
+    let code = CouponCode::parse("last-one").unwrap();
+    h.shop
+        .put_promotion(limited_coupon("last-one", "LAST-ONE", Some(1), None))
+        .await
+        .unwrap();
+    let mut carts = Vec::with_capacity(RACERS);
+    for _ in 0..RACERS {
+        let cart = h.cart_with(&sku, 1).await;
+        h.shop.add_code(cart.id, &code).await.unwrap();
+        let preview = h.shop.price_cart(cart.id).await.unwrap();
+        assert_eq!(
+            preview.totals.grand_total,
+            Money::new(8_000, Currency::AUD),
+            "every buyer is shown the discount"
+        );
+        carts.push((cart.id, preview.totals.grand_total));
+    }
+    let barrier = Arc::new(Barrier::new(RACERS));
+    let tasks: Vec<_> = carts
+        .iter()
+        .enumerate()
+        .map(|(i, &(cart, shown))| {
+            let (shop, barrier) = (h.shop.clone(), barrier.clone());
+            tokio::spawn(async move {
+                let request = CheckoutRequest::new(idempotency_key(&format!("coupon-{i}")))
+                    .expecting_total(shown);
+                barrier.wait().await;
+                (cart, shop.checkout_with(cart, &request).await)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    let mut losers = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            (_, Ok(checkout)) => winners.push(checkout.order),
+            (
+                cart,
+                Err(Error::PromotionExhausted {
+                    promotion,
+                    per_customer: false,
+                }),
+            ) => {
+                assert_eq!(promotion.as_str(), "last-one");
+                losers.push(cart);
+            }
+            (_, Err(other)) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one checkout redeems the last use"
+    );
+    assert_eq!(losers.len(), RACERS - 1);
+    let order = &winners[0];
+    assert_eq!(order.total(), Money::new(8_000, Currency::AUD));
+    assert_eq!(order.promotions.len(), 1);
+    assert_eq!(
+        order.promotions[0].discount,
+        Money::new(2_000, Currency::AUD)
+    );
+    let usage = h
+        .shop
+        .scope()
+        .promotions()
+        .usage(&[PromotionId::parse("last-one").unwrap()], None)
+        .await
+        .unwrap();
+    assert_eq!(usage.values().map(|u| u.total).sum::<u32>(), 1);
+    let level = h.shop.stock(&sku).await.unwrap();
+    assert_eq!(
+        (level.allocated, level.reserved),
+        (1, RACERS as u32 - 1),
+        "the refused placed nothing"
+    );
+
+    let loser = losers[0];
+    assert!(h.shop.cart(loser).await.unwrap().is_open());
+    let preview = h.shop.price_cart(loser).await.unwrap();
+    assert_eq!(
+        preview.promotions[0].outcome,
+        PromotionOutcome::NotApplied(NotApplied::UsageExhausted { limit: 1 })
+    );
+    assert_eq!(
+        preview.totals.grand_total,
+        Money::new(10_000, Currency::AUD)
+    );
+    // With the code still entered, checkout says why rather than charging
+    // a price the buyer was not shown.
+    assert!(matches!(
+        h.shop
+            .checkout(loser, &idempotency_key("coupon-retry"))
+            .await,
+        Err(Error::PromotionExhausted {
+            per_customer: false,
+            ..
+        })
+    ));
+    h.shop.remove_code(loser, &code).await.unwrap();
+    let stale = CheckoutRequest::new(idempotency_key("coupon-retry"))
+        .expecting_total(Money::new(8_000, Currency::AUD));
+    assert!(matches!(
+        h.shop.checkout_with(loser, &stale).await,
+        Err(Error::PriceChanged { actual, .. }) if actual == Money::new(10_000, Currency::AUD)
+    ));
+    let fresh = CheckoutRequest::new(idempotency_key("coupon-retry"))
+        .expecting_total(preview.totals.grand_total);
+    let order = h.shop.checkout_with(loser, &fresh).await.unwrap().order;
+    assert!(order.promotions.is_empty());
+}
+
+/// A per-customer limit: the customer's second order does not get the
+/// promotion (and two of their checkouts racing for it: one does), another
+/// customer's does, an anonymous buyer's never does.
+pub async fn per_customer_limit_is_enforced(factory: &dyn StoreFactory) {
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("TEE-PROMO", 5_000, 20).await;
+    let code = CouponCode::parse("welcome").unwrap();
+    h.shop
+        .put_promotion(limited_coupon("welcome", "WELCOME", None, Some(1)))
+        .await
+        .unwrap();
+    let cart_for = |who: Option<CustomerContext>| {
+        let (h, sku, code) = (h.clone(), sku.clone(), code.clone());
+        async move {
+            let cart = h.cart_with(&sku, 1).await;
+            h.shop.add_code(cart.id, &code).await.unwrap();
+            h.shop.set_customer(cart.id, who).await.unwrap();
+            cart.id
+        }
+    };
+
+    let anonymous = cart_for(None).await;
+    let preview = h.shop.price_cart(anonymous).await.unwrap();
+    assert_eq!(
+        preview.promotions[0].outcome,
+        PromotionOutcome::NotApplied(NotApplied::CustomerRequired)
+    );
+
+    // Two checkouts of one customer race for their one use.
+    let first = cart_for(customer("alice")).await;
+    let second = cart_for(customer("alice")).await;
+    assert!(applied(
+        &h.shop.price_cart(second).await.unwrap().promotions[0].outcome
+    ));
+    let barrier = Arc::new(Barrier::new(2));
+    let tasks: Vec<_> = [(first, "alice-1"), (second, "alice-2")]
+        .into_iter()
+        .map(|(cart, key)| {
+            let (shop, barrier) = (h.shop.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                shop.checkout(cart, &idempotency_key(key)).await
+            })
+        })
+        .collect();
+    let mut placed = 0;
+    let mut refused = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(checkout) => {
+                placed += 1;
+                assert_eq!(checkout.order.promotions.len(), 1);
+                assert_eq!(
+                    checkout.order.customer.as_ref().map(CustomerId::as_str),
+                    Some("alice")
+                );
+            }
+            Err(Error::PromotionExhausted {
+                per_customer: true, ..
+            }) => refused += 1,
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((placed, refused), (1, 1));
+
+    let third = cart_for(customer("alice")).await;
+    assert_eq!(
+        h.shop.price_cart(third).await.unwrap().promotions[0].outcome,
+        PromotionOutcome::NotApplied(NotApplied::CustomerLimitReached { limit: 1 })
+    );
+    let bob = cart_for(customer("bob")).await;
+    let order = h
+        .shop
+        .checkout(bob, &idempotency_key("bob-1"))
+        .await
+        .unwrap()
+        .order;
+    assert_eq!(order.promotions.len(), 1);
+}
+
+/// Promotions, their usage and settings belong to one tenant.
+pub async fn promotions_and_settings_are_tenant_scoped(factory: &dyn StoreFactory) {
+    let h = Harness::new(factory).await;
+    let spec = limited_coupon("tenant-a-only", "ONLY-A", Some(5), None);
+    h.shop.put_promotion(spec.clone()).await.unwrap();
+    h.shop
+        .put_settings(ShopSettings::with_tax(TaxConfig::australia_gst()))
+        .await
+        .unwrap();
+    let b = h.other_shop("shop-b");
+    assert!(b.promotions().await.unwrap().is_empty());
+    assert!(
+        b.scope()
+            .promotions()
+            .promotion(&spec.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(b.settings().await.unwrap(), ShopSettings::default());
+    assert!(!b.remove_promotion(&spec.id).await.unwrap());
+    assert_eq!(h.shop.promotions().await.unwrap().len(), 1);
+
+    // Replacing keeps one promotion; removing keeps its usage.
+    let mut changed = spec.clone();
+    changed.name = "renamed".into();
+    h.shop.put_promotion(changed).await.unwrap();
+    let all = h.shop.promotions().await.unwrap();
+    assert_eq!((all.len(), all[0].name()), (1, "renamed"));
+    let sku = h.stocked("CPU-TENANT", 1_000, 1).await;
+    let cart = h.cart_with(&sku, 1).await;
+    h.shop
+        .add_code(cart.id, &CouponCode::parse("only-a").unwrap())
+        .await
+        .unwrap();
+    h.shop
+        .checkout(cart.id, &idempotency_key("a-1"))
+        .await
+        .unwrap();
+    assert!(h.shop.remove_promotion(&spec.id).await.unwrap());
+    let usage = h
+        .shop
+        .scope()
+        .promotions()
+        .usage(std::slice::from_ref(&spec.id), None)
+        .await
+        .unwrap();
+    assert_eq!(usage.get(&spec.id).map(|u| u.total), Some(1));
+    let usage_b = b
+        .scope()
+        .promotions()
+        .usage(std::slice::from_ref(&spec.id), None)
+        .await
+        .unwrap();
+    assert_eq!(usage_b.get(&spec.id).map_or(0, |u| u.total), 0);
+}
