@@ -5,7 +5,7 @@ use std::fmt;
 
 use crate::ids::{CartId, IdempotencyKey, OrderId, ParseError, PromotionId, Sku, TenantId};
 use crate::money::{Currency, Money, MoneyError};
-use crate::order::OrderStatus;
+use crate::order::{OrderStatus, RefundError};
 use crate::payment::{GatewayError, WebhookError};
 use crate::promotion::PromotionError;
 use crate::tax::TaxError;
@@ -181,6 +181,18 @@ pub enum Error {
     /// A promotion definition makes no sense.
     #[error(transparent)]
     InvalidPromotion(#[from] PromotionError),
+    /// A merchant refund was refused (past what is left, a reused id...).
+    /// Nothing was recorded.
+    #[error(transparent)]
+    Refund(#[from] RefundError),
+    /// An order was asked to expire while its payment window is open.
+    #[error("order {order} awaits payment until {closes_at}")]
+    PaymentWindowOpen {
+        /// The order.
+        order: OrderId,
+        /// When its payment window closes.
+        closes_at: crate::clock::Timestamp,
+    },
     /// Tax could not be computed (a category without a rate, a failing tax
     /// service).
     #[error(transparent)]

@@ -28,7 +28,8 @@ pub use catalog::{NewProduct, Page, Product, Variant};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{BackendError, BackendErrorKind, Entity, Error, Result};
 pub use facade::{
-    Checkout, CheckoutRequest, Commerce, CommerceBuilder, Config, Shop, SweepReport, WebhookHandled,
+    Checkout, CheckoutRequest, Commerce, CommerceBuilder, Config, Shop, SweepReport,
+    WebhookHandled, plan_checkout,
 };
 pub use ids::{
     CartId, Category, CouponCode, CustomerGroup, CustomerId, IdempotencyKey, OrderId, ParseError,
@@ -38,10 +39,9 @@ pub use inventory::{AdjustmentKind, Allocation, Reservation, StockAdjustment, St
 pub use memory::InMemoryStore;
 pub use money::{Currency, Money, MoneyError};
 pub use order::{
-    AppliedPromotion, Order, OrderAction, OrderDraft, OrderEvent, OrderEventKind, OrderStatus,
-    PaymentApplication, PaymentDecision, PaymentEffect, PaymentOutcome, PaymentSettlement,
-    Redemption, Refund, RefundReason, RefundStatus, check_placement, decide_payment,
-    settle_payment,
+    AppliedPromotion, Order, OrderCommand, OrderDraft, OrderEvent, OrderEventKind, OrderStatus,
+    PaymentApplication, PaymentOutcome, Redemption, Refund, RefundAmount, RefundError,
+    RefundFailure, RefundFailureKind, RefundLine, RefundReason, RefundRequest, RefundStatus,
 };
 pub use payment::{
     DynPaymentGateway, GatewayError, PaymentEvent, PaymentEventKind, PaymentGateway,
@@ -52,8 +52,5 @@ pub use pricing::{
 };
 pub use promotion::{Promotion, PromotionSpec};
 pub use settings::ShopSettings;
-pub use store::{
-    CartStore, CatalogStore, DynStore, InventoryStore, OrderStore, Placement, PromotionStore,
-    Scope, SettingsStore, Store, Stores,
-};
+pub use store::{DynStore, Store};
 pub use tax::{TaxCalculator, TaxConfig};

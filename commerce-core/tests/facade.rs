@@ -155,7 +155,7 @@ async fn webhooks_are_verified_routed_and_acknowledged() {
         Err(Error::Webhook(WebhookError::TimestampOutOfTolerance { .. }))
     ));
     assert_eq!(
-        shop.order(order.id).await.unwrap().status,
+        shop.order(order.id).await.unwrap().status(),
         OrderStatus::AwaitingPayment
     );
 

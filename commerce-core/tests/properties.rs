@@ -583,7 +583,13 @@ async fn check(world: &World, model: &Model, ctx: &str) -> Result<(), TestCaseEr
     }
     for order in &model.orders {
         let real = world.shop.order(order.id).await?;
-        prop_assert_eq!(real.status, order.status, "{}: status of {}", ctx, order.id);
+        prop_assert_eq!(
+            real.status(),
+            order.status,
+            "{}: status of {}",
+            ctx,
+            order.id
+        );
     }
     for cart in &model.carts {
         let real = world.shop.cart(cart.id).await?;
@@ -604,7 +610,7 @@ async fn check(world: &World, model: &Model, ctx: &str) -> Result<(), TestCaseEr
             },
             None => CartStatus::Open,
         };
-        prop_assert_eq!(real.status, status, "{}: status of cart {}", ctx, cart.id);
+        prop_assert_eq!(real.status(), status, "{}: status of cart {}", ctx, cart.id);
     }
     let refunds: Vec<(OrderId, RefundReason)> = world
         .gateway
@@ -734,7 +740,7 @@ async fn run(initial: [u32; SKUS], carts: usize, ops: Vec<Op>) -> Result<(), Tes
                     match model.orders[o].status {
                         OrderStatus::AwaitingPayment | OrderStatus::Expired => {
                             let order = result?;
-                            prop_assert_eq!(order.status, OrderStatus::Cancelled, "{}", ctx);
+                            prop_assert_eq!(order.status(), OrderStatus::Cancelled, "{}", ctx);
                             model.orders[o].status = OrderStatus::Cancelled;
                         }
                         from => prop_assert!(
@@ -883,7 +889,7 @@ async fn checkout(
                 ctx
             );
             prop_assert_eq!(done.order.id, order.id, "{}", ctx);
-            prop_assert_eq!(done.order.status, order.status, "{}", ctx);
+            prop_assert_eq!(done.order.status(), order.status, "{}", ctx);
             prop_assert_eq!(
                 done.session.is_some(),
                 order.status == OrderStatus::AwaitingPayment,
@@ -936,7 +942,7 @@ async fn checkout(
         .sum();
     prop_assert!(done.created, "{}", ctx);
     prop_assert!(done.session.is_some(), "{}: no session", ctx);
-    prop_assert_eq!(done.order.status, OrderStatus::AwaitingPayment, "{}", ctx);
+    prop_assert_eq!(done.order.status(), OrderStatus::AwaitingPayment, "{}", ctx);
     prop_assert_eq!(
         done.order.total(),
         Money::new(total, Currency::AUD),
@@ -1023,7 +1029,7 @@ async fn pay(
                 prop_assert_eq!(refund.amount, amount, "{}", ctx);
                 prop_assert_eq!(refund.reason, RefundReason::Oversold, "{}", ctx);
                 prop_assert_eq!(
-                    applied.order.status,
+                    applied.order.status(),
                     OrderStatus::OversoldRefunded,
                     "{}",
                     ctx
@@ -1040,7 +1046,7 @@ async fn pay(
                 model.orders[o].status = OrderStatus::OversoldRefunded;
             } else {
                 prop_assert_eq!(&applied.outcome, &PaymentOutcome::Paid, "{}", ctx);
-                prop_assert_eq!(applied.order.status, OrderStatus::Paid, "{}", ctx);
+                prop_assert_eq!(applied.order.status(), OrderStatus::Paid, "{}", ctx);
                 prop_assert_eq!(
                     applied.order.payment_ref.as_deref(),
                     Some(payment_ref.as_str()),
@@ -1063,7 +1069,7 @@ async fn pay(
             prop_assert_eq!(&refund.id, &refund_id, "{}", ctx);
             prop_assert_eq!(refund.reason, RefundReason::OrderCancelled, "{}", ctx);
             prop_assert_eq!(refund.amount, amount, "{}", ctx);
-            prop_assert_eq!(applied.order.status, OrderStatus::Refunded, "{}", ctx);
+            prop_assert_eq!(applied.order.status(), OrderStatus::Refunded, "{}", ctx);
             prop_assert_eq!(snapshot(world).await?, before, "{}: stock changed", ctx);
             model.refunds.push((order.id, RefundReason::OrderCancelled));
             model.orders[o].status = OrderStatus::Refunded;
@@ -1075,7 +1081,7 @@ async fn pay(
                 ctx,
                 applied.outcome
             );
-            prop_assert_eq!(applied.order.status, status, "{}", ctx);
+            prop_assert_eq!(applied.order.status(), status, "{}", ctx);
             prop_assert_eq!(snapshot(world).await?, before, "{}: stock changed", ctx);
         }
     }

@@ -1,9 +1,10 @@
 //! Carts, their lines, and the reservation hot path.
 
 use async_trait::async_trait;
+use commerce_core::store::CartStore;
 use commerce_core::{
-    BackendError, BackendErrorKind, Cart, CartId, CartStatus, CartStore, CartUpdate, Entity, Error,
-    Quantity, Result, Sku, Timestamp,
+    BackendError, BackendErrorKind, Cart, CartId, CartStatus, CartUpdate, Entity, Error, Quantity,
+    Result, Sku, Timestamp,
 };
 use sqlx::PgConnection;
 
@@ -57,7 +58,7 @@ pub(crate) async fn load_cart(
 pub(crate) async fn save_cart(conn: &mut PgConnection, tenant: &str, cart: &Cart) -> Result<()> {
     let mut doc = cart.clone();
     doc.lines.clear();
-    let checked_out = match cart.status {
+    let checked_out = match cart.status() {
         CartStatus::CheckedOut { order } => Some(order.as_uuid()),
         _ => None,
     };
@@ -72,16 +73,6 @@ pub(crate) async fn save_cart(conn: &mut PgConnection, tenant: &str, cart: &Cart
     .await
     .map_err(db)?;
     Ok(())
-}
-
-fn open(cart: &Cart) -> Result<()> {
-    match cart.status {
-        CartStatus::CheckedOut { order } => Err(Error::CartCheckedOut {
-            cart: cart.id,
-            order,
-        }),
-        _ => Ok(()),
-    }
 }
 
 fn units(q: Quantity) -> Result<i32> {
@@ -272,8 +263,7 @@ impl CartStore for PgTenant {
         let mut current = load_cart(&mut tx, self.tenant(), cart, true)
             .await?
             .ok_or_else(|| Error::not_found(Entity::Cart, cart))?;
-        open(&current)?;
-        current.apply(update, now);
+        current.apply(update, now)?;
         save_cart(&mut tx, self.tenant(), &current).await?;
         tx.commit().await.map_err(db)?;
         Ok(current)
@@ -292,7 +282,7 @@ impl CartStore for PgTenant {
         let mut current = load_cart(&mut tx, self.tenant(), cart, true)
             .await?
             .ok_or_else(|| Error::not_found(Entity::Cart, cart))?;
-        open(&current)?;
+        current.ensure_open()?;
         if quantity.is_zero() {
             let sellable: Option<i32> = sqlx::query_scalar(
                 "SELECT 1 FROM skus WHERE tenant_id = $1 AND sku = $2 AND product_id IS NOT NULL",
@@ -367,7 +357,7 @@ impl CartStore for PgTenant {
             .await
             .map_err(db)?;
         }
-        current.put_line(sku, quantity, now);
+        current.put_line(sku, quantity, now)?;
         save_cart(&mut tx, self.tenant(), &current).await?;
         tx.commit().await.map_err(db)?;
         Ok(current)

@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 use commerce_core::catalog::{search_terms, searchable_words};
-use commerce_core::{CatalogStore, Error, Page, Product, ProductId, Result, Sku};
+use commerce_core::store::CatalogStore;
+use commerce_core::{Error, Page, Product, ProductId, Result, Sku};
 
 use crate::error::db;
 use crate::{PgTenant, from_doc, to_doc};

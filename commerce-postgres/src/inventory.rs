@@ -2,9 +2,10 @@
 //! helpers the cart and order stores share.
 
 use async_trait::async_trait;
+use commerce_core::store::InventoryStore;
 use commerce_core::{
-    AdjustmentKind, Allocation, CartId, Entity, Error, InventoryStore, OrderId, Quantity,
-    Reservation, Result, Sku, StockAdjustment, StockLevel, Timestamp,
+    AdjustmentKind, Allocation, CartId, Entity, Error, OrderId, Quantity, Reservation, Result, Sku,
+    StockAdjustment, StockLevel, Timestamp,
 };
 use sqlx::PgConnection;
 

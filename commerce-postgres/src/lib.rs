@@ -14,7 +14,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use commerce_core::{Error, Result, Scope, Store, TenantId};
+use commerce_core::store::Scope;
+use commerce_core::{Error, Result, Store, TenantId};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::migrate::Migrator;
@@ -164,7 +165,7 @@ impl PgStore {
 
 impl Store for PgStore {
     fn scope(&self, tenant: &TenantId) -> Scope {
-        Scope::from_one(
+        Scope::new(
             tenant.clone(),
             Arc::new(PgTenant {
                 pool: self.pool.clone(),

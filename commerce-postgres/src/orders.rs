@@ -1,14 +1,23 @@
 //! Orders, their audit logs, exactly-once payment events and refunds.
+//!
+//! Every operation loads and locks what it needs, asks the core's order
+//! pipeline ([`place`], [`decide`], [`settle_payment`]) what to do, and
+//! carries out the effects with [`PgTenant::carry_out`], the one place this
+//! store changes stock, promotion usage, carts and refunds for an order.
 
 use async_trait::async_trait;
-use commerce_core::order::PendingEvent;
+use commerce_core::order::{
+    OrderChange, OrderCommand, OrderEffect, PendingEvent, Redemption, RefundError,
+};
+use commerce_core::promotion::PromotionUsage;
+use commerce_core::store::{
+    ChangedOrder, OrderStore, PaymentDecision, Placement, check_redemption, decide, decide_payment,
+    place, settle_payment,
+};
 use commerce_core::{
-    AdjustmentKind, BackendError, BackendErrorKind, CartStatus, Entity, Error, IdempotencyKey,
-    Order, OrderAction, OrderDraft, OrderEvent, OrderEventKind, OrderId, OrderStatus, OrderStore,
-    PaymentApplication, PaymentDecision, PaymentEffect, PaymentEvent, PaymentOutcome,
-    PaymentSession, Placement, Redemption, Refund, RefundId, RefundReason, RefundReceipt,
-    RefundStatus, Reservation, Result, Sku, StockAdjustment, TenantId, Timestamp, check_placement,
-    decide_payment, settle_payment,
+    AdjustmentKind, Entity, Error, IdempotencyKey, Order, OrderDraft, OrderEvent, OrderEventKind,
+    OrderId, PaymentApplication, PaymentEvent, PaymentOutcome, Refund, Reservation, Result, Sku,
+    StockAdjustment, TenantId, Timestamp,
 };
 use sqlx::PgConnection;
 
@@ -43,7 +52,7 @@ async fn save_order(conn: &mut PgConnection, tenant: &str, order: &Order) -> Res
     sqlx::query("UPDATE orders SET status = $3, doc = $4 WHERE tenant_id = $1 AND id = $2")
         .bind(tenant)
         .bind(order.id.as_uuid())
-        .bind(order.status.as_str())
+        .bind(order.status().as_str())
         .bind(to_doc(order)?)
         .execute(&mut *conn)
         .await
@@ -84,8 +93,10 @@ async fn append(
     Ok(())
 }
 
+/// Stores a new refund; an id another refund holds is
+/// [`RefundError::IdReused`].
 async fn insert_refund(conn: &mut PgConnection, tenant: &str, refund: &Refund) -> Result<()> {
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO refunds (tenant_id, id, order_id, amount_minor, currency, pending, requested_at, doc) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
@@ -94,67 +105,136 @@ async fn insert_refund(conn: &mut PgConnection, tenant: &str, refund: &Refund) -
     .bind(refund.order.as_uuid())
     .bind(refund.amount.minor())
     .bind(refund.amount.currency().code())
-    .bind(refund.status == RefundStatus::Pending)
+    .bind(refund.is_pending())
     .bind(refund.requested_at)
     .bind(to_doc(refund)?)
     .execute(&mut *conn)
-    .await
-    .map_err(db)?;
+    .await;
+    match inserted {
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e, "refunds_pkey") => Err(RefundError::IdReused {
+            refund: refund.id.clone(),
+        }
+        .into()),
+        Err(e) => Err(db(e)),
+    }
+}
+
+/// Replaces the stored refund with `refund`'s id.
+async fn update_refund(conn: &mut PgConnection, tenant: &str, refund: &Refund) -> Result<()> {
+    let updated =
+        sqlx::query("UPDATE refunds SET pending = $3, doc = $4 WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant)
+            .bind(refund.id.as_str())
+            .bind(refund.is_pending())
+            .bind(to_doc(refund)?)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+    if updated.rows_affected() == 0 {
+        return Err(Error::not_found(Entity::Refund, &refund.id));
+    }
     Ok(())
 }
 
-/// Counts one redemption, refusing it past its limits.
-async fn redeem(conn: &mut PgConnection, tenant: &str, redemption: &Redemption) -> Result<()> {
-    let exhausted = |per_customer| Error::PromotionExhausted {
-        promotion: redemption.promotion.clone(),
-        per_customer,
-    };
-    let limit = redemption
-        .usage_limit
-        .map(|l| i32::try_from(l).unwrap_or(i32::MAX))
-        .unwrap_or(i32::MAX);
-    let counted: Option<i32> = sqlx::query_scalar(
-        "INSERT INTO promotion_usage (tenant_id, promotion_id, total) VALUES ($1, $2, 1) \
-         ON CONFLICT (tenant_id, promotion_id) DO UPDATE SET total = promotion_usage.total + 1 \
-         WHERE promotion_usage.total < $3 RETURNING total",
+/// The refunds of `order`, oldest first. The caller holds the order's row
+/// lock, which every change to its refunds takes first.
+async fn load_refunds(
+    conn: &mut PgConnection,
+    tenant: &str,
+    order: OrderId,
+) -> Result<Vec<Refund>> {
+    let docs: Vec<serde_json::Value> = sqlx::query_scalar(
+        "SELECT doc FROM refunds WHERE tenant_id = $1 AND order_id = $2 ORDER BY requested_at, id",
+    )
+    .bind(tenant)
+    .bind(order.as_uuid())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    docs.into_iter()
+        .map(|doc| from_doc("a refund", doc))
+        .collect()
+}
+
+fn count(n: i32) -> Result<u32> {
+    u32::try_from(n).map_err(|e| corrupt("a usage count", e))
+}
+
+/// Locks the usage rows of `redemption`'s promotion (and customer),
+/// creating them at zero, and reads them.
+async fn lock_usage(
+    conn: &mut PgConnection,
+    tenant: &str,
+    redemption: &Redemption,
+) -> Result<PromotionUsage> {
+    // An upsert that changes nothing still locks the row and returns it.
+    let total: i32 = sqlx::query_scalar(
+        "INSERT INTO promotion_usage (tenant_id, promotion_id, total) VALUES ($1, $2, 0) \
+         ON CONFLICT (tenant_id, promotion_id) DO UPDATE SET total = promotion_usage.total \
+         RETURNING total",
     )
     .bind(tenant)
     .bind(redemption.promotion.as_str())
-    .bind(limit)
-    .fetch_optional(&mut *conn)
+    .fetch_one(&mut *conn)
     .await
     .map_err(db)?;
-    if counted.is_none() {
-        return Err(exhausted(false));
+    let by_customer = match &redemption.customer {
+        Some(customer) => sqlx::query_scalar(
+            "INSERT INTO promotion_customer_usage (tenant_id, promotion_id, customer_id, used) \
+             VALUES ($1, $2, $3, 0) \
+             ON CONFLICT (tenant_id, promotion_id, customer_id) \
+             DO UPDATE SET used = promotion_customer_usage.used RETURNING used",
+        )
+        .bind(tenant)
+        .bind(redemption.promotion.as_str())
+        .bind(customer.as_str())
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?,
+        None => 0,
+    };
+    Ok(PromotionUsage {
+        total: count(total)?,
+        by_customer: count(by_customer)?,
+    })
+}
+
+/// Adds `delta` (one or minus one) to the usage of `redemption`, never
+/// below zero.
+async fn add_usage(
+    conn: &mut PgConnection,
+    tenant: &str,
+    redemption: &Redemption,
+    delta: i32,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO promotion_usage (tenant_id, promotion_id, total) VALUES ($1, $2, GREATEST($3, 0)) \
+         ON CONFLICT (tenant_id, promotion_id) \
+         DO UPDATE SET total = GREATEST(promotion_usage.total + $3, 0)",
+    )
+    .bind(tenant)
+    .bind(redemption.promotion.as_str())
+    .bind(delta)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    if let Some(customer) = &redemption.customer {
+        sqlx::query(
+            "INSERT INTO promotion_customer_usage (tenant_id, promotion_id, customer_id, used) \
+             VALUES ($1, $2, $3, GREATEST($4, 0)) \
+             ON CONFLICT (tenant_id, promotion_id, customer_id) \
+             DO UPDATE SET used = GREATEST(promotion_customer_usage.used + $4, 0)",
+        )
+        .bind(tenant)
+        .bind(redemption.promotion.as_str())
+        .bind(customer.as_str())
+        .bind(delta)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
     }
-    match (&redemption.customer, redemption.per_customer_limit) {
-        (None, Some(_)) => Err(exhausted(true)),
-        (None, None) => Ok(()),
-        (Some(customer), limit) => {
-            let limit = limit
-                .map(|l| i32::try_from(l).unwrap_or(i32::MAX))
-                .unwrap_or(i32::MAX);
-            let counted: Option<i32> = sqlx::query_scalar(
-                "INSERT INTO promotion_customer_usage (tenant_id, promotion_id, customer_id, used) \
-                 VALUES ($1, $2, $3, 1) \
-                 ON CONFLICT (tenant_id, promotion_id, customer_id) \
-                 DO UPDATE SET used = promotion_customer_usage.used + 1 \
-                 WHERE promotion_customer_usage.used < $4 RETURNING used",
-            )
-            .bind(tenant)
-            .bind(redemption.promotion.as_str())
-            .bind(customer.as_str())
-            .bind(limit)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db)?;
-            if counted.is_none() {
-                Err(exhausted(true))
-            } else {
-                Ok(())
-            }
-        }
-    }
+    Ok(())
 }
 
 impl PgTenant {
@@ -204,6 +284,171 @@ impl PgTenant {
             }
         }
         Ok(short)
+    }
+}
+
+impl PgTenant {
+    /// Sells the lines of `order`: the allocation goes, on-hand goes down,
+    /// and a `Sold` adjustment is recorded per line.
+    async fn sell(&self, conn: &mut PgConnection, order: &Order, now: Timestamp) -> Result<()> {
+        release_allocations(conn, self.tenant(), order.id).await?;
+        let mut lines: Vec<_> = order.lines.iter().collect();
+        lines.sort_by(|a, b| a.sku.cmp(&b.sku));
+        for line in lines {
+            let on_hand: i32 = sqlx::query_scalar(
+                "UPDATE skus SET on_hand = on_hand - $3 WHERE tenant_id = $1 AND sku = $2 RETURNING on_hand",
+            )
+            .bind(self.tenant())
+            .bind(line.sku.as_str())
+            .bind(i32::try_from(line.quantity.get()).map_err(|e| corrupt("a quantity", e))?)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db)?;
+            let adjustment = StockAdjustment {
+                sku: line.sku.clone(),
+                kind: AdjustmentKind::Sold { order: order.id },
+                delta: -i64::from(line.quantity.get()),
+                on_hand_after: u32::try_from(on_hand).map_err(|e| corrupt("a unit count", e))?,
+                at: now,
+                note: None,
+            };
+            record_adjustment(conn, self.tenant(), &adjustment).await?;
+        }
+        Ok(())
+    }
+
+    /// Turns the cart's reservations of `order`'s lines into its
+    /// allocations, SKU by SKU in SKU order (a fixed lock order).
+    async fn allocate(&self, conn: &mut PgConnection, order: &Order) -> Result<()> {
+        let mut sorted: Vec<_> = order.lines.iter().collect();
+        sorted.sort_by(|a, b| a.sku.cmp(&b.sku));
+        for line in sorted {
+            sqlx::query(
+                "WITH gone AS ( \
+                   DELETE FROM reservations WHERE tenant_id = $1 AND sku = $2 AND cart_id = $3 RETURNING quantity), \
+                 allocated AS ( \
+                   INSERT INTO allocations (tenant_id, sku, order_id, quantity, expires_at) \
+                   VALUES ($1, $2, $4, $5, $6) RETURNING quantity) \
+                 UPDATE skus SET held = held - (SELECT COALESCE(SUM(quantity), 0) FROM gone) \
+                   + (SELECT quantity FROM allocated) \
+                 WHERE tenant_id = $1 AND sku = $2",
+            )
+            .bind(self.tenant())
+            .bind(line.sku.as_str())
+            .bind(order.cart.as_uuid())
+            .bind(order.id.as_uuid())
+            .bind(i32::try_from(line.quantity.get()).map_err(|e| corrupt("a quantity", e))?)
+            .bind(order.payment_expires_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+        }
+        Ok(())
+    }
+
+    /// Carries out `effects` for `order`, in order, inside the caller's
+    /// transaction. Exhaustive: a new effect does not compile until it is
+    /// carried out here.
+    async fn carry_out(
+        &self,
+        conn: &mut PgConnection,
+        order: &Order,
+        effects: Vec<OrderEffect>,
+        now: Timestamp,
+    ) -> Result<()> {
+        let tenant = self.tenant();
+        for effect in effects {
+            match effect {
+                OrderEffect::Redeem(redemptions) => {
+                    for redemption in &redemptions {
+                        let usage = lock_usage(conn, tenant, redemption).await?;
+                        check_redemption(redemption, usage)?;
+                        add_usage(conn, tenant, redemption, 1).await?;
+                    }
+                }
+                OrderEffect::RestoreRedemptions(redemptions) => {
+                    for redemption in &redemptions {
+                        add_usage(conn, tenant, redemption, 1).await?;
+                    }
+                }
+                OrderEffect::ReleaseRedemptions(redemptions) => {
+                    for redemption in &redemptions {
+                        add_usage(conn, tenant, redemption, -1).await?;
+                    }
+                }
+                OrderEffect::AllocateStock => self.allocate(conn, order).await?,
+                OrderEffect::SellStock => self.sell(conn, order, now).await?,
+                OrderEffect::ReleaseAllocation => {
+                    release_allocations(conn, tenant, order.id).await?
+                }
+                OrderEffect::CheckOutCart(cart) => save_cart(conn, tenant, &cart).await?,
+                OrderEffect::RecordRefund(refund) => insert_refund(conn, tenant, &refund).await?,
+                OrderEffect::UpdateRefund(refund) => update_refund(conn, tenant, &refund).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes `change` of an existing order (whose row the caller locked):
+    /// its effects, the saved order, its events.
+    async fn commit_change(
+        &self,
+        conn: &mut PgConnection,
+        change: OrderChange,
+        now: Timestamp,
+    ) -> Result<ChangedOrder> {
+        if !change.is_unchanged() {
+            self.carry_out(conn, &change.order, change.effects, now)
+                .await?;
+            save_order(conn, self.tenant(), &change.order).await?;
+            append(conn, self.tenant(), change.order.id, change.events).await?;
+        }
+        Ok(ChangedOrder {
+            order: change.order,
+            refund: change.refund,
+        })
+    }
+
+    /// Locks order `id`, decides `command` on it and makes the change.
+    async fn change_locked(
+        &self,
+        conn: &mut PgConnection,
+        id: OrderId,
+        command: &OrderCommand,
+        now: Timestamp,
+    ) -> Result<ChangedOrder> {
+        let order = load_order(conn, self.tenant(), id, true)
+            .await?
+            .ok_or_else(|| Error::not_found(Entity::Order, id))?;
+        let refunds = match command {
+            OrderCommand::RequestRefund(_) | OrderCommand::RecordRefundResult { .. } => {
+                load_refunds(conn, self.tenant(), id).await?
+            }
+            _ => Vec::new(),
+        };
+        let change = decide(&order, &refunds, command, now)?;
+        self.commit_change(conn, change, now).await
+    }
+
+    /// Applies the first delivery of `event` to `order` (locked), as
+    /// [`decide_payment`] and [`settle_payment`] say.
+    async fn apply_first(
+        &self,
+        conn: &mut PgConnection,
+        order: &mut Order,
+        event: &PaymentEvent,
+        now: Timestamp,
+    ) -> Result<PaymentOutcome> {
+        let decision = decide_payment(order, &event.kind);
+        let short = match decision {
+            PaymentDecision::Take { .. } => self.short_lines(conn, order, now).await?,
+            _ => Vec::new(),
+        };
+        let settlement = settle_payment(order, event, decision, short, now)?;
+        self.carry_out(conn, order, settlement.effects, now).await?;
+        save_order(conn, self.tenant(), order).await?;
+        append(conn, self.tenant(), order.id, settlement.events).await?;
+        Ok(settlement.outcome)
     }
 }
 
@@ -259,41 +504,9 @@ impl OrderStore for PgTenant {
             expires_at,
         })
         .collect();
-        check_placement(&cart, draft, &reservations, now)?;
-        let lines = &draft.priced.lines;
-        for redemption in &draft.redemptions {
-            redeem(&mut tx, self.tenant(), redemption).await?;
-        }
-        // The cart's reservations become the order's allocations, SKU by SKU
-        // in SKU order (a fixed lock order).
-        let mut sorted: Vec<_> = lines.iter().collect();
-        sorted.sort_by(|a, b| a.sku.cmp(&b.sku));
-        for line in sorted {
-            sqlx::query(
-                "WITH gone AS ( \
-                   DELETE FROM reservations WHERE tenant_id = $1 AND sku = $2 AND cart_id = $3 RETURNING quantity), \
-                 allocated AS ( \
-                   INSERT INTO allocations (tenant_id, sku, order_id, quantity, expires_at) \
-                   VALUES ($1, $2, $4, $5, $6) RETURNING quantity) \
-                 UPDATE skus SET held = held - (SELECT COALESCE(SUM(quantity), 0) FROM gone) \
-                   + (SELECT quantity FROM allocated) \
-                 WHERE tenant_id = $1 AND sku = $2",
-            )
-            .bind(self.tenant())
-            .bind(line.sku.as_str())
-            .bind(draft.cart.as_uuid())
-            .bind(draft.id.as_uuid())
-            .bind(i32::try_from(line.quantity.get()).map_err(|e| corrupt("a quantity", e))?)
-            .bind(draft.payment_expires_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        }
-        let mut cart = cart;
-        cart.status = CartStatus::CheckedOut { order: draft.id };
-        cart.updated_at = now;
-        save_cart(&mut tx, self.tenant(), &cart).await?;
-        let order = Order::from_draft(draft.clone(), now);
+        let change = place(&cart, draft, &reservations, now)?;
+        let order = change.order;
+        self.carry_out(&mut tx, &order, change.effects, now).await?;
         let inserted = sqlx::query(
             "INSERT INTO orders (tenant_id, id, idempotency_key, cart_id, status, total_minor, currency, \
                payment_expires_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -302,7 +515,7 @@ impl OrderStore for PgTenant {
         .bind(order.id.as_uuid())
         .bind(order.idempotency_key.as_str())
         .bind(order.cart.as_uuid())
-        .bind(order.status.as_str())
+        .bind(order.status().as_str())
         .bind(order.total().minor())
         .bind(order.currency.code())
         .bind(order.payment_expires_at)
@@ -321,13 +534,7 @@ impl OrderStore for PgTenant {
             }
             return Err(db(e));
         }
-        let placed = order.note(
-            OrderEventKind::Placed {
-                total: order.total(),
-            },
-            now,
-        );
-        append(&mut tx, self.tenant(), order.id, vec![placed]).await?;
+        append(&mut tx, self.tenant(), order.id, change.events).await?;
         tx.commit().await.map_err(db)?;
         Ok(Placement {
             order,
@@ -362,47 +569,16 @@ impl OrderStore for PgTenant {
             .collect()
     }
 
-    async fn attach_payment_session(
+    async fn change_order(
         &self,
         order: OrderId,
-        session: &PaymentSession,
+        command: &OrderCommand,
         now: Timestamp,
-    ) -> Result<Order> {
+    ) -> Result<ChangedOrder> {
         let mut tx = self.begin().await?;
-        let mut o = load_order(&mut tx, self.tenant(), order, true)
-            .await?
-            .ok_or_else(|| Error::not_found(Entity::Order, order))?;
-        if o.payment_session.as_ref() == Some(session) {
-            tx.commit().await.map_err(db)?;
-            return Ok(o);
-        }
-        o.payment_session = Some(session.clone());
-        o.updated_at = now;
-        let event = o.note(
-            OrderEventKind::PaymentSessionCreated {
-                session: session.id.clone(),
-            },
-            now,
-        );
-        save_order(&mut tx, self.tenant(), &o).await?;
-        append(&mut tx, self.tenant(), order, vec![event]).await?;
+        let changed = self.change_locked(&mut tx, order, command, now).await?;
         tx.commit().await.map_err(db)?;
-        Ok(o)
-    }
-
-    async fn act(&self, order: OrderId, action: &OrderAction, now: Timestamp) -> Result<Order> {
-        let mut tx = self.begin().await?;
-        let mut o = load_order(&mut tx, self.tenant(), order, true)
-            .await?
-            .ok_or_else(|| Error::not_found(Entity::Order, order))?;
-        let event = o.transition(action.target(), action.event(), now)?;
-        if action.releases_allocation() {
-            release_allocations(&mut tx, self.tenant(), order).await?;
-        }
-        save_order(&mut tx, self.tenant(), &o).await?;
-        append(&mut tx, self.tenant(), order, vec![event]).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(o)
+        Ok(changed)
     }
 
     async fn apply_payment_event(
@@ -478,92 +654,11 @@ impl OrderStore for PgTenant {
         })
     }
 
-    async fn request_refund(
-        &self,
-        order: OrderId,
-        refund: RefundId,
-        now: Timestamp,
-    ) -> Result<Refund> {
+    async fn refunds(&self, order: OrderId) -> Result<Vec<Refund>> {
         let mut tx = self.begin().await?;
-        let mut o = load_order(&mut tx, self.tenant(), order, true)
-            .await?
-            .ok_or_else(|| Error::not_found(Entity::Order, order))?;
-        let event = o.transition(
-            OrderStatus::Refunded,
-            OrderEventKind::RefundRequested {
-                refund: refund.clone(),
-                amount: o.refundable(),
-            },
-            now,
-        )?;
-        let record = Refund::pending(
-            &o,
-            refund,
-            o.refundable(),
-            RefundReason::RequestedByMerchant,
-            now,
-        );
-        insert_refund(&mut tx, self.tenant(), &record).await?;
-        save_order(&mut tx, self.tenant(), &o).await?;
-        append(&mut tx, self.tenant(), order, vec![event]).await?;
+        let refunds = load_refunds(&mut tx, self.tenant(), order).await?;
         tx.commit().await.map_err(db)?;
-        Ok(record)
-    }
-
-    async fn record_refund_result(
-        &self,
-        refund: &RefundId,
-        result: std::result::Result<RefundReceipt, String>,
-        now: Timestamp,
-    ) -> Result<Refund> {
-        let mut tx = self.begin().await?;
-        let doc: Option<serde_json::Value> = sqlx::query_scalar(
-            "SELECT doc FROM refunds WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-        )
-        .bind(self.tenant())
-        .bind(refund.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-        let mut record: Refund = from_doc(
-            "a refund",
-            doc.ok_or_else(|| Error::not_found(Entity::Refund, refund))?,
-        )?;
-        if matches!(record.status, RefundStatus::Succeeded { .. }) {
-            tx.commit().await.map_err(db)?;
-            return Ok(record);
-        }
-        let order = load_order(&mut tx, self.tenant(), record.order, true)
-            .await?
-            .ok_or_else(|| Error::not_found(Entity::Order, record.order))?;
-        let kind = match result {
-            Ok(receipt) => {
-                record.status = RefundStatus::Succeeded {
-                    provider_ref: receipt.provider_ref.clone(),
-                };
-                sqlx::query(
-                    "UPDATE refunds SET pending = false, doc = $3 WHERE tenant_id = $1 AND id = $2",
-                )
-                .bind(self.tenant())
-                .bind(refund.as_str())
-                .bind(to_doc(&record)?)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-                OrderEventKind::RefundSucceeded {
-                    refund: refund.clone(),
-                    provider_ref: receipt.provider_ref,
-                }
-            }
-            Err(message) => OrderEventKind::RefundFailed {
-                refund: refund.clone(),
-                message,
-            },
-        };
-        let note = order.note(kind, now);
-        append(&mut tx, self.tenant(), order.id, vec![note]).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(record)
+        Ok(refunds)
     }
 
     async fn pending_refunds(&self, limit: usize) -> Result<Vec<Refund>> {
@@ -584,8 +679,8 @@ impl OrderStore for PgTenant {
 
     async fn expire_unpaid(&self, now: Timestamp, limit: usize) -> Result<Vec<OrderId>> {
         let mut tx = self.begin().await?;
-        let docs: Vec<serde_json::Value> = sqlx::query_scalar(
-            "SELECT doc FROM orders WHERE tenant_id = $1 AND status = 'awaiting_payment' \
+        let due: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "SELECT id FROM orders WHERE tenant_id = $1 AND status = 'awaiting_payment' \
              AND payment_expires_at <= $2 ORDER BY payment_expires_at, id LIMIT $3 FOR UPDATE SKIP LOCKED",
         )
         .bind(self.tenant())
@@ -594,90 +689,14 @@ impl OrderStore for PgTenant {
         .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
-        let mut expired = Vec::with_capacity(docs.len());
-        for doc in docs {
-            let mut order: Order = from_doc("an order", doc)?;
-            let event = order.transition(
-                OrderStatus::Expired,
-                OrderEventKind::Expired { event: None },
-                now,
-            )?;
-            release_allocations(&mut tx, self.tenant(), order.id).await?;
-            save_order(&mut tx, self.tenant(), &order).await?;
-            append(&mut tx, self.tenant(), order.id, vec![event]).await?;
-            expired.push(order.id);
+        let mut expired = Vec::with_capacity(due.len());
+        for id in due {
+            let id = OrderId::from_uuid(id);
+            self.change_locked(&mut tx, id, &OrderCommand::Expire, now)
+                .await?;
+            expired.push(id);
         }
         tx.commit().await.map_err(db)?;
         Ok(expired)
-    }
-}
-
-impl PgTenant {
-    /// Sells the lines of `order`: the allocation goes, on-hand goes down,
-    /// and a `Sold` adjustment is recorded per line.
-    async fn sell(&self, conn: &mut PgConnection, order: &Order, now: Timestamp) -> Result<()> {
-        release_allocations(conn, self.tenant(), order.id).await?;
-        let mut lines: Vec<_> = order.lines.iter().collect();
-        lines.sort_by(|a, b| a.sku.cmp(&b.sku));
-        for line in lines {
-            let on_hand: i32 = sqlx::query_scalar(
-                "UPDATE skus SET on_hand = on_hand - $3 WHERE tenant_id = $1 AND sku = $2 RETURNING on_hand",
-            )
-            .bind(self.tenant())
-            .bind(line.sku.as_str())
-            .bind(i32::try_from(line.quantity.get()).map_err(|e| corrupt("a quantity", e))?)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db)?;
-            let adjustment = StockAdjustment {
-                sku: line.sku.clone(),
-                kind: AdjustmentKind::Sold { order: order.id },
-                delta: -i64::from(line.quantity.get()),
-                on_hand_after: u32::try_from(on_hand).map_err(|e| corrupt("a unit count", e))?,
-                at: now,
-                note: None,
-            };
-            record_adjustment(conn, self.tenant(), &adjustment).await?;
-        }
-        Ok(())
-    }
-
-    /// Applies the first delivery of `event` to `order` (locked), as
-    /// [`decide_payment`] and [`settle_payment`] say.
-    async fn apply_first(
-        &self,
-        conn: &mut PgConnection,
-        order: &mut Order,
-        event: &PaymentEvent,
-        now: Timestamp,
-    ) -> Result<PaymentOutcome> {
-        let decision = decide_payment(order, &event.kind);
-        let short = match decision {
-            PaymentDecision::Take { .. } => self.short_lines(conn, order, now).await?,
-            _ => Vec::new(),
-        };
-        let settlement = settle_payment(order, event, decision, short, now)?;
-        for effect in settlement.effects {
-            match effect {
-                PaymentEffect::SellStock => self.sell(conn, order, now).await?,
-                PaymentEffect::ReleaseAllocation => {
-                    release_allocations(conn, self.tenant(), order.id).await?
-                }
-                PaymentEffect::RecordRefund(refund) => {
-                    insert_refund(conn, self.tenant(), &refund).await?
-                }
-                other => {
-                    return Err(BackendError::new(
-                        BackendErrorKind::Other,
-                        format!("unsupported payment effect {other:?}"),
-                    )
-                    .into());
-                }
-            }
-        }
-        let (outcome, events) = (settlement.outcome, settlement.events);
-        save_order(conn, self.tenant(), order).await?;
-        append(conn, self.tenant(), order.id, events).await?;
-        Ok(outcome)
     }
 }

@@ -4,9 +4,8 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use commerce_core::promotion::PromotionUsage;
-use commerce_core::{
-    CustomerId, Promotion, PromotionId, PromotionStore, Result, SettingsStore, ShopSettings,
-};
+use commerce_core::store::{PromotionStore, SettingsStore};
+use commerce_core::{CustomerId, Promotion, PromotionId, Result, ShopSettings};
 
 use crate::error::{corrupt, db};
 use crate::{PgTenant, from_doc, to_doc};

@@ -389,9 +389,9 @@ impl StripeGateway {
     /// success page, and returns the payment event it amounts to: `None`
     /// until it is paid (or when it was not created by this library).
     ///
-    /// Apply the event with
-    /// [`Shop::apply_payment_event`](commerce_core::Shop::apply_payment_event)
-    /// for its tenant. It races the `checkout.session.completed` webhook
+    /// [`Commerce::confirm_return`](commerce_core::Commerce::confirm_return)
+    /// calls it (as [`PaymentGateway::confirm_session`]) and applies the
+    /// event to its tenant: the one way in for payments, beside webhooks. It races the `checkout.session.completed` webhook
     /// harmlessly: its id is [`CONFIRMATION_EVENT_PREFIX`] and the session
     /// id, so a reloaded success page is a duplicate, and whichever of the
     /// two arrives second finds the order paid and changes nothing.
@@ -579,6 +579,13 @@ impl PaymentGateway for StripeGateway {
         now: Timestamp,
     ) -> Result<WebhookOutcome, WebhookError> {
         self.verify_webhook(request, now)
+    }
+
+    async fn confirm_session(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<PaymentEvent>, GatewayError> {
+        Ok(self.confirm_checkout_session(session_id).await?)
     }
 
     async fn refund(&self, refund: &Refund) -> Result<RefundReceipt, GatewayError> {

@@ -90,7 +90,7 @@ async fn checkout_pay_and_duplicate_deliveries_change_nothing() {
     let checkout = shop.checkout(cart, &key("buy-1")).await.unwrap();
     let order = checkout.order.clone();
     let session = checkout.session.clone().expect("a Checkout Session");
-    assert_eq!(order.status, OrderStatus::AwaitingPayment);
+    assert_eq!(order.status(), OrderStatus::AwaitingPayment);
     assert_eq!(fake.session_count(), 1);
     // The storefront repeats the checkout: same order, same session, no call.
     let again = shop.checkout(cart, &key("buy-1")).await.unwrap();
@@ -106,7 +106,7 @@ async fn checkout_pay_and_duplicate_deliveries_change_nothing() {
     let first = outcome(commerce.handle_webhook(&request).await.unwrap());
     assert_eq!(first, PaymentOutcome::Paid);
     let after = shop.order(order.id).await.unwrap();
-    assert_eq!(after.status, OrderStatus::Paid);
+    assert_eq!(after.status(), OrderStatus::Paid);
     assert_eq!(
         after.payment_ref.as_deref(),
         paid["payment_intent"].as_str()
@@ -230,7 +230,7 @@ async fn a_payment_for_an_oversold_order_makes_exactly_one_refund_request() {
     assert_eq!(fake.refund_count(), 1);
 
     let after = shop.order(slow.order.id).await.unwrap();
-    assert_eq!(after.status, OrderStatus::OversoldRefunded);
+    assert_eq!(after.status(), OrderStatus::OversoldRefunded);
     let level = shop.stock(&gpu).await.unwrap();
     assert_eq!((level.on_hand, level.allocated, level.reserved), (0, 0, 0));
 
@@ -251,7 +251,7 @@ async fn a_payment_for_an_oversold_order_makes_exactly_one_refund_request() {
         "{handled:?}"
     );
     assert_eq!(
-        shop.order(slow.order.id).await.unwrap().status,
+        shop.order(slow.order.id).await.unwrap().status(),
         OrderStatus::OversoldRefunded
     );
     assert_eq!(fake.requests_to(Method::POST, REFUNDS).len(), 1);
@@ -362,7 +362,7 @@ async fn an_expired_session_expires_the_order_and_frees_the_stock() {
         PaymentOutcome::Expired
     );
     assert_eq!(
-        shop.order(checkout.order.id).await.unwrap().status,
+        shop.order(checkout.order.id).await.unwrap().status(),
         OrderStatus::Expired
     );
     assert_eq!(shop.stock(&gpu).await.unwrap().available(), 1);
@@ -408,7 +408,7 @@ async fn a_merchant_refund_goes_to_stripe_once_and_the_sweep_retries_failures() 
     );
     assert_eq!(fake.refund_count(), 1);
     assert_eq!(
-        shop.order(checkout.order.id).await.unwrap().status,
+        shop.order(checkout.order.id).await.unwrap().status(),
         OrderStatus::Refunded
     );
 }
@@ -502,7 +502,7 @@ async fn storefront_confirmation_racing_the_webhook_applies_the_payment_once() {
         "{outcomes:?}"
     );
     let order = shop.order(checkout.order.id).await.unwrap();
-    assert_eq!(order.status, OrderStatus::Paid);
+    assert_eq!(order.status(), OrderStatus::Paid);
     assert_eq!(
         count_events(&shop, &order, |k| matches!(
             k,

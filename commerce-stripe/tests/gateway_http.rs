@@ -524,6 +524,8 @@ async fn paid_order_refund(fake: &FakeStripe, id: &str, amount: i64) -> (Refund,
         reason: RefundReason::RequestedByMerchant,
         payment_ref: Some(intent.clone()),
         status: RefundStatus::Pending,
+        lines: vec![],
+        last_failure: None,
         requested_at: clock_now(&clock),
     };
     (refund, intent)
@@ -657,6 +659,8 @@ async fn unreachable_stripe_is_transient() {
         reason: RefundReason::Oversold,
         payment_ref: Some("pi_1".into()),
         status: RefundStatus::Pending,
+        lines: vec![],
+        last_failure: None,
         requested_at: clock_now(&commerce_core::ManualClock::at_unix(START_UNIX)),
     };
     let err = gateway.refund_payment(&refund).await.unwrap_err();

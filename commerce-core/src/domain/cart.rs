@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
+use crate::error::{Error, Result};
 use crate::ids::{CartId, CouponCode, OrderId, Quantity, Sku, TenantId};
 use crate::money::Currency;
 use crate::pricing::CustomerContext;
@@ -78,8 +79,8 @@ pub struct Cart {
     /// The age verification, when one is recorded.
     #[serde(default)]
     pub age_verification: Option<AgeVerification>,
-    /// Open or checked out.
-    pub status: CartStatus,
+    /// Open or checked out: read it with [`status`](Self::status).
+    status: CartStatus,
     /// When it was created.
     pub created_at: Timestamp,
     /// When it last changed.
@@ -108,9 +109,37 @@ impl Cart {
         self.lines.iter().find(|line| &line.sku == sku)
     }
 
+    /// Open or checked out. Only [`place`](crate::order::place) checks a
+    /// cart out.
+    pub fn status(&self) -> CartStatus {
+        self.status
+    }
+
+    /// `Ok` while lines and details can change; a checked-out cart is
+    /// [`Error::CartCheckedOut`]. Every store asks before changing a cart.
+    pub fn ensure_open(&self) -> Result<()> {
+        match self.status {
+            CartStatus::Open => Ok(()),
+            CartStatus::CheckedOut { order } => Err(Error::CartCheckedOut {
+                cart: self.id,
+                order,
+            }),
+        }
+    }
+
+    /// Freezes the cart as checked out by `order`.
+    pub(crate) fn check_out(&mut self, order: OrderId, now: Timestamp) -> Result<()> {
+        self.ensure_open()?;
+        self.status = CartStatus::CheckedOut { order };
+        self.updated_at = now;
+        Ok(())
+    }
+
     /// Sets the line for `sku` to `quantity` (zero removes it). This changes
-    /// only the value; stores call it inside their atomic `set_line`.
-    pub fn put_line(&mut self, sku: &Sku, quantity: Quantity, now: Timestamp) {
+    /// only the value; stores call it inside their atomic `set_line`. A
+    /// checked-out cart is [`Error::CartCheckedOut`].
+    pub fn put_line(&mut self, sku: &Sku, quantity: Quantity, now: Timestamp) -> Result<()> {
+        self.ensure_open()?;
         if quantity.is_zero() {
             self.lines.retain(|line| &line.sku != sku);
         } else if let Some(line) = self.lines.iter_mut().find(|line| &line.sku == sku) {
@@ -122,11 +151,14 @@ impl Cart {
             });
         }
         self.updated_at = now;
+        Ok(())
     }
 
     /// Applies `update`. This changes only the value; stores call it inside
-    /// their atomic `update_cart`.
-    pub fn apply(&mut self, update: &CartUpdate, now: Timestamp) {
+    /// their atomic `update_cart`. A checked-out cart is
+    /// [`Error::CartCheckedOut`].
+    pub fn apply(&mut self, update: &CartUpdate, now: Timestamp) -> Result<()> {
+        self.ensure_open()?;
         match update {
             CartUpdate::AddCode(code) => {
                 self.codes.insert(code.clone());
@@ -140,6 +172,7 @@ impl Cart {
             }
         }
         self.updated_at = now;
+        Ok(())
     }
 
     /// Whether lines can still change.

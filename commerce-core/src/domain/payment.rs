@@ -203,6 +203,10 @@ pub struct RefundReceipt {
 /// - [`parse_webhook`](Self::parse_webhook) verifies the delivery's
 ///   signature against `now` (from the core's clock) before reading it, and
 ///   never treats an unknown event type or field as an error.
+/// - [`confirm_session`](Self::confirm_session) reads a session back for a
+///   buyer returning from it; the event it returns has an id of its own
+///   that a repeated confirmation repeats, so that confirmations and the
+///   provider's webhook apply the payment once between them.
 /// - [`refund`](Self::refund) sends [`Refund::id`] as the idempotency key; a
 ///   refund the provider reports as already made is a success.
 #[async_trait]
@@ -223,6 +227,14 @@ pub trait PaymentGateway: Send + Sync + fmt::Debug + 'static {
         request: &WebhookRequest,
         now: Timestamp,
     ) -> Result<WebhookOutcome, WebhookError>;
+
+    /// Reads back the payment session `session_id` a buyer returned from
+    /// (the storefront's success page) and returns the payment event it
+    /// amounts to: `None` until it is paid, or when it is not a session of
+    /// this gateway. A `session_id` comes from a URL: refuse anything that
+    /// is not a well-formed session id before sending it anywhere.
+    async fn confirm_session(&self, session_id: &str)
+    -> Result<Option<PaymentEvent>, GatewayError>;
 
     /// Refunds a payment.
     async fn refund(&self, refund: &Refund) -> Result<RefundReceipt, GatewayError>;
@@ -259,6 +271,7 @@ struct TestWebhookBody {
 #[derive(Debug, Default)]
 struct TestGatewayState {
     sessions: Vec<OrderId>,
+    paid_sessions: std::collections::HashMap<String, PaymentEvent>,
     refund_calls: Vec<Refund>,
     failing_refunds: usize,
 }
@@ -273,6 +286,9 @@ struct TestGatewayState {
 ///   [`PaymentEvent`]. Event types are `payment.succeeded`, `payment.failed`,
 ///   `session.expired` and `payment.refunded`; any other type is acknowledged
 ///   and ignored.
+/// - [`pay_session`](Self::pay_session) plays a buyer paying an order's
+///   session; [`confirm_session`](PaymentGateway::confirm_session) then
+///   reports it with the event id `test-confirmation:{session id}`.
 /// - Refunds succeed with `test_refund_{refund id}` and are recorded, so a
 ///   test can count them; [`fail_next_refunds`](Self::fail_next_refunds) makes
 ///   the next ones fail transiently.
@@ -289,6 +305,36 @@ impl Default for TestGateway {
 }
 
 impl TestGateway {
+    /// The event id prefix of [`confirm_session`](PaymentGateway::confirm_session)'s events.
+    pub const CONFIRMATION_PREFIX: &'static str = "test-confirmation:";
+
+    /// Plays the buyer paying the session of `order` in full: a later
+    /// [`confirm_session`](PaymentGateway::confirm_session) of it reports
+    /// the payment. Returns the session id.
+    pub fn pay_session(&self, order: &Order) -> Result<String, GatewayError> {
+        let session = format!("test_session_{}", order.id);
+        let id = PaymentEventId::parse(format!("{}{session}", Self::CONFIRMATION_PREFIX)).map_err(
+            |e| GatewayError::Other {
+                message: e.to_string(),
+                source: None,
+            },
+        )?;
+        let event = PaymentEvent {
+            id,
+            tenant: order.tenant.clone(),
+            order: order.id,
+            kind: PaymentEventKind::Succeeded {
+                amount: order.total(),
+                payment_ref: Some(format!("test_payment_{}", order.id)),
+            },
+        };
+        self.state
+            .lock()
+            .paid_sessions
+            .insert(session.clone(), event);
+        Ok(session)
+    }
+
     /// A gateway signing webhooks with `secret`.
     pub fn new(secret: impl AsRef<[u8]>) -> Self {
         Self {
@@ -486,6 +532,13 @@ impl PaymentGateway for TestGateway {
         let body: TestWebhookBody = serde_json::from_slice(request.body())
             .map_err(|e| WebhookError::MalformedBody(e.to_string()))?;
         parse_test_event(body)
+    }
+
+    async fn confirm_session(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<PaymentEvent>, GatewayError> {
+        Ok(self.state.lock().paid_sessions.get(session_id).cloned())
     }
 
     async fn refund(&self, refund: &Refund) -> Result<RefundReceipt, GatewayError> {

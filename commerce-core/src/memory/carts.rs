@@ -5,19 +5,14 @@ use async_trait::async_trait;
 use crate::error::Result;
 
 use super::{
-    BackendError, BackendErrorKind, Cart, CartId, CartStatus, CartStore, CartUpdate, Entity, Error,
-    Quantity, Reservation, Sku, TenantStores, Timestamp,
+    BackendError, BackendErrorKind, Cart, CartId, CartStore, CartUpdate, Entity, Error, Quantity,
+    Reservation, Sku, TenantStores, Timestamp,
 };
 
 #[async_trait]
 impl CartStore for TenantStores {
     async fn insert_cart(&self, cart: &Cart) -> Result<()> {
-        if cart.tenant != self.tenant {
-            return Err(Error::TenantMismatch {
-                expected: self.tenant.clone(),
-                found: cart.tenant.clone(),
-            });
-        }
+        self.check_tenant(&cart.tenant)?;
         let mut d = self.data.lock();
         if d.carts.contains_key(&cart.id) {
             return Err(BackendError::new(
@@ -40,10 +35,7 @@ impl CartStore for TenantStores {
             .carts
             .get_mut(&cart)
             .ok_or_else(|| Error::not_found(Entity::Cart, cart))?;
-        if let CartStatus::CheckedOut { order } = c.status {
-            return Err(Error::CartCheckedOut { cart, order });
-        }
-        c.apply(update, now);
+        c.apply(update, now)?;
         Ok(c.clone())
     }
 
@@ -60,9 +52,7 @@ impl CartStore for TenantStores {
             .carts
             .get(&cart)
             .ok_or_else(|| Error::not_found(Entity::Cart, cart))?;
-        if let CartStatus::CheckedOut { order } = c.status {
-            return Err(Error::CartCheckedOut { cart, order });
-        }
+        c.ensure_open()?;
         if !d.sku_owner.contains_key(sku) {
             return Err(Error::not_found(Entity::Sku, sku));
         }
@@ -92,7 +82,7 @@ impl CartStore for TenantStores {
             .carts
             .get_mut(&cart)
             .ok_or_else(|| Error::not_found(Entity::Cart, cart))?;
-        c.put_line(sku, quantity, now);
+        c.put_line(sku, quantity, now)?;
         Ok(c.clone())
     }
 }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::cart::{Cart, CartStatus, CartUpdate};
+use crate::cart::{Cart, CartUpdate};
 use crate::catalog::{Page, Product, search_terms, searchable_words};
 use crate::clock::Timestamp;
 use crate::error::{BackendError, BackendErrorKind, Entity, Error, Result};
@@ -26,17 +26,11 @@ use crate::ids::{
     RefundId, Sku, TenantId,
 };
 use crate::inventory::{AdjustmentKind, Allocation, Reservation, StockAdjustment, StockLevel};
-use crate::order::{
-    Order, OrderAction, OrderDraft, OrderEvent, OrderEventKind, OrderStatus, PaymentApplication,
-    PaymentDecision, PaymentEffect, PaymentOutcome, PendingEvent, Refund, RefundReason,
-    RefundStatus, check_placement, decide_payment, settle_payment,
-};
-use crate::payment::{PaymentEvent, PaymentSession, RefundReceipt};
+use crate::order::{Order, OrderEvent, PendingEvent, Refund};
 use crate::promotion::{Promotion, PromotionUsage};
 use crate::settings::ShopSettings;
 use crate::store::{
-    CartStore, CatalogStore, InventoryStore, OrderStore, Placement, PromotionStore, Scope,
-    SettingsStore, Store,
+    CartStore, CatalogStore, InventoryStore, PromotionStore, Scope, SettingsStore, Store,
 };
 
 /// The in-memory store. Cheap to clone; clones share the data.
@@ -68,7 +62,7 @@ impl Store for InMemoryStore {
             .entry(tenant.clone())
             .or_insert_with(|| Arc::new(TenantStores::new(tenant.clone())))
             .clone();
-        Scope::from_one(tenant.clone(), stores)
+        Scope::new(tenant.clone(), stores)
     }
 }
 
@@ -84,6 +78,18 @@ impl TenantStores {
         Self {
             tenant,
             data: Mutex::new(TenantData::default()),
+        }
+    }
+
+    /// Refuses a value of another tenant.
+    fn check_tenant(&self, found: &TenantId) -> Result<()> {
+        if found == &self.tenant {
+            Ok(())
+        } else {
+            Err(Error::TenantMismatch {
+                expected: self.tenant.clone(),
+                found: found.clone(),
+            })
         }
     }
 }

@@ -1,26 +1,165 @@
 //! Orders, their audit logs, exactly-once payment events and refunds.
+//!
+//! Every operation loads what it needs under the tenant's lock, asks the
+//! core's order pipeline what to do, and carries out the effects with
+//! [`TenantData::carry_out`], the one place this store changes stock,
+//! promotion usage, carts and refunds for an order.
 
 use async_trait::async_trait;
 
-use crate::error::Result;
-
-use super::{
-    AdjustmentKind, Allocation, CartStatus, Entity, Error, IdempotencyKey, Order, OrderAction,
-    OrderDraft, OrderEvent, OrderEventKind, OrderId, OrderStatus, OrderStore, PaymentApplication,
-    PaymentDecision, PaymentEffect, PaymentEvent, PaymentOutcome, PaymentSession, Placement,
-    Refund, RefundId, RefundReason, RefundReceipt, RefundStatus, Reservation, Sku, StockAdjustment,
-    TenantStores, Timestamp, check_placement, decide_payment, settle_payment,
+use crate::clock::Timestamp;
+use crate::error::{Entity, Error, Result};
+use crate::ids::{IdempotencyKey, OrderId, Sku};
+use crate::inventory::{AdjustmentKind, Allocation, Reservation, StockAdjustment};
+use crate::order::{
+    Order, OrderChange, OrderCommand, OrderDraft, OrderEffect, OrderEvent, OrderEventKind,
+    OrderStatus, PaymentApplication, PaymentDecision, PaymentOutcome, Refund, RefundError,
+    check_redemption, decide, decide_payment, place, settle_payment,
 };
+use crate::payment::PaymentEvent;
+use crate::promotion::PromotionUsage;
+use crate::store::{ChangedOrder, OrderStore, Placement};
+
+use super::{TenantData, TenantStores};
+
+impl TenantData {
+    /// Carries out `effects` for `order`, in order. Every check comes first
+    /// (a refused redemption or a taken refund id leaves nothing changed),
+    /// then every write.
+    fn carry_out(
+        &mut self,
+        order: &Order,
+        effects: Vec<OrderEffect>,
+        now: Timestamp,
+    ) -> Result<()> {
+        for effect in &effects {
+            match effect {
+                OrderEffect::Redeem(redemptions) => {
+                    for redemption in redemptions {
+                        let counts = self.usage.get(&redemption.promotion);
+                        let usage = PromotionUsage {
+                            total: counts.map_or(0, |c| c.total),
+                            by_customer: match (&redemption.customer, counts) {
+                                (Some(customer), Some(c)) => {
+                                    c.by_customer.get(customer).copied().unwrap_or(0)
+                                }
+                                _ => 0,
+                            },
+                        };
+                        check_redemption(redemption, usage)?;
+                    }
+                }
+                OrderEffect::RecordRefund(refund)
+                    if self.refunds.iter().any(|r| r.id == refund.id) =>
+                {
+                    return Err(RefundError::IdReused {
+                        refund: refund.id.clone(),
+                    }
+                    .into());
+                }
+                _ => {}
+            }
+        }
+        for effect in effects {
+            match effect {
+                OrderEffect::Redeem(redemptions) | OrderEffect::RestoreRedemptions(redemptions) => {
+                    for redemption in redemptions {
+                        let counts = self.usage.entry(redemption.promotion).or_default();
+                        counts.total = counts.total.saturating_add(1);
+                        if let Some(customer) = redemption.customer {
+                            let used = counts.by_customer.entry(customer).or_default();
+                            *used = used.saturating_add(1);
+                        }
+                    }
+                }
+                OrderEffect::ReleaseRedemptions(redemptions) => {
+                    for redemption in redemptions {
+                        if let Some(counts) = self.usage.get_mut(&redemption.promotion) {
+                            counts.total = counts.total.saturating_sub(1);
+                            if let Some(used) = redemption
+                                .customer
+                                .as_ref()
+                                .and_then(|customer| counts.by_customer.get_mut(customer))
+                            {
+                                *used = used.saturating_sub(1);
+                            }
+                        }
+                    }
+                }
+                OrderEffect::AllocateStock => {
+                    for line in &order.lines {
+                        let stock = self.stock_mut(&line.sku)?;
+                        stock.reservations.remove(&order.cart);
+                        stock.allocations.insert(
+                            order.id,
+                            Allocation {
+                                order: order.id,
+                                sku: line.sku.clone(),
+                                quantity: line.quantity,
+                                expires_at: order.payment_expires_at,
+                            },
+                        );
+                    }
+                }
+                OrderEffect::SellStock => {
+                    for line in &order.lines {
+                        let stock = self.stock_mut(&line.sku)?;
+                        stock.allocations.remove(&order.id);
+                        stock.on_hand = stock.on_hand.saturating_sub(line.quantity.get());
+                        let on_hand_after = stock.on_hand;
+                        stock.adjustments.push(StockAdjustment {
+                            sku: line.sku.clone(),
+                            kind: AdjustmentKind::Sold { order: order.id },
+                            delta: -i64::from(line.quantity.get()),
+                            on_hand_after,
+                            at: now,
+                            note: None,
+                        });
+                    }
+                }
+                OrderEffect::ReleaseAllocation => self.release_allocations(order),
+                OrderEffect::CheckOutCart(cart) => {
+                    self.carts.insert(cart.id, *cart);
+                }
+                OrderEffect::RecordRefund(refund) => self.refunds.push(refund),
+                OrderEffect::UpdateRefund(refund) => {
+                    let stored = self.refund_mut(&refund.id)?;
+                    *stored = refund;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes `change` and stores its order and events.
+    fn commit_change(&mut self, change: OrderChange, now: Timestamp) -> Result<ChangedOrder> {
+        if change.is_unchanged() {
+            return Ok(ChangedOrder {
+                order: change.order,
+                refund: change.refund,
+            });
+        }
+        self.carry_out(&change.order, change.effects, now)?;
+        self.commit_order(change.order.clone(), change.events);
+        Ok(ChangedOrder {
+            order: change.order,
+            refund: change.refund,
+        })
+    }
+
+    fn order_refunds(&self, order: OrderId) -> Vec<Refund> {
+        self.refunds
+            .iter()
+            .filter(|r| r.order == order)
+            .cloned()
+            .collect()
+    }
+}
 
 #[async_trait]
 impl OrderStore for TenantStores {
     async fn place_order(&self, draft: &OrderDraft, now: Timestamp) -> Result<Placement> {
-        if draft.tenant != self.tenant {
-            return Err(Error::TenantMismatch {
-                expected: self.tenant.clone(),
-                found: draft.tenant.clone(),
-            });
-        }
+        self.check_tenant(&draft.tenant)?;
         let mut d = self.data.lock();
         if let Some(existing) = d.keys.get(&draft.idempotency_key) {
             let order = d.order(*existing)?;
@@ -50,68 +189,11 @@ impl OrderStore for TenantStores {
                     .cloned()
             })
             .collect();
-        check_placement(cart, draft, &reservations, now)?;
-        for redemption in &draft.redemptions {
-            let counts = d.usage.get(&redemption.promotion);
-            let total = counts.map_or(0, |c| c.total);
-            if redemption.usage_limit.is_some_and(|limit| total >= limit) {
-                return Err(Error::PromotionExhausted {
-                    promotion: redemption.promotion.clone(),
-                    per_customer: false,
-                });
-            }
-            if let Some(limit) = redemption.per_customer_limit {
-                let used = match (&redemption.customer, counts) {
-                    (Some(customer), Some(c)) => c.by_customer.get(customer).copied().unwrap_or(0),
-                    (Some(_), None) => 0,
-                    // A per-customer limit with no customer cannot be honoured.
-                    (None, _) => limit,
-                };
-                if used >= limit {
-                    return Err(Error::PromotionExhausted {
-                        promotion: redemption.promotion.clone(),
-                        per_customer: true,
-                    });
-                }
-            }
-        }
-        // Every check passed: now write.
-        for redemption in &draft.redemptions {
-            let counts = d.usage.entry(redemption.promotion.clone()).or_default();
-            counts.total = counts.total.saturating_add(1);
-            if let Some(customer) = &redemption.customer {
-                let used = counts.by_customer.entry(customer.clone()).or_default();
-                *used = used.saturating_add(1);
-            }
-        }
-        for line in &draft.priced.lines {
-            let stock = d.stock_mut(&line.sku)?;
-            stock.reservations.remove(&draft.cart);
-            stock.allocations.insert(
-                draft.id,
-                Allocation {
-                    order: draft.id,
-                    sku: line.sku.clone(),
-                    quantity: line.quantity,
-                    expires_at: draft.payment_expires_at,
-                },
-            );
-        }
-        if let Some(cart) = d.carts.get_mut(&draft.cart) {
-            cart.status = CartStatus::CheckedOut { order: draft.id };
-            cart.updated_at = now;
-        }
-        let order = Order::from_draft(draft.clone(), now);
-        let placed = order.note(
-            OrderEventKind::Placed {
-                total: order.total(),
-            },
-            now,
-        );
-        d.keys.insert(draft.idempotency_key.clone(), order.id);
-        d.commit_order(order.clone(), vec![placed]);
+        let change = place(cart, draft, &reservations, now)?;
+        let placed = d.commit_change(change, now)?;
+        d.keys.insert(draft.idempotency_key.clone(), draft.id);
         Ok(Placement {
-            order,
+            order: placed.order,
             created: true,
         })
     }
@@ -135,38 +217,16 @@ impl OrderStore for TenantStores {
             .unwrap_or_default())
     }
 
-    async fn attach_payment_session(
+    async fn change_order(
         &self,
         order: OrderId,
-        session: &PaymentSession,
+        command: &OrderCommand,
         now: Timestamp,
-    ) -> Result<Order> {
+    ) -> Result<ChangedOrder> {
         let mut d = self.data.lock();
-        let mut o = d.order(order)?.clone();
-        if o.payment_session.as_ref() == Some(session) {
-            return Ok(o);
-        }
-        o.payment_session = Some(session.clone());
-        o.updated_at = now;
-        let event = o.note(
-            OrderEventKind::PaymentSessionCreated {
-                session: session.id.clone(),
-            },
-            now,
-        );
-        d.commit_order(o.clone(), vec![event]);
-        Ok(o)
-    }
-
-    async fn act(&self, order: OrderId, action: &OrderAction, now: Timestamp) -> Result<Order> {
-        let mut d = self.data.lock();
-        let mut o = d.order(order)?.clone();
-        let event = o.transition(action.target(), action.event(), now)?;
-        if action.releases_allocation() {
-            d.release_allocations(&o);
-        }
-        d.commit_order(o.clone(), vec![event]);
-        Ok(o)
+        let current = d.order(order)?;
+        let change = decide(current, &d.order_refunds(order), command, now)?;
+        d.commit_change(change, now)
     }
 
     async fn apply_payment_event(
@@ -174,12 +234,7 @@ impl OrderStore for TenantStores {
         event: &PaymentEvent,
         now: Timestamp,
     ) -> Result<PaymentApplication> {
-        if event.tenant != self.tenant {
-            return Err(Error::TenantMismatch {
-                expected: self.tenant.clone(),
-                found: event.tenant.clone(),
-            });
-        }
+        self.check_tenant(&event.tenant)?;
         let mut d = self.data.lock();
         if let Some(first) = d.claimed_events.get(&event.id).copied() {
             // Recorded against the order the event was first applied to.
@@ -212,93 +267,17 @@ impl OrderStore for TenantStores {
             _ => Vec::new(),
         };
         let settlement = settle_payment(&mut order, event, decision, short, now)?;
-        for effect in settlement.effects {
-            match effect {
-                PaymentEffect::SellStock => {
-                    for line in &order.lines {
-                        let stock = d.stock_mut(&line.sku)?;
-                        stock.allocations.remove(&order.id);
-                        stock.on_hand = stock.on_hand.saturating_sub(line.quantity.get());
-                        let on_hand_after = stock.on_hand;
-                        stock.adjustments.push(StockAdjustment {
-                            sku: line.sku.clone(),
-                            kind: AdjustmentKind::Sold { order: order.id },
-                            delta: -i64::from(line.quantity.get()),
-                            on_hand_after,
-                            at: now,
-                            note: None,
-                        });
-                    }
-                }
-                PaymentEffect::ReleaseAllocation => d.release_allocations(&order),
-                PaymentEffect::RecordRefund(refund) => d.refunds.push(refund),
-            }
-        }
-        let outcome = settlement.outcome;
-        let events = settlement.events;
+        d.carry_out(&order, settlement.effects, now)?;
         d.claimed_events.insert(event.id.clone(), order.id);
-        d.commit_order(order.clone(), events);
-        Ok(PaymentApplication { outcome, order })
+        d.commit_order(order.clone(), settlement.events);
+        Ok(PaymentApplication {
+            outcome: settlement.outcome,
+            order,
+        })
     }
 
-    async fn request_refund(
-        &self,
-        order: OrderId,
-        refund: RefundId,
-        now: Timestamp,
-    ) -> Result<Refund> {
-        let mut d = self.data.lock();
-        let mut o = d.order(order)?.clone();
-        let event = o.transition(
-            OrderStatus::Refunded,
-            OrderEventKind::RefundRequested {
-                refund: refund.clone(),
-                amount: o.refundable(),
-            },
-            now,
-        )?;
-        let record = Refund::pending(
-            &o,
-            refund,
-            o.refundable(),
-            RefundReason::RequestedByMerchant,
-            now,
-        );
-        d.refunds.push(record.clone());
-        d.commit_order(o, vec![event]);
-        Ok(record)
-    }
-
-    async fn record_refund_result(
-        &self,
-        refund: &RefundId,
-        result: std::result::Result<RefundReceipt, String>,
-        now: Timestamp,
-    ) -> Result<Refund> {
-        let mut d = self.data.lock();
-        let record = d.refund_mut(refund)?;
-        if matches!(record.status, RefundStatus::Succeeded { .. }) {
-            return Ok(record.clone());
-        }
-        let kind = match result {
-            Ok(receipt) => {
-                record.status = RefundStatus::Succeeded {
-                    provider_ref: receipt.provider_ref.clone(),
-                };
-                OrderEventKind::RefundSucceeded {
-                    refund: refund.clone(),
-                    provider_ref: receipt.provider_ref,
-                }
-            }
-            Err(message) => OrderEventKind::RefundFailed {
-                refund: refund.clone(),
-                message,
-            },
-        };
-        let record = record.clone();
-        let note = d.order(record.order)?.note(kind, now);
-        d.append(record.order, note);
-        Ok(record)
+    async fn refunds(&self, order: OrderId) -> Result<Vec<Refund>> {
+        Ok(self.data.lock().order_refunds(order))
     }
 
     async fn pending_refunds(&self, limit: usize) -> Result<Vec<Refund>> {
@@ -307,7 +286,7 @@ impl OrderStore for TenantStores {
             .lock()
             .refunds
             .iter()
-            .filter(|r| r.status == RefundStatus::Pending)
+            .filter(|r| r.is_pending())
             .take(limit)
             .cloned()
             .collect())
@@ -318,21 +297,14 @@ impl OrderStore for TenantStores {
         let mut due: Vec<&Order> = d
             .orders
             .values()
-            .filter(|o| o.status == OrderStatus::AwaitingPayment && o.payment_expires_at <= now)
+            .filter(|o| o.status() == OrderStatus::AwaitingPayment && o.payment_expires_at <= now)
             .collect();
         due.sort_by_key(|o| (o.payment_expires_at, o.id));
-        let due: Vec<Order> = due.into_iter().take(limit).cloned().collect();
-        let mut expired = Vec::with_capacity(due.len());
-        for mut order in due {
-            let event = order.transition(
-                OrderStatus::Expired,
-                OrderEventKind::Expired { event: None },
-                now,
-            )?;
-            d.release_allocations(&order);
-            expired.push(order.id);
-            d.commit_order(order, vec![event]);
+        let due: Vec<OrderId> = due.into_iter().take(limit).map(|o| o.id).collect();
+        for id in &due {
+            let change = decide(d.order(*id)?, &[], &OrderCommand::Expire, now)?;
+            d.commit_change(change, now)?;
         }
-        Ok(expired)
+        Ok(due)
     }
 }

@@ -1,14 +1,16 @@
 //! The store contract: object-safe async traits split by aggregate, each
 //! bound to one tenant.
 //!
-//! A [`Store`] hands out a [`Scope`]: the four aggregate stores of one
-//! tenant. Every operation of a scope sees and changes only that tenant's
+//! This is the store-author API; an embedder needs only [`Store`] (to pick
+//! a backend) from it. A [`Store`] hands out a [`Scope`]: the six aggregate
+//! stores of one tenant, implemented together as one [`TenantStore`]. Every operation of a scope sees and changes only that tenant's
 //! data, so a database adapter can pin the tenant once per transaction (in
 //! PostgreSQL, with row-level security).
 //!
 //! Stores persist and enforce the atomic invariants; the decisions (the
-//! order state machine, the payment policy, pricing) are plain functions of
-//! this crate that every store calls. No store reads the clock: every
+//! order pipeline: [`place`], [`decide`], [`decide_payment`] and
+//! [`settle_payment`], whose [`OrderEffect`]s each store carries out;
+//! pricing) are plain functions of this crate that every store calls. No store reads the clock: every
 //! operation that depends on time takes `now`.
 //!
 //! A new store proves itself by passing the conformance kit (feature
@@ -25,14 +27,18 @@ use crate::catalog::{Page, Product};
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::ids::{
-    CartId, CustomerId, IdempotencyKey, OrderId, ProductId, PromotionId, Quantity, RefundId, Sku,
-    TenantId,
+    CartId, CustomerId, IdempotencyKey, OrderId, ProductId, PromotionId, Quantity, Sku, TenantId,
 };
 use crate::inventory::{Allocation, Reservation, StockAdjustment, StockLevel};
-use crate::order::{Order, OrderAction, OrderDraft, OrderEvent, PaymentApplication, Refund};
-use crate::payment::{PaymentEvent, PaymentSession, RefundReceipt};
+use crate::order::{Order, OrderCommand, OrderDraft, OrderEvent, PaymentApplication, Refund};
+use crate::payment::PaymentEvent;
 use crate::promotion::{Promotion, PromotionUsage};
 use crate::settings::ShopSettings;
+
+pub use crate::order::{
+    OrderChange, OrderEffect, PaymentDecision, PaymentSettlement, PendingEvent, check_redemption,
+    decide, decide_payment, place, settle_payment,
+};
 
 /// A backend that holds many tenants' data.
 pub trait Store: Send + Sync + 'static {
@@ -43,29 +49,26 @@ pub trait Store: Send + Sync + 'static {
 /// A shared, type-erased store.
 pub type DynStore = dyn Store;
 
+/// One tenant's six aggregate stores as one value: the supertrait every
+/// backend implements (a blanket implementation covers any type that
+/// implements the six), so the aggregates of a tenant share one backend and
+/// one transaction domain by type.
+pub trait TenantStore:
+    CatalogStore + InventoryStore + CartStore + OrderStore + PromotionStore + SettingsStore
+{
+}
+
+impl<T> TenantStore for T where
+    T: CatalogStore + InventoryStore + CartStore + OrderStore + PromotionStore + SettingsStore
+{
+}
+
 /// One tenant's aggregate stores. Every operation through it is confined to
 /// [`Scope::tenant`].
 #[derive(Clone)]
 pub struct Scope {
     tenant: TenantId,
-    stores: Stores,
-}
-
-/// The six aggregate stores of one tenant, each bound to it.
-#[derive(Clone)]
-pub struct Stores {
-    /// Products.
-    pub catalog: Arc<dyn CatalogStore>,
-    /// Stock, reservations, allocations.
-    pub inventory: Arc<dyn InventoryStore>,
-    /// Carts.
-    pub carts: Arc<dyn CartStore>,
-    /// Orders, payments, refunds.
-    pub orders: Arc<dyn OrderStore>,
-    /// Promotions and their usage.
-    pub promotions: Arc<dyn PromotionStore>,
-    /// The shop's settings.
-    pub settings: Arc<dyn SettingsStore>,
+    stores: Arc<dyn TenantStore>,
 }
 
 impl std::fmt::Debug for Scope {
@@ -77,28 +80,9 @@ impl std::fmt::Debug for Scope {
 }
 
 impl Scope {
-    /// A scope for `tenant` from its stores, which must all be bound to
-    /// `tenant`.
-    pub fn new(tenant: TenantId, stores: Stores) -> Self {
+    /// A scope for `tenant` over `stores`, which must be bound to `tenant`.
+    pub fn new(tenant: TenantId, stores: Arc<dyn TenantStore>) -> Self {
         Self { tenant, stores }
-    }
-
-    /// A scope whose stores are one value implementing every store trait.
-    pub fn from_one<S>(tenant: TenantId, stores: Arc<S>) -> Self
-    where
-        S: CatalogStore + InventoryStore + CartStore + OrderStore + PromotionStore + SettingsStore,
-    {
-        Self::new(
-            tenant,
-            Stores {
-                catalog: stores.clone(),
-                inventory: stores.clone(),
-                carts: stores.clone(),
-                orders: stores.clone(),
-                promotions: stores.clone(),
-                settings: stores,
-            },
-        )
     }
 
     /// The tenant.
@@ -108,32 +92,32 @@ impl Scope {
 
     /// The catalog.
     pub fn catalog(&self) -> &dyn CatalogStore {
-        self.stores.catalog.as_ref()
+        self.stores.as_ref()
     }
 
     /// Stock, reservations and allocations.
     pub fn inventory(&self) -> &dyn InventoryStore {
-        self.stores.inventory.as_ref()
+        self.stores.as_ref()
     }
 
     /// Carts.
     pub fn carts(&self) -> &dyn CartStore {
-        self.stores.carts.as_ref()
+        self.stores.as_ref()
     }
 
     /// Orders, payments and refunds.
     pub fn orders(&self) -> &dyn OrderStore {
-        self.stores.orders.as_ref()
+        self.stores.as_ref()
     }
 
     /// Promotions and their usage.
     pub fn promotions(&self) -> &dyn PromotionStore {
-        self.stores.promotions.as_ref()
+        self.stores.as_ref()
     }
 
     /// The shop's settings.
     pub fn settings(&self) -> &dyn SettingsStore {
-        self.stores.settings.as_ref()
+        self.stores.as_ref()
     }
 }
 
@@ -246,12 +230,13 @@ pub trait CartStore: Send + Sync + 'static {
     async fn cart(&self, id: CartId) -> Result<Option<Cart>>;
 
     /// Applies `update` (a coupon code, the customer, an age verification)
-    /// to an open cart.
+    /// to an open cart, with [`Cart::apply`].
     ///
     /// # Behavior
     ///
     /// Atomic. An unknown cart is `NotFound`; a checked-out cart is
-    /// [`Error::CartCheckedOut`](crate::Error::CartCheckedOut).
+    /// [`Error::CartCheckedOut`](crate::Error::CartCheckedOut)
+    /// ([`Cart::ensure_open`]).
     async fn update_cart(&self, cart: CartId, update: &CartUpdate, now: Timestamp) -> Result<Cart>;
 
     /// Sets the line of `sku` in `cart` to `quantity`, and the cart's
@@ -303,11 +288,11 @@ pub trait OrderStore: Send + Sync + 'static {
     /// - If a line is age-restricted, the cart must hold an age verification
     ///   (else [`Error::AgeVerificationRequired`](crate::Error::AgeVerificationRequired)):
     ///   the facade checks it too, the store makes it impossible to skip.
-    /// - Every redemption must be within its limits: fewer than
-    ///   `usage_limit` orders in total and fewer than `per_customer_limit`
-    ///   orders of that customer have redeemed it (else
-    ///   [`Error::PromotionExhausted`](crate::Error::PromotionExhausted)).
-    ///   Concurrent checkouts for the last use: exactly one succeeds.
+    /// - The rest is [`place`](crate::order::place)'s decision: its refusals,
+    ///   then its effects. Every redemption must be within its limits
+    ///   ([`check_redemption`](crate::order::check_redemption), else
+    ///   [`Error::PromotionExhausted`](crate::Error::PromotionExhausted));
+    ///   concurrent checkouts for the last use: exactly one succeeds.
     /// - Then, together: the redemptions are counted, the cart's reservations
     ///   become the order's allocations until `draft.payment_expires_at`, the
     ///   cart is checked out, the order is stored awaiting payment, and a
@@ -324,24 +309,35 @@ pub trait OrderStore: Send + Sync + 'static {
     /// order has an empty log.
     async fn events(&self, order: OrderId) -> Result<Vec<OrderEvent>>;
 
-    /// Records the payment session created for `order` and appends a
-    /// `PaymentSessionCreated` event. Setting the same session again changes
-    /// nothing.
-    async fn attach_payment_session(
-        &self,
-        order: OrderId,
-        session: &PaymentSession,
-        now: Timestamp,
-    ) -> Result<Order>;
-
-    /// Applies a merchant action (cancel, fulfil).
+    /// Carries out `command` on `order`, as [`decide`](crate::order::decide)
+    /// says, and returns the order after it with the refund it made or
+    /// changed.
     ///
     /// # Behavior
     ///
-    /// Atomic. A change the state machine does not allow is
-    /// [`Error::InvalidTransition`](crate::Error::InvalidTransition) and
-    /// leaves no event. Cancelling releases the order's allocation.
-    async fn act(&self, order: OrderId, action: &OrderAction, now: Timestamp) -> Result<Order>;
+    /// Atomic: the store locks the order (so changes of one order, payment
+    /// events included, are serialized), loads its refunds, calls
+    /// [`decide`](crate::order::decide), makes every
+    /// [`OrderEffect`](crate::order::OrderEffect) in order, saves the order
+    /// and appends the events, or does none of it.
+    ///
+    /// - Cancelling or expiring releases the order's allocation and gives
+    ///   back its promotion redemptions, once: the change happens once.
+    /// - Idempotent where the command is: the same payment session again,
+    ///   a refund request repeated with its id and amount, a result for a
+    ///   refund already succeeded change nothing.
+    /// - Two refund requests racing on one order are serialized: together
+    ///   they never refund more than was paid (the second is
+    ///   [`RefundError::ExceedsRefundable`](crate::order::RefundError::ExceedsRefundable)).
+    /// - Refusals are those of [`decide`](crate::order::decide); an unknown
+    ///   order is `NotFound`. A refund id another order's refund holds is
+    ///   [`RefundError::IdReused`](crate::order::RefundError::IdReused).
+    async fn change_order(
+        &self,
+        order: OrderId,
+        command: &OrderCommand,
+        now: Timestamp,
+    ) -> Result<ChangedOrder>;
 
     /// Applies a payment event exactly once.
     ///
@@ -356,7 +352,7 @@ pub trait OrderStore: Send + Sync + 'static {
     ///   order is paid and the stock sold (`on_hand` decremented, a `Sold`
     ///   adjustment recorded, the allocation removed). If not, the order is
     ///   oversold-refunded, its allocation released, and a pending
-    ///   [`Refund`] (id [`RefundId::for_payment_event`]) returned in the
+    ///   [`Refund`] (id [`RefundId::for_payment_event`](crate::ids::RefundId::for_payment_event)) returned in the
     ///   outcome.
     /// - Any later delivery of the same id, sequential or concurrent,
     ///   returns [`PaymentOutcome::Duplicate`](crate::PaymentOutcome::Duplicate),
@@ -370,42 +366,24 @@ pub trait OrderStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<PaymentApplication>;
 
-    /// Refunds what is left of a paid (or fulfilled) order's payment
-    /// ([`Order::refundable`](crate::Order::refundable): the total less any
-    /// partial refund the provider reported) at the merchant's request:
-    /// the order becomes refunded, a `RefundRequested` event is appended,
-    /// and the pending [`Refund`] is returned for the caller to send.
-    ///
-    /// # Behavior
-    ///
-    /// Atomic. Any other status is `InvalidTransition`. The stock is not
-    /// returned to on-hand (receive it back when it physically returns).
-    async fn request_refund(
-        &self,
-        order: OrderId,
-        refund: RefundId,
-        now: Timestamp,
-    ) -> Result<Refund>;
-
-    /// Records the provider's answer to a refund: on success the refund is
-    /// marked succeeded and a `RefundSucceeded` event appended; on failure a
-    /// `RefundFailed` event is appended and the refund stays pending.
-    /// Recording success for an already succeeded refund changes nothing.
-    async fn record_refund_result(
-        &self,
-        refund: &RefundId,
-        result: std::result::Result<RefundReceipt, String>,
-        now: Timestamp,
-    ) -> Result<Refund>;
+    /// Every refund of `order`, oldest first.
+    async fn refunds(&self, order: OrderId) -> Result<Vec<Refund>>;
 
     /// Refunds still pending (the provider has not confirmed them), oldest
     /// first, at most `limit`.
     async fn pending_refunds(&self, limit: usize) -> Result<Vec<Refund>>;
 
     /// Expires up to `limit` orders still awaiting payment whose payment
-    /// window closed at or before `now`: each becomes expired, its
-    /// allocation is released and an `Expired` event appended. Returns their
-    /// ids.
+    /// window closed at or before `now`, each as
+    /// [`change_order`](Self::change_order) with
+    /// [`OrderCommand::Expire`](crate::order::OrderCommand::Expire): its
+    /// allocation is released, its redemptions given back and an `Expired`
+    /// event appended. Returns their ids.
+    ///
+    /// # Behavior
+    ///
+    /// Safe beside traffic: an order being changed meanwhile is skipped
+    /// (the next sweep finds it if it is still due).
     async fn expire_unpaid(&self, now: Timestamp, limit: usize) -> Result<Vec<OrderId>>;
 }
 
@@ -452,4 +430,13 @@ pub struct Placement {
     pub order: Order,
     /// `false` when an earlier checkout with the same key made it.
     pub created: bool,
+}
+
+/// The result of [`OrderStore::change_order`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedOrder {
+    /// The order after the change.
+    pub order: Order,
+    /// The refund the command made, found or changed, if it was about one.
+    pub refund: Option<Refund>,
 }

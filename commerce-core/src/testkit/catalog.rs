@@ -95,7 +95,7 @@ pub async fn tenants_are_isolated(factory: &dyn StoreFactory) {
         (1, 1, 0)
     );
     assert_eq!(
-        h.shop.order(order.id).await.unwrap().status,
+        h.shop.order(order.id).await.unwrap().status(),
         OrderStatus::AwaitingPayment
     );
     assert!(

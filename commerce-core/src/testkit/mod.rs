@@ -183,7 +183,7 @@ impl Harness {
             .await
             .unwrap();
         assert!(checkout.created);
-        assert_eq!(checkout.order.status, OrderStatus::AwaitingPayment);
+        assert_eq!(checkout.order.status(), OrderStatus::AwaitingPayment);
         checkout.order
     }
 

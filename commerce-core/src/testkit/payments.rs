@@ -34,7 +34,7 @@ async fn assert_paid_once(h: &Harness, order: &Order, sku: &Sku, outcomes: &[Pay
         .count();
     assert_eq!((paid, duplicates), (1, outcomes.len() - 1), "{outcomes:?}");
     assert_eq!(
-        h.shop.order(order.id).await.unwrap().status,
+        h.shop.order(order.id).await.unwrap().status(),
         OrderStatus::Paid
     );
     let level = h.shop.stock(sku).await.unwrap();
@@ -81,7 +81,7 @@ pub async fn payment_event_repeated_sequentially_applies_once(factory: &dyn Stor
     assert_eq!(h.deliver(&renamed).await, PaymentOutcome::Duplicate);
     assert_eq!(h.shop.order_events(other.id).await.unwrap(), other_log);
     assert_eq!(
-        h.shop.order(other.id).await.unwrap().status,
+        h.shop.order(other.id).await.unwrap().status(),
         OrderStatus::AwaitingPayment
     );
     let recorded = h
@@ -146,7 +146,7 @@ pub async fn late_payment_after_resale_is_refunded_once(factory: &dyn StoreFacto
     );
 
     let after = h.shop.order(slow.id).await.unwrap();
-    assert_eq!(after.status, OrderStatus::OversoldRefunded);
+    assert_eq!(after.status(), OrderStatus::OversoldRefunded);
     assert_eq!(
         h.count_events(&slow, |k| matches!(k, OrderEventKind::Oversold { .. }))
             .await,
@@ -184,7 +184,7 @@ pub async fn late_payment_with_stock_still_there_takes_it(factory: &dyn StoreFac
     let report = h.shop.sweep().await.unwrap();
     assert_eq!(report.orders_expired, vec![order.id]);
     assert_eq!(
-        h.shop.order(order.id).await.unwrap().status,
+        h.shop.order(order.id).await.unwrap().status(),
         OrderStatus::Expired
     );
     assert_eq!(
@@ -198,7 +198,7 @@ pub async fn late_payment_with_stock_still_there_takes_it(factory: &dyn StoreFac
         PaymentOutcome::Paid
     );
     assert_eq!(
-        h.shop.order(order.id).await.unwrap().status,
+        h.shop.order(order.id).await.unwrap().status(),
         OrderStatus::Paid
     );
     assert_eq!(h.shop.stock(&sku).await.unwrap().on_hand, 0);
@@ -231,7 +231,7 @@ pub async fn mismatched_payment_is_recorded_not_applied(factory: &dyn StoreFacto
         );
     }
     assert_eq!(
-        h.shop.order(order.id).await.unwrap().status,
+        h.shop.order(order.id).await.unwrap().status(),
         OrderStatus::AwaitingPayment
     );
     assert_eq!(h.shop.stock(&sku).await.unwrap().on_hand, 1);

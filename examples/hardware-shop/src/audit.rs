@@ -66,13 +66,15 @@ pub fn describe(kind: &OrderEventKind) -> String {
         }
         OrderEventKind::Cancelled { reason } => format!("cancelled: {reason}"),
         OrderEventKind::Fulfilled => "handed over".into(),
-        OrderEventKind::RefundRequested { refund, amount } => {
+        OrderEventKind::RefundRequested { refund, amount, .. } => {
             format!("refund {refund} of {amount} requested")
         }
         OrderEventKind::RefundSucceeded { provider_ref, .. } => {
             format!("refund confirmed by the provider: {provider_ref}")
         }
-        OrderEventKind::RefundFailed { refund, message } => {
+        OrderEventKind::RefundFailed {
+            refund, message, ..
+        } => {
             format!("refund {refund} failed, will retry: {message}")
         }
         OrderEventKind::RefundedByProvider { event, amount } => {

@@ -408,7 +408,7 @@ async fn winner_pays(demo: &Demo, cart: CartId, expect: &mut Expectations) -> An
     );
     println!("   pay at   {}", session.redirect_url);
     expect.that(
-        checkout.created && order.status == OrderStatus::AwaitingPayment,
+        checkout.created && order.status() == OrderStatus::AwaitingPayment,
         || "checkout places an order awaiting payment".to_owned(),
     )?;
 
@@ -429,7 +429,7 @@ async fn winner_pays(demo: &Demo, cart: CartId, expect: &mut Expectations) -> An
         demo.time(),
         event.id,
         first.outcome,
-        first.order.status
+        first.order.status()
     );
     demo.wait_minutes(1);
     let second = demo.deliver(&event).await?;
@@ -443,11 +443,11 @@ async fn winner_pays(demo: &Demo, cart: CartId, expect: &mut Expectations) -> An
     println!("   {RACED}: {}", level(&stock));
 
     expect.that(
-        first.outcome == PaymentOutcome::Paid && first.order.status == OrderStatus::Paid,
+        first.outcome == PaymentOutcome::Paid && first.order.status() == OrderStatus::Paid,
         || "the first delivery marks the order paid".to_owned(),
     )?;
     expect.that(
-        second.outcome == PaymentOutcome::Duplicate && second.order.status == OrderStatus::Paid,
+        second.outcome == PaymentOutcome::Duplicate && second.order.status() == OrderStatus::Paid,
         || "the second delivery is a duplicate".to_owned(),
     )?;
     expect.that(stock.on_hand == 0 && stock.available() == 0, || {
@@ -571,7 +571,7 @@ async fn late_payment(demo: &Demo, expect: &mut Expectations) -> AnyResult<Order
     println!(
         "   {} Casey's payment finally arrives: Oversold, order {}",
         demo.time(),
-        late.order.status
+        late.order.status()
     );
     let sent: Vec<_> = demo
         .gateway
@@ -590,7 +590,7 @@ async fn late_payment(demo: &Demo, expect: &mut Expectations) -> AnyResult<Order
     println!("   {PAID_LATE}: {} (Drew keeps it)", level(&stock));
 
     let casey_now = demo.shop.order(casey.id).await?;
-    expect.that(casey_now.status == OrderStatus::OversoldRefunded, || {
+    expect.that(casey_now.status() == OrderStatus::OversoldRefunded, || {
         "Casey's order is oversold_refunded".to_owned()
     })?;
     expect.that(
@@ -602,7 +602,7 @@ async fn late_payment(demo: &Demo, expect: &mut Expectations) -> AnyResult<Order
         || "the refund reaches the gateway exactly once".to_owned(),
     )?;
     expect.that(
-        demo.shop.order(drew.id).await?.status == OrderStatus::Paid && stock.on_hand == 0,
+        demo.shop.order(drew.id).await?.status() == OrderStatus::Paid && stock.on_hand == 0,
         || "Drew's order stays paid".to_owned(),
     )?;
     Ok(casey_now)
