@@ -53,7 +53,7 @@ use crate::order::OrderDraft;
 use crate::order::{Order, OrderEventKind, OrderStatus, PaymentOutcome, RefundStatus};
 use crate::payment::{PaymentEvent, PaymentEventKind, TestGateway};
 use crate::pricing::{CustomerContext, NotApplied, PromotionOutcome};
-use crate::promotion::{Action, Condition, PromotionSpec};
+use crate::promotion::{Action, Condition, PromotionSpec, PromotionUsage};
 use crate::settings::ShopSettings;
 use crate::store::Store;
 use crate::tax::TaxConfig;
@@ -267,6 +267,8 @@ pub mod inventory;
 pub mod orders;
 pub mod payments;
 pub mod promotions;
+pub mod redemptions;
+pub mod refunds;
 
 pub use carts::*;
 pub use catalog::*;
@@ -274,6 +276,8 @@ pub use inventory::*;
 pub use orders::*;
 pub use payments::*;
 pub use promotions::*;
+pub use redemptions::*;
+pub use refunds::*;
 
 pub(crate) fn tenant(name: &str) -> TenantId {
     TenantId::parse(name).unwrap()
@@ -304,6 +308,8 @@ macro_rules! conformance_tests {
         $crate::__conformance_payments!(@stamp $factory);
         $crate::__conformance_promotions!(@stamp $factory);
         $crate::__conformance_catalog!(@stamp $factory);
+        $crate::__conformance_redemptions!(@stamp $factory);
+        $crate::__conformance_refunds!(@stamp $factory);
     };
     (@area [@stamp $factory:expr] $area:ident: $($scenario:ident),* $(,)?) => {
         mod $area {
@@ -343,7 +349,7 @@ mod tests {
 
     #[test]
     fn every_scenario_is_stamped() {
-        let areas: [((&str, &[&str]), &str); 6] = [
+        let areas: [((&str, &[&str]), &str); 8] = [
             (
                 crate::__conformance_inventory!(@names),
                 include_str!("inventory.rs"),
@@ -367,6 +373,14 @@ mod tests {
             (
                 crate::__conformance_catalog!(@names),
                 include_str!("catalog.rs"),
+            ),
+            (
+                crate::__conformance_redemptions!(@names),
+                include_str!("redemptions.rs"),
+            ),
+            (
+                crate::__conformance_refunds!(@names),
+                include_str!("refunds.rs"),
             ),
         ];
         let mut declared_areas: Vec<&str> = include_str!("mod.rs")

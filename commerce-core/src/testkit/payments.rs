@@ -19,6 +19,7 @@ macro_rules! __conformance_payments {
             late_payment_with_stock_still_there_takes_it,
             mismatched_payment_is_recorded_not_applied,
             failed_refund_is_retried_by_sweep,
+            return_confirmations_and_the_webhook_apply_the_payment_once,
         }
     };
 }
@@ -293,4 +294,76 @@ pub async fn failed_refund_is_retried_by_sweep(factory: &dyn StoreFactory) {
             .is_empty()
     );
     assert_eq!(h.shop.sweep().await.unwrap().refunds_retried, 0);
+}
+
+/// The buyer's return from the payment page is confirmed through the
+/// facade, the one way in beside webhooks: nothing while unpaid; once paid,
+/// three confirmations (a reloaded success page) race three deliveries of
+/// the provider's webhook, and the payment is applied once.
+pub async fn return_confirmations_and_the_webhook_apply_the_payment_once(
+    factory: &dyn StoreFactory,
+) {
+    const EACH: usize = 3;
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("GPU-RETURN", 10_000, 1).await;
+    let order = h.order_for(&sku, 1, "return").await;
+    let session = h
+        .shop
+        .order(order.id)
+        .await
+        .unwrap()
+        .payment_session
+        .unwrap();
+    assert_eq!(h.commerce.confirm_return(&session.id).await.unwrap(), None);
+    let paid_session = h.gateway.pay_session(&order).unwrap();
+    assert_eq!(paid_session, session.id);
+    let webhook = h.paid(&order, "evt_return_webhook");
+    let barrier = super::Arc::new(super::Barrier::new(2 * EACH));
+    let mut tasks = Vec::new();
+    for i in 0..2 * EACH {
+        let (h, barrier, webhook, session) = (
+            h.clone(),
+            barrier.clone(),
+            webhook.clone(),
+            session.id.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            if i % 2 == 0 {
+                h.deliver(&webhook).await
+            } else {
+                match h.commerce.confirm_return(&session).await.unwrap() {
+                    Some(super::WebhookHandled::Applied(applied)) => applied.outcome,
+                    other => panic!("expected an applied payment, got {other:?}"),
+                }
+            }
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    let paid = outcomes
+        .iter()
+        .filter(|o| **o == PaymentOutcome::Paid)
+        .count();
+    assert_eq!(paid, 1, "{outcomes:?}");
+    assert!(
+        outcomes.iter().all(|o| matches!(
+            o,
+            PaymentOutcome::Paid | PaymentOutcome::Duplicate | PaymentOutcome::Ignored { .. }
+        )),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        h.shop.order(order.id).await.unwrap().status(),
+        OrderStatus::Paid
+    );
+    assert_eq!(h.sold(&h.shop, &sku).await, 1, "stock decremented once");
+    let received = h
+        .count_events(&order, |k| {
+            matches!(k, OrderEventKind::PaymentReceived { .. })
+        })
+        .await;
+    assert_eq!(received, 1, "one paid event in the log");
 }
