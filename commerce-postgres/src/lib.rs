@@ -3,6 +3,7 @@
 
 mod carts;
 mod catalog;
+mod effects;
 mod error;
 mod inventory;
 mod orders;

@@ -2,30 +2,26 @@
 //!
 //! Every operation loads and locks what it needs, asks the core's order
 //! pipeline ([`place`], [`decide`], [`settle_payment`]) what to do, and
-//! carries out the effects with [`PgTenant::carry_out`], the one place this
-//! store changes stock, promotion usage, carts and refunds for an order.
+//! carries out the effects with `PgTenant::carry_out` (in `effects.rs`),
+//! the one place this store changes stock, promotion usage, carts and
+//! refunds for an order.
 
 use async_trait::async_trait;
-use commerce_core::order::{
-    OrderChange, OrderCommand, OrderEffect, PendingEvent, Redemption, RefundError,
-};
-use commerce_core::promotion::PromotionUsage;
+use commerce_core::order::{OrderChange, OrderCommand, PendingEvent};
 use commerce_core::store::{
-    ChangedOrder, OrderStore, PaymentDecision, Placement, check_redemption, decide, decide_payment,
-    place, settle_payment,
+    ChangedOrder, OrderStore, PaymentDecision, Placement, decide, decide_payment, place,
+    settle_payment,
 };
 use commerce_core::{
-    AdjustmentKind, Entity, Error, IdempotencyKey, Order, OrderDraft, OrderEvent, OrderEventKind,
-    OrderId, PaymentApplication, PaymentEvent, PaymentOutcome, Refund, Reservation, Result, Sku,
-    StockAdjustment, TenantId, Timestamp,
+    Entity, Error, IdempotencyKey, Order, OrderDraft, OrderEvent, OrderEventKind, OrderId,
+    PaymentApplication, PaymentEvent, PaymentOutcome, Refund, Reservation, Result, Sku, TenantId,
+    Timestamp,
 };
 use sqlx::PgConnection;
 
-use crate::carts::{load_cart, save_cart};
+use crate::carts::load_cart;
 use crate::error::{corrupt, db, is_unique_violation};
-use crate::inventory::{
-    CART_RESERVATIONS_LOCKED, holds, live_held, record_adjustment, release_allocations,
-};
+use crate::inventory::{CART_RESERVATIONS_LOCKED, holds, live_held};
 use crate::{PgTenant, from_doc, to_doc};
 
 async fn load_order(
@@ -93,50 +89,6 @@ async fn append(
     Ok(())
 }
 
-/// Stores a new refund; an id another refund holds is
-/// [`RefundError::IdReused`].
-async fn insert_refund(conn: &mut PgConnection, tenant: &str, refund: &Refund) -> Result<()> {
-    let inserted = sqlx::query(
-        "INSERT INTO refunds (tenant_id, id, order_id, amount_minor, currency, pending, requested_at, doc) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(tenant)
-    .bind(refund.id.as_str())
-    .bind(refund.order.as_uuid())
-    .bind(refund.amount.minor())
-    .bind(refund.amount.currency().code())
-    .bind(refund.is_pending())
-    .bind(refund.requested_at)
-    .bind(to_doc(refund)?)
-    .execute(&mut *conn)
-    .await;
-    match inserted {
-        Ok(_) => Ok(()),
-        Err(e) if is_unique_violation(&e, "refunds_pkey") => Err(RefundError::IdReused {
-            refund: refund.id.clone(),
-        }
-        .into()),
-        Err(e) => Err(db(e)),
-    }
-}
-
-/// Replaces the stored refund with `refund`'s id.
-async fn update_refund(conn: &mut PgConnection, tenant: &str, refund: &Refund) -> Result<()> {
-    let updated =
-        sqlx::query("UPDATE refunds SET pending = $3, doc = $4 WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant)
-            .bind(refund.id.as_str())
-            .bind(refund.is_pending())
-            .bind(to_doc(refund)?)
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
-    if updated.rows_affected() == 0 {
-        return Err(Error::not_found(Entity::Refund, &refund.id));
-    }
-    Ok(())
-}
-
 /// The refunds of `order`, oldest first. The caller holds the order's row
 /// lock, which every change to its refunds takes first.
 async fn load_refunds(
@@ -155,86 +107,6 @@ async fn load_refunds(
     docs.into_iter()
         .map(|doc| from_doc("a refund", doc))
         .collect()
-}
-
-fn count(n: i32) -> Result<u32> {
-    u32::try_from(n).map_err(|e| corrupt("a usage count", e))
-}
-
-/// Locks the usage rows of `redemption`'s promotion (and customer),
-/// creating them at zero, and reads them.
-async fn lock_usage(
-    conn: &mut PgConnection,
-    tenant: &str,
-    redemption: &Redemption,
-) -> Result<PromotionUsage> {
-    // An upsert that changes nothing still locks the row and returns it.
-    let total: i32 = sqlx::query_scalar(
-        "INSERT INTO promotion_usage (tenant_id, promotion_id, total) VALUES ($1, $2, 0) \
-         ON CONFLICT (tenant_id, promotion_id) DO UPDATE SET total = promotion_usage.total \
-         RETURNING total",
-    )
-    .bind(tenant)
-    .bind(redemption.promotion.as_str())
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(db)?;
-    let by_customer = match &redemption.customer {
-        Some(customer) => sqlx::query_scalar(
-            "INSERT INTO promotion_customer_usage (tenant_id, promotion_id, customer_id, used) \
-             VALUES ($1, $2, $3, 0) \
-             ON CONFLICT (tenant_id, promotion_id, customer_id) \
-             DO UPDATE SET used = promotion_customer_usage.used RETURNING used",
-        )
-        .bind(tenant)
-        .bind(redemption.promotion.as_str())
-        .bind(customer.as_str())
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db)?,
-        None => 0,
-    };
-    Ok(PromotionUsage {
-        total: count(total)?,
-        by_customer: count(by_customer)?,
-    })
-}
-
-/// Adds `delta` (one or minus one) to the usage of `redemption`, never
-/// below zero.
-async fn add_usage(
-    conn: &mut PgConnection,
-    tenant: &str,
-    redemption: &Redemption,
-    delta: i32,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO promotion_usage (tenant_id, promotion_id, total) VALUES ($1, $2, GREATEST($3, 0)) \
-         ON CONFLICT (tenant_id, promotion_id) \
-         DO UPDATE SET total = GREATEST(promotion_usage.total + $3, 0)",
-    )
-    .bind(tenant)
-    .bind(redemption.promotion.as_str())
-    .bind(delta)
-    .execute(&mut *conn)
-    .await
-    .map_err(db)?;
-    if let Some(customer) = &redemption.customer {
-        sqlx::query(
-            "INSERT INTO promotion_customer_usage (tenant_id, promotion_id, customer_id, used) \
-             VALUES ($1, $2, $3, GREATEST($4, 0)) \
-             ON CONFLICT (tenant_id, promotion_id, customer_id) \
-             DO UPDATE SET used = GREATEST(promotion_customer_usage.used + $4, 0)",
-        )
-        .bind(tenant)
-        .bind(redemption.promotion.as_str())
-        .bind(customer.as_str())
-        .bind(delta)
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
-    }
-    Ok(())
 }
 
 impl PgTenant {
@@ -288,107 +160,6 @@ impl PgTenant {
 }
 
 impl PgTenant {
-    /// Sells the lines of `order`: the allocation goes, on-hand goes down,
-    /// and a `Sold` adjustment is recorded per line.
-    async fn sell(&self, conn: &mut PgConnection, order: &Order, now: Timestamp) -> Result<()> {
-        release_allocations(conn, self.tenant(), order.id).await?;
-        let mut lines: Vec<_> = order.lines.iter().collect();
-        lines.sort_by(|a, b| a.sku.cmp(&b.sku));
-        for line in lines {
-            let on_hand: i32 = sqlx::query_scalar(
-                "UPDATE skus SET on_hand = on_hand - $3 WHERE tenant_id = $1 AND sku = $2 RETURNING on_hand",
-            )
-            .bind(self.tenant())
-            .bind(line.sku.as_str())
-            .bind(i32::try_from(line.quantity.get()).map_err(|e| corrupt("a quantity", e))?)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db)?;
-            let adjustment = StockAdjustment {
-                sku: line.sku.clone(),
-                kind: AdjustmentKind::Sold { order: order.id },
-                delta: -i64::from(line.quantity.get()),
-                on_hand_after: u32::try_from(on_hand).map_err(|e| corrupt("a unit count", e))?,
-                at: now,
-                note: None,
-            };
-            record_adjustment(conn, self.tenant(), &adjustment).await?;
-        }
-        Ok(())
-    }
-
-    /// Turns the cart's reservations of `order`'s lines into its
-    /// allocations, SKU by SKU in SKU order (a fixed lock order).
-    async fn allocate(&self, conn: &mut PgConnection, order: &Order) -> Result<()> {
-        let mut sorted: Vec<_> = order.lines.iter().collect();
-        sorted.sort_by(|a, b| a.sku.cmp(&b.sku));
-        for line in sorted {
-            sqlx::query(
-                "WITH gone AS ( \
-                   DELETE FROM reservations WHERE tenant_id = $1 AND sku = $2 AND cart_id = $3 RETURNING quantity), \
-                 allocated AS ( \
-                   INSERT INTO allocations (tenant_id, sku, order_id, quantity, expires_at) \
-                   VALUES ($1, $2, $4, $5, $6) RETURNING quantity) \
-                 UPDATE skus SET held = held - (SELECT COALESCE(SUM(quantity), 0) FROM gone) \
-                   + (SELECT quantity FROM allocated) \
-                 WHERE tenant_id = $1 AND sku = $2",
-            )
-            .bind(self.tenant())
-            .bind(line.sku.as_str())
-            .bind(order.cart.as_uuid())
-            .bind(order.id.as_uuid())
-            .bind(i32::try_from(line.quantity.get()).map_err(|e| corrupt("a quantity", e))?)
-            .bind(order.payment_expires_at)
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
-        }
-        Ok(())
-    }
-
-    /// Carries out `effects` for `order`, in order, inside the caller's
-    /// transaction. Exhaustive: a new effect does not compile until it is
-    /// carried out here.
-    async fn carry_out(
-        &self,
-        conn: &mut PgConnection,
-        order: &Order,
-        effects: Vec<OrderEffect>,
-        now: Timestamp,
-    ) -> Result<()> {
-        let tenant = self.tenant();
-        for effect in effects {
-            match effect {
-                OrderEffect::Redeem(redemptions) => {
-                    for redemption in &redemptions {
-                        let usage = lock_usage(conn, tenant, redemption).await?;
-                        check_redemption(redemption, usage)?;
-                        add_usage(conn, tenant, redemption, 1).await?;
-                    }
-                }
-                OrderEffect::RestoreRedemptions(redemptions) => {
-                    for redemption in &redemptions {
-                        add_usage(conn, tenant, redemption, 1).await?;
-                    }
-                }
-                OrderEffect::ReleaseRedemptions(redemptions) => {
-                    for redemption in &redemptions {
-                        add_usage(conn, tenant, redemption, -1).await?;
-                    }
-                }
-                OrderEffect::AllocateStock => self.allocate(conn, order).await?,
-                OrderEffect::SellStock => self.sell(conn, order, now).await?,
-                OrderEffect::ReleaseAllocation => {
-                    release_allocations(conn, tenant, order.id).await?
-                }
-                OrderEffect::CheckOutCart(cart) => save_cart(conn, tenant, &cart).await?,
-                OrderEffect::RecordRefund(refund) => insert_refund(conn, tenant, &refund).await?,
-                OrderEffect::UpdateRefund(refund) => update_refund(conn, tenant, &refund).await?,
-            }
-        }
-        Ok(())
-    }
-
     /// Makes `change` of an existing order (whose row the caller locked):
     /// its effects, the saved order, its events.
     async fn commit_change(

@@ -8,6 +8,7 @@
 
 mod carts;
 mod catalog;
+mod effects;
 mod inventory;
 mod orders;
 mod promotions;
