@@ -101,7 +101,11 @@ pub async fn random_racers_over_many_skus_never_oversell(factory: &dyn StoreFact
     for i in 0..SKUS {
         let on_hand = (i % 7) as u32 + 1;
         let sku = h
-            .stocked(&format!("SKU-{i:02}"), 1_000 + i as i64, on_hand)
+            .stocked(
+                &format!("SKU-{i:02}"),
+                1_000 + i64::try_from(i).unwrap(),
+                on_hand,
+            )
             .await;
         received.insert(sku.clone(), on_hand);
         skus.push(sku);
