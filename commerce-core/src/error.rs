@@ -182,10 +182,13 @@ pub enum Error {
     #[error(transparent)]
     InvalidPromotion(#[from] PromotionError),
     /// Tax could not be computed (a category without a rate, a failing tax
-    /// service).
+    /// service). A [`TaxError::Money`] converts to [`Error::Money`] instead,
+    /// so that an overflow is one error wherever it happens.
     #[error(transparent)]
-    Tax(#[from] TaxError),
-    /// Money arithmetic failed (overflow, currency mismatch).
+    Tax(TaxError),
+    /// Money arithmetic failed: an amount does not fit in `i64` minor units
+    /// ([`MoneyError::Overflow`], for example a cart too expensive to
+    /// price), or currencies were mixed.
     #[error(transparent)]
     Money(#[from] MoneyError),
     /// Input did not parse.
@@ -200,6 +203,15 @@ pub enum Error {
     /// The store's backend failed.
     #[error(transparent)]
     Backend(#[from] BackendError),
+}
+
+impl From<TaxError> for Error {
+    fn from(error: TaxError) -> Self {
+        match error {
+            TaxError::Money(money) => Error::Money(money),
+            other => Error::Tax(other),
+        }
+    }
 }
 
 impl Error {

@@ -89,6 +89,13 @@
 //!             = Σ line totals + shipping total
 //! tax_total   = Σ line taxes + shipping tax = Σ taxes by rate
 //! ```
+//!
+//! Amounts that do not fit in `i64` minor units (a cart of very expensive
+//! lines, say) are refused with [`MoneyError::Overflow`] (as
+//! [`Error::Money`]), never wrapped and never a panic: every sum, product and
+//! difference in pricing, promotions and tax is checked.
+
+#![deny(clippy::arithmetic_side_effects)]
 
 pub mod promotion;
 pub mod settings;
