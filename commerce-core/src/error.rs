@@ -9,6 +9,7 @@ use crate::order::OrderStatus;
 use crate::payment::{GatewayError, WebhookError};
 use crate::promotion::PromotionError;
 use crate::tax::TaxError;
+use crate::text::{TextField, TextReason};
 
 /// A `Result` with the core's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -141,6 +142,16 @@ pub enum Error {
     /// A product definition is not acceptable.
     #[error("invalid product: {0}")]
     InvalidProduct(String),
+    /// Free text that not every store can keep (a NUL character, a search
+    /// word too long for a search index) or longer than the field allows.
+    /// Nothing was changed. See [`check_text`](crate::text::check_text).
+    #[error("invalid {field}: {reason}")]
+    InvalidText {
+        /// The field.
+        field: TextField,
+        /// What is wrong with the text.
+        reason: TextReason,
+    },
     /// Configuration that cannot work (a zero reservation TTL, say).
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),

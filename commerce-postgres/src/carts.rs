@@ -273,7 +273,7 @@ impl CartStore for PgTenant {
             .await?
             .ok_or_else(|| Error::not_found(Entity::Cart, cart))?;
         open(&current)?;
-        current.apply(update, now);
+        current.apply(update, now)?;
         save_cart(&mut tx, self.tenant(), &current).await?;
         tx.commit().await.map_err(db)?;
         Ok(current)

@@ -2,6 +2,7 @@
 //! helpers the cart and order stores share.
 
 use async_trait::async_trait;
+use commerce_core::text::{TextField, check_optional_text};
 use commerce_core::{
     AdjustmentKind, Allocation, CartId, Entity, Error, InventoryStore, OrderId, Quantity,
     Reservation, Result, Sku, StockAdjustment, StockLevel, Timestamp,
@@ -215,6 +216,7 @@ impl InventoryStore for PgTenant {
         note: Option<String>,
         now: Timestamp,
     ) -> Result<StockLevel> {
+        check_optional_text(TextField::StockNote, note.as_deref())?;
         let mut tx = self.begin().await?;
         let on_hand: Option<i32> = sqlx::query_scalar(
             "UPDATE skus SET on_hand = on_hand + $3 \
@@ -256,6 +258,7 @@ impl InventoryStore for PgTenant {
         note: Option<String>,
         now: Timestamp,
     ) -> Result<StockLevel> {
+        check_optional_text(TextField::StockNote, note.as_deref())?;
         let mut tx = self.begin().await?;
         let before: Option<i32> = sqlx::query_scalar(
             "SELECT on_hand FROM skus WHERE tenant_id = $1 AND sku = $2 FOR UPDATE",

@@ -30,6 +30,7 @@ use crate::promotion::{Condition, Promotion, PromotionSpec};
 use crate::settings::ShopSettings;
 use crate::store::{Scope, Store};
 use crate::tax::{ConfiguredTax, TaxCalculator};
+use crate::text::{TextField, check_optional_text};
 
 /// Tunable policy. Start from [`Config::default`] and change what you need.
 ///
@@ -441,6 +442,7 @@ impl Shop {
         quantity: Quantity,
         note: Option<String>,
     ) -> Result<StockLevel> {
+        check_optional_text(TextField::StockNote, note.as_deref())?;
         self.scope
             .inventory()
             .receive(sku, quantity, note, self.now())
@@ -454,6 +456,7 @@ impl Shop {
         on_hand: Quantity,
         note: Option<String>,
     ) -> Result<StockLevel> {
+        check_optional_text(TextField::StockNote, note.as_deref())?;
         self.scope
             .inventory()
             .correct(sku, on_hand, note, self.now())

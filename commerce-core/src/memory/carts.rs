@@ -43,7 +43,7 @@ impl CartStore for TenantStores {
         if let CartStatus::CheckedOut { order } = c.status {
             return Err(Error::CartCheckedOut { cart, order });
         }
-        c.apply(update, now);
+        c.apply(update, now)?;
         Ok(c.clone())
     }
 
