@@ -85,7 +85,7 @@ impl Product {
     /// variants are priced in more than one currency, or a price is negative;
     /// and with [`Error::InvalidText`] when the name, an option name or an
     /// option value is text not every store can keep (see
-    /// [`check_text`](crate::text::check_text)).
+    /// [`check_text`]).
     pub fn new(id: ProductId, new: NewProduct) -> Result<Self> {
         let invalid = |reason: String| Error::InvalidProduct(reason);
         let name = new.name.trim();

@@ -16,7 +16,7 @@
 //! 2. Its date window, coupon code, usage limits and currency are checked,
 //!    then its other conditions, measured on the cart as the earlier
 //!    promotions left it where the condition says so
-//!    ([`DiscountBasis`]).
+//!    ([`DiscountBasis`](crate::promotion::DiscountBasis)).
 //! 3. Its action computes a discount per line from what the earlier
 //!    promotions *left*: discounts compound. A discount never takes a line
 //!    below zero, and a cap limits the promotion's total.
