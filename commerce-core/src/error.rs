@@ -9,6 +9,7 @@ use crate::order::{OrderStatus, RefundError};
 use crate::payment::{GatewayError, WebhookError};
 use crate::promotion::PromotionError;
 use crate::tax::TaxError;
+use crate::text::{TextField, TextReason};
 
 /// A `Result` with the core's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -141,6 +142,16 @@ pub enum Error {
     /// A product definition is not acceptable.
     #[error("invalid product: {0}")]
     InvalidProduct(String),
+    /// Free text that not every store can keep (a NUL character, a search
+    /// word too long for a search index) or longer than the field allows.
+    /// Nothing was changed. See [`check_text`](crate::text::check_text).
+    #[error("invalid {field}: {reason}")]
+    InvalidText {
+        /// The field.
+        field: TextField,
+        /// What is wrong with the text.
+        reason: TextReason,
+    },
     /// Configuration that cannot work (a zero reservation TTL, say).
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
@@ -194,10 +205,13 @@ pub enum Error {
         closes_at: crate::clock::Timestamp,
     },
     /// Tax could not be computed (a category without a rate, a failing tax
-    /// service).
+    /// service). A [`TaxError::Money`] converts to [`Error::Money`] instead,
+    /// so that an overflow is one error wherever it happens.
     #[error(transparent)]
-    Tax(#[from] TaxError),
-    /// Money arithmetic failed (overflow, currency mismatch).
+    Tax(TaxError),
+    /// Money arithmetic failed: an amount does not fit in `i64` minor units
+    /// ([`MoneyError::Overflow`], for example a cart too expensive to
+    /// price), or currencies were mixed.
     #[error(transparent)]
     Money(#[from] MoneyError),
     /// Input did not parse.
@@ -212,6 +226,15 @@ pub enum Error {
     /// The store's backend failed.
     #[error(transparent)]
     Backend(#[from] BackendError),
+}
+
+impl From<TaxError> for Error {
+    fn from(error: TaxError) -> Self {
+        match error {
+            TaxError::Money(money) => Error::Money(money),
+            other => Error::Tax(other),
+        }
+    }
 }
 
 impl Error {

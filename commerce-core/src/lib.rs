@@ -20,7 +20,7 @@ pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use domain::{cart, catalog, clock, ids, inventory, money, order, payment};
+pub use domain::{cart, catalog, clock, ids, inventory, money, order, payment, text};
 pub use pricing::{promotion, settings, tax};
 
 pub use cart::{AgeVerification, Cart, CartLine, CartStatus, CartUpdate};
@@ -54,3 +54,4 @@ pub use promotion::{Promotion, PromotionSpec};
 pub use settings::ShopSettings;
 pub use store::{DynStore, Store};
 pub use tax::{TaxCalculator, TaxConfig};
+pub use text::{TextField, TextReason, check_text};

@@ -868,7 +868,7 @@ fn taxed_amounts(input: &PricingInput, priced: &PricedCart) -> Result<Vec<Taxed>
         );
         out.push(Taxed {
             rate: (rate.label.clone(), rate.percent),
-            exact: rate.exact_tax(line.discounted.minor(), prices),
+            exact: rate.exact_tax(line.discounted.minor(), prices).unwrap(),
             group_amount: line.discounted.minor(),
             tax: line.tax.amount.minor(),
             what: format!("line {}", line.sku),
@@ -883,7 +883,7 @@ fn taxed_amounts(input: &PricingInput, priced: &PricedCart) -> Result<Vec<Taxed>
         let rate = input.tax.rate(category).unwrap();
         out.push(Taxed {
             rate: (rate.label.clone(), rate.percent),
-            exact: rate.exact_tax(s.discounted.minor(), prices),
+            exact: rate.exact_tax(s.discounted.minor(), prices).unwrap(),
             group_amount: s.discounted.minor(),
             tax: tax.amount.minor(),
             what: "shipping".into(),
@@ -935,7 +935,7 @@ fn check_tax_rounding(input: &PricingInput, priced: &PricedCart) -> Result<(), T
                 let exact: Decimal = members.iter().map(|t| t.exact).sum();
                 let amount: i64 = members.iter().map(|t| t.group_amount).sum();
                 let rate = commerce_core::tax::TaxRate::taxable(label.clone(), percent);
-                let exact_once = rate.exact_tax(amount, input.tax.prices);
+                let exact_once = rate.exact_tax(amount, input.tax.prices).unwrap();
                 prop_assert!(
                     (Decimal::from(tax) - exact).abs() <= half,
                     "rate {}: Σ tax {} vs exact {}",

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use commerce_core::store::InventoryStore;
+use commerce_core::text::{TextField, check_optional_text};
 use commerce_core::{
     AdjustmentKind, Allocation, CartId, Entity, Error, OrderId, Quantity, Reservation, Result, Sku,
     StockAdjustment, StockLevel, Timestamp,
@@ -216,6 +217,7 @@ impl InventoryStore for PgTenant {
         note: Option<String>,
         now: Timestamp,
     ) -> Result<StockLevel> {
+        check_optional_text(TextField::StockNote, note.as_deref())?;
         let mut tx = self.begin().await?;
         let on_hand: Option<i32> = sqlx::query_scalar(
             "UPDATE skus SET on_hand = on_hand + $3 \
@@ -257,6 +259,7 @@ impl InventoryStore for PgTenant {
         note: Option<String>,
         now: Timestamp,
     ) -> Result<StockLevel> {
+        check_optional_text(TextField::StockNote, note.as_deref())?;
         let mut tx = self.begin().await?;
         let before: Option<i32> = sqlx::query_scalar(
             "SELECT on_hand FROM skus WHERE tenant_id = $1 AND sku = $2 FOR UPDATE",

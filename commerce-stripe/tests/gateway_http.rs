@@ -86,7 +86,7 @@ async fn checkout_session_request_carries_lines_metadata_expiry_and_key() {
         sent.get("payment_intent_data[metadata][commerce_tenant]"),
         "shop-a"
     );
-    let expires_at = START_UNIX + PAYMENT_WINDOW.as_secs() as i64;
+    let expires_at = START_UNIX + i64::try_from(PAYMENT_WINDOW.as_secs()).unwrap();
     assert_eq!(sent.get("expires_at"), expires_at.to_string());
     assert_eq!(order.payment_expires_at.timestamp(), expires_at);
     assert_eq!(

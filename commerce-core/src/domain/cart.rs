@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::ids::{CartId, CouponCode, OrderId, Quantity, Sku, TenantId};
 use crate::money::Currency;
 use crate::pricing::CustomerContext;
+use crate::text::{TextField, check_text};
 
 /// A record that the buyer's age was checked, by whom and how.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +35,19 @@ pub enum CartUpdate {
     SetCustomer(Option<CustomerContext>),
     /// Record that the buyer's age was verified.
     VerifyAge(AgeVerification),
+}
+
+impl CartUpdate {
+    /// Checks the free text the update carries (an age verification's method
+    /// and verifier) with [`check_text`]: refused with
+    /// [`Error::InvalidText`](crate::Error::InvalidText).
+    pub fn check(&self) -> Result<()> {
+        if let CartUpdate::VerifyAge(verification) = self {
+            check_text(TextField::AgeVerificationMethod, &verification.method)?;
+            check_text(TextField::AgeVerifiedBy, &verification.verified_by)?;
+        }
+        Ok(())
+    }
 }
 
 /// Whether a cart can still change.
@@ -156,9 +170,11 @@ impl Cart {
 
     /// Applies `update`. This changes only the value; stores call it inside
     /// their atomic `update_cart`. A checked-out cart is
-    /// [`Error::CartCheckedOut`].
+    /// [`Error::CartCheckedOut`]; an update that does not pass
+    /// [`CartUpdate::check`] is refused. Either refusal changes nothing.
     pub fn apply(&mut self, update: &CartUpdate, now: Timestamp) -> Result<()> {
         self.ensure_open()?;
+        update.check()?;
         match update {
             CartUpdate::AddCode(code) => {
                 self.codes.insert(code.clone());

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::ids::{Category, ProductId, Sku, TaxCategory};
 use crate::money::Money;
+use crate::text::{TextField, check_text};
 
 /// One sellable variant of a product: a SKU, its option values and its price.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,8 +65,9 @@ pub struct NewProduct {
 }
 
 /// A product with its variants. Built only through [`Product::new`], which
-/// checks it.
+/// checks it; deserializing checks it again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "ProductDoc")]
 pub struct Product {
     id: ProductId,
     name: String,
@@ -80,10 +82,14 @@ impl Product {
     ///
     /// Refused with [`Error::InvalidProduct`] when the name is blank, there is
     /// no variant, two variants share a SKU or the same option values, the
-    /// variants are priced in more than one currency, or a price is negative.
+    /// variants are priced in more than one currency, or a price is negative;
+    /// and with [`Error::InvalidText`] when the name, an option name or an
+    /// option value is text not every store can keep (see
+    /// [`check_text`]).
     pub fn new(id: ProductId, new: NewProduct) -> Result<Self> {
         let invalid = |reason: String| Error::InvalidProduct(reason);
         let name = new.name.trim();
+        check_text(TextField::ProductName, name)?;
         if name.is_empty() {
             return Err(invalid("the name must not be blank".into()));
         }
@@ -94,6 +100,10 @@ impl Product {
         let mut skus = BTreeSet::new();
         let mut option_sets = BTreeSet::new();
         for variant in &new.variants {
+            for (option, value) in &variant.options {
+                check_text(TextField::OptionName, option)?;
+                check_text(TextField::OptionValue, value)?;
+            }
             if !skus.insert(&variant.sku) {
                 return Err(invalid(format!("sku {} appears twice", variant.sku)));
             }
@@ -161,6 +171,34 @@ impl Product {
     }
 }
 
+/// A product as serialized: checked by [`Product::new`] when deserialized.
+#[derive(Deserialize)]
+struct ProductDoc {
+    id: ProductId,
+    name: String,
+    category: Category,
+    tax_category: TaxCategory,
+    age_restricted: bool,
+    variants: Vec<Variant>,
+}
+
+impl TryFrom<ProductDoc> for Product {
+    type Error = Error;
+
+    fn try_from(doc: ProductDoc) -> Result<Self> {
+        Product::new(
+            doc.id,
+            NewProduct {
+                name: doc.name,
+                category: doc.category,
+                tax_category: doc.tax_category,
+                age_restricted: doc.age_restricted,
+                variants: doc.variants,
+            },
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +251,72 @@ mod tests {
                 Err(Error::InvalidProduct(_))
             ));
         }
+    }
+
+    #[test]
+    fn text_not_every_store_can_keep_is_refused() {
+        use crate::text::{TextField, TextReason};
+        let one = || vec![v("A", 1, Currency::AUD)];
+        let word = "x".repeat(3_000);
+        let cases = [
+            (
+                NewProduct {
+                    name: "Tee\0".into(),
+                    ..draft(one())
+                },
+                TextField::ProductName,
+                TextReason::NulByte { offset: 3 },
+            ),
+            (
+                NewProduct {
+                    name: format!("Tee {word}"),
+                    ..draft(one())
+                },
+                TextField::ProductName,
+                TextReason::WordTooLong {
+                    length: 3_000,
+                    max: 2_047,
+                },
+            ),
+            (
+                draft(vec![v("A", 1, Currency::AUD).with_option("si\0ze", "M")]),
+                TextField::OptionName,
+                TextReason::NulByte { offset: 2 },
+            ),
+            (
+                draft(vec![v("A", 1, Currency::AUD).with_option("size", "\0")]),
+                TextField::OptionValue,
+                TextReason::NulByte { offset: 0 },
+            ),
+        ];
+        for (case, field, reason) in cases {
+            match Product::new(ProductId::new(), case) {
+                Err(Error::InvalidText {
+                    field: f,
+                    reason: r,
+                }) => {
+                    assert_eq!((f, r), (field, reason));
+                }
+                other => panic!("expected InvalidText for {field}, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn deserializing_checks_again() {
+        let product = Product::new(
+            ProductId::new(),
+            draft(vec![v("A", 1, Currency::AUD).with_option("size", "M")]),
+        )
+        .unwrap();
+        let doc = serde_json::to_value(&product).unwrap();
+        let back: Product = serde_json::from_value(doc.clone()).unwrap();
+        assert_eq!(back, product);
+        let mut hostile = doc;
+        hostile["name"] = serde_json::Value::from("Tee\0");
+        assert!(serde_json::from_value::<Product>(hostile.clone()).is_err());
+        hostile["name"] = serde_json::Value::from("   ");
+        assert!(serde_json::from_value::<Product>(hostile).is_err());
     }
 }
 
@@ -272,8 +376,13 @@ pub fn searchable_words(product: &Product) -> Vec<String> {
         text.push(' ');
         text.push_str(variant.sku().as_str());
     }
+    search_words(&text).map(str::to_ascii_lowercase).collect()
+}
+
+/// The words of `text` as search sees them, before lower-casing: runs of
+/// ASCII letters and digits. [`check_text`] bounds their length in
+/// searchable fields.
+pub(crate) fn search_words(text: &str) -> impl Iterator<Item = &str> {
     text.split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|word| !word.is_empty())
-        .map(str::to_ascii_lowercase)
-        .collect()
 }

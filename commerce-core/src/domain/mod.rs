@@ -13,3 +13,4 @@ pub mod inventory;
 pub mod money;
 pub mod order;
 pub mod payment;
+pub mod text;

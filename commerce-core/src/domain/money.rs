@@ -4,6 +4,8 @@
 //! currencies is an [`MoneyError`], never a wrap or a panic. [`Money::allocate`]
 //! splits an amount over weights so that the parts always sum to the whole.
 
+#![deny(clippy::arithmetic_side_effects)]
+
 use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
@@ -201,23 +203,30 @@ impl Money {
         if !minor.bytes().all(|b| b.is_ascii_digit()) {
             return Err(invalid("expected digits after the decimal point"));
         }
-        let exponent = currency.exponent() as usize;
-        if minor.len() > exponent {
+        let exponent = usize::try_from(currency.exponent()).unwrap_or(usize::MAX);
+        let Some(padding) = exponent.checked_sub(minor.len()) else {
             return Err(invalid("more decimal places than the currency has"));
-        }
+        };
         // Accumulate the magnitude in i128 so that i64::MIN's magnitude fits.
-        let mut magnitude: i128 = 0;
-        let padded = minor
-            .bytes()
-            .chain(std::iter::repeat_n(b'0', exponent - minor.len()));
+        let largest = i128::from(i64::MIN).unsigned_abs();
+        let mut magnitude: u128 = 0;
+        let padded = minor.bytes().chain(std::iter::repeat_n(b'0', padding));
         for b in major.bytes().chain(padded) {
+            // Every byte is an ASCII digit (checked above).
+            let digit = b.checked_sub(b'0').map(u128::from);
             magnitude = magnitude
                 .checked_mul(10)
-                .and_then(|a| a.checked_add(i128::from(b - b'0')))
-                .filter(|a| *a <= i128::from(i64::MAX) + 1)
+                .zip(digit)
+                .and_then(|(a, d)| a.checked_add(d))
+                .filter(|a| *a <= largest)
                 .ok_or(MoneyError::Overflow)?;
         }
-        let signed = if negative { -magnitude } else { magnitude };
+        let magnitude = i128::try_from(magnitude).map_err(|_| MoneyError::Overflow)?;
+        let signed = if negative {
+            magnitude.checked_neg().ok_or(MoneyError::Overflow)?
+        } else {
+            magnitude
+        };
         let amount = i64::try_from(signed).map_err(|_| MoneyError::Overflow)?;
         Ok(Self::new(amount, currency))
     }
@@ -330,7 +339,9 @@ impl Money {
 
 /// The allocation behind [`Money::allocate`], on bare minor units.
 pub fn allocate_minor(total: i64, weights: &[u64]) -> Result<Vec<i64>, MoneyError> {
-    let weight_sum: u128 = weights.iter().map(|&w| u128::from(w)).sum();
+    let weight_sum = weights.iter().try_fold(0_u128, |sum, &w| {
+        sum.checked_add(u128::from(w)).ok_or(MoneyError::Overflow)
+    })?;
     if weight_sum == 0 {
         return Err(MoneyError::NoWeights);
     }
@@ -339,32 +350,42 @@ pub fn allocate_minor(total: i64, weights: &[u64]) -> Result<Vec<i64>, MoneyErro
     let mut remainders = Vec::with_capacity(weights.len());
     let mut given: u128 = 0;
     for (index, &weight) in weights.iter().enumerate() {
-        // magnitude < 2^64 and weight < 2^64, so the product fits in u128.
-        let exact = magnitude * u128::from(weight);
-        let part = exact / weight_sum;
-        given += part;
+        // magnitude < 2^64 and weight < 2^64, so the product fits in u128,
+        // and weight_sum is not zero; checked all the same.
+        let exact = magnitude
+            .checked_mul(u128::from(weight))
+            .ok_or(MoneyError::Overflow)?;
+        let part = exact.checked_div(weight_sum).ok_or(MoneyError::Overflow)?;
+        let remainder = exact.checked_rem(weight_sum).ok_or(MoneyError::Overflow)?;
+        given = given.checked_add(part).ok_or(MoneyError::Overflow)?;
         parts.push(part);
-        remainders.push((exact % weight_sum, index));
+        remainders.push((remainder, index));
     }
     // Largest remainder first; equal remainders go to the earlier index.
     remainders.sort_by(|a, b| match b.0.cmp(&a.0) {
         Ordering::Equal => a.1.cmp(&b.1),
         other => other,
     });
-    let leftover = magnitude - given;
+    // Each part is rounded down, so what was given is at most the magnitude,
+    // and less by fewer units than there are parts.
+    let leftover = magnitude.checked_sub(given).ok_or(MoneyError::Overflow)?;
     for &(_, index) in remainders
         .iter()
         .take(usize::try_from(leftover).unwrap_or(usize::MAX))
     {
         if let Some(part) = parts.get_mut(index) {
-            *part += 1;
+            *part = part.checked_add(1).ok_or(MoneyError::Overflow)?;
         }
     }
     parts
         .into_iter()
         .map(|part| {
             let signed = i128::try_from(part).map_err(|_| MoneyError::Overflow)?;
-            let signed = if total < 0 { -signed } else { signed };
+            let signed = if total < 0 {
+                signed.checked_neg().ok_or(MoneyError::Overflow)?
+            } else {
+                signed
+            };
             i64::try_from(signed).map_err(|_| MoneyError::Overflow)
         })
         .collect()
@@ -379,14 +400,15 @@ impl fmt::Display for Money {
         if exponent == 0 {
             return write!(f, "{} {sign}{magnitude}", self.currency);
         }
-        let scale = 10_u64.pow(exponent);
+        // The exponent is at most 3, so the scale is a small power of ten.
+        let scale = 10_u64.checked_pow(exponent).unwrap_or(u64::MAX);
         write!(
             f,
             "{} {sign}{}.{:0width$}",
             self.currency,
-            magnitude / scale,
-            magnitude % scale,
-            width = exponent as usize
+            magnitude.checked_div(scale).unwrap_or_default(),
+            magnitude.checked_rem(scale).unwrap_or(magnitude),
+            width = usize::try_from(exponent).unwrap_or_default()
         )
     }
 }

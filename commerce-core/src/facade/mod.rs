@@ -24,6 +24,7 @@ use crate::promotion::{Promotion, PromotionSpec};
 use crate::settings::ShopSettings;
 use crate::store::{Scope, Store};
 use crate::tax::{ConfiguredTax, TaxCalculator};
+use crate::text::{TextField, check_optional_text};
 
 pub use checkout::{Checkout, CheckoutRequest, plan_checkout};
 pub use config::{CommerceBuilder, Config};
@@ -196,6 +197,7 @@ impl Shop {
         quantity: Quantity,
         note: Option<String>,
     ) -> Result<StockLevel> {
+        check_optional_text(TextField::StockNote, note.as_deref())?;
         self.scope
             .inventory()
             .receive(sku, quantity, note, self.now())
@@ -209,6 +211,7 @@ impl Shop {
         on_hand: Quantity,
         note: Option<String>,
     ) -> Result<StockLevel> {
+        check_optional_text(TextField::StockNote, note.as_deref())?;
         self.scope
             .inventory()
             .correct(sku, on_hand, note, self.now())

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 
 use crate::error::Result;
+use crate::text::{TextField, check_optional_text};
 
 use super::{
     AdjustmentKind, Allocation, CartId, Error, InventoryStore, OrderId, Quantity, Reservation, Sku,
@@ -18,6 +19,7 @@ impl InventoryStore for TenantStores {
         note: Option<String>,
         now: Timestamp,
     ) -> Result<StockLevel> {
+        check_optional_text(TextField::StockNote, note.as_deref())?;
         let mut d = self.data.lock();
         let stock = d.stock_mut(sku)?;
         let on_hand = stock
@@ -44,6 +46,7 @@ impl InventoryStore for TenantStores {
         note: Option<String>,
         now: Timestamp,
     ) -> Result<StockLevel> {
+        check_optional_text(TextField::StockNote, note.as_deref())?;
         let mut d = self.data.lock();
         let stock = d.stock_mut(sku)?;
         let held = stock.held(now, None, None);

@@ -1,5 +1,10 @@
 //! The promotions engine: applies promotions in order to the lines of a
 //! [`PricingInput`], allocating every discount exactly.
+//!
+//! Every sum, product and difference is checked: amounts that do not fit
+//! are [`MoneyError::Overflow`], never a wrap or a panic.
+
+#![deny(clippy::arithmetic_side_effects)]
 
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -56,6 +61,12 @@ pub fn discount(input: &PricingInput) -> Result<DiscountedCart> {
                 .map(Money::minor)
         })
         .collect::<Result<Vec<i64>, MoneyError>>()?;
+    // The cart's subtotal, and with shipping, must fit: every discount is
+    // bounded by them, so no later sum of amounts can overflow.
+    let subtotal = checked_sum(subtotals.iter().copied())?;
+    subtotal
+        .checked_add(input.shipping.map_or(0, Money::minor))
+        .ok_or(MoneyError::Overflow)?;
     let mut canonical: Vec<usize> = (0..input.lines.len()).collect();
     canonical.sort_by(|&a, &b| sku_of(input, a).cmp(&sku_of(input, b)).then(a.cmp(&b)));
 
@@ -110,18 +121,43 @@ pub fn discount(input: &PricingInput) -> Result<DiscountedCart> {
     })
 }
 
+/// The sum of `amounts`, or an overflow error.
+fn checked_sum(amounts: impl IntoIterator<Item = i64>) -> Result<i64, MoneyError> {
+    amounts.into_iter().try_fold(0_i64, |sum, amount| {
+        sum.checked_add(amount).ok_or(MoneyError::Overflow)
+    })
+}
+
+/// `a + b` for exact amounts, or an overflow error.
+fn decimal_add(a: Decimal, b: Decimal) -> Result<Decimal, MoneyError> {
+    a.checked_add(b).ok_or(MoneyError::Overflow)
+}
+
+/// `a × b ÷ c` for exact amounts, or an overflow error (also for `c = 0`).
+fn decimal_mul_div(a: Decimal, b: Decimal, c: Decimal) -> Result<Decimal, MoneyError> {
+    a.checked_mul(b)
+        .and_then(|p| p.checked_div(c))
+        .ok_or(MoneyError::Overflow)
+}
+
 /// Splits `total` minor units over exact shares by the largest-remainder
 /// method: each part is its share rounded down, and the units left go one
 /// each to the largest fractional remainders (ties to the earlier share).
-fn allocate_exact(total: i64, exacts: &[Decimal]) -> Vec<i64> {
+fn allocate_exact(total: i64, exacts: &[Decimal]) -> Result<Vec<i64>, MoneyError> {
     let mut parts: Vec<i64> = exacts
         .iter()
-        .map(|e| e.floor().to_i64().unwrap_or(0))
-        .collect();
-    let mut left = total - parts.iter().sum::<i64>();
+        .map(|e| e.floor().to_i64().ok_or(MoneyError::Overflow))
+        .collect::<Result<_, _>>()?;
+    let given = checked_sum(parts.iter().copied())?;
+    let mut left = total.checked_sub(given).ok_or(MoneyError::Overflow)?;
     let mut order: Vec<usize> = (0..exacts.len()).collect();
     order.sort_by(|&a, &b| {
-        let frac = |i: usize| exacts.get(i).map(|e| *e - e.floor()).unwrap_or_default();
+        let frac = |i: usize| {
+            exacts
+                .get(i)
+                .and_then(|e| e.checked_sub(e.floor()))
+                .unwrap_or_default()
+        };
         frac(b).cmp(&frac(a)).then(a.cmp(&b))
     });
     for i in order
@@ -133,11 +169,11 @@ fn allocate_exact(total: i64, exacts: &[Decimal]) -> Vec<i64> {
             break;
         }
         if let Some(part) = parts.get_mut(i) {
-            *part += 1;
-            left -= 1;
+            *part = part.checked_add(1).ok_or(MoneyError::Overflow)?;
+            left = left.checked_sub(1).ok_or(MoneyError::Overflow)?;
         }
     }
-    parts
+    Ok(parts)
 }
 
 fn sku_of(input: &PricingInput, index: usize) -> Option<&Sku> {
@@ -238,12 +274,12 @@ impl Engine<'_> {
             }
             Condition::FirstOrder if !customer.first_order => Some(Measured::FirstOrder),
             Condition::MinQuantity { selector, quantity } => {
-                let found: u64 = self
+                let found = self
                     .matching(selector)
                     .iter()
                     .filter_map(|&i| self.line(i))
-                    .map(|l| u64::from(l.quantity.get()))
-                    .sum();
+                    .try_fold(0_u64, |sum, l| sum.checked_add(u64::from(l.quantity.get())))
+                    .ok_or(MoneyError::Overflow)?;
                 (found < u64::from(*quantity)).then(|| Measured::Quantity {
                     required: *quantity,
                     found: u32::try_from(found).unwrap_or(u32::MAX),
@@ -263,7 +299,7 @@ impl Engine<'_> {
                         }
                         DiscountBasis::AfterDiscounts => self.remaining(i),
                     };
-                    found += self.measure_tax(i, base, *tax)?;
+                    found = decimal_add(found, self.measure_tax(i, base, *tax)?)?;
                 }
                 (found < Decimal::from(amount.minor())).then(|| Measured::Subtotal {
                     required: *amount,
@@ -292,12 +328,17 @@ impl Engine<'_> {
             return Ok(amount);
         };
         let rate = self.input.tax.rate(&line.tax_category)?;
-        let tax = rate.exact_tax(base, prices);
-        Ok(if adjust { amount + tax } else { amount - tax })
+        let tax = rate.exact_tax(base, prices)?;
+        let measured = if adjust {
+            amount.checked_add(tax)
+        } else {
+            amount.checked_sub(tax)
+        };
+        Ok(measured.ok_or(MoneyError::Overflow)?)
     }
 
     fn round_percent(&self, base: i64, percent: Decimal) -> Result<i64> {
-        let exact = Decimal::from(base) * percent / Decimal::ONE_HUNDRED;
+        let exact = decimal_mul_div(Decimal::from(base), percent, Decimal::ONE_HUNDRED)?;
         Ok(self.input.discount_rounding.to_minor(exact)?)
     }
 
@@ -315,17 +356,25 @@ impl Engine<'_> {
     }
 
     fn percent_off(&self, lines: &[usize], percent: Decimal) -> Result<Vec<(usize, i64)>> {
-        let base: i64 = lines.iter().map(|&i| self.remaining(i)).sum();
+        let base = checked_sum(lines.iter().map(|&i| self.remaining(i)))?;
         let off = self.round_percent(base, percent)?.min(base);
         self.spread(off, lines)
     }
 
     fn amount_off(&self, lines: &[usize], amount: i64) -> Result<Vec<(usize, i64)>> {
-        let base: i64 = lines.iter().map(|&i| self.remaining(i)).sum();
+        let base = checked_sum(lines.iter().map(|&i| self.remaining(i)))?;
         self.spread(amount.min(base), lines)
     }
 
-    /// Per line, how many units a buy-X-get-Y discounts.
+    /// Per line, how many units a buy-X-get-Y discounts: as many complete
+    /// groups as possible (at most one unless it repeats).
+    ///
+    /// For `g` groups, the first `g × y` units in discount order are
+    /// discounted if at least `g × x` other units of the buy selection
+    /// remain to be the ones bought. The units left to buy only shrink as
+    /// `g` grows while the units needed grow, so whether `g` groups work is
+    /// true up to some `g` and false after it: a binary search finds the
+    /// largest, in a number of steps logarithmic in the quantities.
     fn get_units(
         &self,
         buy: &Selector,
@@ -334,7 +383,7 @@ impl Engine<'_> {
         get_quantity: u32,
         repeat: bool,
         order: DiscountOrder,
-    ) -> Vec<(usize, u64)> {
+    ) -> Result<Vec<(usize, u64)>, MoneyError> {
         let mut get_lines = self.matching(get);
         get_lines.sort_by(|&a, &b| {
             let price = |i| self.line(i).map(|l| l.unit_price.minor()).unwrap_or(0);
@@ -353,37 +402,54 @@ impl Engine<'_> {
                 .unwrap_or(0)
         };
         let buy_lines = self.matching(buy);
-        let get_total: u64 = get_lines.iter().map(|&i| quantity(i)).sum();
+        let get_total = get_lines
+            .iter()
+            .try_fold(0_u64, |sum, &i| sum.checked_add(quantity(i)))
+            .ok_or(MoneyError::Overflow)?;
         let (x, y) = (u64::from(buy_quantity), u64::from(get_quantity));
+        // A promotion's quantities are at least one (checked when it is built).
+        let whole_groups = get_total.checked_div(y).unwrap_or(0);
         let most = if repeat {
-            get_total / y
+            whole_groups
         } else {
-            (get_total / y).min(1)
+            whole_groups.min(1)
         };
-        for groups in (1..=most).rev() {
-            // The first `groups × y` units in discount order are discounted...
-            let mut left = groups * y;
+        // The units `groups` groups discount, if enough others remain to be bought.
+        let try_groups = |groups: u64| -> Result<Option<Vec<(usize, u64)>>, MoneyError> {
+            let mut left = groups.checked_mul(y).ok_or(MoneyError::Overflow)?;
             let mut chosen = Vec::new();
             for &i in &get_lines {
                 let take = quantity(i).min(left);
                 if take > 0 {
                     chosen.push((i, take));
-                    left -= take;
+                    left = left.saturating_sub(take);
                 }
             }
-            // ...if enough other units remain to be the ones bought.
-            let buyable: u64 = buy_lines
-                .iter()
-                .map(|&i| {
-                    let taken = chosen.iter().find(|(c, _)| *c == i).map_or(0, |(_, t)| *t);
-                    quantity(i) - taken
-                })
-                .sum();
-            if buyable >= groups * x {
-                return chosen;
+            let mut buyable: u64 = 0;
+            for &i in &buy_lines {
+                let taken = chosen.iter().find(|(c, _)| *c == i).map_or(0, |(_, t)| *t);
+                buyable = buyable
+                    .checked_add(quantity(i).saturating_sub(taken))
+                    .ok_or(MoneyError::Overflow)?;
+            }
+            let needed = groups.checked_mul(x).ok_or(MoneyError::Overflow)?;
+            Ok((buyable >= needed).then_some(chosen))
+        };
+        // The largest number of groups in 0..=most that works (0 always does).
+        let (mut low, mut high) = (0_u64, most);
+        let mut best = Vec::new();
+        while low < high {
+            let mid = low.saturating_add(high.saturating_sub(low).div_ceil(2));
+            match try_groups(mid)? {
+                Some(chosen) => {
+                    low = mid;
+                    best = chosen;
+                }
+                None => high = mid.saturating_sub(1),
             }
         }
-        Vec::new()
+        // `best` is the choice for `low`, or empty for no group.
+        Ok(best)
     }
 
     /// Applies `promotion`'s action, cap included.
@@ -408,10 +474,10 @@ impl Engine<'_> {
                             .line(i)
                             .map(|l| i64::from(l.quantity.get()))
                             .unwrap_or(0);
-                        let off = amount
-                            .minor()
-                            .checked_mul(units)
-                            .ok_or(MoneyError::Overflow)?;
+                        // The amount and the units are positive, and what the
+                        // line has left bounds the discount: a product past
+                        // `i64::MAX` takes all of it, so saturating is exact.
+                        let off = amount.minor().saturating_mul(units);
                         lines.push((i, off.min(self.remaining(i))));
                     }
                 }
@@ -435,22 +501,25 @@ impl Engine<'_> {
                 // once in total and allocated by largest remainder.
                 let mut exacts = Vec::new();
                 for (i, units) in
-                    self.get_units(buy, *buy_quantity, get, *get_quantity, *repeat, *order)
+                    self.get_units(buy, *buy_quantity, get, *get_quantity, *repeat, *order)?
                 {
                     let quantity = self
                         .line(i)
                         .map(|l| u64::from(l.quantity.get()))
                         .unwrap_or(1);
-                    let share = Decimal::from(self.remaining(i)) * Decimal::from(units)
-                        / Decimal::from(quantity);
-                    exacts.push((i, share * *percent / Decimal::ONE_HUNDRED));
+                    let share = decimal_mul_div(
+                        Decimal::from(self.remaining(i)),
+                        Decimal::from(units),
+                        Decimal::from(quantity),
+                    )?;
+                    exacts.push((i, decimal_mul_div(share, *percent, Decimal::ONE_HUNDRED)?));
                 }
-                let total = self
-                    .input
-                    .discount_rounding
-                    .to_minor(exacts.iter().map(|(_, e)| *e).sum())?;
+                let exact_total = exacts
+                    .iter()
+                    .try_fold(Decimal::ZERO, |sum, (_, e)| decimal_add(sum, *e))?;
+                let total = self.input.discount_rounding.to_minor(exact_total)?;
                 let parts =
-                    allocate_exact(total, &exacts.iter().map(|(_, e)| *e).collect::<Vec<_>>());
+                    allocate_exact(total, &exacts.iter().map(|(_, e)| *e).collect::<Vec<_>>())?;
                 for ((i, _), off) in exacts.iter().zip(parts) {
                     lines.push((*i, off.min(self.remaining(*i))));
                 }
@@ -458,7 +527,7 @@ impl Engine<'_> {
             Action::FreeShipping => shipping_off = self.shipping.unwrap_or(0),
         }
         lines.retain(|(_, off)| *off > 0);
-        let total = lines.iter().map(|(_, off)| *off).sum::<i64>() + shipping_off;
+        let total = checked_sum(lines.iter().map(|(_, off)| *off).chain([shipping_off]))?;
         if let Some(cap) = promotion.cap().filter(|cap| total > cap.minor()) {
             let mut weights: Vec<u64> = lines.iter().map(|(_, off)| off.unsigned_abs()).collect();
             weights.push(shipping_off.unsigned_abs());
@@ -469,7 +538,7 @@ impl Engine<'_> {
             }
             lines.retain(|(_, off)| *off > 0);
         }
-        let total = lines.iter().map(|(_, off)| *off).sum::<i64>() + shipping_off;
+        let total = checked_sum(lines.iter().map(|(_, off)| *off).chain([shipping_off]))?;
         if total == 0 {
             return Ok(PromotionOutcome::NotApplied(NotApplied::NothingToDiscount));
         }
@@ -478,7 +547,7 @@ impl Engine<'_> {
             if let (Some(remaining), Some(discounts)) =
                 (self.remaining.get_mut(i), self.discounts.get_mut(i))
             {
-                *remaining -= off;
+                *remaining = remaining.checked_sub(off).ok_or(MoneyError::Overflow)?;
                 discounts.push(LineDiscount {
                     promotion: promotion.id().clone(),
                     amount: Money::new(off, currency),
@@ -487,7 +556,9 @@ impl Engine<'_> {
         }
         if shipping_off > 0 {
             if let Some(shipping) = self.shipping.as_mut() {
-                *shipping -= shipping_off;
+                *shipping = shipping
+                    .checked_sub(shipping_off)
+                    .ok_or(MoneyError::Overflow)?;
             }
             self.shipping_discounts.push(LineDiscount {
                 promotion: promotion.id().clone(),

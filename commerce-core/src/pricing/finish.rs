@@ -1,5 +1,7 @@
 //! After promotions: the tax request, and totals summed from the lines.
 
+#![deny(clippy::arithmetic_side_effects)]
+
 use crate::error::{Error, Result};
 use crate::money::Money;
 use crate::tax::{

@@ -16,7 +16,7 @@
 //! 2. Its date window, coupon code, usage limits and currency are checked,
 //!    then its other conditions, measured on the cart as the earlier
 //!    promotions left it where the condition says so
-//!    ([`DiscountBasis`]).
+//!    ([`DiscountBasis`](crate::promotion::DiscountBasis)).
 //! 3. Its action computes a discount per line from what the earlier
 //!    promotions *left*: discounts compound. A discount never takes a line
 //!    below zero, and a cap limits the promotion's total.
@@ -89,6 +89,13 @@
 //!             = Σ line totals + shipping total
 //! tax_total   = Σ line taxes + shipping tax = Σ taxes by rate
 //! ```
+//!
+//! Amounts that do not fit in `i64` minor units (a cart of very expensive
+//! lines, say) are refused with [`MoneyError::Overflow`] (as
+//! [`Error::Money`]), never wrapped and never a panic: every sum, product and
+//! difference in pricing, promotions and tax is checked.
+
+#![deny(clippy::arithmetic_side_effects)]
 
 pub mod promotion;
 pub mod settings;

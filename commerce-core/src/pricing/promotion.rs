@@ -28,6 +28,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#![deny(clippy::arithmetic_side_effects)]
+
 use std::fmt;
 
 use rust_decimal::Decimal;

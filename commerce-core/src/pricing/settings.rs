@@ -1,5 +1,7 @@
 //! A shop's settings: data a non-programmer owner can change, not code.
 
+#![deny(clippy::arithmetic_side_effects)]
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};

@@ -59,6 +59,11 @@
 //! assert_eq!(taxes(RoundingLevel::PerInvoice)?, vec![1, 0]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! Every computation is checked: an amount that does not fit is
+//! [`MoneyError::Overflow`], never a wrap or a panic.
+
+#![deny(clippy::arithmetic_side_effects)]
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -182,14 +187,20 @@ impl TaxRate {
     }
 
     /// The exact tax, in minor units, of `amount` minor units priced on `basis`.
-    pub fn exact_tax(&self, amount: i64, basis: PriceBasis) -> Decimal {
+    ///
+    /// [`MoneyError::Overflow`] when it cannot be represented, which for a
+    /// rate [`TaxConfig::validate`] accepts (below 100%) never happens.
+    pub fn exact_tax(&self, amount: i64, basis: PriceBasis) -> Result<Decimal, MoneyError> {
         let amount = Decimal::from(amount);
-        match basis {
-            PriceBasis::TaxExclusive => amount * self.percent / Decimal::ONE_HUNDRED,
-            PriceBasis::TaxInclusive => {
-                amount * self.percent / (Decimal::ONE_HUNDRED + self.percent)
-            }
-        }
+        let divisor = match basis {
+            PriceBasis::TaxExclusive => Some(Decimal::ONE_HUNDRED),
+            PriceBasis::TaxInclusive => Decimal::ONE_HUNDRED.checked_add(self.percent),
+        };
+        amount
+            .checked_mul(self.percent)
+            .zip(divisor)
+            .and_then(|(product, divisor)| product.checked_div(divisor))
+            .ok_or(MoneyError::Overflow)
     }
 }
 
@@ -435,7 +446,8 @@ impl TaxConfig {
     /// Computes the tax of `request` under this configuration.
     pub fn compute(&self, request: &TaxRequest) -> Result<TaxResult, TaxError> {
         let currency = request.currency;
-        let mut entries: Vec<(&TaxRate, i64)> = Vec::with_capacity(request.lines.len() + 1);
+        let mut entries: Vec<(&TaxRate, i64)> =
+            Vec::with_capacity(request.lines.len().saturating_add(1));
         for taxable in request.lines.iter().chain(request.shipping.as_ref()) {
             if taxable.amount.currency() != currency || taxable.amount.is_negative() {
                 return Err(TaxError::InvalidAmount(format!(
@@ -450,7 +462,7 @@ impl TaxConfig {
         match self.rounding.level {
             RoundingLevel::PerLine => {
                 for (tax, (rate, amount)) in taxes.iter_mut().zip(&entries) {
-                    *tax = mode.to_minor(rate.exact_tax(*amount, self.prices))?;
+                    *tax = mode.to_minor(rate.exact_tax(*amount, self.prices)?)?;
                 }
             }
             RoundingLevel::PerInvoice => {
@@ -465,7 +477,7 @@ impl TaxConfig {
                     let total: i64 = amounts.iter().try_fold(0_i64, |sum, a| {
                         sum.checked_add(*a).ok_or(MoneyError::Overflow)
                     })?;
-                    let invoice_tax = mode.to_minor(rate.exact_tax(total, self.prices))?;
+                    let invoice_tax = mode.to_minor(rate.exact_tax(total, self.prices)?)?;
                     if total == 0 {
                         continue;
                     }

@@ -11,6 +11,7 @@ macro_rules! __conformance_carts {
     ($($mode:tt)*) => {
         $crate::conformance_tests! {@area [$($mode)*] carts:
             cart_refusals,
+            hostile_age_verification_text_is_refused,
         }
     };
 }
@@ -47,4 +48,56 @@ pub async fn cart_refusals(factory: &dyn StoreFactory) {
         h.shop.set_line(order.cart, &sku, qty(2)).await,
         Err(Error::CartCheckedOut { order: o, .. }) if o == order.id
     ));
+}
+
+/// An age verification whose method or verifier holds a NUL character is
+/// refused with the same typed error by the facade and by the store called
+/// directly, and the cart keeps no verification.
+pub async fn hostile_age_verification_text_is_refused(factory: &dyn StoreFactory) {
+    use crate::cart::{AgeVerification, CartUpdate};
+    use crate::clock::Clock;
+    use crate::text::{TextField, TextReason};
+
+    let h = Harness::new(factory).await;
+    let cart = h.shop.create_cart(Currency::AUD).await.unwrap();
+    match h
+        .shop
+        .record_age_verification(cart.id, "id\0scan", "staff")
+        .await
+    {
+        Err(Error::InvalidText {
+            field: TextField::AgeVerificationMethod,
+            reason: TextReason::NulByte { offset: 2 },
+        }) => {}
+        other => panic!("expected InvalidText for the method, got {other:?}"),
+    }
+    let now = h.clock.now();
+    let update = CartUpdate::VerifyAge(AgeVerification {
+        method: "id-scan".into(),
+        verified_by: "\0".into(),
+        verified_at: now,
+    });
+    match h
+        .shop
+        .scope()
+        .carts()
+        .update_cart(cart.id, &update, now)
+        .await
+    {
+        Err(Error::InvalidText {
+            field: TextField::AgeVerifiedBy,
+            reason: TextReason::NulByte { offset: 0 },
+        }) => {}
+        other => panic!("expected InvalidText for the verifier, got {other:?}"),
+    }
+    assert_eq!(h.shop.cart(cart.id).await.unwrap().age_verification, None);
+    let verified = h
+        .shop
+        .record_age_verification(cart.id, "id-scan", "Ålesund front desk")
+        .await
+        .unwrap();
+    assert_eq!(
+        verified.age_verification.map(|v| v.verified_by),
+        Some("Ålesund front desk".to_owned())
+    );
 }

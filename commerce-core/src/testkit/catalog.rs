@@ -1,6 +1,7 @@
 //! Catalog and tenancy: search, and tenants that never see each other.
 
 use crate::clock::Clock;
+use crate::text::{TextField, TextReason};
 
 use super::{
     Category, Currency, Entity, Error, Harness, Money, NewProduct, OrderStatus, PaymentEvent,
@@ -17,6 +18,7 @@ macro_rules! __conformance_catalog {
         $crate::conformance_tests! {@area [$($mode)*] catalog:
             tenants_are_isolated,
             product_search_matches_prefixes_and_pages,
+            hostile_product_text_is_refused,
         }
     };
 }
@@ -204,5 +206,101 @@ pub async fn product_search_matches_prefixes_and_pages(factory: &dyn StoreFactor
             .iter()
             .all(|p| first.iter().all(|q| q.id() != p.id())),
         "pages do not overlap"
+    );
+}
+
+/// Product text not every store can keep is refused by the core with the
+/// same typed error whatever the store, and nothing is stored: a NUL
+/// character in a name, an option name or an option value, a search word of
+/// 3,000 bytes (PostgreSQL's search takes at most 2,047), a name past its
+/// length. A word of exactly 2,047 bytes is kept and found.
+pub async fn hostile_product_text_is_refused(factory: &dyn StoreFactory) {
+    let h = Harness::new(factory).await;
+    let product = |name: String, option: &str, value: &str| NewProduct {
+        name,
+        category: Category::parse("hardware").unwrap(),
+        tax_category: TaxCategory::parse("standard").unwrap(),
+        age_restricted: false,
+        variants: vec![
+            Variant::new(
+                Sku::parse("HOSTILE-1").unwrap(),
+                Money::new(100, Currency::AUD),
+            )
+            .with_option(option, value),
+        ],
+    };
+    let word = "z".repeat(3_000);
+    let cases = [
+        (
+            product("Hostile\0GPU".into(), "size", "M"),
+            TextField::ProductName,
+            TextReason::NulByte { offset: 7 },
+        ),
+        (
+            product(format!("Hostile GPU {word}"), "size", "M"),
+            TextField::ProductName,
+            TextReason::WordTooLong {
+                length: 3_000,
+                max: 2_047,
+            },
+        ),
+        (
+            product("Hostile GPU ".repeat(500), "size", "M"),
+            TextField::ProductName,
+            TextReason::TooLong {
+                length: 5_999,
+                max: 4_096,
+            },
+        ),
+        (
+            product("Hostile GPU".into(), "si\0ze", "M"),
+            TextField::OptionName,
+            TextReason::NulByte { offset: 2 },
+        ),
+        (
+            product("Hostile GPU".into(), "size", "M\0"),
+            TextField::OptionValue,
+            TextReason::NulByte { offset: 1 },
+        ),
+    ];
+    for (new, field, reason) in cases {
+        match h.shop.add_product(new).await {
+            Err(Error::InvalidText {
+                field: found_field,
+                reason: found_reason,
+            }) => assert_eq!((found_field, found_reason), (field, reason)),
+            other => panic!("expected InvalidText {{ {field}, {reason} }}, got {other:?}"),
+        }
+    }
+    assert!(
+        h.shop.products().await.unwrap().is_empty(),
+        "nothing stored"
+    );
+    let page = crate::catalog::Page::first(10);
+    assert!(
+        h.shop
+            .search_products("hostile", page)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        h.shop.stock(&Sku::parse("HOSTILE-1").unwrap()).await,
+        Err(Error::NotFound {
+            entity: Entity::Sku,
+            ..
+        })
+    ));
+
+    let longest = "y".repeat(crate::text::MAX_WORD_LEN);
+    let kept = h
+        .shop
+        .add_product(product(format!("Hostile GPU {longest}"), "size", "M"))
+        .await
+        .unwrap();
+    let found = h.shop.search_products(&longest, page).await.unwrap();
+    assert_eq!(
+        found.iter().map(|p| p.id()).collect::<Vec<_>>(),
+        vec![kept.id()]
     );
 }

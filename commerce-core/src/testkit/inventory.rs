@@ -19,6 +19,7 @@ macro_rules! __conformance_inventory {
             reservation_expiry_frees_stock_at_ttl_and_sweep_removes_it,
             setting_same_quantity_twice_reserves_once,
             stock_adjustments_are_recorded,
+            hostile_stock_notes_are_refused,
         }
     };
 }
@@ -101,7 +102,11 @@ pub async fn random_racers_over_many_skus_never_oversell(factory: &dyn StoreFact
     for i in 0..SKUS {
         let on_hand = (i % 7) as u32 + 1;
         let sku = h
-            .stocked(&format!("SKU-{i:02}"), 1_000 + i as i64, on_hand)
+            .stocked(
+                &format!("SKU-{i:02}"),
+                1_000 + i64::try_from(i).unwrap(),
+                on_hand,
+            )
             .await;
         received.insert(sku.clone(), on_hand);
         skus.push(sku);
@@ -333,4 +338,52 @@ pub async fn stock_adjustments_are_recorded(factory: &dyn StoreFactory) {
         ]
     );
     assert_eq!(history[0].note.as_deref(), Some("delivery 1"));
+}
+
+/// A stock note not every store can keep (a NUL character) or past its
+/// length is refused with the same typed error by the facade and by the
+/// store called directly, on receipt and on correction, and changes
+/// nothing. Non-ASCII text and long words are fine in a note.
+pub async fn hostile_stock_notes_are_refused(factory: &dyn StoreFactory) {
+    use crate::clock::Clock;
+    use crate::text::{TextField, TextReason};
+
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("SSD-2TB", 15_000, 2).await;
+    let before = h.shop.stock_adjustments(&sku).await.unwrap();
+    let refused =
+        |result: Result<crate::inventory::StockLevel, Error>, reason: TextReason| match result {
+            Err(Error::InvalidText {
+                field: TextField::StockNote,
+                reason: found,
+            }) => assert_eq!(found, reason),
+            other => panic!("expected InvalidText {{ stock note, {reason} }}, got {other:?}"),
+        };
+    let nul = || Some("pallet\0 3".to_owned());
+    let at = TextReason::NulByte { offset: 6 };
+    refused(h.shop.receive_stock(&sku, qty(1), nul()).await, at);
+    refused(h.shop.correct_stock(&sku, qty(5), nul()).await, at);
+    let store = h.shop.scope().inventory();
+    let now = h.clock.now();
+    refused(store.receive(&sku, qty(1), nul(), now).await, at);
+    refused(store.correct(&sku, qty(5), nul(), now).await, at);
+    let long = || Some("n".repeat(16_385));
+    let too_long = TextReason::TooLong {
+        length: 16_385,
+        max: 16_384,
+    };
+    refused(store.receive(&sku, qty(1), long(), now).await, too_long);
+    refused(store.correct(&sku, qty(5), long(), now).await, too_long);
+
+    let level = h.shop.stock(&sku).await.unwrap();
+    assert_eq!((level.on_hand, level.reserved), (2, 0), "nothing changed");
+    assert_eq!(h.shop.stock_adjustments(&sku).await.unwrap(), before);
+
+    let fine = format!("livré à l'entrepôt {}", "w".repeat(3_000));
+    h.shop
+        .receive_stock(&sku, qty(1), Some(fine.clone()))
+        .await
+        .unwrap();
+    let history = h.shop.stock_adjustments(&sku).await.unwrap();
+    assert_eq!(history.last().and_then(|a| a.note.clone()), Some(fine));
 }

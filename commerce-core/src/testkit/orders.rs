@@ -25,6 +25,7 @@ macro_rules! __conformance_orders {
             merchant_refund_of_paid_order,
             age_restricted_items_need_a_recorded_verification,
             placed_order_keeps_its_price_snapshot,
+            hostile_cancel_reason_is_refused,
         }
     };
 }
@@ -416,4 +417,31 @@ pub async fn placed_order_keeps_its_price_snapshot(factory: &dyn StoreFactory) {
         .unwrap();
     // ...and the order does not.
     assert_eq!(h.shop.order(placed.id).await.unwrap(), placed);
+}
+
+/// A cancel reason with a NUL byte (which PostgreSQL cannot store) is
+/// refused by the core with `InvalidText` on every store: the order stays
+/// awaiting payment, its stock allocated, its log unchanged.
+pub async fn hostile_cancel_reason_is_refused(factory: &dyn StoreFactory) {
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("GPU-HOSTILE", 10_000, 1).await;
+    let order = h.order_for(&sku, 1, "hostile").await;
+    let before = h.shop.order_events(order.id).await.unwrap().len();
+    let refused = h.shop.cancel_order(order.id, "changed\0mind").await;
+    assert!(
+        matches!(
+            refused,
+            Err(Error::InvalidText {
+                field: crate::text::TextField::CancelReason,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(
+        h.shop.order(order.id).await.unwrap().status(),
+        OrderStatus::AwaitingPayment
+    );
+    assert_eq!(h.shop.order_events(order.id).await.unwrap().len(), before);
+    assert_eq!(h.shop.stock(&sku).await.unwrap().allocated, 1);
 }

@@ -11,6 +11,7 @@ use crate::ids::{RefundId, Sku};
 use crate::inventory::Reservation;
 use crate::payment::{PaymentSession, RefundReceipt};
 use crate::promotion::PromotionUsage;
+use crate::text::{TextField, check_text};
 
 use super::{
     Order, OrderDraft, OrderEventKind, OrderStatus, PendingEvent, Redemption, Refund,
@@ -135,6 +136,7 @@ impl OrderChange {
 /// then makes the change's effects, saves the order and appends its events
 /// in one atomic step. Refusals change nothing:
 ///
+/// - a cancel reason PostgreSQL could not store is [`Error::InvalidText`];
 /// - a change the state machine does not allow is
 ///   [`Error::InvalidTransition`] (cancelling a paid order, fulfilling an
 ///   unpaid one, refunding an unpaid one);
@@ -153,6 +155,7 @@ pub fn decide(
     let mut next = order.clone();
     match command {
         OrderCommand::Cancel { reason } => {
+            check_text(TextField::CancelReason, reason)?;
             let kind = OrderEventKind::Cancelled {
                 reason: reason.clone(),
             };
