@@ -40,7 +40,7 @@ pub enum CartUpdate {
 impl CartUpdate {
     /// Checks the free text the update carries (an age verification's method
     /// and verifier) with [`check_text`]: refused with
-    /// [`Error::InvalidText`](crate::Error::InvalidText).
+    /// [`Error::InvalidText`].
     pub fn check(&self) -> Result<()> {
         if let CartUpdate::VerifyAge(verification) = self {
             check_text(TextField::AgeVerificationMethod, &verification.method)?;

@@ -288,9 +288,9 @@ pub trait OrderStore: Send + Sync + 'static {
     /// - If a line is age-restricted, the cart must hold an age verification
     ///   (else [`Error::AgeVerificationRequired`](crate::Error::AgeVerificationRequired)):
     ///   the facade checks it too, the store makes it impossible to skip.
-    /// - The rest is [`place`](crate::order::place)'s decision: its refusals,
+    /// - The rest is [`place`]'s decision: its refusals,
     ///   then its effects. Every redemption must be within its limits
-    ///   ([`check_redemption`](crate::order::check_redemption), else
+    ///   ([`check_redemption`], else
     ///   [`Error::PromotionExhausted`](crate::Error::PromotionExhausted));
     ///   concurrent checkouts for the last use: exactly one succeeds.
     /// - Then, together: the redemptions are counted, the cart's reservations
@@ -309,7 +309,7 @@ pub trait OrderStore: Send + Sync + 'static {
     /// order has an empty log.
     async fn events(&self, order: OrderId) -> Result<Vec<OrderEvent>>;
 
-    /// Carries out `command` on `order`, as [`decide`](crate::order::decide)
+    /// Carries out `command` on `order`, as [`decide`]
     /// says, and returns the order after it with the refund it made or
     /// changed.
     ///
@@ -317,8 +317,8 @@ pub trait OrderStore: Send + Sync + 'static {
     ///
     /// Atomic: the store locks the order (so changes of one order, payment
     /// events included, are serialized), loads its refunds, calls
-    /// [`decide`](crate::order::decide), makes every
-    /// [`OrderEffect`](crate::order::OrderEffect) in order, saves the order
+    /// [`decide`], makes every
+    /// [`OrderEffect`] in order, saves the order
     /// and appends the events, or does none of it.
     ///
     /// - Cancelling or expiring releases the order's allocation and gives
@@ -329,7 +329,7 @@ pub trait OrderStore: Send + Sync + 'static {
     /// - Two refund requests racing on one order are serialized: together
     ///   they never refund more than was paid (the second is
     ///   [`RefundError::ExceedsRefundable`](crate::order::RefundError::ExceedsRefundable)).
-    /// - Refusals are those of [`decide`](crate::order::decide); an unknown
+    /// - Refusals are those of [`decide`]; an unknown
     ///   order is `NotFound`. A refund id another order's refund holds is
     ///   [`RefundError::IdReused`](crate::order::RefundError::IdReused).
     async fn change_order(
@@ -346,7 +346,7 @@ pub trait OrderStore: Send + Sync + 'static {
     /// Atomic, keyed on `event.id`:
     ///
     /// - The first delivery claims the id and does what
-    ///   [`decide_payment`](crate::decide_payment) says, in the same step.
+    ///   [`decide_payment`] says, in the same step.
     ///   Taking a payment checks each line: `on_hand − live reservations −
     ///   live allocations of other orders ≥ quantity`. If all hold, the
     ///   order is paid and the stock sold (`on_hand` decremented, a `Sold`
@@ -376,7 +376,7 @@ pub trait OrderStore: Send + Sync + 'static {
     /// Expires up to `limit` orders still awaiting payment whose payment
     /// window closed at or before `now`, each as
     /// [`change_order`](Self::change_order) with
-    /// [`OrderCommand::Expire`](crate::order::OrderCommand::Expire): its
+    /// [`OrderCommand::Expire`]: its
     /// allocation is released, its redemptions given back and an `Expired`
     /// event appended. Returns their ids.
     ///
