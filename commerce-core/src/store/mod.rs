@@ -3,15 +3,16 @@
 //!
 //! This is the store-author API; an embedder needs only [`Store`] (to pick
 //! a backend) from it. A [`Store`] hands out a [`Scope`]: the six aggregate
-//! stores of one tenant, implemented together as one [`TenantStore`]. Every operation of a scope sees and changes only that tenant's
-//! data, so a database adapter can pin the tenant once per transaction (in
+//! stores of one tenant, implemented together as one [`TenantStore`].
+//! Every operation of a scope sees and changes only that tenant's data, so
+//! a database adapter can pin the tenant once per transaction (in
 //! PostgreSQL, with row-level security).
 //!
 //! Stores persist and enforce the atomic invariants; the decisions (the
 //! order pipeline: [`place`], [`decide`], [`decide_payment`] and
 //! [`settle_payment`], whose [`OrderEffect`]s each store carries out;
-//! pricing) are plain functions of this crate that every store calls. No store reads the clock: every
-//! operation that depends on time takes `now`.
+//! pricing) are plain functions of this crate that every store calls. No
+//! store reads the clock: every operation that depends on time takes `now`.
 //!
 //! A new store proves itself by passing the conformance kit (feature
 //! `testkit`).
@@ -133,15 +134,36 @@ pub trait CatalogStore: Send + Sync + 'static {
     /// nothing is written. Every SKU of the product gets a stock record (zero
     /// on hand) if it has none. SKUs a replaced product no longer has keep
     /// their stock records and history but can no longer be added to carts.
+    ///
+    /// Safe beside traffic: it waits only for changes to the same product or
+    /// its SKUs.
     async fn put_product(&self, product: &Product) -> Result<()>;
 
     /// The product with `id`, if any.
+    ///
+    /// # Behavior
+    ///
+    /// A read: it sees one committed state, changes nothing, takes no lock a writer waits on,
+    /// and is safe beside traffic. A product of another tenant is `None`. Its only errors are
+    /// backend failures ([`Error::Backend`](crate::Error::Backend)).
     async fn product(&self, id: ProductId) -> Result<Option<Product>>;
 
     /// The product that has a variant with `sku`, if any.
+    ///
+    /// # Behavior
+    ///
+    /// A read: it sees one committed state, changes nothing, takes no lock a writer waits on,
+    /// and is safe beside traffic. A SKU no product of this tenant has is `None`. Its only
+    /// errors are backend failures ([`Error::Backend`](crate::Error::Backend)).
     async fn product_by_sku(&self, sku: &Sku) -> Result<Option<Product>>;
 
     /// All products, ordered by name, then id.
+    ///
+    /// # Behavior
+    ///
+    /// A read: it sees one committed state, changes nothing, takes no lock a
+    /// writer waits on, and is safe beside traffic. Its only errors are
+    /// backend failures ([`Error::Backend`](crate::Error::Backend)).
     async fn products(&self) -> Result<Vec<Product>>;
 
     /// Full-text search: the products matching every word of `query` (see
@@ -168,6 +190,9 @@ pub trait InventoryStore: Send + Sync + 'static {
     /// Atomic. An unknown SKU is [`Error::NotFound`](crate::Error::NotFound);
     /// an on-hand count past [`Quantity::MAX`] is
     /// [`Error::StockOverflow`](crate::Error::StockOverflow).
+    ///
+    /// Safe beside traffic: it waits only for changes to the same SKU. Not
+    /// idempotent: each call adds.
     async fn receive(
         &self,
         sku: &Sku,
@@ -185,6 +210,10 @@ pub trait InventoryStore: Send + Sync + 'static {
     /// allocations is refused with
     /// [`Error::StockBelowHeld`](crate::Error::StockBelowHeld): cancel or let
     /// the holds lapse first. An unknown SKU is `NotFound`.
+    ///
+    /// Safe beside traffic: it waits only for changes to the same SKU.
+    /// Idempotent: the same count again records another adjustment but leaves
+    /// the count as it was.
     async fn correct(
         &self,
         sku: &Sku,
@@ -194,15 +223,41 @@ pub trait InventoryStore: Send + Sync + 'static {
     ) -> Result<StockLevel>;
 
     /// The stock position of `sku` at `now`: expired holds do not count.
+    ///
+    /// # Behavior
+    ///
+    /// A read: it sees one committed state, changes nothing, takes no lock a writer waits on,
+    /// and is safe beside traffic. Holds expiring at or before `now` do not count. An unknown
+    /// SKU is [`Error::NotFound`](crate::Error::NotFound); otherwise its only errors are
+    /// backend failures ([`Error::Backend`](crate::Error::Backend)).
     async fn stock(&self, sku: &Sku, now: Timestamp) -> Result<StockLevel>;
 
     /// Every adjustment of `sku`, oldest first.
+    ///
+    /// # Behavior
+    ///
+    /// A read: it sees one committed state, changes nothing, takes no lock a
+    /// writer waits on, and is safe beside traffic. An unknown SKU is
+    /// [`Error::NotFound`](crate::Error::NotFound); otherwise its only errors are
+    /// backend failures ([`Error::Backend`](crate::Error::Backend)).
     async fn adjustments(&self, sku: &Sku) -> Result<Vec<StockAdjustment>>;
 
     /// The reservations of `cart`, expired ones included until swept.
+    ///
+    /// # Behavior
+    ///
+    /// A read: it sees one committed state, changes nothing, takes no lock a
+    /// writer waits on, and is safe beside traffic. An unknown cart has none. Its only errors are
+    /// backend failures ([`Error::Backend`](crate::Error::Backend)).
     async fn cart_reservations(&self, cart: CartId) -> Result<Vec<Reservation>>;
 
     /// The allocations of `order`, lapsed ones included until released.
+    ///
+    /// # Behavior
+    ///
+    /// A read: it sees one committed state, changes nothing, takes no lock a
+    /// writer waits on, and is safe beside traffic. An unknown order has none. Its only errors are
+    /// backend failures ([`Error::Backend`](crate::Error::Backend)).
     async fn order_allocations(&self, order: OrderId) -> Result<Vec<Allocation>>;
 
     /// Deletes up to `limit` reservations that expired at or before `now`
@@ -224,9 +279,17 @@ pub trait CartStore: Send + Sync + 'static {
     ///
     /// An existing cart with the same id is a conflict
     /// ([`Error::Backend`](crate::Error::Backend) of kind `Conflict`).
+    ///
+    /// Atomic; safe beside traffic.
     async fn insert_cart(&self, cart: &Cart) -> Result<()>;
 
     /// The cart with `id`, if any.
+    ///
+    /// # Behavior
+    ///
+    /// A read: it sees one committed state, changes nothing, takes no lock a writer waits on,
+    /// and is safe beside traffic. A cart of another tenant is `None`. Its only errors are
+    /// backend failures ([`Error::Backend`](crate::Error::Backend)).
     async fn cart(&self, id: CartId) -> Result<Option<Cart>>;
 
     /// Applies `update` (a coupon code, the customer, an age verification)
@@ -237,6 +300,9 @@ pub trait CartStore: Send + Sync + 'static {
     /// Atomic. An unknown cart is `NotFound`; a checked-out cart is
     /// [`Error::CartCheckedOut`](crate::Error::CartCheckedOut)
     /// ([`Cart::ensure_open`]).
+    ///
+    /// Safe beside traffic: it waits only for changes to the same cart.
+    /// Idempotent for the same update.
     async fn update_cart(&self, cart: CartId, update: &CartUpdate, now: Timestamp) -> Result<Cart>;
 
     /// Sets the line of `sku` in `cart` to `quantity`, and the cart's
@@ -259,6 +325,8 @@ pub trait CartStore: Send + Sync + 'static {
     ///   [`Error::CartCheckedOut`](crate::Error::CartCheckedOut).
     /// - Concurrent calls for the last units: exactly as many succeed as
     ///   there are units.
+    ///
+    /// Safe beside traffic: it waits only for changes to the same cart and SKU.
     async fn set_line(
         &self,
         cart: CartId,
@@ -297,16 +365,37 @@ pub trait OrderStore: Send + Sync + 'static {
     ///   become the order's allocations until `draft.payment_expires_at`, the
     ///   cart is checked out, the order is stored awaiting payment, and a
     ///   `Placed` event is appended.
+    ///
+    /// Safe beside traffic: it waits only for changes to the same cart, its
+    /// SKUs and its promotions' usage.
     async fn place_order(&self, draft: &OrderDraft, now: Timestamp) -> Result<Placement>;
 
     /// The order with `id`, if any.
+    ///
+    /// # Behavior
+    ///
+    /// A read: it sees one committed state, changes nothing, takes no lock a writer waits on,
+    /// and is safe beside traffic. An order of another tenant is `None`. Its only errors are
+    /// backend failures ([`Error::Backend`](crate::Error::Backend)).
     async fn order(&self, id: OrderId) -> Result<Option<Order>>;
 
     /// The order placed with `key`, if any.
+    ///
+    /// # Behavior
+    ///
+    /// A read: it sees one committed state, changes nothing, takes no lock a
+    /// writer waits on, and is safe beside traffic. Its only errors are
+    /// backend failures ([`Error::Backend`](crate::Error::Backend)).
     async fn order_by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<Order>>;
 
     /// The audit log of `order`, oldest first (`seq` 1, 2, ...). An unknown
     /// order has an empty log.
+    ///
+    /// # Behavior
+    ///
+    /// A read: it sees one committed state, changes nothing, takes no lock a
+    /// writer waits on, and is safe beside traffic. Its only errors are
+    /// backend failures ([`Error::Backend`](crate::Error::Backend)).
     async fn events(&self, order: OrderId) -> Result<Vec<OrderEvent>>;
 
     /// Carries out `command` on `order`, as [`decide`]
@@ -332,6 +421,9 @@ pub trait OrderStore: Send + Sync + 'static {
     /// - Refusals are those of [`decide`]; an unknown
     ///   order is `NotFound`. A refund id another order's refund holds is
     ///   [`RefundError::IdReused`](crate::order::RefundError::IdReused).
+    ///
+    /// Safe beside traffic: it waits only for changes to the same order (then
+    /// its SKUs and promotions' usage).
     async fn change_order(
         &self,
         order: OrderId,
@@ -360,6 +452,9 @@ pub trait OrderStore: Send + Sync + 'static {
     ///   first applied to (whatever order the repeat names), and changes
     ///   nothing else.
     /// - An order that does not exist is `NotFound` and claims nothing.
+    ///
+    /// Safe beside traffic: it waits only for changes to the same order and its
+    /// SKUs.
     async fn apply_payment_event(
         &self,
         event: &PaymentEvent,
@@ -367,10 +462,22 @@ pub trait OrderStore: Send + Sync + 'static {
     ) -> Result<PaymentApplication>;
 
     /// Every refund of `order`, oldest first.
+    ///
+    /// # Behavior
+    ///
+    /// A read: it sees one committed state, changes nothing, takes no lock a
+    /// writer waits on, and is safe beside traffic. An unknown order has none. Its only errors are
+    /// backend failures ([`Error::Backend`](crate::Error::Backend)).
     async fn refunds(&self, order: OrderId) -> Result<Vec<Refund>>;
 
     /// Refunds still pending (the provider has not confirmed them), oldest
     /// first, at most `limit`.
+    ///
+    /// # Behavior
+    ///
+    /// A read: it sees one committed state, changes nothing, takes no lock a
+    /// writer waits on, and is safe beside traffic. Its only errors are
+    /// backend failures ([`Error::Backend`](crate::Error::Backend)).
     async fn pending_refunds(&self, limit: usize) -> Result<Vec<Refund>>;
 
     /// Expires up to `limit` orders still awaiting payment whose payment
@@ -392,20 +499,52 @@ pub trait OrderStore: Send + Sync + 'static {
 pub trait PromotionStore: Send + Sync + 'static {
     /// Inserts `promotion`, or replaces the one with the same id. Placed
     /// orders keep their own snapshot; usage counts are kept.
+    ///
+    /// # Behavior
+    ///
+    /// Atomic and idempotent: putting the same promotion again changes
+    /// nothing. Checkouts already priced with the old definition redeem it
+    /// with the limits they were priced with (see
+    /// [`Redemption`](crate::order::Redemption)). Safe beside traffic.
     async fn put_promotion(&self, promotion: &Promotion) -> Result<()>;
 
     /// Removes the promotion `id`; `false` if there was none. Its usage
     /// counts are kept, so putting it back does not reset its limits.
+    ///
+    /// # Behavior
+    ///
+    /// Atomic and idempotent: removing it again returns `false`. Orders
+    /// placed with it keep their snapshot and their redemptions.
+    ///
+    /// Safe beside traffic.
     async fn remove_promotion(&self, id: &PromotionId) -> Result<bool>;
 
     /// The promotion `id`, if any.
+    ///
+    /// # Behavior
+    ///
+    /// A read: it sees one committed state, changes nothing, takes no lock a
+    /// writer waits on, and is safe beside traffic. Its only errors are
+    /// backend failures ([`Error::Backend`](crate::Error::Backend)).
     async fn promotion(&self, id: &PromotionId) -> Result<Option<Promotion>>;
 
     /// Every promotion, by priority then id.
+    ///
+    /// # Behavior
+    ///
+    /// A read: it sees one committed state, changes nothing, takes no lock a
+    /// writer waits on, and is safe beside traffic. Its only errors are
+    /// backend failures ([`Error::Backend`](crate::Error::Backend)).
     async fn promotions(&self) -> Result<Vec<Promotion>>;
 
     /// How often each of `promotions` has been redeemed, in total and by
     /// `customer`. Promotions never redeemed are absent or zero.
+    ///
+    /// # Behavior
+    ///
+    /// A read: it sees one committed state, changes nothing, takes no lock a
+    /// writer waits on, and is safe beside traffic. Its only errors are
+    /// backend failures ([`Error::Backend`](crate::Error::Backend)).
     async fn usage(
         &self,
         promotions: &[PromotionId],
@@ -417,9 +556,23 @@ pub trait PromotionStore: Send + Sync + 'static {
 #[async_trait]
 pub trait SettingsStore: Send + Sync + 'static {
     /// The settings, if any were stored.
+    ///
+    /// # Behavior
+    ///
+    /// A read: it sees one committed state, changes nothing, takes no lock a
+    /// writer waits on, and is safe beside traffic. Its only errors are
+    /// backend failures ([`Error::Backend`](crate::Error::Backend)).
     async fn settings(&self) -> Result<Option<ShopSettings>>;
 
     /// Stores the settings, replacing the previous ones.
+    ///
+    /// # Behavior
+    ///
+    /// Atomic and idempotent. The facade validates settings before storing
+    /// them ([`ShopSettings::validate`]); a store stores what it is given.
+    /// Placed orders keep the tax and shipping they were priced with.
+    ///
+    /// Safe beside traffic.
     async fn put_settings(&self, settings: &ShopSettings) -> Result<()>;
 }
 
