@@ -249,16 +249,7 @@ impl OrderStore for PgTenant {
         if let Some(doc) = existing {
             let order: Order = from_doc("an order", doc)?;
             tx.commit().await.map_err(db)?;
-            if order.cart != draft.cart {
-                return Err(Error::IdempotencyKeyReused {
-                    key: draft.idempotency_key.clone(),
-                    order: order.id,
-                });
-            }
-            return Ok(Placement {
-                order,
-                created: false,
-            });
+            return Placement::replay(order, draft);
         }
         let reservations: Vec<Reservation> = holds(
             &mut tx,

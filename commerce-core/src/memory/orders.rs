@@ -53,17 +53,7 @@ impl OrderStore for TenantStores {
         self.check_tenant(&draft.tenant)?;
         let mut d = self.data.lock();
         if let Some(existing) = d.keys.get(&draft.idempotency_key) {
-            let order = d.order(*existing)?;
-            if order.cart != draft.cart {
-                return Err(Error::IdempotencyKeyReused {
-                    key: draft.idempotency_key.clone(),
-                    order: order.id,
-                });
-            }
-            return Ok(Placement {
-                order: order.clone(),
-                created: false,
-            });
+            return Placement::replay(d.order(*existing)?.clone(), draft);
         }
         let cart = d
             .carts

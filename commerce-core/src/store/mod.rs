@@ -585,6 +585,25 @@ pub struct Placement {
     pub created: bool,
 }
 
+impl Placement {
+    /// What placing `draft` again gives when `existing` was already placed
+    /// with its idempotency key: `existing` (not created) for the same
+    /// cart, [`Error::IdempotencyKeyReused`](crate::Error::IdempotencyKeyReused)
+    /// for another. Every store calls it inside its atomic step.
+    pub fn replay(existing: Order, draft: &OrderDraft) -> Result<Self> {
+        if existing.cart != draft.cart {
+            return Err(crate::Error::IdempotencyKeyReused {
+                key: draft.idempotency_key.clone(),
+                order: existing.id,
+            });
+        }
+        Ok(Placement {
+            order: existing,
+            created: false,
+        })
+    }
+}
+
 /// The result of [`OrderStore::change_order`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangedOrder {
