@@ -25,6 +25,11 @@ use crate::{APP_ROLE, PgStore, PgStoreOptions, ReservationStrategy};
 pub const HOW_TO_RUN: &str = "DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
      cargo test -p commerce-postgres --all-features";
 
+/// How many random operation sequences the model scenario runs per
+/// reservation strategy (`COMMERCE_MODEL_CASES` overrides it): each needs a
+/// fresh database, so fewer than on the in-memory store's 256.
+pub const MODEL_CASES: u32 = 24;
+
 /// Where the tests' database server is.
 enum Server {
     Url(String),
@@ -177,5 +182,10 @@ impl StoreFactory for PgFactory {
 
     fn unavailable(&self) -> Option<String> {
         self.unavailable.clone()
+    }
+
+    /// Each case creates and migrates a database: [`MODEL_CASES`] of them.
+    fn model_cases(&self) -> u32 {
+        MODEL_CASES
     }
 }

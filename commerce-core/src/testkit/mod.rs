@@ -73,6 +73,18 @@ pub trait StoreFactory: Send + Sync {
     fn unavailable(&self) -> Option<String> {
         None
     }
+
+    /// How many random operation sequences
+    /// [`random_operations_match_the_model`] runs, each on a store of its
+    /// own: 256 unless the factory says otherwise. A factory whose fresh
+    /// store is expensive (a new database, say) runs fewer.
+    ///
+    /// Where the environment variable `COMMERCE_MODEL_CASES` is set, its
+    /// value is the count instead, for every factory: raise it for a longer
+    /// search, lower it for a quick run.
+    fn model_cases(&self) -> u32 {
+        256
+    }
 }
 
 /// The factory of [`InMemoryStore`]s.
@@ -264,6 +276,7 @@ impl Harness {
 pub mod carts;
 pub mod catalog;
 pub mod inventory;
+pub mod model;
 pub mod orders;
 pub mod payments;
 pub mod promotions;
@@ -273,6 +286,7 @@ pub mod refunds;
 pub use carts::*;
 pub use catalog::*;
 pub use inventory::*;
+pub use model::*;
 pub use orders::*;
 pub use payments::*;
 pub use promotions::*;
@@ -310,6 +324,7 @@ macro_rules! conformance_tests {
         $crate::__conformance_catalog!(@stamp $factory);
         $crate::__conformance_redemptions!(@stamp $factory);
         $crate::__conformance_refunds!(@stamp $factory);
+        $crate::__conformance_model!(@stamp $factory);
     };
     (@area [@stamp $factory:expr] $area:ident: $($scenario:ident),* $(,)?) => {
         mod $area {
@@ -349,7 +364,7 @@ mod tests {
 
     #[test]
     fn every_scenario_is_stamped() {
-        let areas: [((&str, &[&str]), &str); 8] = [
+        let areas: [((&str, &[&str]), &str); 9] = [
             (
                 crate::__conformance_inventory!(@names),
                 include_str!("inventory.rs"),
@@ -381,6 +396,10 @@ mod tests {
             (
                 crate::__conformance_refunds!(@names),
                 include_str!("refunds.rs"),
+            ),
+            (
+                crate::__conformance_model!(@names),
+                include_str!("model.rs"),
             ),
         ];
         let mut declared_areas: Vec<&str> = include_str!("mod.rs")
