@@ -242,7 +242,9 @@ pub trait InventoryStore: Send + Sync + 'static {
     /// backend failures ([`Error::Backend`](crate::Error::Backend)).
     async fn adjustments(&self, sku: &Sku) -> Result<Vec<StockAdjustment>>;
 
-    /// The reservations of `cart`, expired ones included until swept.
+    /// The reservations of `cart`, expired ones included until swept (a
+    /// store may also delete a SKU's expired reservations earlier, to make
+    /// room for a new one).
     ///
     /// # Behavior
     ///
