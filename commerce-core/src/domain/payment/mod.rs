@@ -95,6 +95,11 @@ impl WebhookRequest {
             .map(|(_, value)| value.as_str())
     }
 
+    /// Every header, in the order received.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
     /// The raw body.
     pub fn body(&self) -> &[u8] {
         &self.body

@@ -1,0 +1,355 @@
+//! HTTP routers over the `commerce` engine, for axum 0.8.
+//!
+//! [`CommerceHttp`] wraps a [`Commerce`] value and hands out routers with
+//! their state applied, generic over the embedder's own state type, to
+//! `nest` and `merge` into the embedder's service:
+//!
+//! - [`storefront`](CommerceHttp::storefront): catalog reads, carts (each
+//!   answer carries the cart's reservations and current pricing), pricing
+//!   previews, checkout (with `Idempotency-Key`) and order reads;
+//! - [`webhooks`](CommerceHttp::webhooks): the inbound payment webhook,
+//!   verified by the gateway and applied exactly once;
+//! - [`health`](CommerceHttp::health): liveness and readiness (which
+//!   touches the store).
+//!
+//! Every refusal is an RFC 9457 problem document ([`Problem`]) with a
+//! stable `code` and the data the engine's refusal carries. The crate
+//! starts no server and installs no global subscriber; [`recommended_layers`]
+//! is the layer stack it suggests.
+//!
+//! ```
+//! use axum::Router;
+//! use commerce_core::{Commerce, TenantId};
+//! use commerce_http::{CommerceHttp, TenantResolver, recommended_layers};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let commerce = Commerce::in_memory();
+//! let http = CommerceHttp::builder(commerce)
+//!     .tenants(TenantResolver::Fixed(TenantId::parse("corner-shop")?))
+//!     .build();
+//! let app: Router = Router::new()
+//!     .nest("/api/store", http.storefront())
+//!     .merge(http.webhooks("/webhooks/payments"))
+//!     .merge(http.health())
+//!     .layer(recommended_layers());
+//! # let _ = app;
+//! # Ok(())
+//! # }
+//! ```
+
+#![deny(missing_docs)]
+
+mod problem;
+mod storefront;
+mod tenant;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderName, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use commerce_core::payment::WebhookRequest;
+use commerce_core::{Commerce, Error, TenantId, WebhookHandled};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use problem::{PROBLEM_JSON, Problem};
+pub use storefront::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
+pub use tenant::{
+    AgeVerified, AgeVerifier, CustomerResolver, RefuseAgeVerification, TenantResolver,
+};
+
+/// The storefront's default body limit: carts and checkouts are small.
+pub const STOREFRONT_BODY_LIMIT: usize = 64 * 1024;
+/// The webhook route's body limit.
+pub const WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
+
+/// What the routers share.
+pub(crate) struct Http {
+    commerce: Commerce,
+    tenants: TenantResolver,
+    customers: Option<Arc<dyn CustomerResolver>>,
+    ages: Arc<dyn AgeVerifier>,
+    require_expected_total: bool,
+    body_limit: usize,
+}
+
+/// Builds a [`CommerceHttp`].
+pub struct CommerceHttpBuilder {
+    http: Http,
+}
+
+impl CommerceHttpBuilder {
+    /// How storefront requests name their tenant (default: the fixed
+    /// tenant `"default"`).
+    pub fn tenants(mut self, resolver: TenantResolver) -> Self {
+        self.http.tenants = resolver;
+        self
+    }
+
+    /// Who is buying, from the embedder's own session (default: nobody).
+    pub fn customers(mut self, resolver: impl CustomerResolver) -> Self {
+        self.http.customers = Some(Arc::new(resolver));
+        self
+    }
+
+    /// How the storefront's age-verification route decides (default:
+    /// [`RefuseAgeVerification`]).
+    pub fn age_verifier(mut self, verifier: impl AgeVerifier) -> Self {
+        self.http.ages = Arc::new(verifier);
+        self
+    }
+
+    /// Whether a checkout must carry the total the buyer was shown
+    /// (default: `true`; without it the engine cannot refuse a changed
+    /// price).
+    pub fn require_expected_total(mut self, required: bool) -> Self {
+        self.http.require_expected_total = required;
+        self
+    }
+
+    /// The storefront's body limit (default [`STOREFRONT_BODY_LIMIT`]).
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.http.body_limit = bytes;
+        self
+    }
+
+    /// The routers' shared configuration.
+    pub fn build(self) -> CommerceHttp {
+        CommerceHttp {
+            http: Arc::new(self.http),
+        }
+    }
+}
+
+/// The HTTP adapter: hands out routers over one [`Commerce`]. Cheap to
+/// clone.
+#[derive(Clone)]
+pub struct CommerceHttp {
+    http: Arc<Http>,
+}
+
+impl std::fmt::Debug for CommerceHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommerceHttp")
+            .field("tenants", &self.http.tenants)
+            .field("require_expected_total", &self.http.require_expected_total)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CommerceHttp {
+    /// A builder over `commerce`.
+    pub fn builder(commerce: Commerce) -> CommerceHttpBuilder {
+        CommerceHttpBuilder {
+            http: Http {
+                commerce,
+                tenants: TenantResolver::Fixed(TenantId::parse("default").unwrap_or_else(|_| {
+                    // "default" is a valid tenant id; a unit test checks it.
+                    unreachable_tenant()
+                })),
+                customers: None,
+                ages: Arc::new(RefuseAgeVerification),
+                require_expected_total: true,
+                body_limit: STOREFRONT_BODY_LIMIT,
+            },
+        }
+    }
+
+    /// The storefront API, to nest where the embedder likes
+    /// (`/api/store`, say): `GET /products`, `GET /products/{product}`,
+    /// `POST /carts`, `GET /carts/{cart}`, `PUT|DELETE
+    /// /carts/{cart}/lines/{sku}`, `POST /carts/{cart}/renew`, `PUT|DELETE
+    /// /carts/{cart}/codes/{code}`, `GET /carts/{cart}/price`, `POST
+    /// /carts/{cart}/age-verification`, `POST /carts/{cart}/checkout`,
+    /// `GET /orders/{order}`.
+    pub fn storefront<S>(&self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        storefront::routes()
+            .fallback(fallback)
+            .method_not_allowed_fallback(method_not_allowed)
+            .layer(DefaultBodyLimit::max(self.http.body_limit))
+            .with_state(self.http.clone())
+    }
+
+    /// The inbound payment webhook at `path` (outside tenant resolution:
+    /// the event names its tenant). 200 for applied, duplicate, ignored
+    /// and unknown-order events; 400 for a delivery the gateway rejects;
+    /// 5xx for a store failure, so the provider delivers again.
+    pub fn webhooks<S>(&self, path: &str) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        Router::new()
+            .route(path, post(webhook))
+            .layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT))
+            .with_state(self.http.clone())
+    }
+
+    /// `GET /healthz` (the process answers) and `GET /readyz` (the store
+    /// answers a read).
+    pub fn health<S>(&self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        Router::new()
+            .route("/healthz", get(|| async { (StatusCode::OK, "ok") }))
+            .route("/readyz", get(ready))
+            .with_state(self.http.clone())
+    }
+}
+
+fn unreachable_tenant() -> TenantId {
+    // Never reached: "default" parses. Kept total so that no panic is
+    // possible in library code.
+    TenantId::parse("d").unwrap_or_else(|_| unreachable_tenant())
+}
+
+async fn fallback() -> Problem {
+    Problem::not_found()
+}
+
+async fn method_not_allowed() -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "Method not allowed",
+        "this resource does not answer that method",
+    )
+}
+
+async fn ready(State(http): State<Arc<Http>>) -> Response {
+    let probe = TenantId::parse("readiness-probe").map(|tenant| http.commerce.shop(&tenant));
+    match probe {
+        Ok(shop) => match shop.settings().await {
+            Ok(_) => (StatusCode::OK, "ready").into_response(),
+            Err(error) => Problem::from(error).into_response(),
+        },
+        Err(_) => Problem::internal().into_response(),
+    }
+}
+
+async fn webhook(State(http): State<Arc<Http>>, headers: HeaderMap, body: Bytes) -> Response {
+    let mut request = WebhookRequest::new(body.to_vec());
+    for (name, value) in &headers {
+        if let Ok(value) = value.to_str() {
+            request = request.with_header(name.as_str(), value);
+        }
+    }
+    match http.commerce.handle_webhook(&request).await {
+        Ok(handled) => {
+            let outcome = match handled {
+                WebhookHandled::Applied(applied) => format!("{:?}", applied.outcome),
+                WebhookHandled::Ignored { .. } => "ignored".to_owned(),
+                WebhookHandled::UnknownOrder { .. } => "unknown_order".to_owned(),
+                _ => "handled".to_owned(),
+            };
+            (
+                StatusCode::OK,
+                axum::Json(serde_json::json!({ "received": true, "outcome": outcome })),
+            )
+                .into_response()
+        }
+        Err(error @ Error::Webhook(_)) => Problem::from(error).into_response(),
+        Err(error) => {
+            let problem = Problem::from(error);
+            if problem.status().is_server_error() {
+                problem.into_response()
+            } else {
+                // A genuine event the store refused for good: retrying
+                // cannot help.
+                tracing::warn!(code = problem.code(), "payment event refused");
+                problem.into_response()
+            }
+        }
+    }
+}
+
+type PanicHandler = fn(Box<dyn std::any::Any + Send + 'static>) -> Response;
+type MakeSpan = fn(&axum::http::Request<axum::body::Body>) -> tracing::Span;
+type Classifier =
+    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>;
+
+/// The stack [`recommended_layers`] returns (a `tower::Layer`).
+pub type RecommendedLayers = tower::layer::util::Stack<
+    CatchPanicLayer<PanicHandler>,
+    tower::layer::util::Stack<
+        TimeoutLayer,
+        tower::layer::util::Stack<
+            PropagateRequestIdLayer,
+            tower::layer::util::Stack<
+                TraceLayer<Classifier, MakeSpan>,
+                tower::layer::util::Stack<
+                    SetSensitiveRequestHeadersLayer,
+                    tower::layer::util::Stack<
+                        SetRequestIdLayer<MakeRequestUuid>,
+                        tower::layer::util::Identity,
+                    >,
+                >,
+            >,
+        >,
+    >,
+>;
+
+/// The layer stack the crate recommends, outermost first: a request id
+/// (`x-request-id`, generated when absent, echoed back), a trace span per
+/// request named by method and matched route (never the raw path, which
+/// holds cart and order ids), sensitive headers hidden from traces,
+/// panics answered with a problem 500, and a 10-second timeout (503).
+/// Apply it with `.layer(recommended_layers())`; add CORS, compression and
+/// limits of your own as your service needs.
+pub fn recommended_layers() -> RecommendedLayers {
+    let request_id = HeaderName::from_static("x-request-id");
+    tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            axum::http::header::AUTHORIZATION,
+            axum::http::header::COOKIE,
+            HeaderName::from_static("idempotency-key"),
+        ]))
+        .layer(TraceLayer::new_for_http().make_span_with(span as MakeSpan))
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(10),
+        ))
+        .layer(CatchPanicLayer::custom(panicked as PanicHandler))
+        .into_inner()
+}
+
+fn span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", axum::extract::MatchedPath::as_str);
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!("request", method = %request.method(), route, request_id = id)
+}
+
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    Problem::internal().into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_tenant_parses() {
+        assert!(TenantId::parse("default").is_ok());
+    }
+}

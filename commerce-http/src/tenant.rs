@@ -1,0 +1,135 @@
+//! Which tenant a storefront request is for, and the hooks the embedder
+//! supplies for what an anonymous client must never set itself.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use commerce_core::{CustomerContext, Shop, TenantId};
+
+use crate::Http;
+use crate::problem::Problem;
+
+/// How a storefront request names its tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TenantResolver {
+    /// One shop: every request is for this tenant.
+    Fixed(TenantId),
+    /// A path parameter of the route the router is nested under, such as
+    /// `tenant` in `.nest("/shops/{tenant}", storefront)`.
+    PathParam(String),
+    /// A request header (`X-Tenant`, say) set by a trusted proxy.
+    Header(String),
+    /// The host name: `{tenant}.{suffix}` (`suffix` without a leading dot).
+    HostSuffix(String),
+}
+
+impl TenantResolver {
+    /// The tenant `parts` names, or why there is none. An unknown or
+    /// malformed tenant is a 404: a client learns nothing of which tenants
+    /// exist.
+    pub fn resolve(
+        &self,
+        parts: &Parts,
+        params: Option<&RawPathParams>,
+    ) -> Result<TenantId, Problem> {
+        let unknown = || Problem::not_found().with("reason", "unknown tenant");
+        let named = match self {
+            TenantResolver::Fixed(tenant) => return Ok(tenant.clone()),
+            TenantResolver::PathParam(name) => params
+                .and_then(|params| params.iter().find(|(key, _)| key == name))
+                .map(|(_, value)| value.to_owned()),
+            TenantResolver::Header(name) => parts
+                .headers
+                .get(name.as_str())
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned),
+            TenantResolver::HostSuffix(suffix) => parts
+                .headers
+                .get(axum::http::header::HOST)
+                .and_then(|value| value.to_str().ok())
+                .map(|host| host.split(':').next().unwrap_or(host))
+                .and_then(|host| host.strip_suffix(suffix.as_str()))
+                .and_then(|rest| rest.strip_suffix('.'))
+                .map(str::to_owned),
+        };
+        named
+            .and_then(|name| TenantId::parse(name).ok())
+            .ok_or_else(unknown)
+    }
+}
+
+/// Who is buying, as the embedder's own session says. Called on every cart
+/// write; the cart's customer is set when it differs. Customer groups can
+/// unlock promotions, so this is never taken from the request body.
+#[async_trait]
+pub trait CustomerResolver: Send + Sync + 'static {
+    /// The customer of this request, if the embedder knows one.
+    async fn customer(&self, headers: &HeaderMap, tenant: &TenantId) -> Option<CustomerContext>;
+}
+
+/// A verified age, as the embedder's verifier records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgeVerified {
+    /// How it was checked (`"id-scan"`).
+    pub method: String,
+    /// Who or what checked it.
+    pub verified_by: String,
+}
+
+/// Decides whether a buyer's age is verified, from the request the
+/// storefront sends to `POST /carts/{cart}/age-verification`. The default
+/// ([`RefuseAgeVerification`]) refuses every request.
+#[async_trait]
+pub trait AgeVerifier: Send + Sync + 'static {
+    /// The verification to record, or the problem to answer with.
+    async fn verify(
+        &self,
+        headers: &HeaderMap,
+        tenant: &TenantId,
+        body: &serde_json::Value,
+    ) -> Result<AgeVerified, Problem>;
+}
+
+/// The default [`AgeVerifier`]: no verification can be recorded over the
+/// storefront API (403).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RefuseAgeVerification;
+
+#[async_trait]
+impl AgeVerifier for RefuseAgeVerification {
+    async fn verify(
+        &self,
+        _headers: &HeaderMap,
+        _tenant: &TenantId,
+        _body: &serde_json::Value,
+    ) -> Result<AgeVerified, Problem> {
+        Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "age_verification_unavailable",
+            "Age verification unavailable",
+            "this shop verifies ages in person, not over this API",
+        ))
+    }
+}
+
+/// The shop of the request's tenant.
+pub(crate) struct TenantShop(pub(crate) Shop);
+
+impl FromRequestParts<Arc<Http>> for TenantShop {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, http: &Arc<Http>) -> Result<Self, Problem> {
+        let params = match &http.tenants {
+            TenantResolver::PathParam(_) => {
+                RawPathParams::from_request_parts(parts, http).await.ok()
+            }
+            _ => None,
+        };
+        let tenant = http.tenants.resolve(parts, params.as_ref())?;
+        Ok(TenantShop(http.commerce.shop(&tenant)))
+    }
+}

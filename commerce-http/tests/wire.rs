@@ -1,0 +1,655 @@
+//! The routers over real HTTP on an ephemeral port, on the in-memory store
+//! and on PostgreSQL (each scenario on a fresh store).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failing test"
+)]
+
+use std::sync::Arc;
+
+use axum::Router;
+use commerce_core::testkit::{InMemoryFactory, StoreFactory};
+use commerce_core::{
+    Category, Clock, Commerce, Currency, ManualClock, Money, NewProduct, PaymentEvent,
+    PaymentEventId, PaymentEventKind, Quantity, Sku, TaxCategory, TenantId, TestGateway, Variant,
+};
+use commerce_http::{CommerceHttp, TenantResolver};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+use tokio::sync::Barrier;
+
+/// A service with the storefront at `/api/store` (tenant from the
+/// `x-tenant` header), the webhook at `/webhooks/payments`, and health.
+#[derive(Clone)]
+struct World {
+    base: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+    commerce: Commerce,
+    gateway: TestGateway,
+    clock: ManualClock,
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: hyper::HeaderMap,
+    body: Value,
+}
+
+impl World {
+    async fn start(factory: &dyn StoreFactory) -> Self {
+        let clock = ManualClock::at_unix(1_767_225_600);
+        let gateway = TestGateway::default();
+        let commerce = Commerce::builder()
+            .shared_store(factory.new_store().await)
+            .gateway(gateway.clone())
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        let http = CommerceHttp::builder(commerce.clone())
+            .tenants(TenantResolver::Header("x-tenant".into()))
+            .build();
+        let app: Router = Router::new()
+            .nest("/api/store", http.storefront())
+            .merge(http.webhooks("/webhooks/payments"))
+            .merge(http.health())
+            .layer(commerce_http::recommended_layers());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        Self {
+            base: format!("http://{addr}"),
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            commerce,
+            gateway,
+            clock,
+        }
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        tenant: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Answer {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header("x-tenant", tenant)
+            .header("content-type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = self
+            .client
+            .request(request.body(Full::new(Bytes::from(body))).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// PUTs `len` bytes of JSON whitespace to `path` over a raw socket and
+    /// returns the status and the response head, whether or not the server
+    /// read the whole body.
+    async fn oversized_put(&self, path: &str, len: usize) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.base.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "PUT {path} HTTP/1.1\r\nhost: {addr}\r\nx-tenant: shop-a\r\n\
+             content-type: application/json\r\ncontent-length: {len}\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let _ = stream.write_all(&vec![b' '; len]).await;
+        let mut response = vec![0_u8; 4096];
+        let read = stream.read(&mut response).await.unwrap();
+        let text = String::from_utf8_lossy(&response[..read]).into_owned();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or(0);
+        (status, text)
+    }
+
+    async fn json(&self, method: Method, path: &str, body: Value) -> Answer {
+        self.send(method, path, "shop-a", &[], body.to_string().into_bytes())
+            .await
+    }
+
+    /// A product with one SKU, `on_hand` units, in tenant `shop-a`.
+    async fn stocked(&self, sku: &str, price: i64, on_hand: u32) -> Sku {
+        let shop = self.commerce.shop(&TenantId::parse("shop-a").unwrap());
+        let sku = Sku::parse(sku).unwrap();
+        shop.add_product(NewProduct {
+            name: format!("Item {sku}"),
+            category: Category::parse("hardware").unwrap(),
+            tax_category: TaxCategory::parse("standard").unwrap(),
+            age_restricted: false,
+            variants: vec![Variant::new(sku.clone(), Money::new(price, Currency::AUD))],
+        })
+        .await
+        .unwrap();
+        if on_hand > 0 {
+            shop.receive_stock(&sku, Quantity::new(on_hand).unwrap(), None)
+                .await
+                .unwrap();
+        }
+        sku
+    }
+
+    async fn new_cart(&self) -> String {
+        let created = self
+            .json(Method::POST, "/api/store/carts", json!({"currency": "AUD"}))
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        let id = created.body["cart"]["id"].as_str().unwrap().to_owned();
+        assert_eq!(
+            created.headers["location"].to_str().unwrap(),
+            format!("/api/store/carts/{id}")
+        );
+        id
+    }
+
+    async fn set_line(&self, cart: &str, sku: &Sku, quantity: u32) -> Answer {
+        self.json(
+            Method::PUT,
+            &format!("/api/store/carts/{cart}/lines/{sku}"),
+            json!({ "quantity": quantity }),
+        )
+        .await
+    }
+}
+
+fn assert_problem(answer: &Answer, status: StatusCode, code: &str) {
+    assert_eq!(answer.status, status, "{}", answer.body);
+    assert_eq!(
+        answer.headers["content-type"].to_str().unwrap(),
+        "application/problem+json"
+    );
+    assert_eq!(answer.body["code"], code, "{}", answer.body);
+    assert_eq!(answer.body["status"], status.as_u16());
+}
+
+/// 200 buyers each PUT the last unit into their own cart at once: exactly
+/// one 200; 199 × 409 `insufficient_stock` with `available: 0`.
+async fn last_unit_race_has_one_winner(factory: &dyn StoreFactory) {
+    const RACERS: usize = 200;
+    let world = World::start(factory).await;
+    let sku = world.stocked("GPU-LAST", 115_000, 1).await;
+    let mut carts = Vec::with_capacity(RACERS);
+    for _ in 0..RACERS {
+        carts.push(world.new_cart().await);
+    }
+    let barrier = Arc::new(Barrier::new(RACERS));
+    let tasks: Vec<_> = carts
+        .into_iter()
+        .map(|cart| {
+            let (world, sku, barrier) = (world.clone(), sku.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                world.set_line(&cart, &sku, 1).await
+            })
+        })
+        .collect();
+    let (mut won, mut refused) = (0, 0);
+    for task in tasks {
+        let answer = task.await.unwrap();
+        if answer.status == StatusCode::OK {
+            assert_eq!(answer.body["reservations"][0]["quantity"], 1);
+            won += 1;
+        } else {
+            assert_problem(&answer, StatusCode::CONFLICT, "insufficient_stock");
+            assert_eq!(answer.body["available"], 0);
+            assert_eq!(answer.body["sku"], "GPU-LAST");
+            refused += 1;
+        }
+    }
+    assert_eq!((won, refused), (1, RACERS - 1));
+}
+
+/// 20 checkouts of one cart with one `Idempotency-Key` at once: one 201
+/// with `Location`, 19 × 200 with `Idempotent-Replayed: true`, one order.
+async fn concurrent_checkouts_with_one_key_make_one_order(factory: &dyn StoreFactory) {
+    const RACERS: usize = 20;
+    let world = World::start(factory).await;
+    let sku = world.stocked("GPU-KEY", 50_000, 1).await;
+    let cart = world.new_cart().await;
+    let set = world.set_line(&cart, &sku, 1).await;
+    let total = set.body["pricing"]["totals"]["grand_total"].clone();
+    assert_eq!(total, json!({"amount": 50_000, "currency": "AUD"}));
+    let barrier = Arc::new(Barrier::new(RACERS));
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|_| {
+            let (world, cart, total, barrier) =
+                (world.clone(), cart.clone(), total.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                world
+                    .send(
+                        Method::POST,
+                        &format!("/api/store/carts/{cart}/checkout"),
+                        "shop-a",
+                        &[("idempotency-key", "checkout-1")],
+                        json!({ "expected_total": total }).to_string().into_bytes(),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut created = 0;
+    let mut orders = Vec::new();
+    for task in tasks {
+        let answer = task.await.unwrap();
+        let order = answer.body["order"]["id"].as_str().unwrap().to_owned();
+        match answer.status {
+            StatusCode::CREATED => {
+                created += 1;
+                assert_eq!(
+                    answer.headers["location"].to_str().unwrap(),
+                    format!("/api/store/orders/{order}")
+                );
+                assert!(answer.body["payment"]["redirect_url"].is_string());
+            }
+            StatusCode::OK => {
+                assert_eq!(answer.headers["idempotent-replayed"], "true");
+                assert_eq!(answer.body["created"], false);
+            }
+            other => panic!("unexpected {other}: {}", answer.body),
+        }
+        orders.push(order);
+    }
+    assert_eq!(created, 1);
+    orders.dedup();
+    assert_eq!(orders.len(), 1, "one order");
+    let read = world
+        .json(
+            Method::GET,
+            &format!("/api/store/orders/{}", orders[0]),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(read.status, StatusCode::OK);
+    assert_eq!(read.body["status"], "awaiting_payment");
+    assert_eq!(read.headers["cache-control"], "no-store");
+}
+
+/// Checkout at the wire: no key is 400, no expected total is 400, a total
+/// other than the price is 409 with the new pricing, the same key for
+/// another cart is 422.
+async fn checkout_refusals_at_the_wire(factory: &dyn StoreFactory) {
+    let world = World::start(factory).await;
+    let sku = world.stocked("GPU-REFUSE", 10_000, 2).await;
+    let cart = world.new_cart().await;
+    world.set_line(&cart, &sku, 1).await;
+    let path = format!("/api/store/carts/{cart}/checkout");
+    let no_key = world
+        .send(Method::POST, &path, "shop-a", &[], b"{}".to_vec())
+        .await;
+    assert_problem(&no_key, StatusCode::BAD_REQUEST, "idempotency_key_missing");
+    let no_total = world
+        .send(
+            Method::POST,
+            &path,
+            "shop-a",
+            &[("idempotency-key", "k1")],
+            b"{}".to_vec(),
+        )
+        .await;
+    assert_problem(&no_total, StatusCode::BAD_REQUEST, "invalid_parameter");
+    assert_eq!(no_total.body["errors"][0]["pointer"], "/expected_total");
+    let wrong = world
+        .send(
+            Method::POST,
+            &path,
+            "shop-a",
+            &[("idempotency-key", "k1")],
+            json!({"expected_total": {"amount": 9_000, "currency": "AUD"}})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    assert_problem(&wrong, StatusCode::CONFLICT, "price_changed");
+    assert_eq!(wrong.body["actual"]["amount"], 10_000);
+    assert_eq!(
+        wrong.body["pricing"]["totals"]["grand_total"]["amount"],
+        10_000
+    );
+    let right = json!({"expected_total": {"amount": 10_000, "currency": "AUD"}})
+        .to_string()
+        .into_bytes();
+    let placed = world
+        .send(
+            Method::POST,
+            &path,
+            "shop-a",
+            &[("idempotency-key", "k1")],
+            right.clone(),
+        )
+        .await;
+    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+    let other = world.new_cart().await;
+    world.set_line(&other, &sku, 1).await;
+    let reused = world
+        .send(
+            Method::POST,
+            &format!("/api/store/carts/{other}/checkout"),
+            "shop-a",
+            &[("idempotency-key", "k1")],
+            right,
+        )
+        .await;
+    assert_problem(
+        &reused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    );
+    assert!(
+        reused.body.get("order").is_none(),
+        "another cart's order is not disclosed"
+    );
+}
+
+/// A payment webhook delivered 3 times in a row, then 10 times at once:
+/// 200 every time, applied once.
+async fn webhook_repeats_apply_once(factory: &dyn StoreFactory) {
+    let world = World::start(factory).await;
+    let sku = world.stocked("GPU-HOOK", 20_000, 1).await;
+    let cart = world.new_cart().await;
+    world.set_line(&cart, &sku, 1).await;
+    let placed = world
+        .send(
+            Method::POST,
+            &format!("/api/store/carts/{cart}/checkout"),
+            "shop-a",
+            &[("idempotency-key", "hook")],
+            json!({"expected_total": {"amount": 20_000, "currency": "AUD"}})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    let order: commerce_core::OrderId = placed.body["order"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let event = PaymentEvent {
+        id: PaymentEventId::parse("evt_wire").unwrap(),
+        tenant: TenantId::parse("shop-a").unwrap(),
+        order,
+        kind: PaymentEventKind::Succeeded {
+            amount: Money::new(20_000, Currency::AUD),
+            payment_ref: Some("pay_wire".into()),
+        },
+    };
+    let request = world.gateway.webhook(&event, world.clock.now());
+    let deliver = |world: World, request: commerce_core::payment::WebhookRequest| async move {
+        let headers: Vec<(String, String)> = request
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        world
+            .send(
+                Method::POST,
+                "/webhooks/payments",
+                "",
+                &headers,
+                request.body().to_vec(),
+            )
+            .await
+    };
+    for _ in 0..3 {
+        let answer = deliver(world.clone(), request.clone()).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    }
+    let barrier = Arc::new(Barrier::new(10));
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let (world, request, barrier) = (world.clone(), request.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                deliver(world, request).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap().status, StatusCode::OK);
+    }
+    let shop = world.commerce.shop(&TenantId::parse("shop-a").unwrap());
+    let events = shop.order_events(order).await.unwrap();
+    let received = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                commerce_core::OrderEventKind::PaymentReceived { .. }
+            )
+        })
+        .count();
+    assert_eq!(received, 1, "applied once");
+    assert_eq!(shop.stock(&sku).await.unwrap().on_hand, 0);
+    let forged = world
+        .send(
+            Method::POST,
+            "/webhooks/payments",
+            "",
+            &[("test-signature", "t=1,v1=00")],
+            b"{}".to_vec(),
+        )
+        .await;
+    assert_problem(&forged, StatusCode::BAD_REQUEST, "webhook_rejected");
+}
+
+/// A cart of tenant A is 404 through tenant B's requests, and an unknown
+/// tenant is 404.
+async fn tenants_are_isolated_at_the_wire(factory: &dyn StoreFactory) {
+    let world = World::start(factory).await;
+    let cart = world.new_cart().await;
+    let path = format!("/api/store/carts/{cart}");
+    let own = world.send(Method::GET, &path, "shop-a", &[], vec![]).await;
+    assert_eq!(own.status, StatusCode::OK);
+    let other = world.send(Method::GET, &path, "shop-b", &[], vec![]).await;
+    assert_problem(&other, StatusCode::NOT_FOUND, "not_found");
+    let nobody = world
+        .send(Method::GET, &path, "NOT A TENANT", &[], vec![])
+        .await;
+    assert_problem(&nobody, StatusCode::NOT_FOUND, "not_found");
+}
+
+/// Hostile input gets a problem and changes nothing: malformed JSON,
+/// unknown fields, negative and huge quantities, an oversized body,
+/// invalid UTF-8, an overlong SKU, a malformed id, an unknown route.
+async fn hostile_input_gets_problems(factory: &dyn StoreFactory) {
+    let world = World::start(factory).await;
+    let sku = world.stocked("GPU-HOSTILE", 10_000, 5).await;
+    let cart = world.new_cart().await;
+    let line = format!("/api/store/carts/{cart}/lines/{sku}");
+    let cases: Vec<(Vec<u8>, StatusCode, &str)> = vec![
+        (
+            b"{\"quantity\": ".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        ),
+        (
+            b"{\"quantity\": 1, \"price\": 0}".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        ),
+        (
+            b"{\"quantity\": -1}".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        ),
+        (
+            b"{\"quantity\": 99999999999}".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        ),
+        (
+            vec![0xff, 0xfe, b'{'],
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        ),
+        (
+            b"{\"quantity\": 4000000000}".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        ),
+        (
+            b"{\"quantity\": 999999}".to_vec(),
+            StatusCode::CONFLICT,
+            "insufficient_stock",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let answer = world.send(Method::PUT, &line, "shop-a", &[], body).await;
+        assert_problem(&answer, status, code);
+    }
+    // A 10 MB body is refused as soon as its length is known; the client
+    // may still be writing, so this one goes over a raw socket.
+    let (status, head) = world.oversized_put(&line, 10 * 1024 * 1024).await;
+    assert_eq!(status, 413, "{head}");
+    assert!(head.contains("application/problem+json"), "{head}");
+    let quantity = world.set_line(&cart, &sku, 1).await;
+    assert_eq!(quantity.status, StatusCode::OK);
+    let long_sku = format!("/api/store/carts/{cart}/lines/{}", "X".repeat(300));
+    let answer = world
+        .json(Method::PUT, &long_sku, json!({"quantity": 1}))
+        .await;
+    assert_problem(&answer, StatusCode::BAD_REQUEST, "invalid_parameter");
+    let bad_id = world
+        .json(Method::GET, "/api/store/carts/not-a-uuid", Value::Null)
+        .await;
+    assert_problem(&bad_id, StatusCode::NOT_FOUND, "not_found");
+    let unknown = world
+        .json(Method::GET, "/api/store/nothing-here", Value::Null)
+        .await;
+    assert_problem(&unknown, StatusCode::NOT_FOUND, "not_found");
+    let wrong_method = world
+        .json(Method::DELETE, "/api/store/carts", Value::Null)
+        .await;
+    assert_problem(
+        &wrong_method,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    );
+    // Nothing but the one good line changed.
+    let shop = world.commerce.shop(&TenantId::parse("shop-a").unwrap());
+    let level = shop.stock(&sku).await.unwrap();
+    assert_eq!((level.on_hand, level.reserved), (5, 1));
+}
+
+/// Catalog reads are cacheable with an ETag that answers 304; carts are
+/// `no-store`; health and readiness answer.
+async fn catalog_caching_and_health(factory: &dyn StoreFactory) {
+    let world = World::start(factory).await;
+    let sku = world.stocked("GPU-CACHE", 10_000, 3).await;
+    let list = world
+        .json(Method::GET, "/api/store/products", Value::Null)
+        .await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert_eq!(
+        list.headers["cache-control"],
+        "public, s-maxage=60, stale-while-revalidate=600"
+    );
+    let etag = list.headers["etag"].to_str().unwrap().to_owned();
+    let again = world
+        .send(
+            Method::GET,
+            "/api/store/products",
+            "shop-a",
+            &[("if-none-match", &etag)],
+            vec![],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    let id = list.body["data"][0]["id"].as_str().unwrap().to_owned();
+    let product = world
+        .json(
+            Method::GET,
+            &format!("/api/store/products/{id}"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(product.body["availability"][0]["sku"], sku.as_str());
+    assert_eq!(product.body["availability"][0]["available"], 3);
+    let cart = world.new_cart().await;
+    let read = world
+        .json(
+            Method::GET,
+            &format!("/api/store/carts/{cart}"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(read.headers["cache-control"], "no-store");
+    assert!(read.headers.contains_key("x-request-id"));
+    for path in ["/healthz", "/readyz"] {
+        let answer = world.send(Method::GET, path, "", &[], vec![]).await;
+        assert_eq!(answer.status, StatusCode::OK, "{path}");
+    }
+}
+
+macro_rules! on_every_store {
+    ($($scenario:ident),* $(,)?) => {
+        mod in_memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $scenario() {
+                    super::$scenario(&super::InMemoryFactory).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $scenario() {
+                    let factory = commerce_postgres::testkit::PgFactory::from_env(
+                        commerce_postgres::ReservationStrategy::SingleStatement,
+                    )
+                    .await;
+                    if let Some(reason) = super::StoreFactory::unavailable(&factory) {
+                        use std::io::Write as _;
+                        let _ = writeln!(std::io::stderr(), "SKIPPED {}: {reason}", stringify!($scenario));
+                        return;
+                    }
+                    super::$scenario(&factory).await;
+                }
+            )*
+        }
+    };
+}
+
+on_every_store!(
+    last_unit_race_has_one_winner,
+    concurrent_checkouts_with_one_key_make_one_order,
+    checkout_refusals_at_the_wire,
+    webhook_repeats_apply_once,
+    tenants_are_isolated_at_the_wire,
+    hostile_input_gets_problems,
+    catalog_caching_and_health,
+);
