@@ -39,6 +39,7 @@
 
 #![deny(missing_docs)]
 
+mod events;
 mod problem;
 mod storefront;
 mod tenant;
@@ -79,6 +80,7 @@ pub(crate) struct Http {
     ages: Arc<dyn AgeVerifier>,
     require_expected_total: bool,
     body_limit: usize,
+    poll_interval: Duration,
 }
 
 /// Builds a [`CommerceHttp`].
@@ -121,6 +123,14 @@ impl CommerceHttpBuilder {
         self
     }
 
+    /// How often live streams read the store again (default: one second).
+    /// Streams read from the store, so they see changes made by other
+    /// instances of the service and holds that lapse.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.http.poll_interval = interval;
+        self
+    }
+
     /// The routers' shared configuration.
     pub fn build(self) -> CommerceHttp {
         CommerceHttp {
@@ -159,6 +169,7 @@ impl CommerceHttp {
                 ages: Arc::new(RefuseAgeVerification),
                 require_expected_total: true,
                 body_limit: STOREFRONT_BODY_LIMIT,
+                poll_interval: Duration::from_secs(1),
             },
         }
     }
@@ -169,7 +180,9 @@ impl CommerceHttp {
     /// /carts/{cart}/lines/{sku}`, `POST /carts/{cart}/renew`, `PUT|DELETE
     /// /carts/{cart}/codes/{code}`, `GET /carts/{cart}/price`, `POST
     /// /carts/{cart}/age-verification`, `POST /carts/{cart}/checkout`,
-    /// `GET /orders/{order}`.
+    /// `GET /orders/{order}`, `GET /orders/{order}/events` and `GET
+    /// /products/{product}/availability` (JSON, or Server-Sent Events with
+    /// `Accept: text/event-stream`).
     pub fn storefront<S>(&self) -> Router<S>
     where
         S: Clone + Send + Sync + 'static,

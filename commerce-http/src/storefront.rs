@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::Http;
+use crate::events::{
+    VariantAvailability, availability, availability_stream, order_stream, wants_stream,
+};
 use crate::problem::Problem;
 use crate::tenant::TenantShop;
 
@@ -46,6 +49,11 @@ pub(crate) fn routes() -> Router<Arc<Http>> {
         .route("/carts/{cart}/age-verification", post(verify_age))
         .route("/carts/{cart}/checkout", post(checkout))
         .route("/orders/{order}", get(order))
+        .route("/orders/{order}/events", get(order_events))
+        .route(
+            "/products/{product}/availability",
+            get(product_availability),
+        )
 }
 
 // ----- extractors -----------------------------------------------------------
@@ -237,18 +245,10 @@ async fn list_products(
     ))
 }
 
-/// How much of a variant can be bought now.
-#[derive(Debug, Serialize)]
-struct Availability {
-    sku: Sku,
-    available: u32,
-    state: &'static str,
-}
-
 #[derive(Debug, Serialize)]
 struct ProductView {
     product: Product,
-    availability: Vec<Availability>,
+    availability: Vec<VariantAvailability>,
 }
 
 async fn product(
@@ -257,23 +257,7 @@ async fn product(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, Problem> {
     let product = shop.product(product_id(&id)?).await?;
-    let mut availability = Vec::with_capacity(product.variants().len());
-    for variant in product.variants() {
-        let level = shop.stock(variant.sku()).await?;
-        let available = level.available();
-        let state = match available {
-            0 if level.on_hand > 0 => "held",
-            0 => "sold_out",
-            1..=3 => "low",
-            _ => "in_stock",
-        };
-        availability.push(Availability {
-            sku: variant.sku().clone(),
-            available,
-            state,
-        });
-    }
-    // Availability changes with every hold: shared caches keep it briefly.
+    let availability = availability(&shop, &product).await?;
     Ok(public(
         &headers,
         &ProductView {
@@ -281,6 +265,22 @@ async fn product(
             availability,
         },
     ))
+}
+
+/// A product's availability: JSON now, or with `Accept:
+/// text/event-stream` a snapshot then a frame at every change.
+async fn product_availability(
+    State(http): State<Arc<Http>>,
+    TenantShop(shop): TenantShop,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, Problem> {
+    let product = shop.product(product_id(&id)?).await?;
+    if wants_stream(&headers) {
+        return Ok(availability_stream(http, shop, product));
+    }
+    let now = availability(&shop, &product).await?;
+    Ok(private(StatusCode::OK, &now))
 }
 
 // ----- carts ----------------------------------------------------------------
@@ -567,4 +567,20 @@ async fn order(
 ) -> Result<Response, Problem> {
     let order = shop.order(order_id(&id)?).await?;
     Ok(private(StatusCode::OK, &order))
+}
+
+/// The order's audit log: JSON, or with `Accept: text/event-stream` a live
+/// stream whose event ids are the log's sequence numbers.
+async fn order_events(
+    State(http): State<Arc<Http>>,
+    TenantShop(shop): TenantShop,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, Problem> {
+    let order = order_id(&id)?;
+    if wants_stream(&headers) {
+        return order_stream(http, shop, order, &headers).await;
+    }
+    let events = shop.order_events(order).await?;
+    Ok(private(StatusCode::OK, &events))
 }

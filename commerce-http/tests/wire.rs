@@ -46,16 +46,30 @@ struct Answer {
 
 impl World {
     async fn start(factory: &dyn StoreFactory) -> Self {
-        let clock = ManualClock::at_unix(1_767_225_600);
-        let gateway = TestGateway::default();
+        Self::on(
+            factory.new_store().await,
+            ManualClock::at_unix(1_767_225_600),
+            TestGateway::default(),
+        )
+        .await
+    }
+
+    /// A service on `store`: a second one on the same store is a second
+    /// instance of the same shop.
+    async fn on(
+        store: Arc<dyn commerce_core::Store>,
+        clock: ManualClock,
+        gateway: TestGateway,
+    ) -> Self {
         let commerce = Commerce::builder()
-            .shared_store(factory.new_store().await)
+            .shared_store(store)
             .gateway(gateway.clone())
             .clock(clock.clone())
             .build()
             .unwrap();
         let http = CommerceHttp::builder(commerce.clone())
             .tenants(TenantResolver::Header("x-tenant".into()))
+            .poll_interval(std::time::Duration::from_millis(50))
             .build();
         let app: Router = Router::new()
             .nest("/api/store", http.storefront())
@@ -106,6 +120,78 @@ impl World {
             headers,
             body,
         }
+    }
+
+    /// Opens the event stream at `path` (with `Last-Event-ID: after` when
+    /// given).
+    async fn stream(&self, path: &str, after: Option<u32>) -> EventStream {
+        let mut request = Request::builder()
+            .uri(format!("{}{path}", self.base))
+            .header("x-tenant", "shop-a")
+            .header("accept", "text/event-stream");
+        if let Some(after) = after {
+            request = request.header("last-event-id", after.to_string());
+        }
+        let response = self
+            .client
+            .request(request.body(Full::new(Bytes::new())).unwrap())
+            .await
+            .unwrap();
+        EventStream {
+            status: response.status(),
+            body: response.into_body(),
+            buffer: String::new(),
+        }
+    }
+
+    /// Places an order for one unit of `sku` (priced `total`) over HTTP.
+    async fn place(&self, sku: &Sku, total: i64, key: &str) -> commerce_core::OrderId {
+        let cart = self.new_cart().await;
+        self.set_line(&cart, sku, 1).await;
+        let placed = self
+            .send(
+                Method::POST,
+                &format!("/api/store/carts/{cart}/checkout"),
+                "shop-a",
+                &[("idempotency-key", key)],
+                json!({"expected_total": {"amount": total, "currency": "AUD"}})
+                    .to_string()
+                    .into_bytes(),
+            )
+            .await;
+        assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+        placed.body["order"]["id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    /// Delivers a signed payment webhook for `order` of `total`.
+    async fn pay(&self, order: commerce_core::OrderId, total: i64, id: &str) -> Answer {
+        let event = PaymentEvent {
+            id: PaymentEventId::parse(id).unwrap(),
+            tenant: TenantId::parse("shop-a").unwrap(),
+            order,
+            kind: PaymentEventKind::Succeeded {
+                amount: Money::new(total, Currency::AUD),
+                payment_ref: Some(format!("pay_{id}")),
+            },
+        };
+        let request = self.gateway.webhook(&event, self.clock.now());
+        let headers: Vec<(&str, &str)> = request
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.send(
+            Method::POST,
+            "/webhooks/payments",
+            "",
+            &headers,
+            request.body().to_vec(),
+        )
+        .await
     }
 
     /// PUTs `len` bytes of JSON whitespace to `path` over a raw socket and
@@ -178,6 +264,66 @@ impl World {
             json!({ "quantity": quantity }),
         )
         .await
+    }
+}
+
+/// A Server-Sent Events response, read frame by frame.
+struct EventStream {
+    status: StatusCode,
+    body: hyper::body::Incoming,
+    buffer: String,
+}
+
+/// One SSE frame: its id, event name and data.
+#[derive(Debug)]
+struct Frame {
+    id: Option<u32>,
+    event: String,
+    data: Value,
+}
+
+impl EventStream {
+    /// The next frame (keep-alive comments skipped), or `None` when the
+    /// stream ends; fails after 10 seconds without one.
+    async fn next(&mut self) -> Option<Frame> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut frame = Frame {
+                    id: None,
+                    event: String::new(),
+                    data: Value::Null,
+                };
+                let mut any = false;
+                for line in block.lines() {
+                    if let Some(id) = line.strip_prefix("id:") {
+                        frame.id = id.trim().parse().ok();
+                        any = true;
+                    } else if let Some(event) = line.strip_prefix("event:") {
+                        frame.event = event.trim().to_owned();
+                        any = true;
+                    } else if let Some(data) = line.strip_prefix("data:") {
+                        frame.data = serde_json::from_str(data.trim()).unwrap_or(Value::Null);
+                        any = true;
+                    }
+                }
+                if any {
+                    return Some(frame);
+                }
+                continue;
+            }
+            let next = tokio::time::timeout(std::time::Duration::from_secs(10), self.body.frame())
+                .await
+                .expect("a frame within 10 seconds");
+            match next {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.buffer.push_str(&String::from_utf8_lossy(&data));
+                    }
+                }
+                _ => return None,
+            }
+        }
     }
 }
 
@@ -614,6 +760,156 @@ async fn catalog_caching_and_health(factory: &dyn StoreFactory) {
     }
 }
 
+/// An order's event stream: the log so far, then new events as they are
+/// appended; a reconnect with `Last-Event-ID` gets exactly what it missed;
+/// the stream ends after a final status and a reconnect is then 204.
+async fn order_stream_replays_from_last_event_id(factory: &dyn StoreFactory) {
+    let world = World::start(factory).await;
+    let sku = world.stocked("GPU-STREAM", 30_000, 1).await;
+    let order = world.place(&sku, 30_000, "stream").await;
+    let path = format!("/api/store/orders/{order}/events");
+    let mut stream = world.stream(&path, None).await;
+    assert_eq!(stream.status, StatusCode::OK);
+    let placed = stream.next().await.unwrap();
+    assert_eq!((placed.id, placed.event.as_str()), (Some(1), "placed"));
+    let session = stream.next().await.unwrap();
+    assert_eq!(
+        (session.id, session.event.as_str()),
+        (Some(2), "payment_session_created")
+    );
+    let paid = world.pay(order, 30_000, "evt_stream").await;
+    assert_eq!(paid.status, StatusCode::OK);
+    let received = stream.next().await.unwrap();
+    assert_eq!(
+        (received.id, received.event.as_str()),
+        (Some(3), "payment_received")
+    );
+    assert_eq!(received.data["status"], "paid");
+    drop(stream);
+
+    let mut resumed = world.stream(&path, Some(2)).await;
+    assert_eq!(
+        resumed.next().await.unwrap().id,
+        Some(3),
+        "exactly what it missed"
+    );
+    let shop = world.commerce.shop(&TenantId::parse("shop-a").unwrap());
+    shop.refund_order(order).await.unwrap();
+    let refund = resumed.next().await.unwrap();
+    assert_eq!(refund.id, Some(4));
+    assert_eq!(refund.data["status"], "refunded");
+    let mut last = refund.id.unwrap();
+    while let Some(frame) = resumed.next().await {
+        last = frame.id.unwrap_or(last);
+    }
+    // The stream ended after the final status; a reconnect is told to stop.
+    let after_end = world.stream(&path, Some(last)).await;
+    assert_eq!(after_end.status, StatusCode::NO_CONTENT);
+}
+
+/// A product's availability stream: a snapshot, a frame when a cart
+/// reserves the unit, and a frame when that hold lapses, which no write
+/// announces.
+async fn availability_stream_notices_a_lapse(factory: &dyn StoreFactory) {
+    let world = World::start(factory).await;
+    let sku = world.stocked("GPU-LAPSE", 30_000, 1).await;
+    let list = world
+        .json(Method::GET, "/api/store/products", Value::Null)
+        .await;
+    let product = list.body["data"][0]["id"].as_str().unwrap().to_owned();
+    let mut stream = world
+        .stream(&format!("/api/store/products/{product}/availability"), None)
+        .await;
+    let first = stream.next().await.unwrap();
+    assert_eq!(first.data[0]["available"], 1);
+    let cart = world.new_cart().await;
+    world.set_line(&cart, &sku, 1).await;
+    let held = stream.next().await.unwrap();
+    assert_eq!(held.data[0]["available"], 0);
+    assert_eq!(held.data[0]["state"], "held");
+    world.clock.advance(std::time::Duration::from_secs(16 * 60));
+    let lapsed = stream.next().await.unwrap();
+    assert_eq!(lapsed.data[0]["available"], 1, "the lapse is noticed");
+}
+
+/// Two instances of the service over one store: an order stream on one
+/// sees the payment the other applied, and buyers split across both race
+/// for the last unit: one wins.
+async fn two_instances_share_one_store(
+    first: Arc<dyn commerce_core::Store>,
+    second: Arc<dyn commerce_core::Store>,
+) {
+    const RACERS: usize = 40;
+    let clock = ManualClock::at_unix(1_767_225_600);
+    let gateway = TestGateway::default();
+    let a = World::on(first, clock.clone(), gateway.clone()).await;
+    let b = World::on(second, clock, gateway).await;
+    let sku = a.stocked("GPU-TWIN", 40_000, 2).await;
+    let order = a.place(&sku, 40_000, "twin").await;
+    let mut stream = b
+        .stream(&format!("/api/store/orders/{order}/events"), Some(2))
+        .await;
+    assert_eq!(
+        a.pay(order, 40_000, "evt_twin").await.status,
+        StatusCode::OK
+    );
+    let received = stream.next().await.unwrap();
+    assert_eq!(
+        received.event, "payment_received",
+        "seen by the other instance"
+    );
+
+    let mut carts = Vec::with_capacity(RACERS);
+    for i in 0..RACERS {
+        let world = if i % 2 == 0 { &a } else { &b };
+        carts.push((world.clone(), world.new_cart().await));
+    }
+    let barrier = Arc::new(Barrier::new(RACERS));
+    let tasks: Vec<_> = carts
+        .into_iter()
+        .map(|(world, cart)| {
+            let (sku, barrier) = (sku.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                world.set_line(&cart, &sku, 1).await.status
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            StatusCode::OK => won += 1,
+            StatusCode::CONFLICT => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(won, 1, "one unit left, one winner across both instances");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_in_memory() {
+    let store: Arc<dyn commerce_core::Store> = Arc::new(commerce_core::InMemoryStore::new());
+    two_instances_share_one_store(store.clone(), store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_on_postgres() {
+    let factory = commerce_postgres::testkit::PgFactory::from_env(
+        commerce_postgres::ReservationStrategy::SingleStatement,
+    )
+    .await;
+    if let Some(reason) = StoreFactory::unavailable(&factory) {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED two_instances_on_postgres: {reason}"
+        );
+        return;
+    }
+    let (first, second) = factory.store_pair().await;
+    two_instances_share_one_store(Arc::new(first), Arc::new(second)).await;
+}
+
 macro_rules! on_every_store {
     ($($scenario:ident),* $(,)?) => {
         mod in_memory {
@@ -652,4 +948,6 @@ on_every_store!(
     tenants_are_isolated_at_the_wire,
     hostile_input_gets_problems,
     catalog_caching_and_health,
+    order_stream_replays_from_last_event_id,
+    availability_stream_notices_a_lapse,
 );

@@ -152,15 +152,28 @@ impl PgFactory {
 
     /// A store on a fresh database, connected as the administrative role
     /// switched to [`APP_ROLE`] (so row-level security applies).
-    #[allow(clippy::panic)]
     pub async fn store(&self) -> PgStore {
         let (name, admin) = self.fresh_database().await;
         admin.close().await;
+        self.open(&name).await
+    }
+
+    /// Two stores (two connection pools, as two instances of a service
+    /// would have) on one fresh database.
+    pub async fn store_pair(&self) -> (PgStore, PgStore) {
+        let (name, admin) = self.fresh_database().await;
+        admin.close().await;
+        (self.open(&name).await, self.open(&name).await)
+    }
+
+    /// A store on the database `name`, as [`APP_ROLE`].
+    #[allow(clippy::panic)]
+    async fn open(&self, name: &str) -> PgStore {
         let url = self.admin_url.clone().unwrap_or_default();
         let options: PgConnectOptions = url
             .parse()
             .unwrap_or_else(|e| panic!("invalid DATABASE_URL: {e}"));
-        let url = options.database(&name).to_url_lossy().to_string();
+        let url = options.database(name).to_url_lossy().to_string();
         PgStore::connect_with(
             &url,
             PgStoreOptions {

@@ -1,0 +1,208 @@
+//! Live streams by Server-Sent Events, read from the store (not from a
+//! memory buffer), so they survive restarts and see what other instances
+//! of the service change.
+//!
+//! - An order's audit log: each SSE `id` is the event's sequence number in
+//!   the log, so a reconnect with `Last-Event-ID: n` gets exactly the
+//!   events after `n`. The stream ends after a status nothing can follow
+//!   (refunded).
+//! - A product's availability: a snapshot first, then a frame whenever a
+//!   variant's available count changes, including when a hold lapses
+//!   (which changes availability with no write): the stream re-reads at
+//!   every poll.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use commerce_core::{OrderEvent, OrderId, OrderStatus, Product, Shop};
+use futures_util::Stream;
+use futures_util::stream;
+use serde::Serialize;
+
+use crate::Http;
+use crate::problem::Problem;
+
+/// Whether nothing can follow `status`.
+fn is_final(status: OrderStatus) -> bool {
+    OrderStatus::ALL
+        .into_iter()
+        .all(|next| !status.can_become(next))
+}
+
+/// The frame of one audit-log event.
+#[derive(Debug, Serialize)]
+struct OrderFrame<'a> {
+    event: &'a OrderEvent,
+    status: OrderStatus,
+}
+
+fn order_frame(event: &OrderEvent) -> Event {
+    let data = serde_json::to_string(&OrderFrame {
+        event,
+        status: event.to,
+    })
+    .unwrap_or_default();
+    let kind = serde_json::to_value(&event.kind)
+        .ok()
+        .and_then(|kind| kind.get("type").and_then(|t| t.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| "event".to_owned());
+    Event::default()
+        .id(event.seq.to_string())
+        .event(kind)
+        .data(data)
+}
+
+/// The sequence number a reconnecting client last saw.
+fn last_event_id(headers: &HeaderMap) -> Result<u32, Problem> {
+    match headers.get("last-event-id") {
+        None => Ok(0),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| Problem::invalid("/last_event_id", "not a sequence number")),
+    }
+}
+
+/// The order's events after the client's `Last-Event-ID`, then new ones
+/// as they are appended, until the order can change no more.
+pub(crate) async fn order_stream(
+    http: Arc<Http>,
+    shop: Shop,
+    order: OrderId,
+    headers: &HeaderMap,
+) -> Result<Response, Problem> {
+    let after = last_event_id(headers)?;
+    let current = shop.order(order).await?;
+    if is_final(current.status()) && after > 0 {
+        let events = shop.order_events(order).await?;
+        if events.iter().all(|e| e.seq <= after) {
+            // Nothing more will come: 204 tells EventSource to stop.
+            return Ok(axum::http::StatusCode::NO_CONTENT.into_response());
+        }
+    }
+    let interval = http.poll_interval;
+    let state = (shop, order, after, false);
+    let frames = stream::unfold(state, move |(shop, order, after, done)| async move {
+        if done {
+            return None;
+        }
+        let mut waited = false;
+        loop {
+            if waited {
+                tokio::time::sleep(interval).await;
+            }
+            waited = true;
+            let (events, order_now) =
+                match (shop.order_events(order).await, shop.order(order).await) {
+                    (Ok(events), Ok(now)) => (events, now),
+                    // The store failed: end the stream; the client reconnects
+                    // with its Last-Event-ID and loses nothing.
+                    _ => return None,
+                };
+            let new: Vec<Event> = events
+                .iter()
+                .filter(|e| e.seq > after)
+                .map(order_frame)
+                .collect();
+            let last = events.last().map_or(after, |e| e.seq.max(after));
+            let finished = is_final(order_now.status());
+            if !new.is_empty() {
+                let frames: Vec<Result<Event, Infallible>> = new.into_iter().map(Ok).collect();
+                return Some((stream::iter(frames), (shop, order, last, finished)));
+            }
+            if finished {
+                return None;
+            }
+        }
+    });
+    let flat = futures_util::StreamExt::flatten(frames);
+    Ok(sse(flat))
+}
+
+/// How much of each variant can be bought now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct VariantAvailability {
+    pub(crate) sku: commerce_core::Sku,
+    pub(crate) available: u32,
+    pub(crate) state: &'static str,
+}
+
+/// The availability of every variant of `product` now.
+pub(crate) async fn availability(
+    shop: &Shop,
+    product: &Product,
+) -> Result<Vec<VariantAvailability>, commerce_core::Error> {
+    let mut all = Vec::with_capacity(product.variants().len());
+    for variant in product.variants() {
+        let level = shop.stock(variant.sku()).await?;
+        let available = level.available();
+        let state = match available {
+            0 if level.on_hand > 0 => "held",
+            0 => "sold_out",
+            1..=3 => "low",
+            _ => "in_stock",
+        };
+        all.push(VariantAvailability {
+            sku: variant.sku().clone(),
+            available,
+            state,
+        });
+    }
+    Ok(all)
+}
+
+/// The product's availability now, then again whenever it changes.
+pub(crate) fn availability_stream(http: Arc<Http>, shop: Shop, product: Product) -> Response {
+    let interval = http.poll_interval;
+    let frames = stream::unfold(
+        (shop, product, None::<Vec<VariantAvailability>>),
+        move |(shop, product, last)| async move {
+            let mut first = last.is_none();
+            loop {
+                if !first {
+                    tokio::time::sleep(interval).await;
+                }
+                first = false;
+                let now = availability(&shop, &product).await.ok()?;
+                if last.as_ref() != Some(&now) {
+                    let data = serde_json::to_string(&now).unwrap_or_default();
+                    let frame: Result<Event, Infallible> =
+                        Ok(Event::default().event("availability").data(data));
+                    return Some((frame, (shop, product, Some(now))));
+                }
+            }
+        },
+    );
+    sse(frames)
+}
+
+fn sse<S>(frames: S) -> Response
+where
+    S: Stream<Item = Result<Event, Infallible>> + Send + 'static,
+{
+    let mut response = Sse::new(frames)
+        .keep_alive(KeepAlive::default())
+        .into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-cache"),
+    );
+    headers.insert(
+        "x-accel-buffering",
+        axum::http::HeaderValue::from_static("no"),
+    );
+    response
+}
+
+/// Whether the client asked for an event stream.
+pub(crate) fn wants_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.contains("text/event-stream"))
+}
