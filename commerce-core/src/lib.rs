@@ -20,9 +20,10 @@ pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use domain::{cart, catalog, clock, ids, inventory, money, order, payment, text};
+pub use domain::{api_key, cart, catalog, clock, ids, inventory, money, order, payment, text};
 pub use pricing::{promotion, settings, tax};
 
+pub use api_key::{ApiKeyRecord, ApiScope, IssuedApiKey};
 pub use cart::{AgeVerification, Cart, CartLine, CartStatus, CartUpdate};
 pub use catalog::{NewProduct, Page, Product, Variant};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};

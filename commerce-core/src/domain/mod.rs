@@ -5,6 +5,7 @@
 //! Each module is also reachable from the crate root
 //! (`commerce_core::order`, `commerce_core::money`, ...).
 
+pub mod api_key;
 pub mod cart;
 pub mod catalog;
 pub mod clock;

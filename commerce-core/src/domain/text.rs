@@ -54,6 +54,8 @@ pub enum TextField {
     AgeVerifiedBy,
     /// Why an order was cancelled.
     CancelReason,
+    /// The name of an admin API key.
+    ApiKeyName,
 }
 
 impl TextField {
@@ -67,7 +69,8 @@ impl TextField {
             TextField::OptionName => 256,
             TextField::OptionValue
             | TextField::AgeVerificationMethod
-            | TextField::AgeVerifiedBy => 1_024,
+            | TextField::AgeVerifiedBy
+            | TextField::ApiKeyName => 1_024,
             TextField::StockNote | TextField::CancelReason => 16_384,
         }
     }
@@ -89,6 +92,7 @@ impl TextField {
             TextField::AgeVerificationMethod => "age verification method",
             TextField::AgeVerifiedBy => "age verifier",
             TextField::CancelReason => "cancel reason",
+            TextField::ApiKeyName => "API key name",
         }
     }
 }
@@ -219,6 +223,7 @@ mod tests {
             TextField::AgeVerificationMethod,
             TextField::AgeVerifiedBy,
             TextField::CancelReason,
+            TextField::ApiKeyName,
         ] {
             assert_eq!(
                 reason(field, "ab\0c"),

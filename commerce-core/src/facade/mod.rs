@@ -3,6 +3,7 @@
 
 mod checkout;
 mod config;
+mod keys;
 mod orders;
 
 use std::sync::Arc;

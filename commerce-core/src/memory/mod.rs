@@ -6,6 +6,7 @@
 //! it. So each operation is atomic and operations of one tenant are
 //! serializable, while tenants never contend with each other.
 
+mod api_keys;
 mod carts;
 mod catalog;
 mod effects;
@@ -173,6 +174,7 @@ struct TenantData {
     promotions: BTreeMap<PromotionId, Promotion>,
     usage: HashMap<PromotionId, UsageCounts>,
     settings: Option<ShopSettings>,
+    api_keys: BTreeMap<String, crate::api_key::ApiKeyRecord>,
 }
 
 #[derive(Debug, Default)]

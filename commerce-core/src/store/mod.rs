@@ -23,6 +23,7 @@ use async_trait::async_trait;
 
 use std::collections::HashMap;
 
+use crate::api_key::ApiKeyRecord;
 use crate::cart::{Cart, CartUpdate};
 use crate::catalog::{Page, Product};
 use crate::clock::Timestamp;
@@ -55,12 +56,24 @@ pub type DynStore = dyn Store;
 /// implements the six), so the aggregates of a tenant share one backend and
 /// one transaction domain by type.
 pub trait TenantStore:
-    CatalogStore + InventoryStore + CartStore + OrderStore + PromotionStore + SettingsStore
+    CatalogStore
+    + InventoryStore
+    + CartStore
+    + OrderStore
+    + PromotionStore
+    + SettingsStore
+    + ApiKeyStore
 {
 }
 
 impl<T> TenantStore for T where
-    T: CatalogStore + InventoryStore + CartStore + OrderStore + PromotionStore + SettingsStore
+    T: CatalogStore
+        + InventoryStore
+        + CartStore
+        + OrderStore
+        + PromotionStore
+        + SettingsStore
+        + ApiKeyStore
 {
 }
 
@@ -118,6 +131,11 @@ impl Scope {
 
     /// The shop's settings.
     pub fn settings(&self) -> &dyn SettingsStore {
+        self.stores.as_ref()
+    }
+
+    /// The admin API keys.
+    pub fn api_keys(&self) -> &dyn ApiKeyStore {
         self.stores.as_ref()
     }
 }
@@ -576,6 +594,53 @@ pub trait SettingsStore: Send + Sync + 'static {
     ///
     /// Safe beside traffic.
     async fn put_settings(&self, settings: &ShopSettings) -> Result<()>;
+}
+
+/// A tenant's admin API keys, stored as hashes (see
+/// [`api_key`](crate::api_key)).
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync + 'static {
+    /// Stores a newly issued key.
+    ///
+    /// # Behavior
+    ///
+    /// Atomic; safe beside traffic. A key id already stored for this
+    /// tenant is a conflict ([`Error::Backend`](crate::Error::Backend) of
+    /// kind `Conflict`) and nothing changes. A record of another tenant is
+    /// [`Error::TenantMismatch`](crate::Error::TenantMismatch).
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<()>;
+
+    /// The key with `id`, revoked or not.
+    ///
+    /// # Behavior
+    ///
+    /// A read, safe beside traffic. A key of another tenant is `None`.
+    async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>>;
+
+    /// Every key of the tenant, revoked ones included, oldest first (then
+    /// by id).
+    ///
+    /// # Behavior
+    ///
+    /// A read, safe beside traffic.
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>>;
+
+    /// Revokes the key `id` at `now`; `false` if there is none or it was
+    /// revoked already.
+    ///
+    /// # Behavior
+    ///
+    /// Atomic and idempotent; safe beside traffic. A revoked key never
+    /// becomes active again.
+    async fn revoke_api_key(&self, id: &str, now: Timestamp) -> Result<bool>;
+
+    /// Records that the key `id` was used at `now` (a later time only:
+    /// concurrent uses never move it back).
+    ///
+    /// # Behavior
+    ///
+    /// Atomic; safe beside traffic; an unknown id changes nothing.
+    async fn touch_api_key(&self, id: &str, now: Timestamp) -> Result<()>;
 }
 
 /// The result of [`OrderStore::place_order`].

@@ -273,6 +273,7 @@ impl Harness {
     }
 }
 
+pub mod api_keys;
 pub mod carts;
 pub mod catalog;
 pub mod inventory;
@@ -283,6 +284,7 @@ pub mod promotions;
 pub mod redemptions;
 pub mod refunds;
 
+pub use api_keys::*;
 pub use carts::*;
 pub use catalog::*;
 pub use inventory::*;
@@ -317,6 +319,7 @@ pub(crate) fn idempotency_key(key: &str) -> IdempotencyKey {
 macro_rules! conformance_tests {
     ($factory:expr) => {
         $crate::__conformance_inventory!(@stamp $factory);
+        $crate::__conformance_api_keys!(@stamp $factory);
         $crate::__conformance_carts!(@stamp $factory);
         $crate::__conformance_orders!(@stamp $factory);
         $crate::__conformance_payments!(@stamp $factory);
@@ -364,7 +367,11 @@ mod tests {
 
     #[test]
     fn every_scenario_is_stamped() {
-        let areas: [((&str, &[&str]), &str); 9] = [
+        let areas: [((&str, &[&str]), &str); 10] = [
+            (
+                crate::__conformance_api_keys!(@names),
+                include_str!("api_keys.rs"),
+            ),
             (
                 crate::__conformance_inventory!(@names),
                 include_str!("inventory.rs"),
