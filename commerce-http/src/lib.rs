@@ -39,6 +39,7 @@
 
 #![deny(missing_docs)]
 
+mod admin;
 mod events;
 mod problem;
 mod storefront;
@@ -188,6 +189,31 @@ impl CommerceHttp {
         S: Clone + Send + Sync + 'static,
     {
         storefront::routes()
+            .fallback(fallback)
+            .method_not_allowed_fallback(method_not_allowed)
+            .layer(DefaultBodyLimit::max(self.http.body_limit))
+            .with_state(self.http.clone())
+    }
+
+    /// The admin API, to nest where the embedder likes (`/api/admin`,
+    /// say), behind bearer API keys (`Authorization: Bearer ck_…`, issued
+    /// with [`Shop::issue_api_key`](commerce_core::Shop::issue_api_key)):
+    /// each key is bound to one tenant and holds scopes. 401 with
+    /// `WWW-Authenticate` without a valid key; 403 with `required_scope`
+    /// when the key lacks the route's scope.
+    ///
+    /// `GET|POST /products`, `PUT /products/{product}` (catalog);
+    /// `GET|PUT /stock/{sku}`, `GET /stock/{sku}/adjustments`, `POST
+    /// /stock/{sku}/receipts` (inventory); `GET /promotions`, `PUT|DELETE
+    /// /promotions/{promotion}` (promotions); `GET|PUT /settings`
+    /// (settings); `GET /orders/{order}`, `GET /orders/{order}/events`,
+    /// `POST /orders/{order}/cancel`, `POST /orders/{order}/fulfil`, `POST
+    /// /sweep` (orders); `GET|POST /orders/{order}/refunds` (refunds).
+    pub fn admin<S>(&self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        admin::routes()
             .fallback(fallback)
             .method_not_allowed_fallback(method_not_allowed)
             .layer(DefaultBodyLimit::max(self.http.body_limit))

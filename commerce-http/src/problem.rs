@@ -5,6 +5,7 @@
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use commerce_core::order::RefundError;
 use commerce_core::{BackendErrorKind, Error};
 use serde_json::{Map, Value, json};
 
@@ -295,12 +296,7 @@ impl From<Error> for Problem {
                 "Invalid promotion",
                 error.to_string(),
             ),
-            Error::Refund(refusal) => Problem::new(
-                conflict,
-                "refund_refused",
-                "Refund refused",
-                refusal.to_string(),
-            ),
+            Error::Refund(refusal) => refund_problem(refusal),
             Error::PaymentWindowOpen { closes_at, .. } => Problem::new(
                 conflict,
                 "payment_window_open",
@@ -378,6 +374,59 @@ impl From<Error> for Problem {
     }
 }
 
+/// A refused merchant refund, with what is left to refund.
+fn refund_problem(refusal: &RefundError) -> Problem {
+    let detail = refusal.to_string();
+    match refusal {
+        RefundError::ExceedsRefundable {
+            requested,
+            refundable,
+            ..
+        } => Problem::new(
+            StatusCode::CONFLICT,
+            "refund_exceeds_refundable",
+            "Refund exceeds what is left",
+            detail,
+        )
+        .with("requested", requested)
+        .with("refundable", refundable),
+        RefundError::ExceedsLine {
+            sku,
+            requested,
+            refundable,
+            ..
+        } => Problem::new(
+            StatusCode::CONFLICT,
+            "refund_exceeds_line",
+            "Refund exceeds the line",
+            detail,
+        )
+        .with("sku", sku)
+        .with("requested", requested)
+        .with("refundable", refundable),
+        RefundError::InvalidAmount { requested, .. } => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_refund_amount",
+            "Invalid refund amount",
+            detail,
+        )
+        .with("requested", requested),
+        RefundError::IdReused { refund } => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "refund_id_reused",
+            "Refund id reused",
+            detail,
+        )
+        .with("refund", refund),
+        _ => Problem::new(
+            StatusCode::CONFLICT,
+            "refund_refused",
+            "Refund refused",
+            detail,
+        ),
+    }
+}
+
 impl From<JsonRejection> for Problem {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {
@@ -438,7 +487,7 @@ fn pointer_of(detail: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use commerce_core::order::{OrderStatus, RefundError};
+    use commerce_core::order::OrderStatus;
     use commerce_core::payment::{GatewayError, WebhookError};
     use commerce_core::tax::TaxError;
     use commerce_core::text::{TextField, TextReason};
@@ -581,8 +630,35 @@ mod tests {
                 Error::Refund(RefundError::IdReused {
                     refund: RefundId::parse("r").unwrap(),
                 }),
+                422,
+                "refund_id_reused",
+            ),
+            (
+                Error::Refund(RefundError::ExceedsRefundable {
+                    order,
+                    requested: aud(2),
+                    refundable: aud(1),
+                }),
                 409,
-                "refund_refused",
+                "refund_exceeds_refundable",
+            ),
+            (
+                Error::Refund(RefundError::ExceedsLine {
+                    order,
+                    sku: sku(),
+                    requested: 2,
+                    refundable: 1,
+                }),
+                409,
+                "refund_exceeds_line",
+            ),
+            (
+                Error::Refund(RefundError::InvalidAmount {
+                    order,
+                    requested: aud(0),
+                }),
+                422,
+                "invalid_refund_amount",
             ),
             (
                 Error::PaymentWindowOpen {
