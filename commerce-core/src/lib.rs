@@ -29,7 +29,7 @@ pub use catalog::{NewProduct, Page, Product, Variant};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{BackendError, BackendErrorKind, Entity, Error, Result};
 pub use facade::{
-    Checkout, CheckoutRequest, Commerce, CommerceBuilder, Config, Shop, SweepReport,
+    Checkout, CheckoutRequest, Commerce, CommerceBuilder, Config, OrderPage, Shop, SweepReport,
     WebhookHandled, plan_checkout,
 };
 pub use ids::{
@@ -53,6 +53,6 @@ pub use pricing::{
 };
 pub use promotion::{Promotion, PromotionSpec};
 pub use settings::ShopSettings;
-pub use store::{DynStore, Store};
+pub use store::{DynStore, OrderCursor, OrderFilter, Store};
 pub use tax::{TaxCalculator, TaxConfig};
 pub use text::{TextField, TextReason, check_text};

@@ -4,15 +4,16 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::FromRequestParts;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use commerce_core::order::{RefundAmount, RefundRequest};
 use commerce_core::{
-    ApiKeyRecord, ApiScope, NewProduct, PromotionId, PromotionSpec, Quantity, RefundId, Shop,
-    ShopSettings, Sku,
+    ApiKeyRecord, ApiScope, CustomerId, NewProduct, OrderCursor, OrderFilter, OrderStatus,
+    PromotionId, PromotionSpec, Quantity, RefundId, Shop, ShopSettings, Sku, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +34,7 @@ pub(crate) fn routes() -> Router<Arc<Http>> {
             put(put_promotion).delete(remove_promotion),
         )
         .route("/settings", get(settings).put(put_settings))
+        .route("/orders", get(list_orders))
         .route("/orders/{order}", get(order))
         .route("/orders/{order}/events", get(order_events))
         .route("/orders/{order}/cancel", post(cancel))
@@ -249,6 +251,70 @@ async fn put_settings(
 }
 
 // ----- orders ---------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrderQuery {
+    status: Option<OrderStatus>,
+    customer: Option<CustomerId>,
+    placed_from: Option<Timestamp>,
+    placed_before: Option<Timestamp>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// A page of orders and the cursor of the next one.
+#[derive(Debug, Serialize)]
+struct OrderList {
+    data: Vec<commerce_core::Order>,
+    next_cursor: Option<String>,
+}
+
+/// A cursor as the client sees it: `{microseconds since the epoch}.{id}`.
+fn encode_cursor(cursor: &OrderCursor) -> String {
+    format!("{}.{}", cursor.placed_at.timestamp_micros(), cursor.id)
+}
+
+fn decode_cursor(text: &str) -> Result<OrderCursor, Problem> {
+    let invalid = || Problem::invalid("/cursor", "not a cursor this API gave");
+    let (micros, id) = text.split_once('.').ok_or_else(invalid)?;
+    let placed_at = micros
+        .parse::<i64>()
+        .ok()
+        .and_then(chrono_from_micros)
+        .ok_or_else(invalid)?;
+    let id = id.parse().map_err(|_| invalid())?;
+    Ok(OrderCursor { placed_at, id })
+}
+
+fn chrono_from_micros(micros: i64) -> Option<Timestamp> {
+    Timestamp::from_timestamp_micros(micros)
+}
+
+async fn list_orders(
+    admin: Admin,
+    query: Result<Query<OrderQuery>, QueryRejection>,
+) -> Result<Response, Problem> {
+    let shop = admin.require(ApiScope::Orders)?;
+    let Query(query) = query?;
+    let filter = OrderFilter {
+        status: query.status,
+        customer: query.customer,
+        placed_from: query.placed_from,
+        placed_before: query.placed_before,
+    };
+    let cursor = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let page = shop
+        .orders(&filter, cursor.as_ref(), query.limit.unwrap_or(20))
+        .await?;
+    Ok(json(
+        StatusCode::OK,
+        &OrderList {
+            data: page.orders,
+            next_cursor: page.next.as_ref().map(encode_cursor),
+        },
+    ))
+}
 
 async fn order(admin: Admin, ApiPath(id): ApiPath<String>) -> Result<Response, Problem> {
     let shop = admin.require(ApiScope::Orders)?;

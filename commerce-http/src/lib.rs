@@ -206,7 +206,9 @@ impl CommerceHttp {
     /// `GET|PUT /stock/{sku}`, `GET /stock/{sku}/adjustments`, `POST
     /// /stock/{sku}/receipts` (inventory); `GET /promotions`, `PUT|DELETE
     /// /promotions/{promotion}` (promotions); `GET|PUT /settings`
-    /// (settings); `GET /orders/{order}`, `GET /orders/{order}/events`,
+    /// (settings); `GET /orders` (filters `status`, `customer`,
+    /// `placed_from`, `placed_before`; keyset pages by `cursor`), `GET
+    /// /orders/{order}`, `GET /orders/{order}/events`,
     /// `POST /orders/{order}/cancel`, `POST /orders/{order}/fulfil`, `POST
     /// /sweep` (orders); `GET|POST /orders/{order}/refunds` (refunds).
     pub fn admin<S>(&self) -> Router<S>

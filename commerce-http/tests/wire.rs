@@ -1031,6 +1031,50 @@ async fn admin_api_behind_scoped_keys(factory: &dyn StoreFactory) {
     .await;
     assert_problem(&cancel_paid, StatusCode::CONFLICT, "invalid_transition");
 
+    world.clock.advance(std::time::Duration::from_secs(1));
+    let second = world
+        .place(&Sku::parse("GPU-4090").unwrap(), 250_000, "admin-2")
+        .await;
+    let page = call(
+        Method::GET,
+        "/api/admin/orders?limit=1".into(),
+        admin(&full.key),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(
+        page.body["data"][0]["id"],
+        second.to_string(),
+        "newest first"
+    );
+    let cursor = page.body["next_cursor"].as_str().unwrap().to_owned();
+    let rest = call(
+        Method::GET,
+        format!("/api/admin/orders?limit=1&cursor={cursor}"),
+        admin(&full.key),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(rest.body["data"][0]["id"], order.to_string());
+    assert!(rest.body["next_cursor"].is_null());
+    let paid = call(
+        Method::GET,
+        "/api/admin/orders?status=paid".into(),
+        admin(&full.key),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(paid.body["data"].as_array().unwrap().len(), 1);
+    let bad = call(
+        Method::GET,
+        "/api/admin/orders?cursor=nope".into(),
+        admin(&full.key),
+        Value::Null,
+    )
+    .await;
+    assert_problem(&bad, StatusCode::BAD_REQUEST, "invalid_parameter");
+
     let other = world.commerce.shop(&TenantId::parse("shop-b").unwrap());
     let other_key = other
         .issue_api_key("b", commerce_core::ApiScope::ALL)

@@ -9,8 +9,8 @@
 use async_trait::async_trait;
 use commerce_core::order::{OrderChange, OrderCommand, PendingEvent};
 use commerce_core::store::{
-    ChangedOrder, OrderStore, PaymentDecision, Placement, decide, decide_payment, place,
-    settle_payment,
+    ChangedOrder, OrderCursor, OrderFilter, OrderStore, PaymentDecision, Placement, decide,
+    decide_payment, place, settle_payment,
 };
 use commerce_core::{
     Entity, Error, IdempotencyKey, Order, OrderDraft, OrderEvent, OrderEventKind, OrderId,
@@ -271,7 +271,8 @@ impl OrderStore for PgTenant {
         self.carry_out(&mut tx, &order, change.effects, now).await?;
         let inserted = sqlx::query(
             "INSERT INTO orders (tenant_id, id, idempotency_key, cart_id, status, total_minor, currency, \
-               payment_expires_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+               payment_expires_at, doc, placed_at, customer_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(self.tenant())
         .bind(order.id.as_uuid())
@@ -282,6 +283,8 @@ impl OrderStore for PgTenant {
         .bind(order.currency.code())
         .bind(order.payment_expires_at)
         .bind(to_doc(&order)?)
+        .bind(order.placed_at)
+        .bind(order.customer.as_ref().map(|c| c.as_str()))
         .execute(&mut *tx)
         .await;
         if let Err(e) = inserted {
@@ -313,6 +316,39 @@ impl OrderStore for PgTenant {
 
     async fn order_by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<Order>> {
         self.placed_with_key(key).await
+    }
+
+    async fn orders(
+        &self,
+        filter: &OrderFilter,
+        after: Option<&OrderCursor>,
+        limit: usize,
+    ) -> Result<Vec<Order>> {
+        let mut tx = self.begin().await?;
+        let docs: Vec<serde_json::Value> = sqlx::query_scalar(
+            "SELECT doc FROM orders WHERE tenant_id = $1 \
+             AND ($2::text IS NULL OR status = $2) \
+             AND ($3::text IS NULL OR customer_id = $3) \
+             AND ($4::timestamptz IS NULL OR placed_at >= $4) \
+             AND ($5::timestamptz IS NULL OR placed_at < $5) \
+             AND ($6::timestamptz IS NULL OR (placed_at, id) < ($6, $7)) \
+             ORDER BY placed_at DESC, id DESC LIMIT $8",
+        )
+        .bind(self.tenant())
+        .bind(filter.status.map(|s| s.as_str()))
+        .bind(filter.customer.as_ref().map(|c| c.as_str()))
+        .bind(filter.placed_from)
+        .bind(filter.placed_before)
+        .bind(after.map(|c| c.placed_at))
+        .bind(after.map(|c| c.id.as_uuid()))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        docs.into_iter()
+            .map(|doc| from_doc("an order", doc))
+            .collect()
     }
 
     async fn events(&self, order: OrderId) -> Result<Vec<OrderEvent>> {

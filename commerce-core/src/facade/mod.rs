@@ -29,7 +29,7 @@ use crate::text::{TextField, check_optional_text};
 
 pub use checkout::{Checkout, CheckoutRequest, plan_checkout};
 pub use config::{CommerceBuilder, Config};
-pub use orders::SweepReport;
+pub use orders::{OrderPage, SweepReport};
 
 struct Inner {
     store: Arc<dyn Store>,

@@ -8,7 +8,7 @@ use crate::order::{
     RefundRequest,
 };
 use crate::payment::{PaymentEvent, WebhookOutcome, WebhookRequest};
-use crate::store::ChangedOrder;
+use crate::store::{ChangedOrder, OrderCursor, OrderFilter};
 
 use super::{Commerce, Shop, WebhookHandled};
 
@@ -23,6 +23,15 @@ pub struct SweepReport {
     pub refunds_retried: usize,
     /// Of those, how many the gateway confirmed.
     pub refunds_confirmed: usize,
+}
+
+/// A page of orders, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderPage {
+    /// The orders.
+    pub orders: Vec<Order>,
+    /// Where the next page starts, when there is one.
+    pub next: Option<OrderCursor>,
 }
 
 impl Commerce {
@@ -99,6 +108,31 @@ impl Shop {
             .order(id)
             .await?
             .ok_or_else(|| Error::not_found(Entity::Order, id))
+    }
+
+    /// A page of the shop's orders matching `filter`, newest first, of at
+    /// most `limit` (clamped to 1 to 200), after `after` (the previous
+    /// page's [`OrderPage::next`]).
+    pub async fn orders(
+        &self,
+        filter: &OrderFilter,
+        after: Option<&OrderCursor>,
+        limit: usize,
+    ) -> Result<OrderPage> {
+        let limit = limit.clamp(1, 200);
+        let mut orders = self
+            .scope
+            .orders()
+            .orders(filter, after, limit.saturating_add(1))
+            .await?;
+        let more = orders.len() > limit;
+        orders.truncate(limit);
+        let next = if more {
+            orders.last().map(OrderCursor::after)
+        } else {
+            None
+        };
+        Ok(OrderPage { orders, next })
     }
 
     /// The audit log of order `id`, oldest first.

@@ -17,7 +17,7 @@ use crate::order::{
     settle_payment,
 };
 use crate::payment::PaymentEvent;
-use crate::store::{ChangedOrder, OrderStore, Placement};
+use crate::store::{ChangedOrder, OrderCursor, OrderFilter, OrderStore, Placement};
 
 use super::{TenantData, TenantStores};
 
@@ -86,6 +86,22 @@ impl OrderStore for TenantStores {
     async fn order_by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<Order>> {
         let d = self.data.lock();
         Ok(d.keys.get(key).and_then(|id| d.orders.get(id)).cloned())
+    }
+
+    async fn orders(
+        &self,
+        filter: &OrderFilter,
+        after: Option<&OrderCursor>,
+        limit: usize,
+    ) -> Result<Vec<Order>> {
+        let d = self.data.lock();
+        let mut matching: Vec<&Order> = d
+            .orders
+            .values()
+            .filter(|o| filter.matches(o) && after.is_none_or(|cursor| cursor.precedes(o)))
+            .collect();
+        matching.sort_by_key(|o| std::cmp::Reverse((o.placed_at, o.id)));
+        Ok(matching.into_iter().take(limit).cloned().collect())
     }
 
     async fn events(&self, order: OrderId) -> Result<Vec<OrderEvent>> {

@@ -408,6 +408,22 @@ pub trait OrderStore: Send + Sync + 'static {
     /// backend failures ([`Error::Backend`](crate::Error::Backend)).
     async fn order_by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<Order>>;
 
+    /// Orders matching `filter`, newest first (by placement time, then id,
+    /// both descending), at most `limit`, starting after `after` (the
+    /// [`OrderCursor`] of the last order of the previous page).
+    ///
+    /// # Behavior
+    ///
+    /// A read, safe beside traffic. Keyset pagination: an order placed
+    /// while a client pages is never shown twice nor makes another one
+    /// skipped (it sorts before the cursor). `limit` 0 returns nothing.
+    async fn orders(
+        &self,
+        filter: &OrderFilter,
+        after: Option<&OrderCursor>,
+        limit: usize,
+    ) -> Result<Vec<Order>>;
+
     /// The audit log of `order`, oldest first (`seq` 1, 2, ...). An unknown
     /// order has an empty log.
     ///
@@ -641,6 +657,60 @@ pub trait ApiKeyStore: Send + Sync + 'static {
     ///
     /// Atomic; safe beside traffic; an unknown id changes nothing.
     async fn touch_api_key(&self, id: &str, now: Timestamp) -> Result<()>;
+}
+
+/// Which orders [`OrderStore::orders`] lists. Unset fields match every
+/// order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderFilter {
+    /// Only orders in this status.
+    pub status: Option<crate::order::OrderStatus>,
+    /// Only orders of this customer.
+    pub customer: Option<CustomerId>,
+    /// Only orders placed at or after this instant.
+    pub placed_from: Option<Timestamp>,
+    /// Only orders placed before this instant.
+    pub placed_before: Option<Timestamp>,
+}
+
+impl OrderFilter {
+    /// Whether `order` matches.
+    pub fn matches(&self, order: &Order) -> bool {
+        self.status.is_none_or(|status| order.status() == status)
+            && self
+                .customer
+                .as_ref()
+                .is_none_or(|customer| order.customer.as_ref() == Some(customer))
+            && self.placed_from.is_none_or(|from| order.placed_at >= from)
+            && self
+                .placed_before
+                .is_none_or(|before| order.placed_at < before)
+    }
+}
+
+/// Where a page of [`OrderStore::orders`] ended: the last order's
+/// placement time and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OrderCursor {
+    /// When the last order was placed.
+    pub placed_at: Timestamp,
+    /// Its id.
+    pub id: OrderId,
+}
+
+impl OrderCursor {
+    /// The cursor after `order`.
+    pub fn after(order: &Order) -> Self {
+        Self {
+            placed_at: order.placed_at,
+            id: order.id,
+        }
+    }
+
+    /// Whether `order` comes after this cursor in newest-first order.
+    pub fn precedes(&self, order: &Order) -> bool {
+        (order.placed_at, order.id) < (self.placed_at, self.id)
+    }
 }
 
 /// The result of [`OrderStore::place_order`].

@@ -26,6 +26,7 @@ macro_rules! __conformance_orders {
             age_restricted_items_need_a_recorded_verification,
             placed_order_keeps_its_price_snapshot,
             hostile_cancel_reason_is_refused,
+            orders_are_listed_newest_first_by_keyset,
         }
     };
 }
@@ -444,4 +445,59 @@ pub async fn hostile_cancel_reason_is_refused(factory: &dyn StoreFactory) {
     );
     assert_eq!(h.shop.order_events(order.id).await.unwrap().len(), before);
     assert_eq!(h.shop.stock(&sku).await.unwrap().allocated, 1);
+}
+
+/// Five orders a minute apart, two of them paid: listed newest first two
+/// at a time, every order once; filtered by status and by time; an order
+/// placed between two pages does not disturb the pages after the cursor.
+pub async fn orders_are_listed_newest_first_by_keyset(factory: &dyn StoreFactory) {
+    use crate::store::{OrderCursor, OrderFilter};
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("GPU-LIST", 10_000, 10).await;
+    let mut placed = Vec::new();
+    for i in 0..5 {
+        placed.push(h.order_for(&sku, 1, &format!("list-{i}")).await);
+        h.clock.advance(Duration::from_secs(60));
+    }
+    for order in &placed[1..3] {
+        h.deliver(&h.paid(order, &format!("evt-{}", order.id)))
+            .await;
+    }
+    let all = OrderFilter::default();
+    let first = h.shop.orders(&all, None, 2).await.unwrap();
+    let ids = |orders: &[crate::order::Order]| orders.iter().map(|o| o.id).collect::<Vec<_>>();
+    assert_eq!(ids(&first.orders), vec![placed[4].id, placed[3].id]);
+    let cursor = first.next.unwrap();
+    // A new order between pages sorts before the cursor: not seen again.
+    let newest = h.order_for(&sku, 1, "list-new").await;
+    let second = h.shop.orders(&all, Some(&cursor), 2).await.unwrap();
+    assert_eq!(ids(&second.orders), vec![placed[2].id, placed[1].id]);
+    let third = h.shop.orders(&all, second.next.as_ref(), 2).await.unwrap();
+    assert_eq!(ids(&third.orders), vec![placed[0].id]);
+    assert_eq!(third.next, None);
+    let paid = OrderFilter {
+        status: Some(OrderStatus::Paid),
+        ..OrderFilter::default()
+    };
+    let paid = h.shop.orders(&paid, None, 10).await.unwrap();
+    assert_eq!(ids(&paid.orders), vec![placed[2].id, placed[1].id]);
+    let window = OrderFilter {
+        placed_from: Some(placed[1].placed_at),
+        placed_before: Some(placed[3].placed_at),
+        ..OrderFilter::default()
+    };
+    let window = h.shop.orders(&window, None, 10).await.unwrap();
+    assert_eq!(ids(&window.orders), vec![placed[2].id, placed[1].id]);
+    let everything = h.shop.orders(&all, None, 200).await.unwrap();
+    assert_eq!(everything.orders.len(), 6);
+    assert_eq!(everything.orders[0].id, newest.id);
+    assert_eq!(OrderCursor::after(&everything.orders[5]).id, placed[0].id);
+    assert!(
+        h.other_shop("shop-b")
+            .orders(&all, None, 10)
+            .await
+            .unwrap()
+            .orders
+            .is_empty()
+    );
 }
