@@ -12,8 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use commerce_core::order::{RefundAmount, RefundRequest};
 use commerce_core::{
-    ApiKeyRecord, ApiScope, CustomerId, NewProduct, OrderCursor, OrderFilter, OrderStatus,
-    PromotionId, PromotionSpec, Quantity, RefundId, Shop, ShopSettings, Sku, Timestamp,
+    ApiKeyRecord, ApiScope, CustomerId, IdempotencyKey, NewProduct, OrderCursor, OrderFilter,
+    OrderStatus, PromotionId, PromotionSpec, Quantity, RefundId, Shop, ShopSettings, Sku,
+    Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -171,17 +172,30 @@ struct Receipt {
     note: Option<String>,
 }
 
+/// Stock arriving. With an `Idempotency-Key` header (a delivery note
+/// line, say) the receipt counts once however often it is sent.
 async fn receive(
     admin: Admin,
+    headers: axum::http::HeaderMap,
     ApiPath(line): ApiPath<String>,
     ApiJson(body): ApiJson<Receipt>,
 ) -> Result<Response, Problem> {
     let shop = admin.require(ApiScope::Inventory)?;
     let quantity =
         Quantity::new(body.quantity).map_err(|e| Problem::invalid("/quantity", e.to_string()))?;
-    let level = shop
-        .receive_stock(&sku(&line)?, quantity, body.note)
-        .await?;
+    let sku = sku(&line)?;
+    let level = match headers.get(crate::IDEMPOTENCY_KEY) {
+        Some(value) => {
+            let reference = value
+                .to_str()
+                .ok()
+                .and_then(|v| IdempotencyKey::parse(v).ok())
+                .ok_or_else(|| Problem::invalid("/idempotency_key", "not a valid key"))?;
+            shop.receive_stock_once(&sku, quantity, &reference, body.note)
+                .await?
+        }
+        None => shop.receive_stock(&sku, quantity, body.note).await?,
+    };
     Ok(json(StatusCode::OK, &level))
 }
 

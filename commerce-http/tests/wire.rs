@@ -997,6 +997,30 @@ async fn admin_api_behind_scoped_keys(factory: &dyn StoreFactory) {
     .await;
     assert_eq!(received.status, StatusCode::OK, "{}", received.body);
     assert_eq!(received.body["on_hand"], 2);
+    // A receipt under a reference counts once, however often it is sent.
+    for _ in 0..3 {
+        let again = world
+            .send(
+                Method::POST,
+                "/api/admin/stock/GPU-4090/receipts",
+                "",
+                &[
+                    ("authorization", &admin(&full.key)),
+                    ("idempotency-key", "delivery-7"),
+                ],
+                json!({"quantity": 3}).to_string().into_bytes(),
+            )
+            .await;
+        assert_eq!(again.body["on_hand"], 5, "{}", again.body);
+    }
+    let counted = call(
+        Method::PUT,
+        "/api/admin/stock/GPU-4090".into(),
+        admin(&full.key),
+        json!({"on_hand": 2, "note": "stock count"}),
+    )
+    .await;
+    assert_eq!(counted.body["on_hand"], 2, "{}", counted.body);
 
     let order = world
         .place(&Sku::parse("GPU-4090").unwrap(), 250_000, "admin")

@@ -163,6 +163,7 @@ impl PgTenant {
                 on_hand_after: u32::try_from(on_hand).map_err(|e| corrupt("a unit count", e))?,
                 at: now,
                 note: None,
+                reference: None,
             };
             record_adjustment(conn, self.tenant(), &adjustment).await?;
         }

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use commerce_core::store::InventoryStore;
 use commerce_core::text::{TextField, check_optional_text};
 use commerce_core::{
-    AdjustmentKind, Allocation, CartId, Entity, Error, OrderId, Quantity, Reservation, Result, Sku,
-    StockAdjustment, StockLevel, Timestamp,
+    AdjustmentKind, Allocation, CartId, Entity, Error, IdempotencyKey, OrderId, Quantity,
+    Reservation, Result, Sku, StockAdjustment, StockLevel, Timestamp,
 };
 use sqlx::PgConnection;
 
@@ -214,11 +214,44 @@ impl InventoryStore for PgTenant {
         &self,
         sku: &Sku,
         quantity: Quantity,
+        reference: Option<&IdempotencyKey>,
         note: Option<String>,
         now: Timestamp,
     ) -> Result<StockLevel> {
         check_optional_text(TextField::StockNote, note.as_deref())?;
         let mut tx = self.begin().await?;
+        if let Some(reference) = reference {
+            // The claim: a concurrent receipt with the same reference waits
+            // on this row and then finds it taken.
+            let exists: Option<i32> =
+                sqlx::query_scalar("SELECT 1 FROM skus WHERE tenant_id = $1 AND sku = $2")
+                    .bind(self.tenant())
+                    .bind(sku.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            if exists.is_none() {
+                return Err(Error::not_found(Entity::Sku, sku));
+            }
+            let claimed: Option<i32> = sqlx::query_scalar(
+                "INSERT INTO stock_receipts (tenant_id, sku, reference, received_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1",
+            )
+            .bind(self.tenant())
+            .bind(sku.as_str())
+            .bind(reference.as_str())
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+            if claimed.is_none() {
+                let level = level(&mut tx, self.tenant(), sku, now)
+                    .await?
+                    .ok_or_else(|| Error::not_found(Entity::Sku, sku))?;
+                tx.commit().await.map_err(db)?;
+                return Ok(level);
+            }
+        }
         let on_hand: Option<i32> = sqlx::query_scalar(
             "UPDATE skus SET on_hand = on_hand + $3 \
              WHERE tenant_id = $1 AND sku = $2 AND on_hand::bigint + $3 <= $4 RETURNING on_hand",
@@ -243,6 +276,7 @@ impl InventoryStore for PgTenant {
             on_hand_after: units(i64::from(on_hand))?,
             at: now,
             note,
+            reference: reference.cloned(),
         };
         record_adjustment(&mut tx, self.tenant(), &adjustment).await?;
         let level = level(&mut tx, self.tenant(), sku, now)
@@ -293,6 +327,7 @@ impl InventoryStore for PgTenant {
             on_hand_after: on_hand.get(),
             at: now,
             note,
+            reference: None,
         };
         record_adjustment(&mut tx, self.tenant(), &adjustment).await?;
         let level = level(&mut tx, self.tenant(), sku, now)

@@ -111,4 +111,8 @@ pub struct StockAdjustment {
     pub at: Timestamp,
     /// A free-form note from whoever made it.
     pub note: Option<String>,
+    /// The caller's reference of a receipt (a purchase order line, say):
+    /// a receipt repeated with it counts once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<crate::ids::IdempotencyKey>,
 }

@@ -14,7 +14,9 @@ use crate::cart::{AgeVerification, Cart, CartUpdate};
 use crate::catalog::{NewProduct, Page, Product};
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::error::{Entity, Error, Result};
-use crate::ids::{CartId, CouponCode, OrderId, ProductId, PromotionId, Quantity, Sku, TenantId};
+use crate::ids::{
+    CartId, CouponCode, IdempotencyKey, OrderId, ProductId, PromotionId, Quantity, Sku, TenantId,
+};
 use crate::inventory::{StockAdjustment, StockLevel};
 use crate::memory::InMemoryStore;
 use crate::money::Currency;
@@ -201,7 +203,24 @@ impl Shop {
         check_optional_text(TextField::StockNote, note.as_deref())?;
         self.scope
             .inventory()
-            .receive(sku, quantity, note, self.now())
+            .receive(sku, quantity, None, note, self.now())
+            .await
+    }
+
+    /// Records stock arriving under the caller's `reference` (a delivery
+    /// note line, say): the receipt counts once however often it is sent,
+    /// so a lost answer can be retried.
+    pub async fn receive_stock_once(
+        &self,
+        sku: &Sku,
+        quantity: Quantity,
+        reference: &IdempotencyKey,
+        note: Option<String>,
+    ) -> Result<StockLevel> {
+        check_optional_text(TextField::StockNote, note.as_deref())?;
+        self.scope
+            .inventory()
+            .receive(sku, quantity, Some(reference), note, self.now())
             .await
     }
 

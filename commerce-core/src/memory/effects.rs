@@ -102,6 +102,7 @@ impl TenantData {
                             on_hand_after,
                             at: now,
                             note: None,
+                            reference: None,
                         });
                     }
                 }

@@ -6,8 +6,8 @@ use crate::error::Result;
 use crate::text::{TextField, check_optional_text};
 
 use super::{
-    AdjustmentKind, Allocation, CartId, Error, InventoryStore, OrderId, Quantity, Reservation, Sku,
-    StockAdjustment, StockLevel, TenantStores, Timestamp,
+    AdjustmentKind, Allocation, CartId, Error, IdempotencyKey, InventoryStore, OrderId, Quantity,
+    Reservation, Sku, StockAdjustment, StockLevel, TenantStores, Timestamp,
 };
 
 #[async_trait]
@@ -16,12 +16,16 @@ impl InventoryStore for TenantStores {
         &self,
         sku: &Sku,
         quantity: Quantity,
+        reference: Option<&IdempotencyKey>,
         note: Option<String>,
         now: Timestamp,
     ) -> Result<StockLevel> {
         check_optional_text(TextField::StockNote, note.as_deref())?;
         let mut d = self.data.lock();
         let stock = d.stock_mut(sku)?;
+        if reference.is_some_and(|r| stock.receipts.contains(r)) {
+            return Ok(stock.level(sku, now));
+        }
         let on_hand = stock
             .on_hand
             .checked_add(quantity.get())
@@ -35,7 +39,11 @@ impl InventoryStore for TenantStores {
             on_hand_after: on_hand,
             at: now,
             note,
+            reference: reference.cloned(),
         });
+        if let Some(reference) = reference {
+            stock.receipts.insert(reference.clone());
+        }
         Ok(stock.level(sku, now))
     }
 
@@ -66,6 +74,7 @@ impl InventoryStore for TenantStores {
             on_hand_after: on_hand.get(),
             at: now,
             note,
+            reference: None,
         });
         Ok(stock.level(sku, now))
     }

@@ -99,6 +99,7 @@ impl TenantStores {
 #[derive(Debug, Default)]
 struct SkuStock {
     on_hand: u32,
+    receipts: std::collections::HashSet<IdempotencyKey>,
     adjustments: Vec<StockAdjustment>,
     reservations: BTreeMap<CartId, Reservation>,
     allocations: BTreeMap<OrderId, Allocation>,

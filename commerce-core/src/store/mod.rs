@@ -209,12 +209,16 @@ pub trait InventoryStore: Send + Sync + 'static {
     /// an on-hand count past [`Quantity::MAX`] is
     /// [`Error::StockOverflow`](crate::Error::StockOverflow).
     ///
-    /// Safe beside traffic: it waits only for changes to the same SKU. Not
-    /// idempotent: each call adds.
+    /// Safe beside traffic: it waits only for changes to the same SKU.
+    /// Without a `reference` each call adds. With one, the receipt counts
+    /// once per SKU and reference: a repeat (sequential or concurrent)
+    /// changes nothing and returns the stock position, so a caller can
+    /// retry a receipt whose answer it lost.
     async fn receive(
         &self,
         sku: &Sku,
         quantity: Quantity,
+        reference: Option<&IdempotencyKey>,
         note: Option<String>,
         now: Timestamp,
     ) -> Result<StockLevel>;

@@ -20,6 +20,7 @@ macro_rules! __conformance_inventory {
             setting_same_quantity_twice_reserves_once,
             stock_adjustments_are_recorded,
             hostile_stock_notes_are_refused,
+            a_receipt_with_a_reference_counts_once,
         }
     };
 }
@@ -365,14 +366,17 @@ pub async fn hostile_stock_notes_are_refused(factory: &dyn StoreFactory) {
     refused(h.shop.correct_stock(&sku, qty(5), nul()).await, at);
     let store = h.shop.scope().inventory();
     let now = h.clock.now();
-    refused(store.receive(&sku, qty(1), nul(), now).await, at);
+    refused(store.receive(&sku, qty(1), None, nul(), now).await, at);
     refused(store.correct(&sku, qty(5), nul(), now).await, at);
     let long = || Some("n".repeat(16_385));
     let too_long = TextReason::TooLong {
         length: 16_385,
         max: 16_384,
     };
-    refused(store.receive(&sku, qty(1), long(), now).await, too_long);
+    refused(
+        store.receive(&sku, qty(1), None, long(), now).await,
+        too_long,
+    );
     refused(store.correct(&sku, qty(5), long(), now).await, too_long);
 
     let level = h.shop.stock(&sku).await.unwrap();
@@ -386,4 +390,71 @@ pub async fn hostile_stock_notes_are_refused(factory: &dyn StoreFactory) {
         .unwrap();
     let history = h.shop.stock_adjustments(&sku).await.unwrap();
     assert_eq!(history.last().and_then(|a| a.note.clone()), Some(fine));
+}
+
+/// A receipt of 5 units under the reference `po-1`, sent 3 times in a row
+/// and then 10 times at once, counts once: 5 on hand, one `Received`
+/// adjustment carrying the reference. Another reference adds; the same
+/// reference on another SKU is another receipt.
+pub async fn a_receipt_with_a_reference_counts_once(factory: &dyn StoreFactory) {
+    const RACERS: usize = 10;
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("GPU-RECEIPT", 10_000, 0).await;
+    let other = h.stocked("CPU-RECEIPT", 5_000, 0).await;
+    let reference = idempotency_key("po-1");
+    for _ in 0..3 {
+        let level = h
+            .shop
+            .receive_stock_once(&sku, qty(5), &reference, None)
+            .await
+            .unwrap();
+        assert_eq!(level.on_hand, 5);
+    }
+    let barrier = Arc::new(Barrier::new(RACERS));
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|_| {
+            let (shop, sku, reference, barrier) = (
+                h.shop.clone(),
+                sku.clone(),
+                reference.clone(),
+                barrier.clone(),
+            );
+            tokio::spawn(async move {
+                barrier.wait().await;
+                shop.receive_stock_once(&sku, qty(5), &reference, None)
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap().on_hand, 5);
+    }
+    let received: Vec<_> = h
+        .shop
+        .stock_adjustments(&sku)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.kind == AdjustmentKind::Received)
+        .collect();
+    assert_eq!(received.len(), 1, "counted once");
+    assert_eq!(received[0].reference.as_ref(), Some(&reference));
+    let more = h
+        .shop
+        .receive_stock_once(&sku, qty(2), &idempotency_key("po-2"), None)
+        .await
+        .unwrap();
+    assert_eq!(more.on_hand, 7);
+    let elsewhere = h
+        .shop
+        .receive_stock_once(&other, qty(3), &reference, None)
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.on_hand, 3);
+    assert!(matches!(
+        h.shop
+            .receive_stock_once(&Sku::parse("NOPE").unwrap(), qty(1), &reference, None)
+            .await,
+        Err(Error::NotFound { .. })
+    ));
 }
