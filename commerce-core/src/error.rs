@@ -196,6 +196,19 @@ pub enum Error {
     /// Nothing was recorded.
     #[error(transparent)]
     Refund(#[from] RefundError),
+    /// A cart line past the shop's cart limits
+    /// ([`Config::with_cart_limits`](crate::Config::with_cart_limits)).
+    /// Nothing was changed.
+    #[error("cart {cart} may hold at most {max} {}", if *.per_line { "units per line" } else { "lines" })]
+    CartLimit {
+        /// The cart.
+        cart: CartId,
+        /// `true` for the units of one line, `false` for the number of
+        /// lines.
+        per_line: bool,
+        /// The limit.
+        max: u32,
+    },
     /// An order was asked to expire while its payment window is open.
     #[error("order {order} awaits payment until {closes_at}")]
     PaymentWindowOpen {

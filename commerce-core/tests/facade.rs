@@ -264,3 +264,29 @@ async fn a_genuine_webhook_for_an_unknown_order_is_acknowledged_not_retried() {
         Err(Error::NotFound { .. })
     ));
 }
+
+/// The test gateway sends buyers to a payment page of the embedder's
+/// choosing (an example shop's own fake page).
+#[tokio::test]
+async fn the_test_gateway_payment_page_is_configurable() {
+    let commerce = Commerce::builder()
+        .store(InMemoryStore::new())
+        .gateway(TestGateway::default().with_payment_page("http://127.0.0.1:3000/pay/"))
+        .build()
+        .unwrap();
+    let sku = product(&commerce, "shop", "GPU-PAGE", "10.00", 1).await;
+    let shop = commerce.shop(&TenantId::parse("shop").unwrap());
+    let cart = shop.create_cart(Currency::AUD).await.unwrap();
+    shop.set_line(cart.id, &sku, Quantity::ONE).await.unwrap();
+    let checkout = shop
+        .checkout(
+            cart.id,
+            &commerce_core::IdempotencyKey::parse("page").unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        checkout.session.unwrap().redirect_url,
+        format!("http://127.0.0.1:3000/pay/{}", checkout.order.id)
+    );
+}

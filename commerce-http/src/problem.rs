@@ -297,6 +297,11 @@ impl From<Error> for Problem {
                 error.to_string(),
             ),
             Error::Refund(refusal) => refund_problem(refusal),
+            Error::CartLimit { per_line, max, .. } => {
+                Problem::new(unprocessable, "cart_limit", "Cart limit", error.to_string())
+                    .with("per_line", per_line)
+                    .with("max", max)
+            }
             Error::PaymentWindowOpen { closes_at, .. } => Problem::new(
                 conflict,
                 "payment_window_open",
@@ -659,6 +664,15 @@ mod tests {
                 }),
                 422,
                 "invalid_refund_amount",
+            ),
+            (
+                Error::CartLimit {
+                    cart: CartId::new(),
+                    per_line: true,
+                    max: 3,
+                },
+                422,
+                "cart_limit",
             ),
             (
                 Error::PaymentWindowOpen {

@@ -669,6 +669,11 @@ async fn hostile_input_gets_problems(factory: &dyn StoreFactory) {
         ),
         (
             b"{\"quantity\": 999999}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "cart_limit",
+        ),
+        (
+            b"{\"quantity\": 6}".to_vec(),
             StatusCode::CONFLICT,
             "insufficient_stock",
         ),

@@ -27,6 +27,8 @@ pub struct Config {
     reservation_ttl: Duration,
     payment_window: Duration,
     sweep_batch: usize,
+    max_lines: usize,
+    max_units_per_line: u32,
 }
 
 impl Default for Config {
@@ -41,6 +43,8 @@ impl Default for Config {
             reservation_ttl: Duration::from_secs(15 * 60),
             payment_window: Duration::from_secs(31 * 60),
             sweep_batch: 500,
+            max_lines: 100,
+            max_units_per_line: 1_000,
         }
     }
 }
@@ -62,6 +66,27 @@ impl Config {
     pub fn with_sweep_batch(mut self, batch: usize) -> Self {
         self.sweep_batch = batch;
         self
+    }
+
+    /// How many lines a cart may hold and how many units one line may
+    /// reserve (default 100 lines of at most 1,000 units): bots cannot
+    /// hold a shop's stock with one cart. Past either,
+    /// [`Shop::set_line`](crate::Shop::set_line) refuses with
+    /// [`Error::CartLimit`].
+    pub fn with_cart_limits(mut self, max_lines: usize, max_units_per_line: u32) -> Self {
+        self.max_lines = max_lines;
+        self.max_units_per_line = max_units_per_line;
+        self
+    }
+
+    /// The most lines a cart may hold.
+    pub fn max_lines(&self) -> usize {
+        self.max_lines
+    }
+
+    /// The most units one cart line may reserve.
+    pub fn max_units_per_line(&self) -> u32 {
+        self.max_units_per_line
     }
 
     /// The reservation TTL.
@@ -149,6 +174,11 @@ impl CommerceBuilder {
     pub fn build(self) -> Result<Commerce> {
         let ttl = Config::delta("reservation TTL", self.config.reservation_ttl)?;
         let window = Config::delta("payment window", self.config.payment_window)?;
+        if self.config.max_lines == 0 || self.config.max_units_per_line == 0 {
+            return Err(Error::InvalidConfig(
+                "cart limits must be at least 1".into(),
+            ));
+        }
         if self.config.sweep_batch == 0 {
             return Err(Error::InvalidConfig(
                 "sweep batch must be at least 1".into(),

@@ -270,12 +270,30 @@ impl Shop {
     /// the configured TTL (zero removes the line and its reservation).
     ///
     /// Refused with [`Error::InsufficientStock`] (carrying the real available
-    /// count) when there is not enough, and [`Error::CurrencyMismatch`] when
-    /// the SKU is priced in another currency than the cart's.
+    /// count) when there is not enough, [`Error::CurrencyMismatch`] when
+    /// the SKU is priced in another currency than the cart's, and
+    /// [`Error::CartLimit`] past the configured units per line or lines per
+    /// cart. (The lines limit is checked against the cart as read: lines
+    /// added by concurrent calls on one cart can pass it by as many.)
     pub async fn set_line(&self, cart: CartId, sku: &Sku, quantity: Quantity) -> Result<Cart> {
         let now = self.now();
         if !quantity.is_zero() {
+            let config = &self.commerce.inner.config;
+            if quantity.get() > config.max_units_per_line() {
+                return Err(Error::CartLimit {
+                    cart,
+                    per_line: true,
+                    max: config.max_units_per_line(),
+                });
+            }
             let current = self.cart(cart).await?;
+            if current.line(sku).is_none() && current.lines.len() >= config.max_lines() {
+                return Err(Error::CartLimit {
+                    cart,
+                    per_line: false,
+                    max: u32::try_from(config.max_lines()).unwrap_or(u32::MAX),
+                });
+            }
             let product = self
                 .scope
                 .catalog()

@@ -12,6 +12,7 @@ macro_rules! __conformance_carts {
         $crate::conformance_tests! {@area [$($mode)*] carts:
             cart_refusals,
             hostile_age_verification_text_is_refused,
+            cart_limits_hold_against_hoarding,
         }
     };
 }
@@ -100,4 +101,44 @@ pub async fn hostile_age_verification_text_is_refused(factory: &dyn StoreFactory
         verified.age_verification.map(|v| v.verified_by),
         Some("Ålesund front desk".to_owned())
     );
+}
+
+/// With limits of 2 lines of at most 3 units: a fourth unit on a line and
+/// a third line are refused with `CartLimit`, reserve nothing, and leave
+/// the cart as it was; changing an existing line stays possible.
+pub async fn cart_limits_hold_against_hoarding(factory: &dyn StoreFactory) {
+    let h = Harness::with_config(factory, |config| config.with_cart_limits(2, 3)).await;
+    let a = h.stocked("LIMIT-A", 1_000, 10).await;
+    let b = h.stocked("LIMIT-B", 1_000, 10).await;
+    let c = h.stocked("LIMIT-C", 1_000, 10).await;
+    let cart = h.cart_with(&a, 3).await;
+    let too_many_units = h.shop.set_line(cart.id, &a, qty(4)).await;
+    assert!(
+        matches!(
+            too_many_units,
+            Err(Error::CartLimit {
+                per_line: true,
+                max: 3,
+                ..
+            })
+        ),
+        "{too_many_units:?}"
+    );
+    h.shop.set_line(cart.id, &b, qty(1)).await.unwrap();
+    let third_line = h.shop.set_line(cart.id, &c, qty(1)).await;
+    assert!(
+        matches!(
+            third_line,
+            Err(Error::CartLimit {
+                per_line: false,
+                max: 2,
+                ..
+            })
+        ),
+        "{third_line:?}"
+    );
+    assert_eq!(h.shop.stock(&c).await.unwrap().reserved, 0);
+    assert_eq!(h.shop.stock(&a).await.unwrap().reserved, 3);
+    let changed = h.shop.set_line(cart.id, &b, qty(2)).await.unwrap();
+    assert_eq!(changed.lines.len(), 2);
 }

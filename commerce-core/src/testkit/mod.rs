@@ -124,17 +124,26 @@ pub struct Harness {
 impl Harness {
     /// A harness on a new store from `factory`.
     pub async fn new(factory: &dyn StoreFactory) -> Self {
+        Self::with_config(factory, |config| config).await
+    }
+
+    /// A harness whose configuration `configure` adjusts (from the TTL and
+    /// payment window above).
+    pub async fn with_config(
+        factory: &dyn StoreFactory,
+        configure: impl FnOnce(Config) -> Config,
+    ) -> Self {
         let clock = ManualClock::at_unix(START_UNIX);
         let gateway = TestGateway::default();
         let commerce = Commerce::builder()
             .shared_store(factory.new_store().await)
             .gateway(gateway.clone())
             .clock(clock.clone())
-            .config(
+            .config(configure(
                 Config::default()
                     .with_reservation_ttl(TTL)
                     .with_payment_window(PAYMENT_WINDOW),
-            )
+            ))
             .build()
             .expect("the harness configuration is valid");
         let shop = commerce.shop(&tenant("shop-a"));

@@ -54,7 +54,8 @@ struct TestGatewayState {
 /// A deterministic payment gateway for examples and tests: no keys, no
 /// network. Clones share their record of calls.
 ///
-/// - Sessions are `test_session_{order id}` at `https://pay.invalid/checkout/{order id}`.
+/// - Sessions are `test_session_{order id}` at `https://pay.invalid/checkout/{order id}`
+///   (or under the base given to [`with_payment_page`](Self::with_payment_page)).
 /// - Webhooks are JSON signed like Stripe's: header `test-signature:
 ///   t={unix seconds},v1={hex HMAC-SHA256 of "{t}.{body}"}`, within 300 seconds
 ///   of the clock. [`TestGateway::webhook`] builds a signed delivery of any
@@ -70,6 +71,7 @@ struct TestGatewayState {
 #[derive(Debug, Clone)]
 pub struct TestGateway {
     secret: Arc<[u8]>,
+    payment_page: Arc<str>,
     state: Arc<Mutex<TestGatewayState>>,
 }
 
@@ -114,8 +116,18 @@ impl TestGateway {
     pub fn new(secret: impl AsRef<[u8]>) -> Self {
         Self {
             secret: Arc::from(secret.as_ref()),
+            payment_page: Arc::from("https://pay.invalid/checkout"),
             state: Arc::default(),
         }
+    }
+
+    /// The same gateway sending buyers to `{base}/{order id}` (an example
+    /// shop's own fake payment page, say) instead of
+    /// `https://pay.invalid/checkout/{order id}`. A trailing `/` is
+    /// ignored.
+    pub fn with_payment_page(mut self, base: &str) -> Self {
+        self.payment_page = Arc::from(base.trim_end_matches('/'));
+        self
     }
 
     /// HMAC-SHA256 of `"{timestamp}.{body}"` under the secret. HMAC takes
@@ -293,7 +305,7 @@ impl PaymentGateway for TestGateway {
         self.state.lock().sessions.push(order.id);
         Ok(PaymentSession {
             id: format!("test_session_{}", order.id),
-            redirect_url: format!("https://pay.invalid/checkout/{}", order.id),
+            redirect_url: format!("{}/{}", self.payment_page, order.id),
             expires_at: order.payment_expires_at,
         })
     }
