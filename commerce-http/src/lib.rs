@@ -65,7 +65,8 @@ use tower_http::trace::TraceLayer;
 pub use problem::{PROBLEM_JSON, Problem};
 pub use storefront::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
 pub use tenant::{
-    AgeVerified, AgeVerifier, CustomerResolver, RefuseAgeVerification, TenantResolver,
+    AgeVerified, AgeVerifier, CustomerResolver, PUBLISHABLE_KEY, RefuseAgeVerification,
+    TenantResolver,
 };
 
 /// The storefront's default body limit: carts and checkouts are small.

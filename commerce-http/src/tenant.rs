@@ -25,7 +25,13 @@ pub enum TenantResolver {
     Header(String),
     /// The host name: `{tenant}.{suffix}` (`suffix` without a leading dot).
     HostSuffix(String),
+    /// A publishable key in the `x-publishable-key` header (safe in a
+    /// browser: it only names the shop), looked up in this map.
+    PublishableKey(std::collections::BTreeMap<String, TenantId>),
 }
+
+/// The header a storefront sends its publishable key in.
+pub const PUBLISHABLE_KEY: &str = "x-publishable-key";
 
 impl TenantResolver {
     /// The tenant `parts` names, or why there is none. An unknown or
@@ -55,7 +61,16 @@ impl TenantResolver {
                 .and_then(|host| host.strip_suffix(suffix.as_str()))
                 .and_then(|rest| rest.strip_suffix('.'))
                 .map(str::to_owned),
+            TenantResolver::PublishableKey(_) => None,
         };
+        if let TenantResolver::PublishableKey(keys) = self {
+            return parts
+                .headers
+                .get(PUBLISHABLE_KEY)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|key| keys.get(key).cloned())
+                .ok_or_else(unknown);
+        }
         named
             .and_then(|name| TenantId::parse(name).ok())
             .ok_or_else(unknown)
@@ -131,5 +146,73 @@ impl FromRequestParts<Arc<Http>> for TenantShop {
         };
         let tenant = http.tenants.resolve(parts, params.as_ref())?;
         Ok(TenantShop(http.commerce.shop(&tenant)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(headers: &[(&str, &str)]) -> Parts {
+        let mut request = axum::http::Request::builder().uri("/carts");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(()).unwrap().into_parts().0
+    }
+
+    fn tenant(name: &str) -> TenantId {
+        TenantId::parse(name).unwrap()
+    }
+
+    #[test]
+    fn each_resolver_finds_its_tenant_or_answers_404() {
+        let fixed = TenantResolver::Fixed(tenant("one"));
+        assert_eq!(fixed.resolve(&parts(&[]), None).unwrap(), tenant("one"));
+
+        let header = TenantResolver::Header("x-tenant".into());
+        assert_eq!(
+            header
+                .resolve(&parts(&[("x-tenant", "shop-a")]), None)
+                .unwrap(),
+            tenant("shop-a")
+        );
+        assert_eq!(
+            header.resolve(&parts(&[]), None).unwrap_err().status(),
+            StatusCode::NOT_FOUND
+        );
+        assert!(
+            header
+                .resolve(&parts(&[("x-tenant", "Not A Slug")]), None)
+                .is_err()
+        );
+
+        let host = TenantResolver::HostSuffix("shops.example".into());
+        assert_eq!(
+            host.resolve(&parts(&[("host", "grocer.shops.example:8080")]), None)
+                .unwrap(),
+            tenant("grocer")
+        );
+        assert!(
+            host.resolve(&parts(&[("host", "shops.example")]), None)
+                .is_err()
+        );
+        assert!(
+            host.resolve(&parts(&[("host", "evil.example")]), None)
+                .is_err()
+        );
+
+        let keys = TenantResolver::PublishableKey(
+            [("pk_live_grocer".to_owned(), tenant("grocer"))].into(),
+        );
+        assert_eq!(
+            keys.resolve(&parts(&[(PUBLISHABLE_KEY, "pk_live_grocer")]), None)
+                .unwrap(),
+            tenant("grocer")
+        );
+        assert!(
+            keys.resolve(&parts(&[(PUBLISHABLE_KEY, "pk_other")]), None)
+                .is_err()
+        );
     }
 }
