@@ -2,7 +2,7 @@
 //! bound to one tenant.
 //!
 //! This is the store-author API; an embedder needs only [`Store`] (to pick
-//! a backend) from it. A [`Store`] hands out a [`Scope`]: the six aggregate
+//! a backend) from it. A [`Store`] hands out a [`Scope`]: the seven aggregate
 //! stores of one tenant, implemented together as one [`TenantStore`].
 //! Every operation of a scope sees and changes only that tenant's data, so
 //! a database adapter can pin the tenant once per transaction (in
@@ -51,9 +51,9 @@ pub trait Store: Send + Sync + 'static {
 /// A shared, type-erased store.
 pub type DynStore = dyn Store;
 
-/// One tenant's six aggregate stores as one value: the supertrait every
+/// One tenant's seven aggregate stores as one value: the supertrait every
 /// backend implements (a blanket implementation covers any type that
-/// implements the six), so the aggregates of a tenant share one backend and
+/// implements the seven), so the aggregates of a tenant share one backend and
 /// one transaction domain by type.
 pub trait TenantStore:
     CatalogStore
