@@ -368,6 +368,38 @@ pub fn recommended_layers() -> RecommendedLayers {
         .into_inner()
 }
 
+/// A CORS layer for the storefront router, allowing browser calls from
+/// `origins` only (exact origins such as `https://shop.example`; an origin
+/// that does not parse is skipped): the storefront's methods, the headers
+/// it reads (`content-type`, `idempotency-key`, `x-publishable-key`,
+/// `last-event-id`), and the headers a client needs to see (`location`,
+/// `etag`, `idempotent-replayed`, `x-request-id`). Apply it to the
+/// storefront router alone: the admin API is for servers and the webhook
+/// for the payment provider.
+pub fn cors(origins: &[&str]) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderValue, Method, header};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok())
+        .collect();
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static(PUBLISHABLE_KEY),
+            HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([
+            header::LOCATION,
+            header::ETAG,
+            HeaderName::from_static(IDEMPOTENT_REPLAYED),
+            HeaderName::from_static("x-request-id"),
+        ])
+        .max_age(Duration::from_secs(600))
+}
+
 fn span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     let route = request
         .extensions()

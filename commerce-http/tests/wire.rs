@@ -72,7 +72,11 @@ impl World {
             .poll_interval(std::time::Duration::from_millis(50))
             .build();
         let app: Router = Router::new()
-            .nest("/api/store", http.storefront())
+            .nest(
+                "/api/store",
+                http.storefront()
+                    .layer(commerce_http::cors(&["https://shop.example"])),
+            )
             .nest("/api/admin", http.admin())
             .merge(http.webhooks("/webhooks/payments"))
             .merge(http.health())
@@ -1126,6 +1130,150 @@ async fn admin_api_behind_scoped_keys(factory: &dyn StoreFactory) {
     )
     .await;
     assert_problem(&revoked, StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
+/// The storefront answers browsers of the configured origin only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_allows_the_configured_origin_only() {
+    let world = World::start(&InMemoryFactory).await;
+    let preflight = |origin: &'static str| {
+        let world = world.clone();
+        async move {
+            world
+                .send(
+                    Method::OPTIONS,
+                    "/api/store/carts",
+                    "shop-a",
+                    &[
+                        ("origin", origin),
+                        ("access-control-request-method", "POST"),
+                        (
+                            "access-control-request-headers",
+                            "content-type,idempotency-key",
+                        ),
+                    ],
+                    vec![],
+                )
+                .await
+        }
+    };
+    let allowed = preflight("https://shop.example").await;
+    assert_eq!(
+        allowed.headers["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    let methods = allowed.headers["access-control-allow-methods"]
+        .to_str()
+        .unwrap();
+    assert!(methods.contains("PUT"), "{methods}");
+    let other = preflight("https://evil.example").await;
+    assert!(!other.headers.contains_key("access-control-allow-origin"));
+    let created = world
+        .send(
+            Method::POST,
+            "/api/store/carts",
+            "shop-a",
+            &[("origin", "https://shop.example")],
+            json!({"currency": "AUD"}).to_string().into_bytes(),
+        )
+        .await;
+    let exposed = created.headers["access-control-expose-headers"]
+        .to_str()
+        .unwrap();
+    assert!(exposed.contains("location"), "{exposed}");
+}
+
+/// Random bodies, SKUs and cart ids against `PUT
+/// /carts/{cart}/lines/{sku}`: every answer is 200 (a well-formed body for
+/// the real cart and SKU) or a 4xx problem, never a 5xx; and the cart and
+/// the stock end exactly as the accepted requests left them.
+#[test]
+fn hostile_line_requests_by_property() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (world, sku, cart) = runtime.block_on(async {
+        let world = World::start(&InMemoryFactory).await;
+        let sku = world.stocked("GPU-PROP", 10_000, 50).await;
+        let cart = world.new_cart().await;
+        (world, sku, cart)
+    });
+    let body = prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..64),
+        any::<i64>().prop_map(|q| format!("{{\"quantity\": {q}}}").into_bytes()),
+        (0_u32..80).prop_map(|q| format!("{{\"quantity\": {q}}}").into_bytes()),
+        (0_u32..80, "[a-z]{1,8}").prop_map(|(q, field)| {
+            format!("{{\"quantity\": {q}, \"{field}\": 1}}").into_bytes()
+        }),
+        "[ -~]{0,40}".prop_map(String::into_bytes),
+    ];
+    let path_sku = prop_oneof![
+        4 => Just(sku.as_str().to_owned()),
+        1 => "[A-Za-z0-9%._~-]{1,80}",
+    ];
+    let path_cart = prop_oneof![
+        4 => Just(cart.clone()),
+        1 => "[a-f0-9-]{1,40}",
+    ];
+    let mut runner = TestRunner::new(Config {
+        cases: 256,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let accepted = std::sync::Mutex::new(0_u32);
+    runner
+        .run(&(body, path_sku, path_cart), |(body, line, id)| {
+            let answer = runtime.block_on(world.send(
+                Method::PUT,
+                &format!("/api/store/carts/{id}/lines/{line}"),
+                "shop-a",
+                &[],
+                body.clone(),
+            ));
+            let well_formed: Option<u32> = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .filter(|v| v.as_object().is_some_and(|o| o.len() == 1))
+                .and_then(|v| v["quantity"].as_u64())
+                .and_then(|q| u32::try_from(q).ok())
+                .filter(|q| *q <= 50);
+            let real = line == sku.as_str() && id == cart;
+            if answer.status == StatusCode::OK {
+                prop_assert!(real, "accepted for another cart or SKU");
+                let quantity = well_formed.expect("accepted only a well-formed body");
+                *accepted.lock().unwrap() = quantity;
+            } else {
+                prop_assert!(
+                    answer.status.is_client_error(),
+                    "{} {}",
+                    answer.status,
+                    answer.body
+                );
+                prop_assert_eq!(
+                    answer.headers["content-type"].to_str().unwrap(),
+                    "application/problem+json"
+                );
+                prop_assert!(
+                    !(real && well_formed.is_some()),
+                    "refused a valid request: {}",
+                    answer.body
+                );
+            }
+            Ok(())
+        })
+        .unwrap();
+    let expected = *accepted.lock().unwrap();
+    let shop = world.commerce.shop(&TenantId::parse("shop-a").unwrap());
+    let level = runtime.block_on(shop.stock(&sku)).unwrap();
+    assert_eq!(
+        level.reserved, expected,
+        "the stock holds what was last accepted"
+    );
+    assert_eq!(level.on_hand, 50);
 }
 
 macro_rules! on_every_store {
