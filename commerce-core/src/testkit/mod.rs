@@ -415,7 +415,7 @@ mod tests {
             ),
             (
                 crate::__conformance_model!(@names),
-                include_str!("model.rs"),
+                include_str!("model/mod.rs"),
             ),
         ];
         let mut declared_areas: Vec<&str> = include_str!("mod.rs")
