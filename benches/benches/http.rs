@@ -119,6 +119,18 @@ impl Fixture {
         carts
     }
 
+    /// `n` carts of one line each, with a fresh idempotency key for each.
+    async fn ready_to_check_out(&mut self, n: u64) -> (Vec<CartId>, Vec<IdempotencyKey>) {
+        let carts = self.carts(n).await;
+        let mut keys = Vec::with_capacity(carts.len());
+        for cart in &carts {
+            let sku = self.sku();
+            or_exit("line", self.shop.set_line(*cart, &sku, Quantity::ONE).await);
+            keys.push(self.key());
+        }
+        (carts, keys)
+    }
+
     /// Sends `request` through the router and collects the body.
     async fn send(&self, request: axum::http::Request<Body>, expect: u16) {
         let response = or_exit("request", self.router.clone().oneshot(request).await);
@@ -223,16 +235,7 @@ fn http(c: &mut Criterion) {
     group.bench_function("checkout/facade", |b| {
         b.iter_custom(|iters| {
             runtime.block_on(async {
-                let carts = fixture.carts(iters).await;
-                let mut keys = Vec::new();
-                for cart in &carts {
-                    let sku = fixture.sku();
-                    or_exit(
-                        "line",
-                        fixture.shop.set_line(*cart, &sku, Quantity::ONE).await,
-                    );
-                    keys.push(fixture.key());
-                }
+                let (carts, keys) = fixture.ready_to_check_out(iters).await;
                 let start = Instant::now();
                 for (cart, key) in carts.iter().zip(keys) {
                     let request =
@@ -249,16 +252,7 @@ fn http(c: &mut Criterion) {
     group.bench_function("checkout/http", |b| {
         b.iter_custom(|iters| {
             runtime.block_on(async {
-                let carts = fixture.carts(iters).await;
-                let mut keys = Vec::new();
-                for cart in &carts {
-                    let sku = fixture.sku();
-                    or_exit(
-                        "line",
-                        fixture.shop.set_line(*cart, &sku, Quantity::ONE).await,
-                    );
-                    keys.push(fixture.key());
-                }
+                let (carts, keys) = fixture.ready_to_check_out(iters).await;
                 let body = format!(r#"{{"expected_total":{{"amount":{PRICE},"currency":"AUD"}}}}"#);
                 let start = Instant::now();
                 for (cart, key) in carts.iter().zip(keys) {

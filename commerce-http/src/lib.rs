@@ -55,7 +55,7 @@ use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use commerce_core::payment::WebhookRequest;
-use commerce_core::{Commerce, Error, TenantId, WebhookHandled};
+use commerce_core::{Commerce, TenantId, WebhookHandled};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -163,10 +163,7 @@ impl CommerceHttp {
         CommerceHttpBuilder {
             http: Http {
                 commerce,
-                tenants: TenantResolver::Fixed(TenantId::parse("default").unwrap_or_else(|_| {
-                    // "default" is a valid tenant id; a unit test checks it.
-                    unreachable_tenant()
-                })),
+                tenants: default_tenants(),
                 customers: None,
                 ages: Arc::new(RefuseAgeVerification),
                 require_expected_total: true,
@@ -250,10 +247,13 @@ impl CommerceHttp {
     }
 }
 
-fn unreachable_tenant() -> TenantId {
-    // Never reached: "default" parses. Kept total so that no panic is
-    // possible in library code.
-    TenantId::parse("d").unwrap_or_else(|_| unreachable_tenant())
+/// The fixed tenant `"default"` (a unit test checks it parses; were it
+/// not to, requests would need an `x-tenant` header rather than panic).
+fn default_tenants() -> TenantResolver {
+    match TenantId::parse("default") {
+        Ok(tenant) => TenantResolver::Fixed(tenant),
+        Err(_) => TenantResolver::Header("x-tenant".into()),
+    }
 }
 
 async fn fallback() -> Problem {
@@ -301,18 +301,9 @@ async fn webhook(State(http): State<Arc<Http>>, headers: HeaderMap, body: Bytes)
             )
                 .into_response()
         }
-        Err(error @ Error::Webhook(_)) => Problem::from(error).into_response(),
-        Err(error) => {
-            let problem = Problem::from(error);
-            if problem.status().is_server_error() {
-                problem.into_response()
-            } else {
-                // A genuine event the store refused for good: retrying
-                // cannot help.
-                tracing::warn!(code = problem.code(), "payment event refused");
-                problem.into_response()
-            }
-        }
+        // A rejected delivery is a 400; a store failure a 5xx, so the
+        // provider delivers again.
+        Err(error) => Problem::from(error).into_response(),
     }
 }
 
@@ -424,6 +415,6 @@ mod tests {
 
     #[test]
     fn the_default_tenant_parses() {
-        assert!(TenantId::parse("default").is_ok());
+        assert!(matches!(default_tenants(), TenantResolver::Fixed(t) if t.as_str() == "default"));
     }
 }

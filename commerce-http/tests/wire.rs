@@ -14,8 +14,8 @@ use std::sync::Arc;
 use axum::Router;
 use commerce_core::testkit::{InMemoryFactory, StoreFactory};
 use commerce_core::{
-    Category, Clock, Commerce, Currency, ManualClock, Money, NewProduct, PaymentEvent,
-    PaymentEventId, PaymentEventKind, Quantity, Sku, TaxCategory, TenantId, TestGateway, Variant,
+    Clock, Commerce, Currency, ManualClock, Money, PaymentEvent, PaymentEventId, PaymentEventKind,
+    Sku, TenantId, TestGateway,
 };
 use commerce_http::{CommerceHttp, TenantResolver};
 use http_body_util::{BodyExt, Full};
@@ -150,18 +150,36 @@ impl World {
     }
 
     /// Places an order for one unit of `sku` (priced `total`) over HTTP.
+    /// `POST /carts/{cart}/checkout` with `key` and `body`.
+    async fn checkout(&self, cart: &str, key: &str, body: Value) -> Answer {
+        let body = if body.is_null() {
+            Vec::new()
+        } else {
+            body.to_string().into_bytes()
+        };
+        let headers: &[(&str, &str)] = if key.is_empty() {
+            &[]
+        } else {
+            &[("idempotency-key", key)]
+        };
+        self.send(
+            Method::POST,
+            &format!("/api/store/carts/{cart}/checkout"),
+            "shop-a",
+            headers,
+            body,
+        )
+        .await
+    }
+
     async fn place(&self, sku: &Sku, total: i64, key: &str) -> commerce_core::OrderId {
         let cart = self.new_cart().await;
         self.set_line(&cart, sku, 1).await;
         let placed = self
-            .send(
-                Method::POST,
-                &format!("/api/store/carts/{cart}/checkout"),
-                "shop-a",
-                &[("idempotency-key", key)],
-                json!({"expected_total": {"amount": total, "currency": "AUD"}})
-                    .to_string()
-                    .into_bytes(),
+            .checkout(
+                &cart,
+                key,
+                json!({"expected_total": {"amount": total, "currency": "AUD"}}),
             )
             .await;
         assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
@@ -231,22 +249,7 @@ impl World {
     /// A product with one SKU, `on_hand` units, in tenant `shop-a`.
     async fn stocked(&self, sku: &str, price: i64, on_hand: u32) -> Sku {
         let shop = self.commerce.shop(&TenantId::parse("shop-a").unwrap());
-        let sku = Sku::parse(sku).unwrap();
-        shop.add_product(NewProduct {
-            name: format!("Item {sku}"),
-            category: Category::parse("hardware").unwrap(),
-            tax_category: TaxCategory::parse("standard").unwrap(),
-            age_restricted: false,
-            variants: vec![Variant::new(sku.clone(), Money::new(price, Currency::AUD))],
-        })
-        .await
-        .unwrap();
-        if on_hand > 0 {
-            shop.receive_stock(&sku, Quantity::new(on_hand).unwrap(), None)
-                .await
-                .unwrap();
-        }
-        sku
+        commerce_core::testkit::Harness::stocked_in(&shop, sku, price, on_hand).await
     }
 
     async fn new_cart(&self) -> String {
@@ -397,13 +400,7 @@ async fn concurrent_checkouts_with_one_key_make_one_order(factory: &dyn StoreFac
             tokio::spawn(async move {
                 barrier.wait().await;
                 world
-                    .send(
-                        Method::POST,
-                        &format!("/api/store/carts/{cart}/checkout"),
-                        "shop-a",
-                        &[("idempotency-key", "checkout-1")],
-                        json!({ "expected_total": total }).to_string().into_bytes(),
-                    )
+                    .checkout(&cart, "checkout-1", json!({ "expected_total": total }))
                     .await
             })
         })
@@ -453,31 +450,16 @@ async fn checkout_refusals_at_the_wire(factory: &dyn StoreFactory) {
     let sku = world.stocked("GPU-REFUSE", 10_000, 2).await;
     let cart = world.new_cart().await;
     world.set_line(&cart, &sku, 1).await;
-    let path = format!("/api/store/carts/{cart}/checkout");
-    let no_key = world
-        .send(Method::POST, &path, "shop-a", &[], b"{}".to_vec())
-        .await;
+    let no_key = world.checkout(&cart, "", json!({})).await;
     assert_problem(&no_key, StatusCode::BAD_REQUEST, "idempotency_key_missing");
-    let no_total = world
-        .send(
-            Method::POST,
-            &path,
-            "shop-a",
-            &[("idempotency-key", "k1")],
-            b"{}".to_vec(),
-        )
-        .await;
+    let no_total = world.checkout(&cart, "k1", json!({})).await;
     assert_problem(&no_total, StatusCode::BAD_REQUEST, "invalid_parameter");
     assert_eq!(no_total.body["errors"][0]["pointer"], "/expected_total");
     let wrong = world
-        .send(
-            Method::POST,
-            &path,
-            "shop-a",
-            &[("idempotency-key", "k1")],
-            json!({"expected_total": {"amount": 9_000, "currency": "AUD"}})
-                .to_string()
-                .into_bytes(),
+        .checkout(
+            &cart,
+            "k1",
+            json!({"expected_total": {"amount": 9_000, "currency": "AUD"}}),
         )
         .await;
     assert_problem(&wrong, StatusCode::CONFLICT, "price_changed");
@@ -486,30 +468,12 @@ async fn checkout_refusals_at_the_wire(factory: &dyn StoreFactory) {
         wrong.body["pricing"]["totals"]["grand_total"]["amount"],
         10_000
     );
-    let right = json!({"expected_total": {"amount": 10_000, "currency": "AUD"}})
-        .to_string()
-        .into_bytes();
-    let placed = world
-        .send(
-            Method::POST,
-            &path,
-            "shop-a",
-            &[("idempotency-key", "k1")],
-            right.clone(),
-        )
-        .await;
+    let right = json!({"expected_total": {"amount": 10_000, "currency": "AUD"}});
+    let placed = world.checkout(&cart, "k1", right.clone()).await;
     assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
     let other = world.new_cart().await;
     world.set_line(&other, &sku, 1).await;
-    let reused = world
-        .send(
-            Method::POST,
-            &format!("/api/store/carts/{other}/checkout"),
-            "shop-a",
-            &[("idempotency-key", "k1")],
-            right,
-        )
-        .await;
+    let reused = world.checkout(&other, "k1", right).await;
     assert_problem(
         &reused,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -526,65 +490,18 @@ async fn checkout_refusals_at_the_wire(factory: &dyn StoreFactory) {
 async fn webhook_repeats_apply_once(factory: &dyn StoreFactory) {
     let world = World::start(factory).await;
     let sku = world.stocked("GPU-HOOK", 20_000, 1).await;
-    let cart = world.new_cart().await;
-    world.set_line(&cart, &sku, 1).await;
-    let placed = world
-        .send(
-            Method::POST,
-            &format!("/api/store/carts/{cart}/checkout"),
-            "shop-a",
-            &[("idempotency-key", "hook")],
-            json!({"expected_total": {"amount": 20_000, "currency": "AUD"}})
-                .to_string()
-                .into_bytes(),
-        )
-        .await;
-    let order: commerce_core::OrderId = placed.body["order"]["id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let event = PaymentEvent {
-        id: PaymentEventId::parse("evt_wire").unwrap(),
-        tenant: TenantId::parse("shop-a").unwrap(),
-        order,
-        kind: PaymentEventKind::Succeeded {
-            amount: Money::new(20_000, Currency::AUD),
-            payment_ref: Some("pay_wire".into()),
-        },
-    };
-    let request = world.gateway.webhook(&event, world.clock.now());
-    let deliver = |world: World, request: commerce_core::payment::WebhookRequest| async move {
-        let headers: Vec<(String, String)> = request
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let headers: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        world
-            .send(
-                Method::POST,
-                "/webhooks/payments",
-                "",
-                &headers,
-                request.body().to_vec(),
-            )
-            .await
-    };
+    let order = world.place(&sku, 20_000, "hook").await;
     for _ in 0..3 {
-        let answer = deliver(world.clone(), request.clone()).await;
+        let answer = world.pay(order, 20_000, "evt_wire").await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     }
     let barrier = Arc::new(Barrier::new(10));
     let tasks: Vec<_> = (0..10)
         .map(|_| {
-            let (world, request, barrier) = (world.clone(), request.clone(), barrier.clone());
+            let (world, barrier) = (world.clone(), barrier.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                deliver(world, request).await
+                world.pay(order, 20_000, "evt_wire").await
             })
         })
         .collect();

@@ -223,16 +223,9 @@ impl InventoryStore for PgTenant {
         if let Some(reference) = reference {
             // The claim: a concurrent receipt with the same reference waits
             // on this row and then finds it taken.
-            let exists: Option<i32> =
-                sqlx::query_scalar("SELECT 1 FROM skus WHERE tenant_id = $1 AND sku = $2")
-                    .bind(self.tenant())
-                    .bind(sku.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            if exists.is_none() {
-                return Err(Error::not_found(Entity::Sku, sku));
-            }
+            let current = level(&mut tx, self.tenant(), sku, now)
+                .await?
+                .ok_or_else(|| Error::not_found(Entity::Sku, sku))?;
             let claimed: Option<i32> = sqlx::query_scalar(
                 "INSERT INTO stock_receipts (tenant_id, sku, reference, received_at) \
                  VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1",
@@ -245,11 +238,8 @@ impl InventoryStore for PgTenant {
             .await
             .map_err(db)?;
             if claimed.is_none() {
-                let level = level(&mut tx, self.tenant(), sku, now)
-                    .await?
-                    .ok_or_else(|| Error::not_found(Entity::Sku, sku))?;
                 tx.commit().await.map_err(db)?;
-                return Ok(level);
+                return Ok(current);
             }
         }
         let on_hand: Option<i32> = sqlx::query_scalar(
