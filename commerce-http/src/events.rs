@@ -96,20 +96,21 @@ pub(crate) async fn order_stream(
                 tokio::time::sleep(interval).await;
             }
             waited = true;
-            let (events, order_now) =
-                match (shop.order_events(order).await, shop.order(order).await) {
-                    (Ok(events), Ok(now)) => (events, now),
-                    // The store failed: end the stream; the client reconnects
-                    // with its Last-Event-ID and loses nothing.
-                    _ => return None,
-                };
+            // One read: whether the order is final comes from the same log
+            // (its last event's status), so an event appended between two
+            // reads can never be skipped.
+            let Ok(events) = shop.order_events(order).await else {
+                // The store failed: end the stream; the client reconnects
+                // with its Last-Event-ID and loses nothing.
+                return None;
+            };
             let new: Vec<Event> = events
                 .iter()
                 .filter(|e| e.seq > after)
                 .map(order_frame)
                 .collect();
             let last = events.last().map_or(after, |e| e.seq.max(after));
-            let finished = is_final(order_now.status());
+            let finished = events.last().is_some_and(|e| is_final(e.to));
             if !new.is_empty() {
                 let frames: Vec<Result<Event, Infallible>> = new.into_iter().map(Ok).collect();
                 return Some((stream::iter(frames), (shop, order, last, finished)));
@@ -124,7 +125,7 @@ pub(crate) async fn order_stream(
 }
 
 /// How much of each variant can be bought now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct VariantAvailability {
     pub(crate) sku: commerce_core::Sku,
     pub(crate) available: u32,

@@ -9,8 +9,14 @@
 //!   previews, checkout (with `Idempotency-Key`) and order reads;
 //! - [`webhooks`](CommerceHttp::webhooks): the inbound payment webhook,
 //!   verified by the gateway and applied exactly once;
+//! - [`admin`](CommerceHttp::admin): products, stock, promotions,
+//!   settings, orders, refunds, the sweep and admin keys, behind bearer
+//!   API keys bound to one tenant with scopes;
 //! - [`health`](CommerceHttp::health): liveness and readiness (which
-//!   touches the store).
+//!   touches the store);
+//! - [`openapi`](CommerceHttp::openapi): the OpenAPI 3.1 document of all
+//!   of them, generated from the same registrations that build the
+//!   routers ([`openapi_route`](CommerceHttp::openapi_route) serves it).
 //!
 //! Every refusal is an RFC 9457 problem document ([`Problem`]) with a
 //! stable `code` and the data the engine's refusal carries. The crate
@@ -20,17 +26,20 @@
 //! ```
 //! use axum::Router;
 //! use commerce_core::{Commerce, TenantId};
-//! use commerce_http::{CommerceHttp, TenantResolver, recommended_layers};
+//! use commerce_http::{ApiMounts, CommerceHttp, TenantResolver, recommended_layers};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let commerce = Commerce::in_memory();
 //! let http = CommerceHttp::builder(commerce)
 //!     .tenants(TenantResolver::Fixed(TenantId::parse("corner-shop")?))
 //!     .build();
+//! let mounts = ApiMounts::default(); // /api/store, /api/admin, /webhooks/payments
 //! let app: Router = Router::new()
-//!     .nest("/api/store", http.storefront())
-//!     .merge(http.webhooks("/webhooks/payments"))
+//!     .nest(&mounts.storefront, http.storefront())
+//!     .nest(&mounts.admin, http.admin())
+//!     .merge(http.webhooks(&mounts.webhooks))
 //!     .merge(http.health())
+//!     .merge(http.openapi_route("/openapi.json", &mounts))
 //!     .layer(recommended_layers());
 //! # let _ = app;
 //! # Ok(())
@@ -41,6 +50,7 @@
 
 mod admin;
 mod events;
+mod openapi;
 mod problem;
 mod storefront;
 mod tenant;
@@ -62,6 +72,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+pub use openapi::ApiMounts;
 pub use problem::{PROBLEM_JSON, Problem};
 pub use storefront::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
 pub use tenant::{
@@ -186,7 +197,8 @@ impl CommerceHttp {
     where
         S: Clone + Send + Sync + 'static,
     {
-        storefront::routes()
+        let (router, _) = storefront::routes().split_for_parts();
+        router
             .fallback(fallback)
             .method_not_allowed_fallback(method_not_allowed)
             .layer(DefaultBodyLimit::max(self.http.body_limit))
@@ -208,12 +220,15 @@ impl CommerceHttp {
     /// `placed_from`, `placed_before`; keyset pages by `cursor`), `GET
     /// /orders/{order}`, `GET /orders/{order}/events`,
     /// `POST /orders/{order}/cancel`, `POST /orders/{order}/fulfil`, `POST
-    /// /sweep` (orders); `GET|POST /orders/{order}/refunds` (refunds).
+    /// /sweep` (orders); `GET|POST /orders/{order}/refunds` (refunds);
+    /// `GET|POST /keys`, `DELETE /keys/{key}` (keys: a key issues others
+    /// with at most its own scopes, so keys rotate without a deploy).
     pub fn admin<S>(&self) -> Router<S>
     where
         S: Clone + Send + Sync + 'static,
     {
-        admin::routes()
+        let (router, _) = admin::routes().split_for_parts();
+        router
             .fallback(fallback)
             .method_not_allowed_fallback(method_not_allowed)
             .layer(DefaultBodyLimit::max(self.http.body_limit))
@@ -240,11 +255,60 @@ impl CommerceHttp {
     where
         S: Clone + Send + Sync + 'static,
     {
-        Router::new()
-            .route("/healthz", get(|| async { (StatusCode::OK, "ok") }))
-            .route("/readyz", get(ready))
-            .with_state(self.http.clone())
+        let (router, _) = health_routes().split_for_parts();
+        router.with_state(self.http.clone())
     }
+
+    /// The OpenAPI 3.1 document of the routers, mounted as `mounts` says
+    /// (with the tenant parameter the configured [`TenantResolver`] reads,
+    /// the admin API's bearer scheme, and every refusal documented as a
+    /// [`Problem`]). Generated from the same registrations that build the
+    /// routers.
+    pub fn openapi(&self, mounts: &ApiMounts) -> utoipa::openapi::OpenApi {
+        openapi::document(&self.http.tenants, mounts)
+    }
+
+    /// `GET path` answering [`openapi`](Self::openapi) as JSON.
+    pub fn openapi_route<S>(&self, path: &str, mounts: &ApiMounts) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        let document = self.openapi(mounts);
+        let body = Bytes::from(document.to_json().unwrap_or_default());
+        Router::new().route(
+            path,
+            get(move || {
+                let body = body.clone();
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            axum::http::HeaderValue::from_static("application/json"),
+                        )],
+                        body,
+                    )
+                }
+            }),
+        )
+    }
+}
+
+/// Liveness and readiness, with their OpenAPI operations.
+pub(crate) fn health_routes() -> utoipa_axum::router::OpenApiRouter<Arc<Http>> {
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(utoipa_axum::routes!(healthz))
+        .routes(utoipa_axum::routes!(ready))
+}
+
+/// The webhook route's OpenAPI operation, at `path`.
+pub(crate) fn webhook_document(path: &str) -> utoipa::openapi::OpenApi {
+    let routes: utoipa_axum::router::OpenApiRouter<Arc<Http>> =
+        utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(webhook));
+    utoipa::openapi::OpenApi::default().nest_with_path_composer(
+        path,
+        routes.into_openapi(),
+        |base, _| base.to_owned(),
+    )
 }
 
 /// The fixed tenant `"default"` (a unit test checks it parses; were it
@@ -269,6 +333,19 @@ async fn method_not_allowed() -> Problem {
     )
 }
 
+/// The process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "Alive.", body = String, content_type = "text/plain")))]
+async fn healthz() -> impl IntoResponse {
+    (StatusCode::OK, "ok")
+}
+
+/// The store answers a read.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses(
+        (status = 200, description = "Ready.", body = String, content_type = "text/plain"),
+        (status = 503, description = "The store cannot be reached (`unavailable`)."),
+    ))]
 async fn ready(State(http): State<Arc<Http>>) -> Response {
     let probe = TenantId::parse("readiness-probe").map(|tenant| http.commerce.shop(&tenant));
     match probe {
@@ -280,6 +357,26 @@ async fn ready(State(http): State<Arc<Http>>) -> Response {
     }
 }
 
+/// What the webhook route answers a delivery it took.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Received {
+    /// Always `true`.
+    received: bool,
+    /// What the delivery did: an applied outcome, `ignored` or
+    /// `unknown_order`.
+    outcome: String,
+}
+
+/// A payment provider's delivery, verified by the gateway and applied
+/// exactly once.
+#[utoipa::path(post, path = "/webhook", tag = "webhooks",
+    request_body(content = String, description = "The provider's event, exactly as signed.", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Taken: applied, a duplicate, ignored, or for an unknown order.", body = Received),
+        (status = 400, description = "The gateway rejected the delivery (`webhook_rejected`)."),
+        (status = 413, description = "The body is too large (`body_too_large`)."),
+        (status = 503, description = "The store failed: the provider should deliver again."),
+    ))]
 async fn webhook(State(http): State<Arc<Http>>, headers: HeaderMap, body: Bytes) -> Response {
     let mut request = WebhookRequest::new(body.to_vec());
     for (name, value) in &headers {
@@ -297,7 +394,10 @@ async fn webhook(State(http): State<Arc<Http>>, headers: HeaderMap, body: Bytes)
             };
             (
                 StatusCode::OK,
-                axum::Json(serde_json::json!({ "received": true, "outcome": outcome })),
+                axum::Json(Received {
+                    received: true,
+                    outcome,
+                }),
             )
                 .into_response()
         }

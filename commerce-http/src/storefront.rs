@@ -3,18 +3,19 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use commerce_core::{
     Cart, CartId, CheckoutRequest, CouponCode, Currency, Error, IdempotencyKey, Money, Order,
     OrderId, Page, PricedCart, Product, ProductId, Quantity, Reservation, Shop, Sku, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::Http;
 use crate::events::{
@@ -30,30 +31,22 @@ pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
 const CATALOG_CACHE: &str = "public, s-maxage=60, stale-while-revalidate=600";
 
-pub(crate) fn routes() -> Router<Arc<Http>> {
-    Router::new()
-        .route("/products", get(list_products))
-        .route("/products/{product}", get(product))
-        .route("/carts", post(create_cart))
-        .route("/carts/{cart}", get(cart))
-        .route(
-            "/carts/{cart}/lines/{sku}",
-            put(set_line).delete(remove_line),
-        )
-        .route("/carts/{cart}/renew", post(renew))
-        .route(
-            "/carts/{cart}/codes/{code}",
-            put(add_code).delete(remove_code),
-        )
-        .route("/carts/{cart}/price", get(price))
-        .route("/carts/{cart}/age-verification", post(verify_age))
-        .route("/carts/{cart}/checkout", post(checkout))
-        .route("/orders/{order}", get(order))
-        .route("/orders/{order}/events", get(order_events))
-        .route(
-            "/products/{product}/availability",
-            get(product_availability),
-        )
+/// The storefront's routes, with their OpenAPI operations.
+pub(crate) fn routes() -> OpenApiRouter<Arc<Http>> {
+    OpenApiRouter::new()
+        .routes(routes!(list_products))
+        .routes(routes!(product))
+        .routes(routes!(product_availability))
+        .routes(routes!(create_cart))
+        .routes(routes!(cart))
+        .routes(routes!(set_line, remove_line))
+        .routes(routes!(renew))
+        .routes(routes!(add_code, remove_code))
+        .routes(routes!(price))
+        .routes(routes!(verify_age))
+        .routes(routes!(checkout))
+        .routes(routes!(order))
+        .routes(routes!(order_events))
 }
 
 // ----- extractors -----------------------------------------------------------
@@ -189,16 +182,21 @@ fn location(uri: &OriginalUri, suffix: &str, resource: &str) -> Option<HeaderVal
 
 // ----- catalog --------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+/// The catalog listing's query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// Words to search for (each a prefix of a word of the product).
     q: Option<String>,
+    /// How many products (1 to 100, default 20).
     limit: Option<u32>,
+    /// How many products to skip.
     offset: Option<u32>,
 }
 
 /// A page of products.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct ProductList {
     data: Vec<Product>,
     offset: u32,
@@ -206,6 +204,18 @@ struct ProductList {
     has_more: bool,
 }
 
+/// The catalog, or a search of it, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/products",
+    tag = "catalog",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of products (cacheable; `ETag`).", body = ProductList),
+        (status = 304, description = "Not modified since the `ETag` sent in `If-None-Match`."),
+        (status = 400, description = "A query parameter cannot be read (`invalid_parameter`)."),
+    )
+)]
 async fn list_products(
     TenantShop(shop): TenantShop,
     headers: HeaderMap,
@@ -245,12 +255,25 @@ async fn list_products(
     ))
 }
 
-#[derive(Debug, Serialize)]
+/// A product with each variant's availability.
+#[derive(Debug, Serialize, ToSchema)]
 struct ProductView {
     product: Product,
     availability: Vec<VariantAvailability>,
 }
 
+/// A product with each variant's availability.
+#[utoipa::path(
+    get,
+    path = "/products/{product}",
+    tag = "catalog",
+    params(("product" = String, Path, description = "The product's id.")),
+    responses(
+        (status = 200, description = "The product (cacheable; `ETag`).", body = ProductView),
+        (status = 304, description = "Not modified since the `ETag` sent in `If-None-Match`."),
+        (status = 404, description = "No such product (`not_found`)."),
+    )
+)]
 async fn product(
     TenantShop(shop): TenantShop,
     headers: HeaderMap,
@@ -268,7 +291,22 @@ async fn product(
 }
 
 /// A product's availability: JSON now, or with `Accept:
-/// text/event-stream` a snapshot then a frame at every change.
+/// text/event-stream` a snapshot then a frame at every change (a hold
+/// lapsing is a change).
+#[utoipa::path(
+    get,
+    path = "/products/{product}/availability",
+    tag = "catalog",
+    params(("product" = String, Path, description = "The product's id.")),
+    responses(
+        (status = 200, description = "Each variant's availability; with `Accept: text/event-stream` a stream of `availability` events.",
+            content(
+                (Vec<VariantAvailability> = "application/json"),
+                (String = "text/event-stream"),
+            )),
+        (status = 404, description = "No such product (`not_found`)."),
+    )
+)]
 async fn product_availability(
     State(http): State<Arc<Http>>,
     TenantShop(shop): TenantShop,
@@ -287,17 +325,19 @@ async fn product_availability(
 
 /// A cart with its reservations and its current pricing: the answer to
 /// every cart read and mutation.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct CartView {
     cart: Cart,
     reservations: Vec<ReservationView>,
     pricing: PricedCart,
 }
 
-#[derive(Debug, Serialize)]
+/// A line's hold on stock, and when it lapses.
+#[derive(Debug, Serialize, ToSchema)]
 struct ReservationView {
     sku: Sku,
     quantity: Quantity,
+    #[schema(value_type = String, format = DateTime)]
     expires_at: Timestamp,
 }
 
@@ -346,12 +386,24 @@ async fn resolve_customer(
     Ok(())
 }
 
-#[derive(Debug, Deserialize)]
+/// A new cart.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewCart {
     currency: Currency,
 }
 
+/// Opens a cart.
+#[utoipa::path(
+    post,
+    path = "/carts",
+    tag = "carts",
+    request_body = NewCart,
+    responses(
+        (status = 201, description = "The cart, with `Location`.", body = CartView),
+        (status = 400, description = "The body cannot be read (`invalid_parameter`, `invalid_json`)."),
+    )
+)]
 async fn create_cart(
     State(http): State<Arc<Http>>,
     TenantShop(shop): TenantShop,
@@ -370,6 +422,17 @@ async fn create_cart(
     Ok(response)
 }
 
+/// A cart with its holds and its current pricing.
+#[utoipa::path(
+    get,
+    path = "/carts/{cart}",
+    tag = "carts",
+    params(("cart" = String, Path, description = "The cart's id.")),
+    responses(
+        (status = 200, description = "The cart.", body = CartView),
+        (status = 404, description = "No such cart (`not_found`)."),
+    )
+)]
 async fn cart(
     TenantShop(shop): TenantShop,
     ApiPath(id): ApiPath<String>,
@@ -378,12 +441,31 @@ async fn cart(
     Ok(private(StatusCode::OK, &cart_view(&shop, cart).await?))
 }
 
-#[derive(Debug, Deserialize)]
+/// A line's new quantity.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SetLine {
     quantity: u32,
 }
 
+/// Sets a line's quantity (0 removes it), holding the stock it needs.
+#[utoipa::path(
+    put,
+    path = "/carts/{cart}/lines/{sku}",
+    tag = "carts",
+    params(
+        ("cart" = String, Path, description = "The cart's id."),
+        ("sku" = String, Path, description = "The variant's SKU."),
+    ),
+    request_body = SetLine,
+    responses(
+        (status = 200, description = "The cart.", body = CartView),
+        (status = 400, description = "The body or the SKU cannot be read (`invalid_parameter`)."),
+        (status = 404, description = "No such cart or SKU (`not_found`)."),
+        (status = 409, description = "Not enough stock (`insufficient_stock` with `sku`, `requested` and `available`), or the cart is checked out (`cart_checked_out`)."),
+        (status = 422, description = "A limit or rule refuses the line (`cart_limit`, `currency_mismatch`)."),
+    )
+)]
 async fn set_line(
     State(http): State<Arc<Http>>,
     TenantShop(shop): TenantShop,
@@ -399,6 +481,21 @@ async fn set_line(
     Ok(private(StatusCode::OK, &cart_view(&shop, cart).await?))
 }
 
+/// Removes a line and its hold.
+#[utoipa::path(
+    delete,
+    path = "/carts/{cart}/lines/{sku}",
+    tag = "carts",
+    params(
+        ("cart" = String, Path, description = "The cart's id."),
+        ("sku" = String, Path, description = "The variant's SKU."),
+    ),
+    responses(
+        (status = 200, description = "The cart.", body = CartView),
+        (status = 404, description = "No such cart (`not_found`)."),
+        (status = 409, description = "The cart is checked out (`cart_checked_out`)."),
+    )
+)]
 async fn remove_line(
     TenantShop(shop): TenantShop,
     ApiPath((cart, line)): ApiPath<(String, String)>,
@@ -408,6 +505,18 @@ async fn remove_line(
     Ok(private(StatusCode::OK, &cart_view(&shop, cart).await?))
 }
 
+/// Renews the cart's holds (a lapsed one only if the stock is still free).
+#[utoipa::path(
+    post,
+    path = "/carts/{cart}/renew",
+    tag = "carts",
+    params(("cart" = String, Path, description = "The cart's id.")),
+    responses(
+        (status = 200, description = "The cart.", body = CartView),
+        (status = 404, description = "No such cart (`not_found`)."),
+        (status = 409, description = "A lapsed hold's stock was taken (`insufficient_stock`), or the cart is checked out."),
+    )
+)]
 async fn renew(
     TenantShop(shop): TenantShop,
     ApiPath(cart): ApiPath<String>,
@@ -420,6 +529,22 @@ fn coupon(value: &str) -> Result<CouponCode, Problem> {
     parse("code", value, |v| Ok(CouponCode::parse(v)?))
 }
 
+/// Adds a coupon code to the cart's set of codes.
+#[utoipa::path(
+    put,
+    path = "/carts/{cart}/codes/{code}",
+    tag = "carts",
+    params(
+        ("cart" = String, Path, description = "The cart's id."),
+        ("code" = String, Path, description = "The coupon code."),
+    ),
+    responses(
+        (status = 200, description = "The cart.", body = CartView),
+        (status = 404, description = "No such cart (`not_found`)."),
+        (status = 409, description = "The cart is checked out (`cart_checked_out`)."),
+        (status = 400, description = "The code cannot be read (`invalid_parameter`)."),
+    )
+)]
 async fn add_code(
     TenantShop(shop): TenantShop,
     ApiPath((cart, code)): ApiPath<(String, String)>,
@@ -428,6 +553,21 @@ async fn add_code(
     Ok(private(StatusCode::OK, &cart_view(&shop, cart).await?))
 }
 
+/// Removes a coupon code from the cart.
+#[utoipa::path(
+    delete,
+    path = "/carts/{cart}/codes/{code}",
+    tag = "carts",
+    params(
+        ("cart" = String, Path, description = "The cart's id."),
+        ("code" = String, Path, description = "The coupon code."),
+    ),
+    responses(
+        (status = 200, description = "The cart.", body = CartView),
+        (status = 404, description = "No such cart (`not_found`)."),
+        (status = 409, description = "The cart is checked out (`cart_checked_out`)."),
+    )
+)]
 async fn remove_code(
     TenantShop(shop): TenantShop,
     ApiPath((cart, code)): ApiPath<(String, String)>,
@@ -436,6 +576,17 @@ async fn remove_code(
     Ok(private(StatusCode::OK, &cart_view(&shop, cart).await?))
 }
 
+/// A pricing preview: every promotion with why it did or did not apply.
+#[utoipa::path(
+    get,
+    path = "/carts/{cart}/price",
+    tag = "carts",
+    params(("cart" = String, Path, description = "The cart's id.")),
+    responses(
+        (status = 200, description = "The cart's pricing.", body = PricedCart),
+        (status = 404, description = "No such cart (`not_found`)."),
+    )
+)]
 async fn price(
     TenantShop(shop): TenantShop,
     ApiPath(cart): ApiPath<String>,
@@ -444,6 +595,22 @@ async fn price(
     Ok(private(StatusCode::OK, &priced))
 }
 
+/// Records an age verification through the embedder's verifier (which
+/// reads this body; the default verifier refuses).
+#[utoipa::path(
+    post,
+    path = "/carts/{cart}/age-verification",
+    tag = "carts",
+    params(("cart" = String, Path, description = "The cart's id.")),
+    request_body(content = Object, description = "What the embedder's age verifier reads."),
+    responses(
+        (status = 200, description = "The cart.", body = CartView),
+        (status = 404, description = "No such cart (`not_found`)."),
+        (status = 409, description = "The cart is checked out (`cart_checked_out`)."),
+        (status = 403, description = "The shop does not verify ages over this API (`age_verification_unavailable`, the default verifier)."),
+        (status = 422, description = "The embedder's verifier refused."),
+    )
+)]
 async fn verify_age(
     State(http): State<Arc<Http>>,
     TenantShop(shop): TenantShop,
@@ -462,27 +629,50 @@ async fn verify_age(
 
 // ----- checkout and orders --------------------------------------------------
 
-#[derive(Debug, Default, Deserialize)]
+/// What the buyer was shown.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CheckoutBody {
     expected_total: Option<Money>,
 }
 
 /// Where to send the buyer to pay.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct PaymentView {
     session_id: String,
     redirect_url: String,
+    #[schema(value_type = String, format = DateTime)]
     expires_at: Timestamp,
 }
 
-#[derive(Debug, Serialize)]
+/// The order a checkout placed and where to pay it.
+#[derive(Debug, Serialize, ToSchema)]
 struct CheckoutView {
     order: Order,
     created: bool,
     payment: Option<PaymentView>,
 }
 
+/// Places the cart's order, exactly once per `Idempotency-Key`.
+#[utoipa::path(
+    post,
+    path = "/carts/{cart}/checkout",
+    tag = "checkout",
+    params(
+        ("cart" = String, Path, description = "The cart's id."),
+        ("idempotency-key" = String, Header, description = "The same key for every retry of this checkout."),
+    ),
+    request_body(content = CheckoutBody, description = "The grand total the buyer was shown (required unless the service says otherwise)."),
+    responses(
+        (status = 201, description = "The order, with `Location`.", body = CheckoutView),
+        (status = 200, description = "A replay of the key's checkout (`Idempotent-Replayed: true`).", body = CheckoutView,
+            headers(("idempotent-replayed" = String, description = "`true`"))),
+        (status = 400, description = "No `Idempotency-Key` (`idempotency_key_missing`) or no `expected_total` (`invalid_parameter`)."),
+        (status = 404, description = "No such cart (`not_found`)."),
+        (status = 409, description = "The total changed (`price_changed` with `expected`, `actual` and the new `pricing`), stock ran out, or a hold lapsed."),
+        (status = 422, description = "The key was used for another cart (`idempotency_key_reused`), the cart is empty, or an age verification is needed."),
+    )
+)]
 async fn checkout(
     State(http): State<Arc<Http>>,
     TenantShop(shop): TenantShop,
@@ -561,6 +751,17 @@ async fn checkout(
     Ok(response)
 }
 
+/// An order.
+#[utoipa::path(
+    get,
+    path = "/orders/{order}",
+    tag = "orders",
+    params(("order" = String, Path, description = "The order's id.")),
+    responses(
+        (status = 200, description = "The order.", body = Order),
+        (status = 404, description = "No such order (`not_found`)."),
+    )
+)]
 async fn order(
     TenantShop(shop): TenantShop,
     ApiPath(id): ApiPath<String>,
@@ -571,6 +772,23 @@ async fn order(
 
 /// The order's audit log: JSON, or with `Accept: text/event-stream` a live
 /// stream whose event ids are the log's sequence numbers.
+#[utoipa::path(
+    get,
+    path = "/orders/{order}/events",
+    tag = "orders",
+    params(
+        ("order" = String, Path, description = "The order's id."),
+        ("last-event-id" = Option<String>, Header, description = "On a stream: the last sequence number seen; the stream resumes after it."),
+    ),
+    responses(
+        (status = 200, description = "The audit log; with `Accept: text/event-stream` a stream that ends after a terminal status.",
+            content(
+                (Vec<commerce_core::OrderEvent> = "application/json"),
+                (String = "text/event-stream"),
+            )),
+        (status = 404, description = "No such order (`not_found`)."),
+    )
+)]
 async fn order_events(
     State(http): State<Arc<Http>>,
     TenantShop(shop): TenantShop,

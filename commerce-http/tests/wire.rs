@@ -1193,6 +1193,112 @@ fn hostile_line_requests_by_property() {
     assert_eq!(level.on_hand, 50);
 }
 
+/// Admin keys over HTTP: a key with the `keys` scope issues another (shown
+/// once, never listed with its hash) with at most its own scopes, lists
+/// them, and revokes one, which then stops working: a rotation without a
+/// deploy.
+async fn admin_keys_rotate_over_http(factory: &dyn StoreFactory) {
+    let world = World::start(factory).await;
+    let shop = world.commerce.shop(&TenantId::parse("shop-a").unwrap());
+    let keys_and_catalog = shop
+        .issue_api_key(
+            "keys",
+            [
+                commerce_core::ApiScope::Keys,
+                commerce_core::ApiScope::Catalog,
+            ],
+        )
+        .await
+        .unwrap();
+    let bearer = |key: &str| format!("Bearer {key}");
+    let send = |method: Method, path: &'static str, key: String, body: Value| {
+        let world = world.clone();
+        async move {
+            let body = if body.is_null() {
+                vec![]
+            } else {
+                body.to_string().into_bytes()
+            };
+            world
+                .send(method, path, "", &[("authorization", key.as_str())], body)
+                .await
+        }
+    };
+    let escalate = send(
+        Method::POST,
+        "/api/admin/keys",
+        bearer(&keys_and_catalog.key),
+        json!({"name": "greedy", "scopes": ["catalog", "refunds"]}),
+    )
+    .await;
+    assert_problem(&escalate, StatusCode::FORBIDDEN, "insufficient_scope");
+    assert_eq!(escalate.body["required_scope"], "refunds");
+
+    let issued = send(
+        Method::POST,
+        "/api/admin/keys",
+        bearer(&keys_and_catalog.key),
+        json!({"name": "catalog sync", "scopes": ["catalog"]}),
+    )
+    .await;
+    assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.body);
+    let new_key = issued.body["key"].as_str().unwrap().to_owned();
+    let new_id = issued.body["record"]["id"].as_str().unwrap().to_owned();
+    let works = send(
+        Method::GET,
+        "/api/admin/products",
+        bearer(&new_key),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(works.status, StatusCode::OK, "{}", works.body);
+
+    let listed = send(
+        Method::GET,
+        "/api/admin/keys",
+        bearer(&keys_and_catalog.key),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(listed.status, StatusCode::OK);
+    let listed = listed.body.as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(
+        listed
+            .iter()
+            .all(|k| k.get("hash").is_none() && k.get("key").is_none())
+    );
+
+    let revoke = world
+        .send(
+            Method::DELETE,
+            &format!("/api/admin/keys/{new_id}"),
+            "",
+            &[("authorization", bearer(&keys_and_catalog.key).as_str())],
+            vec![],
+        )
+        .await;
+    assert_eq!(revoke.status, StatusCode::NO_CONTENT);
+    let revoked = send(
+        Method::GET,
+        "/api/admin/products",
+        bearer(&new_key),
+        Value::Null,
+    )
+    .await;
+    assert_problem(&revoked, StatusCode::UNAUTHORIZED, "unauthorized");
+    let again = world
+        .send(
+            Method::DELETE,
+            &format!("/api/admin/keys/{new_id}"),
+            "",
+            &[("authorization", bearer(&keys_and_catalog.key).as_str())],
+            vec![],
+        )
+        .await;
+    assert_problem(&again, StatusCode::NOT_FOUND, "not_found");
+}
+
 macro_rules! on_every_store {
     ($($scenario:ident),* $(,)?) => {
         mod in_memory {
@@ -1234,4 +1340,5 @@ on_every_store!(
     order_stream_replays_from_last_event_id,
     availability_stream_notices_a_lapse,
     admin_api_behind_scoped_keys,
+    admin_keys_rotate_over_http,
 );

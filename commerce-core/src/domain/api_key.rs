@@ -17,6 +17,7 @@ use crate::ids::TenantId;
 
 /// What an admin key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ApiScope {
@@ -32,17 +33,21 @@ pub enum ApiScope {
     Orders,
     /// Refunds.
     Refunds,
+    /// Admin keys: issue (with at most the issuing key's scopes), list,
+    /// revoke.
+    Keys,
 }
 
 impl ApiScope {
     /// Every scope.
-    pub const ALL: [ApiScope; 6] = [
+    pub const ALL: [ApiScope; 7] = [
         ApiScope::Catalog,
         ApiScope::Inventory,
         ApiScope::Promotions,
         ApiScope::Settings,
         ApiScope::Orders,
         ApiScope::Refunds,
+        ApiScope::Keys,
     ];
 
     /// The snake-case name.
@@ -54,6 +59,7 @@ impl ApiScope {
             ApiScope::Settings => "settings",
             ApiScope::Orders => "orders",
             ApiScope::Refunds => "refunds",
+            ApiScope::Keys => "keys",
         }
     }
 }
@@ -66,6 +72,7 @@ impl fmt::Display for ApiScope {
 
 /// An admin key as stored: never the key itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKeyRecord {
     /// The public key id (16 hex digits).
     pub id: String,
@@ -78,10 +85,13 @@ pub struct ApiKeyRecord {
     /// The SHA-256 of the whole key, in hex.
     pub hash: String,
     /// When it was issued.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
     /// When it was last used, if ever.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub last_used_at: Option<Timestamp>,
     /// When it was revoked, if it was.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub revoked_at: Option<Timestamp>,
 }
 

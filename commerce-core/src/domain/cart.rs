@@ -13,17 +13,20 @@ use crate::text::{TextField, check_text};
 
 /// A record that the buyer's age was checked, by whom and how.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgeVerification {
     /// How it was checked (`"id-scan"`, `"document-check at collection"`).
     pub method: String,
     /// Who or what checked it (a staff member, a verification service).
     pub verified_by: String,
     /// When it was recorded (set by the facade from its clock).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub verified_at: Timestamp,
 }
 
 /// A change to a cart other than its lines.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum CartUpdate {
@@ -52,6 +55,7 @@ impl CartUpdate {
 
 /// Whether a cart can still change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "state", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum CartStatus {
@@ -66,6 +70,7 @@ pub enum CartStatus {
 
 /// One line of a cart: a SKU and a quantity (never zero).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CartLine {
     /// The SKU.
     pub sku: Sku,
@@ -75,6 +80,7 @@ pub struct CartLine {
 
 /// A cart. Every line's SKU appears once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Cart {
     /// The identifier.
     pub id: CartId,
@@ -96,8 +102,10 @@ pub struct Cart {
     /// Open or checked out: read it with [`status`](Self::status).
     status: CartStatus,
     /// When it was created.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
     /// When it last changed.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub updated_at: Timestamp,
 }
 

@@ -11,6 +11,7 @@ use crate::text::{TextField, check_text};
 
 /// One sellable variant of a product: a SKU, its option values and its price.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Variant {
     sku: Sku,
     options: BTreeMap<String, String>,
@@ -51,6 +52,7 @@ impl Variant {
 
 /// What a merchant supplies to create or replace a product.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewProduct {
     /// The display name.
     pub name: String,
@@ -67,6 +69,7 @@ pub struct NewProduct {
 /// A product with its variants. Built only through [`Product::new`], which
 /// checks it; deserializing checks it again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(try_from = "ProductDoc")]
 pub struct Product {
     id: ProductId,
@@ -173,6 +176,7 @@ impl Product {
 
 /// A product as serialized: checked by [`Product::new`] when deserialized.
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct ProductDoc {
     id: ProductId,
     name: String,
@@ -322,6 +326,7 @@ mod tests {
 
 /// A page of results: skip `offset`, return at most `limit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page {
     /// How many results to skip.
     pub offset: u32,

@@ -36,6 +36,7 @@ macro_rules! uuid_id {
         /// A UUID; [`new`](Self::new) makes a random one. Displayed and
         /// serialized as the hyphenated UUID string.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[serde(transparent)]
         pub struct $name(Uuid);
 
@@ -150,6 +151,7 @@ macro_rules! text_id {
     ($(#[$doc:meta])* $name:ident, $field:literal, $max:literal, $charset:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[serde(transparent)]
         pub struct $name(String);
 
@@ -318,6 +320,7 @@ text_id!(
 ///
 /// 1 to 64 printable ASCII characters without inner spaces.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct CouponCode(String);
 
@@ -395,6 +398,7 @@ impl RefundId {
 /// upper bound keeps every `price × quantity` far from overflow in practice
 /// (overflow is still checked).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct Quantity(u32);
 

@@ -19,6 +19,7 @@ use crate::ids::{CartId, OrderId, Quantity, Sku};
 
 /// A cart's hold on units of one SKU, until `expires_at`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Reservation {
     /// The cart holding it.
     pub cart: CartId,
@@ -27,6 +28,7 @@ pub struct Reservation {
     /// How many units.
     pub quantity: Quantity,
     /// The instant it stops counting.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub expires_at: Timestamp,
 }
 
@@ -40,6 +42,7 @@ impl Reservation {
 /// An order's hold on units of one SKU while it awaits payment, until the
 /// payment window closes at `expires_at`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Allocation {
     /// The order holding it.
     pub order: OrderId,
@@ -48,6 +51,7 @@ pub struct Allocation {
     /// How many units.
     pub quantity: Quantity,
     /// The end of the payment window.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub expires_at: Timestamp,
 }
 
@@ -60,6 +64,7 @@ impl Allocation {
 
 /// The stock position of one SKU at an instant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StockLevel {
     /// The SKU.
     pub sku: Sku,
@@ -82,6 +87,7 @@ impl StockLevel {
 
 /// Why the on-hand count of a SKU changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AdjustmentKind {
@@ -98,6 +104,7 @@ pub enum AdjustmentKind {
 
 /// One recorded change of a SKU's on-hand count.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StockAdjustment {
     /// The SKU.
     pub sku: Sku,
@@ -108,6 +115,7 @@ pub struct StockAdjustment {
     /// The on-hand count after the change.
     pub on_hand_after: u32,
     /// When.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: Timestamp,
     /// A free-form note from whoever made it.
     pub note: Option<String>,

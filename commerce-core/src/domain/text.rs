@@ -37,6 +37,7 @@ pub const MAX_WORD_LEN: usize = 2_047;
 
 /// A free-text field the core checks with [`check_text`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum TextField {
@@ -105,6 +106,7 @@ impl fmt::Display for TextField {
 
 /// Why [`check_text`] refused a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "reason", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum TextReason {

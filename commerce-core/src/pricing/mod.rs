@@ -123,6 +123,7 @@ use crate::tax::{LineTax, PriceBasis, RoundingMode, ShippingTax, TaxConfig, TaxL
 
 /// One cart line as pricing sees it: the catalog facts and the quantity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PricingLine {
     /// The SKU (unique within a cart).
     pub sku: Sku,
@@ -166,6 +167,7 @@ impl PricingLine {
 
 /// Who is buying, as far as promotions care.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustomerContext {
     /// The customer, when known (per-customer limits need it).
     pub id: Option<CustomerId>,
@@ -224,6 +226,7 @@ impl PricingInput {
 
 /// A discount a promotion gave to a line or to shipping.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LineDiscount {
     /// The promotion.
     pub promotion: PromotionId,
@@ -233,6 +236,7 @@ pub struct LineDiscount {
 
 /// A priced line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PricedLine {
     /// The SKU.
     pub sku: Sku,
@@ -280,6 +284,7 @@ impl PricedLine {
 
 /// Shipping as priced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ShippingCharge {
     /// The fee before discounts.
     pub amount: Money,
@@ -297,6 +302,7 @@ pub struct ShippingCharge {
 
 /// The cart's totals. Each is the exact sum of its parts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Totals {
     /// Σ line subtotals, before discounts.
     pub subtotal: Money,
@@ -312,6 +318,7 @@ pub struct Totals {
 
 /// What a measured condition found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Measured {
@@ -340,6 +347,7 @@ pub enum Measured {
 
 /// Why a promotion did not apply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "reason", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum NotApplied {
@@ -351,11 +359,13 @@ pub enum NotApplied {
     /// Its window has not started.
     NotStarted {
         /// When it starts.
+        #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
         starts_at: Timestamp,
     },
     /// Its window has ended.
     Ended {
         /// When it ended.
+        #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
         ended_at: Timestamp,
     },
     /// Its coupon code was not entered.
@@ -391,6 +401,7 @@ pub enum NotApplied {
 
 /// What became of one promotion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum PromotionOutcome {
@@ -405,6 +416,7 @@ pub enum PromotionOutcome {
 
 /// One promotion considered, in evaluation order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PromotionReport {
     /// The promotion.
     pub promotion: PromotionId,
@@ -425,6 +437,7 @@ impl PromotionReport {
 
 /// A priced cart.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PricedCart {
     /// The currency.
     pub currency: Currency,

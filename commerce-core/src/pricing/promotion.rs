@@ -41,6 +41,7 @@ use crate::money::Money;
 
 /// Which cart lines a condition or action looks at.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Selector {
@@ -64,6 +65,7 @@ pub enum Selector {
     /// Lines any of these selectors matches.
     AnyOf {
         /// The selectors (at least one).
+        #[cfg_attr(feature = "openapi", schema(no_recursion))]
         selectors: Vec<Selector>,
     },
 }
@@ -96,6 +98,7 @@ impl Selector {
 /// Whether a subtotal condition counts discounts that earlier promotions
 /// already gave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DiscountBasis {
     /// Measured on prices before any discount.
@@ -107,6 +110,7 @@ pub enum DiscountBasis {
 
 /// Whether a subtotal condition measures with or without tax.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TaxBasis {
     /// As prices are shown: with tax where prices include it, without where
@@ -121,6 +125,7 @@ pub enum TaxBasis {
 
 /// Something that must hold for a promotion to apply.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Condition {
@@ -160,15 +165,18 @@ pub enum Condition {
     Window {
         /// The first instant it applies, if bounded.
         #[serde(default)]
+        #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
         starts_at: Option<Timestamp>,
         /// The first instant it no longer applies, if bounded.
         #[serde(default)]
+        #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
         ends_at: Option<Timestamp>,
     },
 }
 
 /// How a fixed amount off items is given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AmountPer {
     /// The amount off every matching unit.
@@ -181,6 +189,7 @@ pub enum AmountPer {
 
 /// Which items a "buy X get Y" discounts first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DiscountOrder {
     /// The cheapest eligible items are discounted.
@@ -192,6 +201,7 @@ pub enum DiscountOrder {
 
 /// What a promotion gives.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Action {
@@ -249,6 +259,7 @@ pub enum Action {
 /// A promotion as a merchant writes it: plain data, checked by
 /// [`Promotion::new`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PromotionSpec {
     /// The identifier.
     pub id: PromotionId,
@@ -298,6 +309,26 @@ impl PromotionError {
 #[serde(try_from = "PromotionSpec", into = "PromotionSpec")]
 pub struct Promotion {
     spec: PromotionSpec,
+}
+
+/// On the wire a promotion is its spec.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Promotion {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <PromotionSpec as utoipa::PartialSchema>::schema()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Promotion {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <PromotionSpec as utoipa::ToSchema>::schemas(schemas);
+    }
 }
 
 fn check_percent(percent: Decimal) -> Result<(), PromotionError> {
@@ -497,6 +528,7 @@ impl fmt::Display for Promotion {
 
 /// How often a promotion has been redeemed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PromotionUsage {
     /// Orders that used it, in total.
     pub total: u32,

@@ -10,6 +10,7 @@ use crate::tax::{RoundingMode, TaxConfig};
 
 /// The pricing settings of one shop (tenant).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ShopSettings {
     /// The tax rules.
     pub tax: TaxConfig,

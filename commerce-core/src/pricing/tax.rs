@@ -78,6 +78,7 @@ use crate::money::{Currency, Money, MoneyError, allocate_minor};
 
 /// How an exact amount is rounded to the minor unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RoundingMode {
     /// Halves round away from zero (0.5 → 1, 2.5 → 3).
@@ -105,6 +106,7 @@ impl RoundingMode {
 
 /// Where tax is rounded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RoundingLevel {
     /// Each line's tax is rounded on its own.
@@ -117,6 +119,7 @@ pub enum RoundingLevel {
 
 /// The rounding policy of a tax configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rounding {
     /// How halves round.
     pub mode: RoundingMode,
@@ -126,6 +129,7 @@ pub struct Rounding {
 
 /// Whether catalog prices include tax.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PriceBasis {
     /// Prices include tax (GST, VAT): the buyer pays the price; the tax is
@@ -137,6 +141,7 @@ pub enum PriceBasis {
 
 /// How a rate treats what it applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TaxTreatment {
     /// Taxed at the rate's percentage.
@@ -149,6 +154,7 @@ pub enum TaxTreatment {
 
 /// One tax rate.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaxRate {
     /// The name on an invoice (`"GST"`, `"VAT 19%"`, `"WA sales tax"`).
     pub label: String,
@@ -206,6 +212,7 @@ impl TaxRate {
 
 /// Whether shipping is taxed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ShippingTax {
     /// Shipping is not taxed.
@@ -219,6 +226,7 @@ pub enum ShippingTax {
 
 /// The tax rules of one region.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaxConfig {
     /// A name for the region (`"AU"`, `"US-WA"`, `"DE"`).
     pub region: String,
@@ -269,6 +277,7 @@ pub enum TaxError {
 
 /// One amount to tax: a line's discounted amount, or shipping.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaxableAmount {
     /// Its tax category.
     pub category: TaxCategory,
@@ -278,6 +287,7 @@ pub struct TaxableAmount {
 
 /// What a tax calculator is asked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaxRequest {
     /// The currency of every amount.
     pub currency: Currency,
@@ -289,6 +299,7 @@ pub struct TaxRequest {
 
 /// The tax of one amount.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LineTax {
     /// The rate's label.
     pub label: String,
@@ -302,6 +313,7 @@ pub struct LineTax {
 
 /// The tax of one rate over the whole invoice.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaxLine {
     /// The rate's label.
     pub label: String,
@@ -317,6 +329,7 @@ pub struct TaxLine {
 
 /// A tax calculation's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaxResult {
     /// The tax of each line, in request order.
     pub lines: Vec<LineTax>,

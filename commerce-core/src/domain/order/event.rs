@@ -38,12 +38,14 @@ impl PendingEvent {
 
 /// One entry of an order's append-only audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrderEvent {
     /// The order.
     pub order: OrderId,
     /// Its position in the order's log, from 1, without gaps.
     pub seq: u32,
     /// When.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: Timestamp,
     /// The status before.
     pub from: OrderStatus,
@@ -55,6 +57,7 @@ pub struct OrderEvent {
 
 /// What an order event records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum OrderEventKind {

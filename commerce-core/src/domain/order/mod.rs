@@ -46,6 +46,7 @@ pub use refund::{
 /// [`OrderStatus::can_become`] is the whole table; every store refuses any
 /// other change with [`Error::InvalidTransition`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum OrderStatus {
@@ -122,6 +123,7 @@ impl fmt::Display for OrderStatus {
 
 /// A promotion an order used, as it was when the order was placed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AppliedPromotion {
     /// The promotion.
     pub promotion: PromotionId,
@@ -134,6 +136,7 @@ pub struct AppliedPromotion {
 /// A redemption of a limited promotion, counted atomically when the order
 /// is placed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Redemption {
     /// The promotion.
     pub promotion: PromotionId,
@@ -148,6 +151,7 @@ pub struct Redemption {
 /// Everything a store needs to place an order; built by the facade from the
 /// cart, the catalog, the promotions and the tax rules.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrderDraft {
     /// The new order's identifier.
     pub id: OrderId,
@@ -165,12 +169,14 @@ pub struct OrderDraft {
     /// step.
     pub redemptions: Vec<Redemption>,
     /// When the payment window closes and the allocation lapses.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub payment_expires_at: Timestamp,
 }
 
 /// A placed order: a snapshot of the priced cart that later changes to
 /// prices, promotions or tax rates never touch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Order {
     /// The identifier.
     pub id: OrderId,
@@ -199,6 +205,7 @@ pub struct Order {
     /// Where it stands: read it with [`status`](Self::status).
     status: OrderStatus,
     /// When the payment window closes.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub payment_expires_at: Timestamp,
     /// The payment session the buyer was sent to, once created.
     pub payment_session: Option<PaymentSession>,
@@ -214,8 +221,10 @@ pub struct Order {
     #[serde(default)]
     pub redemptions: Vec<Redemption>,
     /// When it was placed.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub placed_at: Timestamp,
     /// When it last changed.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub updated_at: Timestamp,
 }
 

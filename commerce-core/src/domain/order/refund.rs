@@ -12,6 +12,7 @@ use super::{Order, OrderEffect, OrderEventKind, OrderStatus, PendingEvent};
 
 /// Why a refund is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RefundReason {
@@ -37,6 +38,7 @@ impl RefundReason {
 
 /// Where a refund stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "state", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RefundStatus {
@@ -51,6 +53,7 @@ pub enum RefundStatus {
 
 /// A refund of an order's payment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Refund {
     /// The identifier, also the provider idempotency key.
     pub id: RefundId,
@@ -74,6 +77,7 @@ pub struct Refund {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failure: Option<RefundFailure>,
     /// When it was requested.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub requested_at: Timestamp,
 }
 
@@ -108,6 +112,7 @@ impl Refund {
 
 /// Units of one order line to refund.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefundLine {
     /// The line's SKU.
     pub sku: Sku,
@@ -117,6 +122,7 @@ pub struct RefundLine {
 
 /// How much of a paid order a merchant refund gives back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RefundAmount {
@@ -133,6 +139,7 @@ pub enum RefundAmount {
 
 /// A merchant's refund of a paid order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefundRequest {
     /// The refund's id: the idempotency key of the request here and at the
     /// provider. Asking again with the same id and amount returns the same
@@ -229,6 +236,7 @@ pub enum RefundError {
 
 /// What kind of failure a provider reported for a refund.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RefundFailureKind {
@@ -246,6 +254,7 @@ pub enum RefundFailureKind {
 
 /// The provider's refusal or failure of a refund, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[error("refund failed ({kind:?}): {message}")]
 pub struct RefundFailure {
     /// What kind of failure.

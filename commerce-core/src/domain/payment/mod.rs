@@ -15,17 +15,20 @@ use crate::order::{Order, Refund};
 
 /// A hosted payment page the buyer is sent to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PaymentSession {
     /// The provider's session id.
     pub id: String,
     /// Where to redirect the buyer.
     pub redirect_url: String,
     /// When the provider will stop accepting payment on it.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub expires_at: Timestamp,
 }
 
 /// What the provider says happened to an order's payment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum PaymentEventKind {
@@ -53,6 +56,7 @@ pub enum PaymentEventKind {
 /// A domain payment event: one provider event about one order. Its `id` is
 /// the provider's event id, on which exactly-once application is keyed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PaymentEvent {
     /// The provider's event id.
     pub id: PaymentEventId,
@@ -191,6 +195,7 @@ impl GatewayError {
 
 /// The provider's confirmation of a refund.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefundReceipt {
     /// The provider's refund reference.
     pub provider_ref: String,

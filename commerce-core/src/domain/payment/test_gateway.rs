@@ -25,6 +25,7 @@ pub const TEST_SIGNATURE_HEADER: &str = "test-signature";
 pub const TEST_WEBHOOK_TOLERANCE_SECONDS: i64 = 300;
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct TestWebhookBody {
     id: String,
     #[serde(rename = "type")]
