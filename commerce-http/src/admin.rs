@@ -270,7 +270,7 @@ struct Receipt {
     responses(
         (status = 200, description = "The stock level.", body = commerce_core::StockLevel),
         (status = 400, description = "The input cannot be read (`invalid_parameter`, with JSON pointers in `errors`)."),
-        (status = 409, description = "The count would overflow (`stock_overflow`)."),
+        (status = 422, description = "The count would overflow (`stock_overflow`)."),
         (status = 401, description = "No valid admin key (`unauthorized`, with `WWW-Authenticate`)."),
         (status = 403, description = "The key lacks the scope (`insufficient_scope` with `required_scope`)."),
     )
