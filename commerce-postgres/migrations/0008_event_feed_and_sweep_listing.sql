@@ -43,27 +43,37 @@ CREATE INDEX order_events_feed ON order_events (tenant_id, xid, position);
 -- security), so listing tenants across it is this one function's job. It
 -- runs as its owner, the migrating role (SECURITY DEFINER), returns only
 -- distinct tenant ids, and only the application role may call it. The
--- tables' policies stay as they are. row_security = off makes it fail
--- loudly, rather than list nothing, if its owner is subject to row-level
--- security (a non-superuser owner of tables that force it): then give the
--- function to a role with BYPASSRLS
--- (ALTER FUNCTION commerce_tenants_with_work(timestamptz, text, integer) OWNER TO ...).
+-- tables' policies stay as they are. Its owner must bypass row-level
+-- security (a superuser or a BYPASSRLS role): a non-superuser owner of the
+-- tables is itself confined by FORCE ROW LEVEL SECURITY and would list
+-- nothing, so the function refuses to run for one (give it to a BYPASSRLS
+-- role with ALTER FUNCTION ... OWNER TO) instead of listing nothing.
 CREATE FUNCTION commerce_tenants_with_work(due timestamptz, after_tenant text, max_tenants integer)
 RETURNS SETOF text
-LANGUAGE sql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET row_security = off
 AS $$
-    SELECT tenant_id FROM (
-        SELECT tenant_id FROM reservations WHERE expires_at <= due
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_roles WHERE rolname = current_user AND (rolsuper OR rolbypassrls)
+    ) THEN
+        RAISE EXCEPTION 'commerce_tenants_with_work is owned by %, which row-level security confines', current_user
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'ALTER FUNCTION commerce_tenants_with_work(timestamptz, text, integer) OWNER TO a role with BYPASSRLS';
+    END IF;
+    RETURN QUERY
+    SELECT due_work.tenant_id FROM (
+        SELECT r.tenant_id FROM reservations r WHERE r.expires_at <= due
         UNION
-        SELECT tenant_id FROM orders
-        WHERE status = 'awaiting_payment' AND payment_expires_at <= due
+        SELECT o.tenant_id FROM orders o
+        WHERE o.status = 'awaiting_payment' AND o.payment_expires_at <= due
         UNION
-        SELECT tenant_id FROM refunds WHERE pending
+        SELECT f.tenant_id FROM refunds f WHERE f.pending
     ) due_work
-    WHERE after_tenant IS NULL OR tenant_id > after_tenant
-    ORDER BY tenant_id
-    LIMIT max_tenants
+    WHERE after_tenant IS NULL OR due_work.tenant_id > after_tenant
+    ORDER BY due_work.tenant_id
+    LIMIT max_tenants;
+END
 $$;
 
 -- A SECURITY DEFINER function resolves names with a fixed search path.

@@ -26,10 +26,12 @@ use crate::{PgTenant, from_doc};
 
 /// Up to `limit` feed rows after `(commit, index)`: every transaction
 /// before the oldest running one has ended, so their rows are final.
-const FEED: &str = "SELECT xid::text, position, doc FROM order_events \
-     WHERE tenant_id = $1 AND (xid, position) > ($2::text::xid8, $3) \
-     AND xid < pg_snapshot_xmin(pg_current_snapshot()) \
-     ORDER BY xid, position LIMIT $4";
+/// (The text form of `xid` gets its own name: `ORDER BY xid` would otherwise
+/// sort by the text.)
+const FEED: &str = "SELECT e.xid::text AS commit, e.position, e.doc FROM order_events e \
+     WHERE e.tenant_id = $1 AND (e.xid, e.position) > ($2::text::xid8, $3) \
+     AND e.xid < pg_snapshot_xmin(pg_current_snapshot()) \
+     ORDER BY e.xid, e.position LIMIT $4";
 
 impl PgTenant {
     /// The tenant's feed after `after`, at most `limit` items.

@@ -217,6 +217,49 @@ async fn existing_events_get_positions_in_the_order_they_happened() {
     assert!(new[0].position.index() > b[0].position.index());
 }
 
+/// Transaction ids compare as numbers, not as text: an event of
+/// transaction 9 comes before one of transaction 10 whatever their
+/// positions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_feed_orders_transactions_numerically() {
+    let Some(factory) = factory().await else {
+        return;
+    };
+    let (name, admin) = factory.fresh_database().await;
+    let clock = ManualClock::at_unix(commerce_core::testkit::START_UNIX);
+    let (late, early) = (OrderId::new(), OrderId::new());
+    for (order, xid) in [(late, "10"), (early, "9")] {
+        let event = OrderEvent {
+            order,
+            seq: 1,
+            at: clock.now(),
+            from: OrderStatus::Paid,
+            to: OrderStatus::Fulfilled,
+            kind: OrderEventKind::Fulfilled,
+        };
+        sqlx::query(
+            "INSERT INTO order_events (tenant_id, order_id, seq, doc, xid) \
+             VALUES ('shop-a', $1, 1, $2, $3::text::xid8)",
+        )
+        .bind(order.as_uuid())
+        .bind(sqlx::types::Json(serde_json::to_value(&event).unwrap()))
+        .bind(xid)
+        .execute(&admin)
+        .await
+        .unwrap();
+    }
+    admin.close().await;
+    let store = app_store(&factory, &name).await;
+    let h = Harness::new(&Fixed(Arc::new(store))).await;
+    let items = read(&h.shop, None, 2).await;
+    let commits: Vec<(u64, OrderId)> = items
+        .iter()
+        .map(|i| (i.position.commit(), i.order()))
+        .collect();
+    assert_eq!(commits, [(9, early), (10, late)]);
+    assert!(items[0].position.index() > items[1].position.index());
+}
+
 /// The application role lists tenants through the function, sees only
 /// ids, and still cannot read another tenant's rows directly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
