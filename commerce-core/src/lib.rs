@@ -29,8 +29,8 @@ pub use catalog::{NewProduct, Page, Product, Variant};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{BackendError, BackendErrorKind, Entity, Error, Result};
 pub use facade::{
-    Checkout, CheckoutRequest, Commerce, CommerceBuilder, Config, OrderPage, Shop, SweepReport,
-    WebhookHandled, plan_checkout,
+    Checkout, CheckoutRequest, Commerce, CommerceBuilder, Config, FeedPage, OrderPage, Shop,
+    SweepAllReport, SweepReport, WebhookHandled, plan_checkout,
 };
 pub use ids::{
     CartId, Category, CouponCode, CustomerGroup, CustomerId, IdempotencyKey, OrderId, ParseError,
@@ -40,9 +40,10 @@ pub use inventory::{AdjustmentKind, Allocation, Reservation, StockAdjustment, St
 pub use memory::InMemoryStore;
 pub use money::{Currency, Money, MoneyError};
 pub use order::{
-    AppliedPromotion, Order, OrderCommand, OrderDraft, OrderEvent, OrderEventKind, OrderStatus,
-    PaymentApplication, PaymentOutcome, Redemption, Refund, RefundAmount, RefundError,
-    RefundFailure, RefundFailureKind, RefundLine, RefundReason, RefundRequest, RefundStatus,
+    AppliedPromotion, FeedItem, FeedPosition, Order, OrderCommand, OrderDraft, OrderEvent,
+    OrderEventKind, OrderStatus, PaymentApplication, PaymentOutcome, Redemption, Refund,
+    RefundAmount, RefundError, RefundFailure, RefundFailureKind, RefundLine, RefundReason,
+    RefundRequest, RefundStatus,
 };
 pub use payment::{
     DynPaymentGateway, GatewayError, PaymentEvent, PaymentEventKind, PaymentGateway,

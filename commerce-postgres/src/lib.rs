@@ -6,6 +6,7 @@ mod carts;
 mod catalog;
 mod effects;
 mod error;
+mod feed;
 mod inventory;
 mod orders;
 mod promotions;
@@ -17,7 +18,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use commerce_core::store::Scope;
-use commerce_core::{Error, Result, Store, TenantId};
+use commerce_core::{Error, Result, Store, TenantId, Timestamp};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::migrate::Migrator;
@@ -29,8 +30,10 @@ pub use sqlx;
 use crate::error::{corrupt, db};
 
 /// The embedded migrations: the schema, then row-level security and the
-/// `commerce_app` role. Run them with an administrative connection
-/// ([`migrate`]), never as `commerce_app`.
+/// `commerce_app` role, then later additions (among them the event feed's
+/// columns and the sweep's tenant listing function, which the migrating
+/// role owns). Run them with an administrative connection ([`migrate`]),
+/// never as `commerce_app`.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// Runs [`MIGRATOR`] against `admin` (a role that may create tables,
@@ -165,7 +168,32 @@ impl PgStore {
     }
 }
 
+#[async_trait::async_trait]
 impl Store for PgStore {
+    /// Through `commerce_tenants_with_work` (migration 0008): a
+    /// `SECURITY DEFINER` function of the migrating role that returns only
+    /// tenant ids, so the application role's row-level security is not
+    /// loosened.
+    async fn tenants_with_work(
+        &self,
+        now: Timestamp,
+        after: Option<&TenantId>,
+        limit: usize,
+    ) -> Result<Vec<TenantId>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT tenant FROM commerce_tenants_with_work($1, $2, $3) AS tenant",
+        )
+        .bind(now)
+        .bind(after.map(TenantId::as_str))
+        .bind(i32::try_from(limit).unwrap_or(i32::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        ids.into_iter()
+            .map(|id| TenantId::parse(id).map_err(|e| corrupt("a tenant id", e)))
+            .collect()
+    }
+
     fn scope(&self, tenant: &TenantId) -> Scope {
         Scope::new(
             tenant.clone(),

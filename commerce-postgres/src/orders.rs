@@ -7,7 +7,7 @@
 //! refunds for an order.
 
 use async_trait::async_trait;
-use commerce_core::order::{OrderChange, OrderCommand, PendingEvent};
+use commerce_core::order::{FeedItem, FeedPosition, OrderChange, OrderCommand, PendingEvent};
 use commerce_core::store::{
     ChangedOrder, OrderCursor, OrderFilter, OrderStore, PaymentDecision, Placement, decide,
     decide_payment, place, settle_payment,
@@ -365,6 +365,10 @@ impl OrderStore for PgTenant {
         docs.into_iter()
             .map(|doc| from_doc("an order event", doc))
             .collect()
+    }
+
+    async fn feed(&self, after: Option<FeedPosition>, limit: usize) -> Result<Vec<FeedItem>> {
+        self.read_feed(after, limit).await
     }
 
     async fn change_order(

@@ -3,8 +3,10 @@
 
 mod checkout;
 mod config;
+mod feed;
 mod keys;
 mod orders;
+mod sweep;
 
 use std::sync::Arc;
 
@@ -31,7 +33,9 @@ use crate::text::{TextField, check_optional_text};
 
 pub use checkout::{Checkout, CheckoutRequest, plan_checkout};
 pub use config::{CommerceBuilder, Config};
+pub use feed::FeedPage;
 pub use orders::{OrderPage, SweepReport};
+pub use sweep::SweepAllReport;
 
 struct Inner {
     store: Arc<dyn Store>,

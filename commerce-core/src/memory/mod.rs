@@ -28,7 +28,7 @@ use crate::ids::{
     RefundId, Sku, TenantId,
 };
 use crate::inventory::{AdjustmentKind, Allocation, Reservation, StockAdjustment, StockLevel};
-use crate::order::{Order, OrderEvent, PendingEvent, Refund};
+use crate::order::{FeedPosition, Order, OrderEvent, OrderStatus, PendingEvent, Refund};
 use crate::promotion::{Promotion, PromotionUsage};
 use crate::settings::ShopSettings;
 use crate::store::{
@@ -56,7 +56,30 @@ impl InMemoryStore {
     }
 }
 
+#[async_trait::async_trait]
 impl Store for InMemoryStore {
+    async fn tenants_with_work(
+        &self,
+        now: Timestamp,
+        after: Option<&TenantId>,
+        limit: usize,
+    ) -> Result<Vec<TenantId>> {
+        let mut tenants: Vec<(TenantId, Arc<TenantStores>)> = self
+            .tenants
+            .lock()
+            .iter()
+            .filter(|(id, _)| after.is_none_or(|after| *id > after))
+            .map(|(id, stores)| (id.clone(), stores.clone()))
+            .collect();
+        tenants.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(tenants
+            .into_iter()
+            .filter(|(_, stores)| stores.data.lock().has_work(now))
+            .take(limit)
+            .map(|(id, _)| id)
+            .collect())
+    }
+
     fn scope(&self, tenant: &TenantId) -> Scope {
         let stores = self
             .tenants
@@ -176,6 +199,10 @@ struct TenantData {
     usage: HashMap<PromotionId, UsageCounts>,
     settings: Option<ShopSettings>,
     api_keys: BTreeMap<String, crate::api_key::ApiKeyRecord>,
+    /// The feed: (position, order, seq) of every event, in position order.
+    feed: Vec<(FeedPosition, OrderId, u32)>,
+    /// Changes that appended events, counted: the feed's commit order.
+    commits: u64,
 }
 
 #[derive(Debug, Default)]
@@ -197,12 +224,38 @@ impl TenantData {
             .ok_or_else(|| Error::not_found(Entity::Order, id))
     }
 
-    fn append(&mut self, order: OrderId, event: PendingEvent) {
+    /// Appends `events` to the log of `order` and to the tenant's feed, as
+    /// one commit: under the tenant's lock, so positions follow the order
+    /// in which changes happen and a reader never sees a gap.
+    fn append(&mut self, order: OrderId, events: Vec<PendingEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        self.commits = self.commits.saturating_add(1);
         let log = self.events.entry(order).or_default();
-        let seq = u32::try_from(log.len())
-            .unwrap_or(u32::MAX)
-            .saturating_add(1);
-        log.push(event.into_event(order, seq));
+        for event in events {
+            let seq = u32::try_from(log.len())
+                .unwrap_or(u32::MAX)
+                .saturating_add(1);
+            log.push(event.into_event(order, seq));
+            let index = u64::try_from(self.feed.len())
+                .unwrap_or(u64::MAX)
+                .saturating_add(1);
+            self.feed
+                .push((FeedPosition::new(self.commits, index), order, seq));
+        }
+    }
+
+    /// Whether the sweep has something to do at `now`.
+    fn has_work(&self, now: Timestamp) -> bool {
+        self.stock
+            .values()
+            .any(|s| s.reservations.values().any(|r| !r.is_live(now)))
+            || self
+                .orders
+                .values()
+                .any(|o| o.status() == OrderStatus::AwaitingPayment && o.payment_expires_at <= now)
+            || self.refunds.iter().any(Refund::is_pending)
     }
 
     fn release_allocations(&mut self, order: &Order) {
@@ -224,8 +277,6 @@ impl TenantData {
     fn commit_order(&mut self, order: Order, events: Vec<PendingEvent>) {
         let id = order.id;
         self.orders.insert(id, order);
-        for event in events {
-            self.append(id, event);
-        }
+        self.append(id, events);
     }
 }

@@ -12,9 +12,9 @@ use crate::error::{Entity, Error, Result};
 use crate::ids::{IdempotencyKey, OrderId, Sku};
 use crate::inventory::Reservation;
 use crate::order::{
-    Order, OrderChange, OrderCommand, OrderDraft, OrderEvent, OrderEventKind, OrderStatus,
-    PaymentApplication, PaymentDecision, PaymentOutcome, Refund, decide, decide_payment, place,
-    settle_payment,
+    FeedItem, FeedPosition, Order, OrderChange, OrderCommand, OrderDraft, OrderEvent,
+    OrderEventKind, OrderStatus, PaymentApplication, PaymentDecision, PaymentOutcome, Refund,
+    decide, decide_payment, place, settle_payment,
 };
 use crate::payment::PaymentEvent;
 use crate::store::{ChangedOrder, OrderCursor, OrderFilter, OrderStore, Placement};
@@ -114,6 +114,26 @@ impl OrderStore for TenantStores {
             .unwrap_or_default())
     }
 
+    async fn feed(&self, after: Option<FeedPosition>, limit: usize) -> Result<Vec<FeedItem>> {
+        let d = self.data.lock();
+        let start = d
+            .feed
+            .partition_point(|(position, _, _)| after.is_some_and(|after| *position <= after));
+        Ok(d.feed
+            .iter()
+            .skip(start)
+            .take(limit)
+            .filter_map(|(position, order, seq)| {
+                let index = usize::try_from(seq.checked_sub(1)?).ok()?;
+                let event = d.events.get(order)?.get(index)?.clone();
+                Some(FeedItem {
+                    position: *position,
+                    event,
+                })
+            })
+            .collect())
+    }
+
     async fn change_order(
         &self,
         order: OrderId,
@@ -142,7 +162,7 @@ impl OrderStore for TenantStores {
                 },
                 now,
             );
-            d.append(order.id, note);
+            d.append(order.id, vec![note]);
             return Ok(PaymentApplication {
                 outcome: PaymentOutcome::Duplicate,
                 order,

@@ -45,9 +45,31 @@ pub use crate::order::{
 };
 
 /// A backend that holds many tenants' data.
+#[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// The stores of `tenant`. Cheap; call it per request.
     fn scope(&self, tenant: &TenantId) -> Scope;
+
+    /// The tenants that have sweeping to do at `now`, by id, at most
+    /// `limit`, after `after` (the last tenant of the previous page): those
+    /// holding a reservation that expired at or before `now`, an order
+    /// awaiting payment whose window closed at or before `now`, or a
+    /// pending refund. Each tenant once.
+    ///
+    /// # Behavior
+    ///
+    /// A read across tenants, safe beside traffic; it lists ids only and
+    /// changes nothing (each tenant is then swept through its own
+    /// [`Scope`]). `limit` 0 returns nothing. A tenant with nothing to do
+    /// is not listed. PostgreSQL lists them with one function owned by the
+    /// migrating role, so the application role's row-level security stays
+    /// as it is.
+    async fn tenants_with_work(
+        &self,
+        now: Timestamp,
+        after: Option<&TenantId>,
+        limit: usize,
+    ) -> Result<Vec<TenantId>>;
 }
 
 /// A shared, type-erased store.

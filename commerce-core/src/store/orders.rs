@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::ids::{CustomerId, IdempotencyKey, OrderId};
-use crate::order::{Order, OrderCommand, OrderDraft, OrderEvent, PaymentApplication, Refund};
+use crate::order::{
+    FeedItem, FeedPosition, Order, OrderCommand, OrderDraft, OrderEvent, PaymentApplication, Refund,
+};
 use crate::payment::PaymentEvent;
 
 #[cfg(doc)]
@@ -88,6 +90,27 @@ pub trait OrderStore: Send + Sync + 'static {
     /// writer waits on, and is safe beside traffic. Its only errors are
     /// backend failures ([`Error::Backend`](crate::Error::Backend)).
     async fn events(&self, order: OrderId) -> Result<Vec<OrderEvent>>;
+
+    /// The tenant's feed: up to `limit` of its order events, every order's,
+    /// with positions after `after` (from the start when `None`), in
+    /// position order.
+    ///
+    /// # Behavior
+    ///
+    /// A read, safe beside traffic; `limit` 0 returns nothing.
+    ///
+    /// - Positions strictly increase in the order returned, and every event
+    ///   of [`events`](Self::events) appears in the feed exactly once, an
+    ///   order's events in `seq` order.
+    /// - No gaps for a follower: an event is handed out only when no event
+    ///   with a lower position can still appear. So a reader that reads to
+    ///   the end and reads again from its last position never misses an
+    ///   event, even one whose change committed after a higher-positioned
+    ///   one. A store may therefore show an event a little after its change
+    ///   commits (PostgreSQL: once every transaction that began writing
+    ///   before it has ended); it never hides one for good.
+    /// - Confined to the tenant, like every read of the scope.
+    async fn feed(&self, after: Option<FeedPosition>, limit: usize) -> Result<Vec<FeedItem>>;
 
     /// Carries out `command` on `order`, as [`decide`]
     /// says, and returns the order after it with the refund it made or

@@ -133,10 +133,15 @@ impl Harness {
         factory: &dyn StoreFactory,
         configure: impl FnOnce(Config) -> Config,
     ) -> Self {
+        Self::on_store(factory.new_store().await, configure)
+    }
+
+    /// A harness on `store` (which the caller may keep, to use it directly).
+    pub fn on_store(store: Arc<dyn Store>, configure: impl FnOnce(Config) -> Config) -> Self {
         let clock = ManualClock::at_unix(START_UNIX);
         let gateway = TestGateway::default();
         let commerce = Commerce::builder()
-            .shared_store(factory.new_store().await)
+            .shared_store(store)
             .gateway(gateway.clone())
             .clock(clock.clone())
             .config(configure(
@@ -285,6 +290,7 @@ impl Harness {
 pub mod api_keys;
 pub mod carts;
 pub mod catalog;
+pub mod feed;
 pub mod inventory;
 pub mod model;
 pub mod orders;
@@ -292,10 +298,12 @@ pub mod payments;
 pub mod promotions;
 pub mod redemptions;
 pub mod refunds;
+pub mod sweep;
 
 pub use api_keys::*;
 pub use carts::*;
 pub use catalog::*;
+pub use feed::*;
 pub use inventory::*;
 pub use model::*;
 pub use orders::*;
@@ -303,6 +311,7 @@ pub use payments::*;
 pub use promotions::*;
 pub use redemptions::*;
 pub use refunds::*;
+pub use sweep::*;
 
 pub(crate) fn tenant(name: &str) -> TenantId {
     TenantId::parse(name).unwrap()
@@ -336,6 +345,8 @@ macro_rules! conformance_tests {
         $crate::__conformance_catalog!(@stamp $factory);
         $crate::__conformance_redemptions!(@stamp $factory);
         $crate::__conformance_refunds!(@stamp $factory);
+        $crate::__conformance_feed!(@stamp $factory);
+        $crate::__conformance_sweep!(@stamp $factory);
         $crate::__conformance_model!(@stamp $factory);
     };
     (@area [@stamp $factory:expr] $area:ident: $($scenario:ident),* $(,)?) => {
@@ -376,7 +387,12 @@ mod tests {
 
     #[test]
     fn every_scenario_is_stamped() {
-        let areas: [((&str, &[&str]), &str); 10] = [
+        let areas: [((&str, &[&str]), &str); 12] = [
+            (crate::__conformance_feed!(@names), include_str!("feed.rs")),
+            (
+                crate::__conformance_sweep!(@names),
+                include_str!("sweep.rs"),
+            ),
             (
                 crate::__conformance_api_keys!(@names),
                 include_str!("api_keys.rs"),

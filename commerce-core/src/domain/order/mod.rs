@@ -4,6 +4,7 @@
 
 mod decide;
 mod event;
+mod feed;
 mod payment;
 mod refund;
 
@@ -21,6 +22,7 @@ use crate::tax::{PriceBasis, TaxLine};
 
 pub use decide::{OrderChange, OrderCommand, OrderEffect, check_redemption, decide, place};
 pub use event::{OrderEvent, OrderEventKind, PendingEvent};
+pub use feed::{FeedItem, FeedPosition};
 pub use payment::{
     PaymentApplication, PaymentDecision, PaymentOutcome, PaymentSettlement, decide_payment,
     settle_payment,
