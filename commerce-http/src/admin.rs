@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{FromRequestParts, Query};
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -37,6 +37,7 @@ pub(crate) fn routes() -> OpenApiRouter<Arc<Http>> {
         .routes(routes!(list_orders))
         .routes(routes!(order))
         .routes(routes!(order_events))
+        .routes(routes!(feed))
         .routes(routes!(cancel))
         .routes(routes!(fulfil))
         .routes(routes!(refunds, refund))
@@ -770,6 +771,94 @@ async fn sweep(admin: Admin) -> Result<Response, Problem> {
             orders_expired: report.orders_expired,
             refunds_retried: report.refunds_retried,
             refunds_confirmed: report.refunds_confirmed,
+        },
+    ))
+}
+
+// ----- the feed -------------------------------------------------------------
+
+/// Where to read the feed from.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct FeedQuery {
+    /// The `next` of the previous page (or an event's `position`); from the
+    /// first event when absent.
+    after: Option<String>,
+    /// How many events (1 to 500, default 100).
+    limit: Option<usize>,
+}
+
+/// A page of the tenant's event feed.
+#[derive(Debug, Serialize, ToSchema)]
+struct FeedView {
+    /// The events, in feed order.
+    data: Vec<commerce_core::order::FeedItem>,
+    /// Where to read on from (`after` of the next request).
+    next: Option<commerce_core::order::FeedPosition>,
+}
+
+fn feed_position(text: &str) -> Result<commerce_core::order::FeedPosition, Problem> {
+    text.trim()
+        .parse()
+        .map_err(|_| Problem::invalid("/after", "not a feed position this API gave"))
+}
+
+/// Every order event of the shop, from a position: JSON pages, or with
+/// `Accept: text/event-stream` a live stream whose event ids are feed
+/// positions (a reconnect with `Last-Event-ID` resumes after it). Read
+/// from the store: restart-proof, and every event exactly once in order.
+#[utoipa::path(
+    get,
+    path = "/events",
+    tag = "orders",
+    operation_id = "admin_feed",
+    params(
+        FeedQuery,
+        ("last-event-id" = Option<String>, Header, description = "On a stream: the last position seen; the stream resumes after it."),
+    ),
+    responses(
+        (status = 200, description = "A page of the feed; with `Accept: text/event-stream` a stream of its events.",
+            content(
+                (FeedView = "application/json"),
+                (String = "text/event-stream"),
+            )),
+        (status = 400, description = "`after` or `Last-Event-ID` is not a feed position (`invalid_parameter`)."),
+        (status = 401, description = "No valid admin key (`unauthorized`, with `WWW-Authenticate`)."),
+        (status = 403, description = "The key lacks the scope (`insufficient_scope` with `required_scope`)."),
+    )
+)]
+async fn feed(
+    State(http): State<Arc<Http>>,
+    admin: Admin,
+    headers: axum::http::HeaderMap,
+    query: Result<Query<FeedQuery>, QueryRejection>,
+) -> Result<Response, Problem> {
+    let shop = admin.require(ApiScope::Orders)?.clone();
+    let Query(query) = query?;
+    let resume = headers
+        .get("last-event-id")
+        .map(|value| {
+            value
+                .to_str()
+                .map_err(|_| Problem::invalid("/after", "not text"))
+        })
+        .transpose()?;
+    let after = query
+        .after
+        .as_deref()
+        .or(resume)
+        .map(feed_position)
+        .transpose()?;
+    if crate::events::wants_stream(&headers) {
+        return Ok(crate::events::feed_stream(http, shop, after));
+    }
+    let page = shop.events_since(after, query.limit.unwrap_or(100)).await?;
+    Ok(json(
+        StatusCode::OK,
+        &FeedView {
+            data: page.items,
+            next: page.next,
         },
     ))
 }

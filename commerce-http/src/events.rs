@@ -4,8 +4,10 @@
 //!
 //! - An order's audit log: each SSE `id` is the event's sequence number in
 //!   the log, so a reconnect with `Last-Event-ID: n` gets exactly the
-//!   events after `n`. The stream ends after a status nothing can follow
-//!   (refunded).
+//!   events after `n`. The stream ends once nothing can follow: a final
+//!   status (refunded, say) with no refund awaiting the provider.
+//! - The tenant's feed (admin): every order event of the shop, each SSE
+//!   `id` its feed position; never ends.
 //! - A product's availability: a snapshot first, then a frame whenever a
 //!   variant's available count changes, including when a hold lapses
 //!   (which changes availability with no write): the stream re-reads at
@@ -24,6 +26,48 @@ use serde::Serialize;
 
 use crate::Http;
 use crate::problem::Problem;
+
+/// The tenant's feed after `after`, then new events as they appear; each
+/// frame's id is its feed position. Never ends by itself: the feed has no
+/// last event.
+pub(crate) fn feed_stream(
+    http: Arc<Http>,
+    shop: Shop,
+    after: Option<commerce_core::order::FeedPosition>,
+) -> Response {
+    let interval = http.poll_interval;
+    let frames = stream::unfold((shop, after), move |(shop, after)| async move {
+        let mut waited = false;
+        loop {
+            if waited {
+                tokio::time::sleep(interval).await;
+            }
+            waited = true;
+            // The store failed: end the stream; the client reconnects with
+            // its Last-Event-ID and loses nothing.
+            let page = shop.events_since(after, 100).await.ok()?;
+            if page.items.is_empty() {
+                continue;
+            }
+            let frames: Vec<Result<Event, Infallible>> = page
+                .items
+                .iter()
+                .map(|item| {
+                    let kind = serde_json::to_value(&item.event.kind)
+                        .ok()
+                        .and_then(|k| k.get("type").and_then(|t| t.as_str()).map(str::to_owned))
+                        .unwrap_or_else(|| "event".to_owned());
+                    Ok(Event::default()
+                        .id(item.position.to_string())
+                        .event(kind)
+                        .data(serde_json::to_string(item).unwrap_or_default()))
+                })
+                .collect();
+            return Some((stream::iter(frames), (shop, page.next)));
+        }
+    });
+    sse(futures_util::StreamExt::flatten(frames))
+}
 
 /// Whether nothing can follow `status`.
 fn is_final(status: OrderStatus) -> bool {
@@ -55,6 +99,19 @@ fn order_frame(event: &OrderEvent) -> Event {
         .data(data)
 }
 
+/// The order's log, and whether nothing can be appended to it any more:
+/// its status is final and no refund waits for the provider's answer
+/// (which comes as another event). The refunds are read before the log,
+/// and a refund's answer is recorded with its event in one transaction, so
+/// a settled answer never misses an event.
+async fn read_log(shop: &Shop, order: OrderId) -> Result<(Vec<OrderEvent>, bool), Problem> {
+    let refunds = shop.order_refunds(order).await?;
+    let events = shop.order_events(order).await?;
+    let settled = events.last().is_some_and(|e| is_final(e.to))
+        && refunds.iter().all(|refund| !refund.is_pending());
+    Ok((events, settled))
+}
+
 /// The sequence number a reconnecting client last saw.
 fn last_event_id(headers: &HeaderMap) -> Result<u32, Problem> {
     match headers.get("last-event-id") {
@@ -76,10 +133,10 @@ pub(crate) async fn order_stream(
     headers: &HeaderMap,
 ) -> Result<Response, Problem> {
     let after = last_event_id(headers)?;
-    let current = shop.order(order).await?;
-    if is_final(current.status()) && after > 0 {
-        let events = shop.order_events(order).await?;
-        if events.iter().all(|e| e.seq <= after) {
+    shop.order(order).await?;
+    if after > 0 {
+        let (events, settled) = read_log(&shop, order).await?;
+        if settled && events.iter().all(|e| e.seq <= after) {
             // Nothing more will come: 204 tells EventSource to stop.
             return Ok(axum::http::StatusCode::NO_CONTENT.into_response());
         }
@@ -96,21 +153,15 @@ pub(crate) async fn order_stream(
                 tokio::time::sleep(interval).await;
             }
             waited = true;
-            // One read: whether the order is final comes from the same log
-            // (its last event's status), so an event appended between two
-            // reads can never be skipped.
-            let Ok(events) = shop.order_events(order).await else {
-                // The store failed: end the stream; the client reconnects
-                // with its Last-Event-ID and loses nothing.
-                return None;
-            };
+            // The store failed: end the stream; the client reconnects with
+            // its Last-Event-ID and loses nothing.
+            let (events, finished) = read_log(&shop, order).await.ok()?;
             let new: Vec<Event> = events
                 .iter()
                 .filter(|e| e.seq > after)
                 .map(order_frame)
                 .collect();
             let last = events.last().map_or(after, |e| e.seq.max(after));
-            let finished = events.last().is_some_and(|e| is_final(e.to));
             if !new.is_empty() {
                 let frames: Vec<Result<Event, Infallible>> = new.into_iter().map(Ok).collect();
                 return Some((stream::iter(frames), (shop, order, last, finished)));

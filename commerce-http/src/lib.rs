@@ -259,6 +259,50 @@ impl CommerceHttp {
         router.with_state(self.http.clone())
     }
 
+    /// A task that sweeps every tenant with work every `interval`
+    /// ([`Commerce::sweep_all`]: lapsed holds released, unpaid orders past
+    /// their window expired, pending refunds retried), logging what it did
+    /// and each tenant it could not sweep. It runs until dropped; spawn it
+    /// once per deployment or on every instance (sweeps are idempotent and
+    /// safe to race):
+    ///
+    /// ```no_run
+    /// # async fn run(http: commerce_http::CommerceHttp) {
+    /// let sweeper = tokio::spawn(http.sweeper(std::time::Duration::from_secs(30)));
+    /// # let _ = sweeper;
+    /// # }
+    /// ```
+    pub fn sweeper(&self, interval: Duration) -> impl Future<Output = ()> + Send + 'static {
+        let http = self.http.clone();
+        async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                match http.commerce.sweep_all().await {
+                    Ok(report) => {
+                        for (tenant, swept) in &report.swept {
+                            tracing::info!(
+                                tenant = %tenant,
+                                reservations_removed = swept.reservations_removed,
+                                orders_expired = swept.orders_expired.len(),
+                                refunds_retried = swept.refunds_retried,
+                                refunds_confirmed = swept.refunds_confirmed,
+                                "swept"
+                            );
+                        }
+                        for (tenant, error) in &report.failed {
+                            tracing::warn!(tenant = %tenant, error = %error, "sweep failed");
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(error = %error, "sweep: cannot list the tenants with work");
+                    }
+                }
+            }
+        }
+    }
+
     /// The OpenAPI 3.1 document of the routers, mounted as `mounts` says
     /// (with the tenant parameter the configured [`TenantResolver`] reads,
     /// the admin API's bearer scheme, and every refusal documented as a

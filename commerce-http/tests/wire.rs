@@ -130,12 +130,23 @@ impl World {
     /// Opens the event stream at `path` (with `Last-Event-ID: after` when
     /// given).
     async fn stream(&self, path: &str, after: Option<u32>) -> EventStream {
+        let after = after.map(|after| after.to_string());
+        let headers: Vec<(&str, &str)> = after
+            .as_deref()
+            .map(|after| ("last-event-id", after))
+            .into_iter()
+            .collect();
+        self.stream_with(path, &headers).await
+    }
+
+    /// An SSE stream of `path` for shop-a with `headers`.
+    async fn stream_with(&self, path: &str, headers: &[(&str, &str)]) -> EventStream {
         let mut request = Request::builder()
             .uri(format!("{}{path}", self.base))
             .header("x-tenant", "shop-a")
             .header("accept", "text/event-stream");
-        if let Some(after) = after {
-            request = request.header("last-event-id", after.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let response = self
             .client
@@ -286,6 +297,7 @@ struct EventStream {
 #[derive(Debug)]
 struct Frame {
     id: Option<u32>,
+    raw_id: String,
     event: String,
     data: Value,
 }
@@ -299,6 +311,7 @@ impl EventStream {
                 let block: String = self.buffer.drain(..end + 2).collect();
                 let mut frame = Frame {
                     id: None,
+                    raw_id: String::new(),
                     event: String::new(),
                     data: Value::Null,
                 };
@@ -306,6 +319,7 @@ impl EventStream {
                 for line in block.lines() {
                     if let Some(id) = line.strip_prefix("id:") {
                         frame.id = id.trim().parse().ok();
+                        frame.raw_id = id.trim().to_owned();
                         any = true;
                     } else if let Some(event) = line.strip_prefix("event:") {
                         frame.event = event.trim().to_owned();
@@ -1299,6 +1313,141 @@ async fn admin_keys_rotate_over_http(factory: &dyn StoreFactory) {
     assert_problem(&again, StatusCode::NOT_FOUND, "not_found");
 }
 
+/// The tenant's event feed over the admin API: pages that give every event
+/// once in order, confined to the key's tenant, and a stream whose ids are
+/// positions, resumed by `Last-Event-ID`.
+async fn admin_feed_pages_and_streams(factory: &dyn StoreFactory) {
+    let world = World::start(factory).await;
+    let key = world
+        .commerce
+        .shop(&TenantId::parse("shop-a").unwrap())
+        .issue_api_key("feed", [commerce_core::ApiScope::Orders])
+        .await
+        .unwrap()
+        .key;
+    let other = world
+        .commerce
+        .shop(&TenantId::parse("shop-b").unwrap())
+        .issue_api_key("feed", [commerce_core::ApiScope::Orders])
+        .await
+        .unwrap()
+        .key;
+    let sku = world.stocked("GPU-FEED", 10_000, 2).await;
+    let order = world.place(&sku, 10_000, "feed").await;
+    world.pay(order, 10_000, "evt_feed").await;
+    let bearer = format!("Bearer {key}");
+    let get = |path: String, bearer: String| {
+        let world = world.clone();
+        async move {
+            world
+                .send(
+                    Method::GET,
+                    &path,
+                    "",
+                    &[("authorization", &bearer)],
+                    vec![],
+                )
+                .await
+        }
+    };
+    // Placed, payment session created, payment received; an event shows
+    // once no earlier transaction can still commit, so wait for all three.
+    let mut seen: Vec<Value> = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..100 {
+        let query = after
+            .as_ref()
+            .map_or_else(String::new, |after| format!("&after={after}"));
+        let page = get(format!("/api/admin/events?limit=2{query}"), bearer.clone()).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let data = page.body["data"].as_array().unwrap();
+        assert!(data.len() <= 2);
+        seen.extend(data.iter().cloned());
+        if let Some(next) = page.body["next"].as_str() {
+            after = Some(next.to_owned());
+        }
+        if seen.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let kinds: Vec<&str> = seen
+        .iter()
+        .map(|item| item["event"]["kind"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["placed", "payment_session_created", "payment_received"]
+    );
+    let sequence: Vec<u64> = seen
+        .iter()
+        .map(|item| item["event"]["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sequence, [1, 2, 3], "every event once, in order");
+
+    let elsewhere = get("/api/admin/events".into(), format!("Bearer {other}")).await;
+    assert_eq!(elsewhere.status, StatusCode::OK);
+    assert_eq!(elsewhere.body["data"], json!([]), "another tenant's feed");
+    let malformed = get("/api/admin/events?after=nope".into(), bearer.clone()).await;
+    assert_problem(&malformed, StatusCode::BAD_REQUEST, "invalid_parameter");
+
+    // The stream resumes after the position it was given.
+    let first = seen[0]["position"].as_str().unwrap();
+    let mut stream = world
+        .stream_with(
+            "/api/admin/events",
+            &[("authorization", &bearer), ("last-event-id", first)],
+        )
+        .await;
+    assert_eq!(stream.status, StatusCode::OK);
+    let next = stream.next().await.unwrap();
+    assert_eq!(next.raw_id, seen[1]["position"].as_str().unwrap());
+    assert_eq!(next.event, "payment_session_created");
+    assert_eq!(next.data["event"]["order"], order.to_string());
+}
+
+/// The crate's sweeper task sweeps every tenant: unpaid orders of two
+/// shops past their payment window are expired without a request.
+async fn the_sweeper_task_sweeps_every_tenant(factory: &dyn StoreFactory) {
+    let world = World::start(factory).await;
+    let sku = world.stocked("GPU-SWEEP", 10_000, 1).await;
+    let in_a = world.place(&sku, 10_000, "sweep-a").await;
+    let shop_b = world.commerce.shop(&TenantId::parse("shop-b").unwrap());
+    let sku_b = commerce_core::testkit::Harness::stocked_in(&shop_b, "GPU-SWEEP", 10_000, 1).await;
+    let cart = shop_b.create_cart(Currency::AUD).await.unwrap();
+    shop_b
+        .set_line(cart.id, &sku_b, commerce_core::Quantity::new(1).unwrap())
+        .await
+        .unwrap();
+    let key = commerce_core::IdempotencyKey::parse("sweep-b").unwrap();
+    let in_b = shop_b.checkout(cart.id, &key).await.unwrap().order.id;
+
+    world
+        .clock
+        .advance(world.commerce.config().payment_window() + std::time::Duration::from_secs(60));
+    let sweeper = tokio::spawn(
+        CommerceHttp::builder(world.commerce.clone())
+            .build()
+            .sweeper(std::time::Duration::from_millis(20)),
+    );
+    let shop_a = world.commerce.shop(&TenantId::parse("shop-a").unwrap());
+    let mut expired = false;
+    for _ in 0..250 {
+        let a = shop_a.order(in_a).await.unwrap().status();
+        let b = shop_b.order(in_b).await.unwrap().status();
+        if a == commerce_core::OrderStatus::Expired && b == commerce_core::OrderStatus::Expired {
+            expired = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    sweeper.abort();
+    assert!(expired, "both shops' unpaid orders expired by the sweeper");
+    // The units are free again in both shops.
+    assert_eq!(shop_a.stock(&sku).await.unwrap().available(), 1);
+    assert_eq!(shop_b.stock(&sku_b).await.unwrap().available(), 1);
+}
+
 macro_rules! on_every_store {
     ($($scenario:ident),* $(,)?) => {
         mod in_memory {
@@ -1341,4 +1490,6 @@ on_every_store!(
     availability_stream_notices_a_lapse,
     admin_api_behind_scoped_keys,
     admin_keys_rotate_over_http,
+    admin_feed_pages_and_streams,
+    the_sweeper_task_sweeps_every_tenant,
 );

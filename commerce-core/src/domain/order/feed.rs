@@ -106,8 +106,26 @@ impl TryFrom<String> for FeedPosition {
     }
 }
 
+/// On the wire a position is its text, `{commit}-{index}`.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for FeedPosition {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .pattern(Some("^[0-9]+-[0-9]+$"))
+            .description(Some(
+                "A place in the tenant's event feed: read on from here.",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for FeedPosition {}
+
 /// One event of the tenant's feed, with its position.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FeedItem {
     /// Where it sits in the feed: read on from here.
     pub position: FeedPosition,
