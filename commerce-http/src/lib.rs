@@ -218,7 +218,9 @@ impl CommerceHttp {
     /// /promotions/{promotion}` (promotions); `GET|PUT /settings`
     /// (settings); `GET /orders` (filters `status`, `customer`,
     /// `placed_from`, `placed_before`; keyset pages by `cursor`), `GET
-    /// /orders/{order}`, `GET /orders/{order}/events`,
+    /// /orders/{order}`, `GET /orders/{order}/events`, `GET /events` (the
+    /// tenant's feed of every order event, in pages from a position or as
+    /// Server-Sent Events whose ids are positions),
     /// `POST /orders/{order}/cancel`, `POST /orders/{order}/fulfil`, `POST
     /// /sweep` (orders); `GET|POST /orders/{order}/refunds` (refunds);
     /// `GET|POST /keys`, `DELETE /keys/{key}` (keys: a key issues others
