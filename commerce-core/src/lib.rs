@@ -25,7 +25,7 @@ pub use pricing::{promotion, settings, tax};
 
 pub use api_key::{ApiKeyRecord, ApiScope, IssuedApiKey};
 pub use cart::{AgeVerification, Cart, CartLine, CartStatus, CartUpdate};
-pub use catalog::{NewProduct, Page, Product, Variant};
+pub use catalog::{NewProduct, Page, Product, ProductPage, ProductQuery, Variant};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{BackendError, BackendErrorKind, Entity, Error, Result};
 pub use facade::{

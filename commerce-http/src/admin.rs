@@ -20,12 +20,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::Http;
 use crate::problem::Problem;
-use crate::storefront::{ApiJson, ApiPath};
+use crate::storefront::{ApiJson, ApiPath, product_cursor};
 
 pub(crate) fn routes() -> Router<Arc<Http>> {
     Router::new()
         .route("/products", get(products).post(create_product))
         .route("/products/{product}", put(replace_product))
+        .route("/products/{product}/published", put(publish_product))
         .route("/stock/{sku}", get(stock).put(count_stock))
         .route("/stock/{sku}/adjustments", get(adjustments))
         .route("/stock/{sku}/receipts", post(receive))
@@ -125,9 +126,41 @@ fn order_id(value: &str) -> Result<commerce_core::OrderId, Problem> {
 
 // ----- catalog --------------------------------------------------------------
 
-async fn products(admin: Admin) -> Result<Response, Problem> {
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProductQuery {
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// A page of products, unpublished ones included, and the cursor of the
+/// next one.
+#[derive(Debug, Serialize)]
+struct ProductList {
+    data: Vec<commerce_core::Product>,
+    next_cursor: Option<String>,
+}
+
+/// Every product, unpublished ones included, in ascending id order: pages
+/// of `limit` (default 50, at most 200), the next one at `cursor` (the
+/// previous page's `next_cursor`).
+async fn products(
+    admin: Admin,
+    query: Result<Query<ProductQuery>, QueryRejection>,
+) -> Result<Response, Problem> {
     let shop = admin.require(ApiScope::Catalog)?;
-    Ok(json(StatusCode::OK, &shop.products().await?))
+    let Query(query) = query?;
+    let after = query.cursor.as_deref().map(product_cursor).transpose()?;
+    let page = shop
+        .admin_products(after, query.limit.unwrap_or(50))
+        .await?;
+    Ok(json(
+        StatusCode::OK,
+        &ProductList {
+            data: page.products,
+            next_cursor: page.next.map(|id| id.to_string()),
+        },
+    ))
 }
 
 async fn create_product(
@@ -148,6 +181,27 @@ async fn replace_product(
         .parse()
         .map_err(|_| Problem::invalid("/product", "not a product id"))?;
     Ok(json(StatusCode::OK, &shop.put_product(id, body).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Publication {
+    published: bool,
+}
+
+/// Publishes (`{"published": true}`) or unpublishes a product: unpublished,
+/// the storefront neither shows nor sells it.
+async fn publish_product(
+    admin: Admin,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<Publication>,
+) -> Result<Response, Problem> {
+    let shop = admin.require(ApiScope::Catalog)?;
+    let id = id
+        .parse()
+        .map_err(|_| Problem::invalid("/product", "not a product id"))?;
+    let product = shop.set_product_published(id, body.published).await?;
+    Ok(json(StatusCode::OK, &product))
 }
 
 // ----- stock ----------------------------------------------------------------

@@ -5,21 +5,19 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Path, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use commerce_core::{
     Cart, CartId, CheckoutRequest, CouponCode, Currency, Error, IdempotencyKey, Money, Order,
-    OrderId, Page, PricedCart, Product, ProductId, Quantity, Reservation, Shop, Sku, Timestamp,
+    OrderId, PricedCart, ProductId, Quantity, Reservation, Shop, Sku, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::Http;
-use crate::events::{
-    VariantAvailability, availability, availability_stream, order_stream, wants_stream,
-};
+use crate::events::{order_stream, wants_stream};
 use crate::problem::Problem;
 use crate::tenant::TenantShop;
 
@@ -29,6 +27,11 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
 const CATALOG_CACHE: &str = "public, s-maxage=60, stale-while-revalidate=600";
+
+mod catalog;
+
+pub(crate) use catalog::product_cursor;
+use catalog::{list_products, product, product_availability};
 
 pub(crate) fn routes() -> Router<Arc<Http>> {
     Router::new()
@@ -185,102 +188,6 @@ fn location(uri: &OriginalUri, suffix: &str, resource: &str) -> Option<HeaderVal
     let path = uri.0.path();
     let base = path.strip_suffix(suffix)?;
     HeaderValue::from_str(&format!("{base}{resource}")).ok()
-}
-
-// ----- catalog --------------------------------------------------------------
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListQuery {
-    q: Option<String>,
-    limit: Option<u32>,
-    offset: Option<u32>,
-}
-
-/// A page of products.
-#[derive(Debug, Serialize)]
-struct ProductList {
-    data: Vec<Product>,
-    offset: u32,
-    limit: u32,
-    has_more: bool,
-}
-
-async fn list_products(
-    TenantShop(shop): TenantShop,
-    headers: HeaderMap,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, Problem> {
-    let Query(query) = query?;
-    let limit = query.limit.unwrap_or(20).clamp(1, Page::MAX_LIMIT);
-    let offset = query.offset.unwrap_or(0);
-    // One more than asked, to know whether there is more.
-    let probe = limit.saturating_add(1);
-    let mut data = match query.q.as_deref() {
-        Some(q) => {
-            let page = Page {
-                offset,
-                limit: probe.min(Page::MAX_LIMIT),
-            };
-            shop.search_products(q, page).await?
-        }
-        None => shop
-            .products()
-            .await?
-            .into_iter()
-            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
-            .take(usize::try_from(probe).unwrap_or(usize::MAX))
-            .collect(),
-    };
-    let has_more = data.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-    data.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    Ok(public(
-        &headers,
-        &ProductList {
-            data,
-            offset,
-            limit,
-            has_more,
-        },
-    ))
-}
-
-#[derive(Debug, Serialize)]
-struct ProductView {
-    product: Product,
-    availability: Vec<VariantAvailability>,
-}
-
-async fn product(
-    TenantShop(shop): TenantShop,
-    headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
-) -> Result<Response, Problem> {
-    let product = shop.product(product_id(&id)?).await?;
-    let availability = availability(&shop, &product).await?;
-    Ok(public(
-        &headers,
-        &ProductView {
-            product,
-            availability,
-        },
-    ))
-}
-
-/// A product's availability: JSON now, or with `Accept:
-/// text/event-stream` a snapshot then a frame at every change.
-async fn product_availability(
-    State(http): State<Arc<Http>>,
-    TenantShop(shop): TenantShop,
-    headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
-) -> Result<Response, Problem> {
-    let product = shop.product(product_id(&id)?).await?;
-    if wants_stream(&headers) {
-        return Ok(availability_stream(http, shop, product));
-    }
-    let now = availability(&shop, &product).await?;
-    Ok(private(StatusCode::OK, &now))
 }
 
 // ----- carts ----------------------------------------------------------------

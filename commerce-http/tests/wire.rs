@@ -1193,6 +1193,148 @@ fn hostile_line_requests_by_property() {
     assert_eq!(level.on_hand, 50);
 }
 
+/// The storefront's product list pages by `cursor` over published
+/// products only; search pages by `offset`, and mixing the two is a 400;
+/// an unpublished product is a 404 to read and to add to a cart; the
+/// admin's list pages over every product, and publishing shows it.
+async fn product_lists_page_by_cursor(factory: &dyn StoreFactory) {
+    let world = World::start(factory).await;
+    let shop = world.commerce.shop(&TenantId::parse("shop-a").unwrap());
+    let mut published = Vec::new();
+    let mut hidden = Vec::new();
+    for n in 0..5 {
+        let sku = world.stocked(&format!("LIST-{n}"), 1_000, 2).await;
+        let product = shop.admin_products(None, 200).await.unwrap();
+        let id = product
+            .products
+            .iter()
+            .find(|p| p.variant(&sku).is_some())
+            .unwrap()
+            .id();
+        if n % 2 == 1 {
+            shop.set_product_published(id, false).await.unwrap();
+            hidden.push((id, sku));
+        } else {
+            published.push(id);
+        }
+    }
+    published.sort();
+    let follow = |first: String| {
+        let world = world.clone();
+        async move {
+            let mut seen = Vec::new();
+            let mut path = first.clone();
+            loop {
+                let page = world.json(Method::GET, &path, Value::Null).await;
+                assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+                for product in page.body["data"].as_array().unwrap() {
+                    seen.push(product["id"].as_str().unwrap().parse().unwrap());
+                }
+                match page.body["next_cursor"].as_str() {
+                    Some(cursor) => {
+                        assert_eq!(page.body["has_more"], true);
+                        path = format!("{first}&cursor={cursor}");
+                    }
+                    None => return seen,
+                }
+            }
+        }
+    };
+    let seen: Vec<commerce_core::ProductId> = follow("/api/store/products?limit=2".into()).await;
+    assert_eq!(seen, published);
+    for (path, pointer) in [
+        ("/api/store/products?offset=2", "/offset"),
+        ("/api/store/products?q=item&cursor=x", "/cursor"),
+        ("/api/store/products?cursor=nope", "/cursor"),
+    ] {
+        let refused = world.json(Method::GET, path, Value::Null).await;
+        assert_problem(&refused, StatusCode::BAD_REQUEST, "invalid_parameter");
+        assert_eq!(refused.body["errors"][0]["pointer"], pointer, "{path}");
+    }
+    let search = world
+        .json(
+            Method::GET,
+            "/api/store/products?q=item&limit=2&offset=2",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(search.body["offset"], 2);
+    assert_eq!(search.body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(search.body["has_more"], false);
+
+    let (hidden_id, hidden_sku) = hidden[0].clone();
+    let read = world
+        .json(
+            Method::GET,
+            &format!("/api/store/products/{hidden_id}"),
+            Value::Null,
+        )
+        .await;
+    assert_problem(&read, StatusCode::NOT_FOUND, "not_found");
+    let cart = world.new_cart().await;
+    let refused = world.set_line(&cart, &hidden_sku, 1).await;
+    assert_problem(&refused, StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(shop.stock(&hidden_sku).await.unwrap().reserved, 0);
+
+    let key = shop
+        .issue_api_key("catalog", [commerce_core::ApiScope::Catalog])
+        .await
+        .unwrap();
+    let bearer = format!("Bearer {}", key.key);
+    let admin = |method: Method, path: String, body: Value| {
+        let (world, bearer) = (world.clone(), bearer.clone());
+        async move {
+            let body = if body.is_null() {
+                vec![]
+            } else {
+                body.to_string().into_bytes()
+            };
+            world
+                .send(method, &path, "", &[("authorization", &bearer)], body)
+                .await
+        }
+    };
+    let mut every = Vec::new();
+    let mut path = "/api/admin/products?limit=2".to_owned();
+    loop {
+        let page = admin(Method::GET, path.clone(), Value::Null).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        every.extend(
+            page.body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| (p["id"].as_str().unwrap().to_owned(), p["published"].clone())),
+        );
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/admin/products?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(every.len(), 5);
+    assert_eq!(every.iter().filter(|(_, p)| p == &json!(false)).count(), 2);
+    let published_now = admin(
+        Method::PUT,
+        format!("/api/admin/products/{hidden_id}/published"),
+        json!({"published": true}),
+    )
+    .await;
+    assert_eq!(
+        published_now.status,
+        StatusCode::OK,
+        "{}",
+        published_now.body
+    );
+    assert_eq!(published_now.body["published"], true);
+    let shown = follow("/api/store/products?limit=200".into()).await;
+    assert_eq!(shown.len(), 4);
+    assert!(shown.contains(&hidden_id));
+    assert_eq!(
+        world.set_line(&cart, &hidden_sku, 1).await.status,
+        StatusCode::OK
+    );
+}
+
 macro_rules! on_every_store {
     ($($scenario:ident),* $(,)?) => {
         mod in_memory {
@@ -1234,4 +1376,5 @@ on_every_store!(
     order_stream_replays_from_last_event_id,
     availability_stream_notices_a_lapse,
     admin_api_behind_scoped_keys,
+    product_lists_page_by_cursor,
 );

@@ -170,6 +170,7 @@ impl Harness {
             tax_category: TaxCategory::parse("standard").unwrap(),
             age_restricted: false,
             variants: vec![Variant::new(sku.clone(), Money::new(price, Currency::AUD))],
+            published: true,
         })
         .await
         .unwrap();
@@ -286,6 +287,7 @@ pub mod api_keys;
 pub mod carts;
 pub mod catalog;
 pub mod inventory;
+pub mod listing;
 pub mod model;
 pub mod orders;
 pub mod payments;
@@ -297,6 +299,7 @@ pub use api_keys::*;
 pub use carts::*;
 pub use catalog::*;
 pub use inventory::*;
+pub use listing::*;
 pub use model::*;
 pub use orders::*;
 pub use payments::*;
@@ -334,6 +337,7 @@ macro_rules! conformance_tests {
         $crate::__conformance_payments!(@stamp $factory);
         $crate::__conformance_promotions!(@stamp $factory);
         $crate::__conformance_catalog!(@stamp $factory);
+        $crate::__conformance_listing!(@stamp $factory);
         $crate::__conformance_redemptions!(@stamp $factory);
         $crate::__conformance_refunds!(@stamp $factory);
         $crate::__conformance_model!(@stamp $factory);
@@ -376,7 +380,7 @@ mod tests {
 
     #[test]
     fn every_scenario_is_stamped() {
-        let areas: [((&str, &[&str]), &str); 10] = [
+        let areas: [((&str, &[&str]), &str); 11] = [
             (
                 crate::__conformance_api_keys!(@names),
                 include_str!("api_keys.rs"),
@@ -404,6 +408,10 @@ mod tests {
             (
                 crate::__conformance_catalog!(@names),
                 include_str!("catalog.rs"),
+            ),
+            (
+                crate::__conformance_listing!(@names),
+                include_str!("listing.rs"),
             ),
             (
                 crate::__conformance_redemptions!(@names),
