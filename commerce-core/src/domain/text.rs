@@ -56,6 +56,8 @@ pub enum TextField {
     CancelReason,
     /// The name of an admin API key.
     ApiKeyName,
+    /// The value of a cart attribute (and of the order's copy).
+    CartAttributeValue,
 }
 
 impl TextField {
@@ -72,6 +74,7 @@ impl TextField {
             | TextField::AgeVerifiedBy
             | TextField::ApiKeyName => 1_024,
             TextField::StockNote | TextField::CancelReason => 16_384,
+            TextField::CartAttributeValue => 500,
         }
     }
 
@@ -93,6 +96,7 @@ impl TextField {
             TextField::AgeVerifiedBy => "age verifier",
             TextField::CancelReason => "cancel reason",
             TextField::ApiKeyName => "API key name",
+            TextField::CartAttributeValue => "cart attribute value",
         }
     }
 }
@@ -224,6 +228,7 @@ mod tests {
             TextField::AgeVerifiedBy,
             TextField::CancelReason,
             TextField::ApiKeyName,
+            TextField::CartAttributeValue,
         ] {
             assert_eq!(
                 reason(field, "ab\0c"),

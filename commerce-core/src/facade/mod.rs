@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use chrono::{SubsecRound, TimeDelta};
 
-use crate::cart::{AgeVerification, Cart, CartUpdate};
+use crate::cart::{AgeVerification, AttributeKey, Cart, CartUpdate};
 use crate::catalog::{NewProduct, Page, Product, ProductPage, ProductQuery};
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::error::{Entity, Error, Result};
@@ -420,6 +420,31 @@ impl Shop {
         };
         self.update_cart(cart, CartUpdate::VerifyAge(verification))
             .await
+    }
+
+    /// Sets the cart's attribute `key` to `value`, replacing the value it
+    /// had, or removes it (`None`; removing an absent key changes nothing).
+    /// Placing the order copies the cart's attributes to it
+    /// ([`Order::attributes`](crate::Order::attributes)).
+    ///
+    /// Refused, changing nothing, with [`Error::CartAttribute`]: a value of
+    /// more than 500 bytes or holding a NUL character
+    /// ([`CartAttributeError::InvalidValue`](crate::CartAttributeError::InvalidValue),
+    /// naming the key), a 17th key
+    /// ([`CartAttributeError::TooMany`](crate::CartAttributeError::TooMany));
+    /// and with [`Error::CartCheckedOut`] once the cart is checked out.
+    /// Keys are parsed first ([`AttributeKey::parse`]).
+    pub async fn set_cart_attribute(
+        &self,
+        cart: CartId,
+        key: &AttributeKey,
+        value: Option<String>,
+    ) -> Result<Cart> {
+        let update = CartUpdate::SetAttribute {
+            key: key.clone(),
+            value,
+        };
+        self.update_cart(cart, update).await
     }
 
     async fn update_cart(&self, cart: CartId, update: CartUpdate) -> Result<Cart> {

@@ -342,14 +342,17 @@ pub trait CartStore: Send + Sync + 'static {
     /// backend failures ([`Error::Backend`](crate::Error::Backend)).
     async fn cart(&self, id: CartId) -> Result<Option<Cart>>;
 
-    /// Applies `update` (a coupon code, the customer, an age verification)
-    /// to an open cart, with [`Cart::apply`].
+    /// Applies `update` (a coupon code, the customer, an age verification,
+    /// an attribute) to an open cart, with [`Cart::apply`].
     ///
     /// # Behavior
     ///
     /// Atomic. An unknown cart is `NotFound`; a checked-out cart is
     /// [`Error::CartCheckedOut`](crate::Error::CartCheckedOut)
-    /// ([`Cart::ensure_open`]).
+    /// ([`Cart::ensure_open`]); [`Cart::apply`]'s refusals (an attribute
+    /// past its bounds is
+    /// [`Error::CartAttribute`](crate::Error::CartAttribute)) change
+    /// nothing.
     ///
     /// Safe beside traffic: it waits only for changes to the same cart.
     /// Idempotent for the same update.

@@ -284,6 +284,7 @@ impl Harness {
 }
 
 pub mod api_keys;
+pub mod attributes;
 pub mod carts;
 pub mod catalog;
 pub mod inventory;
@@ -296,6 +297,7 @@ pub mod redemptions;
 pub mod refunds;
 
 pub use api_keys::*;
+pub use attributes::*;
 pub use carts::*;
 pub use catalog::*;
 pub use inventory::*;
@@ -338,6 +340,7 @@ macro_rules! conformance_tests {
         $crate::__conformance_promotions!(@stamp $factory);
         $crate::__conformance_catalog!(@stamp $factory);
         $crate::__conformance_listing!(@stamp $factory);
+        $crate::__conformance_attributes!(@stamp $factory);
         $crate::__conformance_redemptions!(@stamp $factory);
         $crate::__conformance_refunds!(@stamp $factory);
         $crate::__conformance_model!(@stamp $factory);
@@ -380,7 +383,7 @@ mod tests {
 
     #[test]
     fn every_scenario_is_stamped() {
-        let areas: [((&str, &[&str]), &str); 11] = [
+        let areas: [((&str, &[&str]), &str); 12] = [
             (
                 crate::__conformance_api_keys!(@names),
                 include_str!("api_keys.rs"),
@@ -412,6 +415,10 @@ mod tests {
             (
                 crate::__conformance_listing!(@names),
                 include_str!("listing.rs"),
+            ),
+            (
+                crate::__conformance_attributes!(@names),
+                include_str!("attributes.rs"),
             ),
             (
                 crate::__conformance_redemptions!(@names),
