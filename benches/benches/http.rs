@@ -75,6 +75,7 @@ impl Fixture {
                     tax_category: or_exit("tax category", TaxCategory::parse("standard")),
                     age_restricted: false,
                     variants: vec![Variant::new(sku.clone(), Money::new(PRICE, Currency::AUD))],
+                    published: true,
                 })
                 .await,
             );

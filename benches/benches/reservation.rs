@@ -122,6 +122,7 @@ async fn fixture(backend: Backend, factory: Option<&PgFactory>, skus: usize) -> 
                     tax_category: tax.clone(),
                     age_restricted: false,
                     variants: vec![Variant::new(sku.clone(), Money::new(1_000, Currency::AUD))],
+                    published: true,
                 })
                 .await?;
                 shop.receive_stock(&sku, stock, Some("bench stock".into()))

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use crate::cart::CartAttributeError;
 use crate::ids::{CartId, IdempotencyKey, OrderId, ParseError, PromotionId, Sku, TenantId};
 use crate::money::{Currency, Money, MoneyError};
 use crate::order::{OrderStatus, RefundError};
@@ -209,6 +210,10 @@ pub enum Error {
         /// The limit.
         max: u32,
     },
+    /// A cart attribute was refused: a malformed key, one attribute too
+    /// many, or a value past its bounds. Nothing was changed.
+    #[error(transparent)]
+    CartAttribute(#[from] CartAttributeError),
     /// An order was asked to expire while its payment window is open.
     #[error("order {order} awaits payment until {closes_at}")]
     PaymentWindowOpen {

@@ -24,8 +24,10 @@ pub use domain::{api_key, cart, catalog, clock, ids, inventory, money, order, pa
 pub use pricing::{promotion, settings, tax};
 
 pub use api_key::{ApiKeyRecord, ApiScope, IssuedApiKey};
-pub use cart::{AgeVerification, Cart, CartLine, CartStatus, CartUpdate};
-pub use catalog::{NewProduct, Page, Product, Variant};
+pub use cart::{
+    AgeVerification, AttributeKey, Cart, CartAttributeError, CartLine, CartStatus, CartUpdate,
+};
+pub use catalog::{NewProduct, Page, Product, ProductPage, ProductQuery, Variant};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{BackendError, BackendErrorKind, Entity, Error, Result};
 pub use facade::{

@@ -47,6 +47,7 @@ async fn product(commerce: &Commerce, tenant: &str, sku: &str, price: &str, on_h
             sku.clone(),
             Money::from_decimal_str(price, Currency::AUD).unwrap(),
         )],
+        published: true,
     })
     .await
     .unwrap();

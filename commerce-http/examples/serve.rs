@@ -88,12 +88,13 @@ async fn main() -> Result<(), Failure> {
     let tenant = TenantId::parse("default")?;
     let shop = commerce.shop(&tenant);
     let sku = Sku::parse("WIDGET-1")?;
-    if shop.products().await?.is_empty() {
+    if shop.admin_products(None, 1).await?.products.is_empty() {
         shop.add_product(NewProduct {
             name: "Widget".into(),
             category: Category::parse("widgets")?,
             tax_category: TaxCategory::parse("standard")?,
             age_restricted: false,
+            published: true,
             variants: vec![Variant::new(sku.clone(), Money::new(1_000, Currency::AUD))],
         })
         .await?;

@@ -185,7 +185,10 @@ impl CommerceHttp {
     }
 
     /// The storefront API, to nest where the embedder likes
-    /// (`/api/store`, say): `GET /products`, `GET /products/{product}`,
+    /// (`/api/store`, say): `GET /products` (published products only:
+    /// the list in id order, keyset pages of `limit` by `cursor`, the
+    /// previous page's `next_cursor`; with `q`, search results best first,
+    /// pages by `offset`), `GET /products/{product}` (404 when unpublished),
     /// `POST /carts`, `GET /carts/{cart}`, `PUT|DELETE
     /// /carts/{cart}/lines/{sku}`, `POST /carts/{cart}/renew`, `PUT|DELETE
     /// /carts/{cart}/codes/{code}`, `GET /carts/{cart}/price`, `POST
@@ -212,7 +215,9 @@ impl CommerceHttp {
     /// `WWW-Authenticate` without a valid key; 403 with `required_scope`
     /// when the key lacks the route's scope.
     ///
-    /// `GET|POST /products`, `PUT /products/{product}` (catalog);
+    /// `GET|POST /products` (the list includes unpublished products;
+    /// keyset pages by `cursor`), `PUT /products/{product}`, `PUT
+    /// /products/{product}/published` (catalog);
     /// `GET|PUT /stock/{sku}`, `GET /stock/{sku}/adjustments`, `POST
     /// /stock/{sku}/receipts` (inventory); `GET /promotions`, `PUT|DELETE
     /// /promotions/{promotion}` (promotions); `GET|PUT /settings`

@@ -6,7 +6,7 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use commerce_core::order::RefundError;
-use commerce_core::{BackendErrorKind, Error};
+use commerce_core::{BackendErrorKind, CartAttributeError, Error};
 use serde_json::{Map, Value, json};
 
 /// The media type of a problem document.
@@ -302,6 +302,7 @@ impl From<Error> for Problem {
                     .with("per_line", per_line)
                     .with("max", max)
             }
+            Error::CartAttribute(refusal) => attribute_problem(refusal),
             Error::PaymentWindowOpen { closes_at, .. } => Problem::new(
                 conflict,
                 "payment_window_open",
@@ -376,6 +377,36 @@ impl From<Error> for Problem {
                 Problem::internal()
             }
         }
+    }
+}
+
+/// A refused cart attribute, naming the key and the limit.
+fn attribute_problem(refusal: &CartAttributeError) -> Problem {
+    let status = StatusCode::UNPROCESSABLE_ENTITY;
+    let detail = refusal.to_string();
+    match refusal {
+        CartAttributeError::InvalidKey { key, max } => Problem::new(
+            status,
+            "invalid_attribute_key",
+            "Invalid attribute key",
+            detail,
+        )
+        .with("key", key)
+        .with("max", max),
+        CartAttributeError::TooMany { key, max } => {
+            Problem::new(status, "too_many_attributes", "Too many attributes", detail)
+                .with("key", key)
+                .with("max", max)
+        }
+        CartAttributeError::InvalidValue { key, reason } => Problem::new(
+            status,
+            "invalid_attribute_value",
+            "Invalid attribute value",
+            detail,
+        )
+        .with("key", key)
+        .with("reason", reason),
+        _ => Problem::new(status, "invalid_attribute", "Invalid attribute", detail),
     }
 }
 

@@ -1448,6 +1448,216 @@ async fn the_sweeper_task_sweeps_every_tenant(factory: &dyn StoreFactory) {
     assert_eq!(shop_b.stock(&sku_b).await.unwrap().available(), 1);
 }
 
+/// The storefront's product list pages by `cursor` over published
+/// products only; search pages by `offset`, and mixing the two is a 400;
+/// an unpublished product is a 404 to read and to add to a cart; the
+/// admin's list pages over every product, and publishing shows it.
+async fn product_lists_page_by_cursor(factory: &dyn StoreFactory) {
+    let world = World::start(factory).await;
+    let shop = world.commerce.shop(&TenantId::parse("shop-a").unwrap());
+    let mut published = Vec::new();
+    let mut hidden = Vec::new();
+    for n in 0..5 {
+        let sku = world.stocked(&format!("LIST-{n}"), 1_000, 2).await;
+        let product = shop.admin_products(None, 200).await.unwrap();
+        let id = product
+            .products
+            .iter()
+            .find(|p| p.variant(&sku).is_some())
+            .unwrap()
+            .id();
+        if n % 2 == 1 {
+            shop.set_product_published(id, false).await.unwrap();
+            hidden.push((id, sku));
+        } else {
+            published.push(id);
+        }
+    }
+    published.sort();
+    let follow = |first: String| {
+        let world = world.clone();
+        async move {
+            let mut seen = Vec::new();
+            let mut path = first.clone();
+            loop {
+                let page = world.json(Method::GET, &path, Value::Null).await;
+                assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+                for product in page.body["data"].as_array().unwrap() {
+                    seen.push(product["id"].as_str().unwrap().parse().unwrap());
+                }
+                match page.body["next_cursor"].as_str() {
+                    Some(cursor) => {
+                        assert_eq!(page.body["has_more"], true);
+                        path = format!("{first}&cursor={cursor}");
+                    }
+                    None => return seen,
+                }
+            }
+        }
+    };
+    let seen: Vec<commerce_core::ProductId> = follow("/api/store/products?limit=2".into()).await;
+    assert_eq!(seen, published);
+    for (path, pointer) in [
+        ("/api/store/products?offset=2", "/offset"),
+        ("/api/store/products?q=item&cursor=x", "/cursor"),
+        ("/api/store/products?cursor=nope", "/cursor"),
+    ] {
+        let refused = world.json(Method::GET, path, Value::Null).await;
+        assert_problem(&refused, StatusCode::BAD_REQUEST, "invalid_parameter");
+        assert_eq!(refused.body["errors"][0]["pointer"], pointer, "{path}");
+    }
+    let search = world
+        .json(
+            Method::GET,
+            "/api/store/products?q=item&limit=2&offset=2",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(search.body["offset"], 2);
+    assert_eq!(search.body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(search.body["has_more"], false);
+
+    let (hidden_id, hidden_sku) = hidden[0].clone();
+    let read = world
+        .json(
+            Method::GET,
+            &format!("/api/store/products/{hidden_id}"),
+            Value::Null,
+        )
+        .await;
+    assert_problem(&read, StatusCode::NOT_FOUND, "not_found");
+    let cart = world.new_cart().await;
+    let refused = world.set_line(&cart, &hidden_sku, 1).await;
+    assert_problem(&refused, StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(shop.stock(&hidden_sku).await.unwrap().reserved, 0);
+
+    let key = shop
+        .issue_api_key("catalog", [commerce_core::ApiScope::Catalog])
+        .await
+        .unwrap();
+    let bearer = format!("Bearer {}", key.key);
+    let admin = |method: Method, path: String, body: Value| {
+        let (world, bearer) = (world.clone(), bearer.clone());
+        async move {
+            let body = if body.is_null() {
+                vec![]
+            } else {
+                body.to_string().into_bytes()
+            };
+            world
+                .send(method, &path, "", &[("authorization", &bearer)], body)
+                .await
+        }
+    };
+    let mut every = Vec::new();
+    let mut path = "/api/admin/products?limit=2".to_owned();
+    loop {
+        let page = admin(Method::GET, path.clone(), Value::Null).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        every.extend(
+            page.body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| (p["id"].as_str().unwrap().to_owned(), p["published"].clone())),
+        );
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/admin/products?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(every.len(), 5);
+    assert_eq!(every.iter().filter(|(_, p)| p == &json!(false)).count(), 2);
+    let published_now = admin(
+        Method::PUT,
+        format!("/api/admin/products/{hidden_id}/published"),
+        json!({"published": true}),
+    )
+    .await;
+    assert_eq!(
+        published_now.status,
+        StatusCode::OK,
+        "{}",
+        published_now.body
+    );
+    assert_eq!(published_now.body["published"], true);
+    let shown = follow("/api/store/products?limit=200".into()).await;
+    assert_eq!(shown.len(), 4);
+    assert!(shown.contains(&hidden_id));
+    assert_eq!(
+        world.set_line(&cart, &hidden_sku, 1).await.status,
+        StatusCode::OK
+    );
+}
+
+/// Cart attributes at the wire: set, replaced and removed on the cart,
+/// refused with 422 naming the key when out of bounds, and carried to the
+/// order by checkout.
+async fn cart_attributes_reach_the_order(factory: &dyn StoreFactory) {
+    let world = World::start(factory).await;
+    let sku = world.stocked("GPU-ATTR", 10_000, 1).await;
+    let cart = world.new_cart().await;
+    world.set_line(&cart, &sku, 1).await;
+    let path = format!("/api/store/carts/{cart}/attributes/pickup.slot");
+    let set = world
+        .json(Method::PUT, &path, json!({"value": "Sat 10:00"}))
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert_eq!(set.body["cart"]["attributes"]["pickup.slot"], "Sat 10:00");
+    let replaced = world
+        .json(Method::PUT, &path, json!({"value": "Sat 11:00"}))
+        .await;
+    assert_eq!(
+        replaced.body["cart"]["attributes"]["pickup.slot"],
+        "Sat 11:00"
+    );
+    let email = format!("/api/store/carts/{cart}/attributes/email");
+    world
+        .json(Method::PUT, &email, json!({"value": "a@example.com"}))
+        .await;
+    let removed = world.json(Method::DELETE, &email, Value::Null).await;
+    assert_eq!(removed.status, StatusCode::OK, "{}", removed.body);
+    assert!(removed.body["cart"]["attributes"].get("email").is_none());
+
+    let bad_key = world
+        .json(
+            Method::PUT,
+            &format!("/api/store/carts/{cart}/attributes/Bad%20Key"),
+            json!({"value": "x"}),
+        )
+        .await;
+    assert_problem(
+        &bad_key,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_attribute_key",
+    );
+    let too_long = world
+        .json(Method::PUT, &path, json!({"value": "x".repeat(501)}))
+        .await;
+    assert_problem(
+        &too_long,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_attribute_value",
+    );
+
+    let placed = world
+        .checkout(
+            &cart,
+            "attributes",
+            json!({"expected_total": {"amount": 10_000, "currency": "AUD"}}),
+        )
+        .await;
+    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+    assert_eq!(
+        placed.body["order"]["attributes"],
+        json!({"pickup.slot": "Sat 11:00"})
+    );
+    let after = world
+        .json(Method::PUT, &path, json!({"value": "Sun"}))
+        .await;
+    assert_problem(&after, StatusCode::CONFLICT, "cart_checked_out");
+}
+
 macro_rules! on_every_store {
     ($($scenario:ident),* $(,)?) => {
         mod in_memory {
@@ -1492,4 +1702,6 @@ on_every_store!(
     admin_keys_rotate_over_http,
     admin_feed_pages_and_streams,
     the_sweeper_task_sweeps_every_tenant,
+    product_lists_page_by_cursor,
+    cart_attributes_reach_the_order,
 );

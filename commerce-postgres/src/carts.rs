@@ -81,8 +81,9 @@ fn units(q: Quantity) -> Result<i32> {
 
 impl PgTenant {
     /// The single-statement reservation: the SKU's counter is raised by the
-    /// difference to the cart's current hold only if the stock covers it, and
-    /// the reservation is written by the same statement. `true` if it held.
+    /// difference to the cart's current hold only if a published product
+    /// has the SKU and the stock covers it, and the reservation is written
+    /// by the same statement. `true` if it held.
     ///
     /// The cart's current reservation is read `FOR UPDATE`, so a concurrent
     /// sweep or reclaim cannot delete it (and lower the counter) between this
@@ -103,6 +104,8 @@ impl PgTenant {
              counted AS ( \
                UPDATE skus SET held = held - (SELECT quantity FROM old) + $4 \
                WHERE tenant_id = $1 AND sku = $2 AND product_id IS NOT NULL \
+                 AND EXISTS (SELECT 1 FROM products p \
+                   WHERE p.tenant_id = $1 AND p.id = skus.product_id AND p.published) \
                  AND on_hand - (held - (SELECT quantity FROM old)) >= $4 \
                RETURNING 1) \
              INSERT INTO reservations (tenant_id, sku, cart_id, quantity, expires_at) \
@@ -143,7 +146,10 @@ impl PgTenant {
         // The row lock keeps stock corrections and sales, which do not take
         // the advisory lock, from changing on_hand under this decision.
         let on_hand: Option<i32> = sqlx::query_scalar(
-            "SELECT on_hand FROM skus WHERE tenant_id = $1 AND sku = $2 AND product_id IS NOT NULL FOR UPDATE",
+            "SELECT on_hand FROM skus WHERE tenant_id = $1 AND sku = $2 \
+             AND EXISTS (SELECT 1 FROM products p \
+               WHERE p.tenant_id = $1 AND p.id = skus.product_id AND p.published) \
+             FOR UPDATE",
         )
         .bind(self.tenant())
         .bind(sku.as_str())
@@ -179,7 +185,8 @@ impl PgTenant {
         Ok(Ok(()))
     }
 
-    /// The real available count for `cart`, and whether the SKU is sellable.
+    /// The real available count for `cart`, and whether the SKU is sellable
+    /// (a published product has it).
     async fn refusal(
         &self,
         conn: &mut PgConnection,
@@ -189,7 +196,9 @@ impl PgTenant {
         now: Timestamp,
     ) -> Result<Error> {
         let on_hand: Option<i32> = sqlx::query_scalar(
-            "SELECT on_hand FROM skus WHERE tenant_id = $1 AND sku = $2 AND product_id IS NOT NULL",
+            "SELECT on_hand FROM skus WHERE tenant_id = $1 AND sku = $2 \
+             AND EXISTS (SELECT 1 FROM products p \
+               WHERE p.tenant_id = $1 AND p.id = skus.product_id AND p.published)",
         )
         .bind(self.tenant())
         .bind(sku.as_str())

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use commerce_core::catalog::{search_terms, searchable_words};
 use commerce_core::store::CatalogStore;
-use commerce_core::{Error, Page, Product, ProductId, Result, Sku};
+use commerce_core::{Error, Page, Product, ProductId, ProductPage, ProductQuery, Result, Sku};
 
 use crate::error::db;
 use crate::{PgTenant, from_doc, to_doc};
@@ -55,19 +55,38 @@ impl CatalogStore for PgTenant {
             }
         }
         sqlx::query(
-            "INSERT INTO products (tenant_id, id, name, doc, search_text) VALUES ($1, $2, $3, $4, $5) \
+            "INSERT INTO products (tenant_id, id, name, doc, search_text, published) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (tenant_id, id) DO UPDATE \
-             SET name = EXCLUDED.name, doc = EXCLUDED.doc, search_text = EXCLUDED.search_text",
+             SET name = EXCLUDED.name, doc = EXCLUDED.doc, search_text = EXCLUDED.search_text, \
+                 published = EXCLUDED.published",
         )
         .bind(self.tenant())
         .bind(product.id().as_uuid())
         .bind(product.name())
         .bind(to_doc(product)?)
         .bind(searchable_words(product).join(" "))
+        .bind(product.is_published())
         .execute(&mut *tx)
         .await
         .map_err(db)?;
         tx.commit().await.map_err(db)
+    }
+
+    async fn set_published(&self, id: ProductId, published: bool) -> Result<Option<Product>> {
+        let mut tx = self.begin().await?;
+        let doc: Option<serde_json::Value> = sqlx::query_scalar(
+            "UPDATE products SET published = $3, doc = jsonb_set(doc, '{published}', to_jsonb($3)) \
+             WHERE tenant_id = $1 AND id = $2 RETURNING doc",
+        )
+        .bind(self.tenant())
+        .bind(id.as_uuid())
+        .bind(published)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        doc.map(|doc| from_doc("a product", doc)).transpose()
     }
 
     async fn product(&self, id: ProductId) -> Result<Option<Product>> {
@@ -98,19 +117,38 @@ impl CatalogStore for PgTenant {
         doc.map(|doc| from_doc("a product", doc)).transpose()
     }
 
-    async fn products(&self) -> Result<Vec<Product>> {
+    async fn products_page(&self, query: &ProductQuery) -> Result<ProductPage> {
+        // Static statements, one per shape, so that each plan (generic ones
+        // included) is an index range scan: the partial index of published
+        // products, or the primary key.
+        let statement = match (query.include_unpublished, query.after.is_some()) {
+            (false, false) => {
+                "SELECT doc FROM products WHERE tenant_id = $1 AND published ORDER BY id LIMIT $2"
+            }
+            (false, true) => {
+                "SELECT doc FROM products WHERE tenant_id = $1 AND published AND id > $3 \
+                 ORDER BY id LIMIT $2"
+            }
+            (true, false) => "SELECT doc FROM products WHERE tenant_id = $1 ORDER BY id LIMIT $2",
+            (true, true) => {
+                "SELECT doc FROM products WHERE tenant_id = $1 AND id > $3 ORDER BY id LIMIT $2"
+            }
+        };
+        let mut select = sqlx::query_scalar(statement)
+            .bind(self.tenant())
+            // One more than the page, to know whether another follows.
+            .bind(i64::from(query.page_size()).saturating_add(1));
+        if let Some(after) = query.after {
+            select = select.bind(after.as_uuid());
+        }
         let mut tx = self.begin().await?;
-        let docs: Vec<serde_json::Value> = sqlx::query_scalar(
-            "SELECT doc FROM products WHERE tenant_id = $1 ORDER BY name COLLATE \"C\", id",
-        )
-        .bind(self.tenant())
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
+        let docs: Vec<serde_json::Value> = select.fetch_all(&mut *tx).await.map_err(db)?;
         tx.commit().await.map_err(db)?;
-        docs.into_iter()
+        let products = docs
+            .into_iter()
             .map(|doc| from_doc("a product", doc))
-            .collect()
+            .collect::<Result<_>>()?;
+        Ok(ProductPage::from_probe(query, products))
     }
 
     async fn search(&self, query: &str, page: Page) -> Result<Vec<Product>> {
@@ -128,7 +166,7 @@ impl CatalogStore for PgTenant {
         let mut tx = self.begin().await?;
         let docs: Vec<serde_json::Value> = sqlx::query_scalar(
             "SELECT doc FROM products, CAST($2 AS tsquery) AS q \
-             WHERE tenant_id = $1 AND search @@ q \
+             WHERE tenant_id = $1 AND published AND search @@ q \
              ORDER BY ts_rank(search, q) DESC, name COLLATE \"C\", id \
              LIMIT $3 OFFSET $4",
         )

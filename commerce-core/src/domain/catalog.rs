@@ -64,6 +64,25 @@ pub struct NewProduct {
     pub age_restricted: bool,
     /// The variants, each with its own SKU. At least one.
     pub variants: Vec<Variant>,
+    /// Whether the storefront shows it and carts may add it (default:
+    /// `true`, also when absent from JSON). See [`NewProduct::unpublished`].
+    #[serde(default = "published_by_default")]
+    pub published: bool,
+}
+
+impl NewProduct {
+    /// The same product, created (or replaced) unpublished: the admin sees
+    /// it, the storefront's reads, lists and search do not, and no cart can
+    /// add a line for its SKUs until it is published
+    /// ([`Shop::set_product_published`](crate::Shop::set_product_published)).
+    pub fn unpublished(mut self) -> Self {
+        self.published = false;
+        self
+    }
+}
+
+fn published_by_default() -> bool {
+    true
 }
 
 /// A product with its variants. Built only through [`Product::new`], which
@@ -78,6 +97,7 @@ pub struct Product {
     tax_category: TaxCategory,
     age_restricted: bool,
     variants: Vec<Variant>,
+    published: bool,
 }
 
 impl Product {
@@ -135,6 +155,7 @@ impl Product {
             tax_category: new.tax_category,
             age_restricted: new.age_restricted,
             variants: new.variants,
+            published: new.published,
         })
     }
 
@@ -172,6 +193,17 @@ impl Product {
     pub fn variant(&self, sku: &Sku) -> Option<&Variant> {
         self.variants.iter().find(|v| &v.sku == sku)
     }
+
+    /// Whether the storefront shows it and carts may add its SKUs.
+    pub fn is_published(&self) -> bool {
+        self.published
+    }
+
+    /// Publishes or unpublishes it (a value change; stores make it with
+    /// [`CatalogStore::set_published`](crate::store::CatalogStore::set_published)).
+    pub fn set_published(&mut self, published: bool) {
+        self.published = published;
+    }
 }
 
 /// A product as serialized: checked by [`Product::new`] when deserialized.
@@ -184,6 +216,9 @@ struct ProductDoc {
     tax_category: TaxCategory,
     age_restricted: bool,
     variants: Vec<Variant>,
+    // Products stored before publishing existed are published.
+    #[serde(default = "published_by_default")]
+    published: bool,
 }
 
 impl TryFrom<ProductDoc> for Product {
@@ -198,6 +233,7 @@ impl TryFrom<ProductDoc> for Product {
                 tax_category: doc.tax_category,
                 age_restricted: doc.age_restricted,
                 variants: doc.variants,
+                published: doc.published,
             },
         )
     }
@@ -215,6 +251,7 @@ mod tests {
             tax_category: TaxCategory::parse("standard").unwrap(),
             age_restricted: false,
             variants,
+            published: true,
         }
     }
 
@@ -322,6 +359,40 @@ mod tests {
         hostile["name"] = serde_json::Value::from("   ");
         assert!(serde_json::from_value::<Product>(hostile).is_err());
     }
+
+    #[test]
+    fn products_stored_before_publishing_existed_are_published() {
+        let product = Product::new(
+            ProductId::new(),
+            draft(vec![v("A", 1, Currency::AUD)]).unpublished(),
+        )
+        .unwrap();
+        assert!(!product.is_published());
+        let mut doc = serde_json::to_value(&product).unwrap();
+        let back: Product = serde_json::from_value(doc.clone()).unwrap();
+        assert!(!back.is_published());
+        doc.as_object_mut().unwrap().remove("published");
+        let old: Product = serde_json::from_value(doc).unwrap();
+        assert!(old.is_published());
+        let mut new = serde_json::to_value(draft(vec![v("A", 1, Currency::AUD)])).unwrap();
+        new.as_object_mut().unwrap().remove("published");
+        assert!(serde_json::from_value::<NewProduct>(new).unwrap().published);
+    }
+
+    #[test]
+    fn a_page_knows_whether_more_follow() {
+        let products: Vec<Product> = (0..3)
+            .map(|_| Product::new(ProductId::new(), draft(vec![v("A", 1, Currency::AUD)])))
+            .collect::<Result<_>>()
+            .unwrap();
+        let full = ProductPage::from_probe(&ProductQuery::all(2), products.clone());
+        assert_eq!(full.products.len(), 2);
+        assert_eq!(full.next, Some(products[1].id()));
+        let last = ProductPage::from_probe(&ProductQuery::all(3), products.clone());
+        assert_eq!((last.products.len(), last.next), (3, None));
+        assert_eq!(ProductQuery::published(0).page_size(), 1);
+        assert_eq!(ProductQuery::published(10_000).page_size(), Page::MAX_LIMIT);
+    }
 }
 
 /// A page of results: skip `offset`, return at most `limit`.
@@ -351,6 +422,102 @@ impl Page {
         Self {
             offset: self.offset.saturating_add(self.limit),
             limit: self.limit,
+        }
+    }
+}
+
+/// Which products a catalog page holds: in ascending [`ProductId`] order
+/// (keyset pagination), after `after`, at most `limit` of them.
+///
+/// ```
+/// use commerce_core::catalog::ProductQuery;
+/// let storefront = ProductQuery::published(20);
+/// assert!(!storefront.include_unpublished);
+/// let admin = ProductQuery::all(500);
+/// assert_eq!(admin.page_size(), 200, "clamped to Page::MAX_LIMIT");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductQuery {
+    /// Whether unpublished products are included (the admin's list) or
+    /// not (the storefront's).
+    pub include_unpublished: bool,
+    /// Start after this product: the previous page's
+    /// [`ProductPage::next`]; `None` starts at the beginning. The product
+    /// need not exist any more.
+    pub after: Option<ProductId>,
+    /// How many products at most (clamped to 1..=[`Page::MAX_LIMIT`]; see
+    /// [`page_size`](Self::page_size)).
+    pub limit: u32,
+}
+
+impl ProductQuery {
+    /// The first page of published products (the storefront's list).
+    pub fn published(limit: u32) -> Self {
+        Self {
+            include_unpublished: false,
+            after: None,
+            limit,
+        }
+    }
+
+    /// The first page of every product, unpublished ones included (the
+    /// admin's list).
+    pub fn all(limit: u32) -> Self {
+        Self {
+            include_unpublished: true,
+            after: None,
+            limit,
+        }
+    }
+
+    /// The same query starting after `cursor` (the previous page's
+    /// [`ProductPage::next`]).
+    pub fn after(self, cursor: Option<ProductId>) -> Self {
+        Self {
+            after: cursor,
+            ..self
+        }
+    }
+
+    /// The page size every store uses: `limit` clamped to
+    /// 1..=[`Page::MAX_LIMIT`].
+    pub fn page_size(&self) -> u32 {
+        self.limit.clamp(1, Page::MAX_LIMIT)
+    }
+
+    /// Whether `product` belongs in this query's pages (ignoring the cursor).
+    pub fn admits(&self, product: &Product) -> bool {
+        self.include_unpublished || product.is_published()
+    }
+}
+
+/// A page of products in ascending id order, and where the next starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductPage {
+    /// The products, in ascending id order.
+    pub products: Vec<Product>,
+    /// The cursor of the next page (the id of this page's last product)
+    /// when more products follow; `None` on the last page.
+    pub next: Option<ProductId>,
+}
+
+impl ProductPage {
+    /// The page of `query` from `probe`: the products the query admits
+    /// after its cursor, in ascending id order, read up to one more than
+    /// [`page_size`](ProductQuery::page_size) so the page knows whether
+    /// more follow. For store authors.
+    pub fn from_probe(query: &ProductQuery, mut probe: Vec<Product>) -> Self {
+        let size = usize::try_from(query.page_size()).unwrap_or(usize::MAX);
+        let more = probe.len() > size;
+        probe.truncate(size);
+        let next = if more {
+            probe.last().map(Product::id)
+        } else {
+            None
+        };
+        Self {
+            products: probe,
+            next,
         }
     }
 }

@@ -57,6 +57,8 @@ pub enum TextField {
     CancelReason,
     /// The name of an admin API key.
     ApiKeyName,
+    /// The value of a cart attribute (and of the order's copy).
+    CartAttributeValue,
 }
 
 impl TextField {
@@ -73,6 +75,7 @@ impl TextField {
             | TextField::AgeVerifiedBy
             | TextField::ApiKeyName => 1_024,
             TextField::StockNote | TextField::CancelReason => 16_384,
+            TextField::CartAttributeValue => 500,
         }
     }
 
@@ -94,6 +97,7 @@ impl TextField {
             TextField::AgeVerifiedBy => "age verifier",
             TextField::CancelReason => "cancel reason",
             TextField::ApiKeyName => "API key name",
+            TextField::CartAttributeValue => "cart attribute value",
         }
     }
 }
@@ -226,6 +230,7 @@ mod tests {
             TextField::AgeVerifiedBy,
             TextField::CancelReason,
             TextField::ApiKeyName,
+            TextField::CartAttributeValue,
         ] {
             assert_eq!(
                 reason(field, "ab\0c"),

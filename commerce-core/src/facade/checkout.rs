@@ -268,6 +268,7 @@ mod tests {
                 tax_category: TaxCategory::parse("standard").unwrap(),
                 age_restricted,
                 variants: vec![Variant::new(sku.clone(), aud(minor))],
+                published: true,
             };
             self.products
                 .push(Product::new(ProductId::new(), new).unwrap());

@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use chrono::{SubsecRound, TimeDelta};
 
-use crate::cart::{AgeVerification, Cart, CartUpdate};
-use crate::catalog::{NewProduct, Page, Product};
+use crate::cart::{AgeVerification, AttributeKey, Cart, CartUpdate};
+use crate::catalog::{NewProduct, Page, Product, ProductPage, ProductQuery};
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::error::{Entity, Error, Result};
 use crate::ids::{
@@ -169,15 +169,43 @@ impl Shop {
         self.put_product(ProductId::new(), product).await
     }
 
-    /// Creates or replaces the product `id`.
+    /// Creates or replaces the product `id`; its published flag is
+    /// `product.published` (so replacing an unpublished product with a
+    /// [`NewProduct`] that does not say [`unpublished`](NewProduct::unpublished)
+    /// publishes it).
     pub async fn put_product(&self, id: ProductId, product: NewProduct) -> Result<Product> {
         let product = Product::new(id, product)?;
         self.scope.catalog().put_product(&product).await?;
         Ok(product)
     }
 
-    /// The product `id`.
+    /// Publishes (`true`) or unpublishes (`false`) the product `id` and
+    /// returns it. Unpublished, it is absent from [`product`](Self::product),
+    /// [`products`](Self::products) and [`search_products`](Self::search_products),
+    /// and no cart can add its SKUs; the admin reads still show it. An
+    /// unknown product is [`Error::NotFound`].
+    pub async fn set_product_published(&self, id: ProductId, published: bool) -> Result<Product> {
+        self.scope
+            .catalog()
+            .set_published(id, published)
+            .await?
+            .ok_or_else(|| Error::not_found(Entity::Product, id))
+    }
+
+    /// The published product `id`: the storefront's read. An unpublished
+    /// product is [`Error::NotFound`], as if it did not exist (see
+    /// [`admin_product`](Self::admin_product)).
     pub async fn product(&self, id: ProductId) -> Result<Product> {
+        let product = self.admin_product(id).await?;
+        if product.is_published() {
+            Ok(product)
+        } else {
+            Err(Error::not_found(Entity::Product, id))
+        }
+    }
+
+    /// The product `id`, published or not: the admin's read.
+    pub async fn admin_product(&self, id: ProductId) -> Result<Product> {
         self.scope
             .catalog()
             .product(id)
@@ -185,12 +213,28 @@ impl Shop {
             .ok_or_else(|| Error::not_found(Entity::Product, id))
     }
 
-    /// Every product, by name.
-    pub async fn products(&self) -> Result<Vec<Product>> {
-        self.scope.catalog().products().await
+    /// A page of published products, in ascending id order: the
+    /// storefront's list. `after` is the previous page's
+    /// [`ProductPage::next`] (`None` for the first page); `limit` is
+    /// clamped to 1..=[`Page::MAX_LIMIT`].
+    pub async fn products(&self, after: Option<ProductId>, limit: u32) -> Result<ProductPage> {
+        let query = ProductQuery::published(limit).after(after);
+        self.scope.catalog().products_page(&query).await
     }
 
-    /// Full-text product search, best matches first, one page at a time.
+    /// A page of every product, unpublished ones included, in ascending id
+    /// order: the admin's list. Pages like [`products`](Self::products).
+    pub async fn admin_products(
+        &self,
+        after: Option<ProductId>,
+        limit: u32,
+    ) -> Result<ProductPage> {
+        let query = ProductQuery::all(limit).after(after);
+        self.scope.catalog().products_page(&query).await
+    }
+
+    /// Full-text search of the published products, best matches first, one
+    /// page at a time.
     pub async fn search_products(&self, query: &str, page: Page) -> Result<Vec<Product>> {
         self.scope.catalog().search(query, page).await
     }
@@ -274,7 +318,8 @@ impl Shop {
     /// the configured TTL (zero removes the line and its reservation).
     ///
     /// Refused with [`Error::InsufficientStock`] (carrying the real available
-    /// count) when there is not enough, [`Error::CurrencyMismatch`] when
+    /// count) when there is not enough, [`Error::NotFound`] (of the SKU)
+    /// when no published product has it, [`Error::CurrencyMismatch`] when
     /// the SKU is priced in another currency than the cart's, and
     /// [`Error::CartLimit`] past the configured units per line or lines per
     /// cart. (The lines limit is checked against the cart as read: lines
@@ -303,6 +348,7 @@ impl Shop {
                 .catalog()
                 .product_by_sku(sku)
                 .await?
+                .filter(Product::is_published)
                 .ok_or_else(|| Error::not_found(Entity::Sku, sku))?;
             let price = product
                 .variant(sku)
@@ -378,6 +424,31 @@ impl Shop {
         };
         self.update_cart(cart, CartUpdate::VerifyAge(verification))
             .await
+    }
+
+    /// Sets the cart's attribute `key` to `value`, replacing the value it
+    /// had, or removes it (`None`; removing an absent key changes nothing).
+    /// Placing the order copies the cart's attributes to it
+    /// ([`Order::attributes`](crate::Order::attributes)).
+    ///
+    /// Refused, changing nothing, with [`Error::CartAttribute`]: a value of
+    /// more than 500 bytes or holding a NUL character
+    /// ([`CartAttributeError::InvalidValue`](crate::CartAttributeError::InvalidValue),
+    /// naming the key), a 17th key
+    /// ([`CartAttributeError::TooMany`](crate::CartAttributeError::TooMany));
+    /// and with [`Error::CartCheckedOut`] once the cart is checked out.
+    /// Keys are parsed first ([`AttributeKey::parse`]).
+    pub async fn set_cart_attribute(
+        &self,
+        cart: CartId,
+        key: &AttributeKey,
+        value: Option<String>,
+    ) -> Result<Cart> {
+        let update = CartUpdate::SetAttribute {
+            key: key.clone(),
+            value,
+        };
+        self.update_cart(cart, update).await
     }
 
     async fn update_cart(&self, cart: CartId, update: CartUpdate) -> Result<Cart> {

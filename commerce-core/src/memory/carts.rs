@@ -53,7 +53,13 @@ impl CartStore for TenantStores {
             .get(&cart)
             .ok_or_else(|| Error::not_found(Entity::Cart, cart))?;
         c.ensure_open()?;
-        if !d.sku_owner.contains_key(sku) {
+        let product = d
+            .sku_owner
+            .get(sku)
+            .and_then(|id| d.products.get(id))
+            .ok_or_else(|| Error::not_found(Entity::Sku, sku))?;
+        // An unpublished product's SKUs cannot be held; their lines can go.
+        if !quantity.is_zero() && !product.is_published() {
             return Err(Error::not_found(Entity::Sku, sku));
         }
         let stock = d.stock_mut(sku)?;

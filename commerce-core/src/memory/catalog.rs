@@ -1,12 +1,14 @@
 //! Products and search.
 
+use std::ops::Bound;
+
 use async_trait::async_trait;
 
 use crate::error::Result;
 
 use super::{
-    CatalogStore, Error, Page, Product, ProductId, Sku, TenantStores, search_terms,
-    searchable_words,
+    CatalogStore, Error, Page, Product, ProductId, ProductPage, ProductQuery, Sku, TenantStores,
+    search_terms, searchable_words,
 };
 
 #[async_trait]
@@ -36,6 +38,14 @@ impl CatalogStore for TenantStores {
         Ok(())
     }
 
+    async fn set_published(&self, id: ProductId, published: bool) -> Result<Option<Product>> {
+        let mut d = self.data.lock();
+        Ok(d.products.get_mut(&id).map(|product| {
+            product.set_published(published);
+            product.clone()
+        }))
+    }
+
     async fn product(&self, id: ProductId) -> Result<Option<Product>> {
         Ok(self.data.lock().products.get(&id).cloned())
     }
@@ -48,10 +58,21 @@ impl CatalogStore for TenantStores {
             .cloned())
     }
 
-    async fn products(&self) -> Result<Vec<Product>> {
-        let mut products: Vec<Product> = self.data.lock().products.values().cloned().collect();
-        products.sort_by(|a, b| a.name().cmp(b.name()).then(a.id().cmp(&b.id())));
-        Ok(products)
+    async fn products_page(&self, query: &ProductQuery) -> Result<ProductPage> {
+        let d = self.data.lock();
+        let start = query.after.map_or(Bound::Unbounded, Bound::Excluded);
+        let probe = usize::try_from(query.page_size())
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
+        let products = d
+            .products
+            .range((start, Bound::Unbounded))
+            .map(|(_, product)| product)
+            .filter(|product| query.admits(product))
+            .take(probe)
+            .cloned()
+            .collect();
+        Ok(ProductPage::from_probe(query, products))
     }
 
     async fn search(&self, query: &str, page: Page) -> Result<Vec<Product>> {
@@ -64,6 +85,7 @@ impl CatalogStore for TenantStores {
         let mut hits: Vec<(usize, &Product)> = d
             .products
             .values()
+            .filter(|product| product.is_published())
             .filter_map(|product| {
                 let words = searchable_words(product);
                 let mut rank = 0;

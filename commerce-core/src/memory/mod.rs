@@ -20,7 +20,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::cart::{Cart, CartUpdate};
-use crate::catalog::{Page, Product, search_terms, searchable_words};
+use crate::catalog::{Page, Product, ProductPage, ProductQuery, search_terms, searchable_words};
 use crate::clock::Timestamp;
 use crate::error::{BackendError, BackendErrorKind, Entity, Error, Result};
 use crate::ids::{
@@ -186,7 +186,7 @@ impl SkuStock {
 
 #[derive(Debug, Default)]
 struct TenantData {
-    products: HashMap<ProductId, Product>,
+    products: BTreeMap<ProductId, Product>,
     sku_owner: HashMap<Sku, ProductId>,
     stock: HashMap<Sku, SkuStock>,
     carts: HashMap<CartId, Cart>,

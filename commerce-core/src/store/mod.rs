@@ -27,7 +27,7 @@ use std::collections::HashMap;
 
 use crate::api_key::ApiKeyRecord;
 use crate::cart::{Cart, CartUpdate};
-use crate::catalog::{Page, Product};
+use crate::catalog::{Page, Product, ProductPage, ProductQuery};
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::ids::{
@@ -176,12 +176,28 @@ pub trait CatalogStore: Send + Sync + 'static {
     /// nothing is written. Every SKU of the product gets a stock record (zero
     /// on hand) if it has none. SKUs a replaced product no longer has keep
     /// their stock records and history but can no longer be added to carts.
+    /// The product's published flag is stored as given.
     ///
     /// Safe beside traffic: it waits only for changes to the same product or
     /// its SKUs.
     async fn put_product(&self, product: &Product) -> Result<()>;
 
-    /// The product with `id`, if any.
+    /// Publishes or unpublishes the product `id`, and returns it; `None`
+    /// when there is no such product.
+    ///
+    /// # Behavior
+    ///
+    /// Atomic and idempotent; only the product's published flag changes
+    /// ([`Product::set_published`]). While a product is unpublished,
+    /// [`search`](Self::search) and [`products_page`](Self::products_page)
+    /// without `include_unpublished` leave it out and
+    /// [`CartStore::set_line`] refuses to hold its SKUs; lines carts hold
+    /// already keep their reservations.
+    ///
+    /// Safe beside traffic: it waits only for changes to the same product.
+    async fn set_published(&self, id: ProductId, published: bool) -> Result<Option<Product>>;
+
+    /// The product with `id`, if any, published or not.
     ///
     /// # Behavior
     ///
@@ -190,7 +206,7 @@ pub trait CatalogStore: Send + Sync + 'static {
     /// backend failures ([`Error::Backend`](crate::Error::Backend)).
     async fn product(&self, id: ProductId) -> Result<Option<Product>>;
 
-    /// The product that has a variant with `sku`, if any.
+    /// The product that has a variant with `sku`, if any, published or not.
     ///
     /// # Behavior
     ///
@@ -199,19 +215,27 @@ pub trait CatalogStore: Send + Sync + 'static {
     /// errors are backend failures ([`Error::Backend`](crate::Error::Backend)).
     async fn product_by_sku(&self, sku: &Sku) -> Result<Option<Product>>;
 
-    /// All products, ordered by name, then id.
+    /// One page of the products `query` admits (unpublished ones only with
+    /// `include_unpublished`), in ascending id order, starting after
+    /// `query.after`, at most [`query.page_size()`](ProductQuery::page_size)
+    /// of them; [`ProductPage::from_probe`] builds the page from one more.
     ///
     /// # Behavior
     ///
     /// A read: it sees one committed state, changes nothing, takes no lock a
-    /// writer waits on, and is safe beside traffic. Its only errors are
-    /// backend failures ([`Error::Backend`](crate::Error::Backend)).
-    async fn products(&self) -> Result<Vec<Product>>;
+    /// writer waits on, and is safe beside traffic. Keyset pagination:
+    /// following `next` from the first page visits every product that
+    /// exists throughout exactly once, in order, whatever the page size; a
+    /// product added while a client pages appears if its id sorts after
+    /// the cursor. The cursor need not name an existing product. Its only
+    /// errors are backend failures ([`Error::Backend`](crate::Error::Backend)).
+    async fn products_page(&self, query: &ProductQuery) -> Result<ProductPage>;
 
     /// Full-text search: the products matching every word of `query` (see
     /// [`search_terms`](crate::catalog::search_terms)) as a prefix of a word
     /// of their name, category or SKUs, best matches first (ties by name,
     /// then id), one page at a time. A query with no words matches nothing.
+    /// Unpublished products never match: search is the storefront's.
     ///
     /// # Behavior
     ///
@@ -340,14 +364,17 @@ pub trait CartStore: Send + Sync + 'static {
     /// backend failures ([`Error::Backend`](crate::Error::Backend)).
     async fn cart(&self, id: CartId) -> Result<Option<Cart>>;
 
-    /// Applies `update` (a coupon code, the customer, an age verification)
-    /// to an open cart, with [`Cart::apply`].
+    /// Applies `update` (a coupon code, the customer, an age verification,
+    /// an attribute) to an open cart, with [`Cart::apply`].
     ///
     /// # Behavior
     ///
     /// Atomic. An unknown cart is `NotFound`; a checked-out cart is
     /// [`Error::CartCheckedOut`](crate::Error::CartCheckedOut)
-    /// ([`Cart::ensure_open`]).
+    /// ([`Cart::ensure_open`]); [`Cart::apply`]'s refusals (an attribute
+    /// past its bounds is
+    /// [`Error::CartAttribute`](crate::Error::CartAttribute)) change
+    /// nothing.
     ///
     /// Safe beside traffic: it waits only for changes to the same cart.
     /// Idempotent for the same update.
@@ -369,7 +396,9 @@ pub trait CartStore: Send + Sync + 'static {
     ///   [`Error::InsufficientStock`](crate::Error::InsufficientStock) with
     ///   that real available figure, and nothing changes. Holds whose expiry
     ///   is at or before `now` do not count.
-    /// - An unknown cart or SKU is `NotFound`; a checked-out cart is
+    /// - An unknown cart or SKU is `NotFound`, and so is a SKU of an
+    ///   unpublished product when `quantity` is not zero (removing its line
+    ///   stays possible); a checked-out cart is
     ///   [`Error::CartCheckedOut`](crate::Error::CartCheckedOut).
     /// - Concurrent calls for the last units: exactly as many succeed as
     ///   there are units.

@@ -30,10 +30,16 @@ pub async fn tenants_are_isolated(factory: &dyn StoreFactory) {
     let sku = h.stocked("GPU-SHARED-NAME", 100_000, 1).await;
     let order = h.order_for(&sku, 1, "tenant-a-order").await;
     let cart = h.cart_with(&h.stocked("CPU-A", 10_000, 1).await, 1).await;
-    let product = h.shop.products().await.unwrap()[0].id();
+    let product = h.shop.products(None, 10).await.unwrap().products[0].id();
 
     let b = h.other_shop("shop-b");
-    assert!(b.products().await.unwrap().is_empty());
+    assert!(
+        b.admin_products(None, 10)
+            .await
+            .unwrap()
+            .products
+            .is_empty()
+    );
     let not_found = |r: Result<_, Error>, entity| matches!(r, Err(Error::NotFound { entity: e, .. }) if e == entity);
     assert!(not_found(
         b.product(product).await.map(|_| ()),
@@ -127,6 +133,7 @@ pub async fn product_search_matches_prefixes_and_pages(factory: &dyn StoreFactor
                     Sku::parse(sku).unwrap(),
                     Money::new(100, Currency::AUD),
                 )],
+                published: true,
             })
             .await
             .unwrap()
@@ -228,6 +235,7 @@ pub async fn hostile_product_text_is_refused(factory: &dyn StoreFactory) {
             )
             .with_option(option, value),
         ],
+        published: true,
     };
     let word = "z".repeat(3_000);
     let cases = [
@@ -273,7 +281,12 @@ pub async fn hostile_product_text_is_refused(factory: &dyn StoreFactory) {
         }
     }
     assert!(
-        h.shop.products().await.unwrap().is_empty(),
+        h.shop
+            .admin_products(None, 10)
+            .await
+            .unwrap()
+            .products
+            .is_empty(),
         "nothing stored"
     );
     let page = crate::catalog::Page::first(10);

@@ -175,6 +175,7 @@ impl Harness {
             tax_category: TaxCategory::parse("standard").unwrap(),
             age_restricted: false,
             variants: vec![Variant::new(sku.clone(), Money::new(price, Currency::AUD))],
+            published: true,
         })
         .await
         .unwrap();
@@ -288,10 +289,12 @@ impl Harness {
 }
 
 pub mod api_keys;
+pub mod attributes;
 pub mod carts;
 pub mod catalog;
 pub mod feed;
 pub mod inventory;
+pub mod listing;
 pub mod model;
 pub mod orders;
 pub mod payments;
@@ -301,10 +304,12 @@ pub mod refunds;
 pub mod sweep;
 
 pub use api_keys::*;
+pub use attributes::*;
 pub use carts::*;
 pub use catalog::*;
 pub use feed::*;
 pub use inventory::*;
+pub use listing::*;
 pub use model::*;
 pub use orders::*;
 pub use payments::*;
@@ -343,6 +348,8 @@ macro_rules! conformance_tests {
         $crate::__conformance_payments!(@stamp $factory);
         $crate::__conformance_promotions!(@stamp $factory);
         $crate::__conformance_catalog!(@stamp $factory);
+        $crate::__conformance_listing!(@stamp $factory);
+        $crate::__conformance_attributes!(@stamp $factory);
         $crate::__conformance_redemptions!(@stamp $factory);
         $crate::__conformance_refunds!(@stamp $factory);
         $crate::__conformance_feed!(@stamp $factory);
@@ -387,7 +394,7 @@ mod tests {
 
     #[test]
     fn every_scenario_is_stamped() {
-        let areas: [((&str, &[&str]), &str); 12] = [
+        let areas: [((&str, &[&str]), &str); 14] = [
             (crate::__conformance_feed!(@names), include_str!("feed.rs")),
             (
                 crate::__conformance_sweep!(@names),
@@ -420,6 +427,14 @@ mod tests {
             (
                 crate::__conformance_catalog!(@names),
                 include_str!("catalog.rs"),
+            ),
+            (
+                crate::__conformance_listing!(@names),
+                include_str!("listing.rs"),
+            ),
+            (
+                crate::__conformance_attributes!(@names),
+                include_str!("attributes.rs"),
             ),
             (
                 crate::__conformance_redemptions!(@names),

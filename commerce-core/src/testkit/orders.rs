@@ -276,6 +276,7 @@ pub async fn age_restricted_items_need_a_recorded_verification(factory: &dyn Sto
             tax_category: TaxCategory::parse("standard").unwrap(),
             age_restricted: true,
             variants: vec![Variant::new(wine.clone(), Money::new(2_500, Currency::AUD))],
+            published: true,
         })
         .await
         .unwrap();
@@ -351,7 +352,7 @@ pub async fn placed_order_keeps_its_price_snapshot(factory: &dyn StoreFactory) {
     assert_eq!(shown, Money::new(8_800, Currency::AUD));
 
     // The price changes between the preview and the checkout.
-    let product = h.shop.products().await.unwrap().remove(0);
+    let product = h.shop.products(None, 10).await.unwrap().products.remove(0);
     let mut repriced = product.variants()[0].clone();
     repriced = Variant::new(repriced.sku().clone(), Money::new(12_000, Currency::AUD));
     h.shop
@@ -363,6 +364,7 @@ pub async fn placed_order_keeps_its_price_snapshot(factory: &dyn StoreFactory) {
                 tax_category: product.tax_category().clone(),
                 age_restricted: false,
                 variants: vec![repriced],
+                published: true,
             },
         )
         .await
@@ -412,6 +414,7 @@ pub async fn placed_order_keeps_its_price_snapshot(factory: &dyn StoreFactory) {
                 tax_category: product.tax_category().clone(),
                 age_restricted: false,
                 variants: vec![Variant::new(sku.clone(), Money::new(1, Currency::AUD))],
+                published: true,
             },
         )
         .await

@@ -5,8 +5,8 @@ use commerce_core::payment::{GatewayError, WebhookError};
 use commerce_core::tax::TaxError;
 use commerce_core::text::{TextField, TextReason};
 use commerce_core::{
-    BackendError, CartId, Currency, Entity, IdempotencyKey, Money, MoneyError, OrderId, ParseError,
-    PromotionId, RefundId, Sku, TenantId,
+    AttributeKey, BackendError, CartAttributeError, CartId, Currency, Entity, IdempotencyKey,
+    Money, MoneyError, OrderId, ParseError, PromotionId, RefundId, Sku, TenantId,
 };
 
 use super::*;
@@ -183,6 +183,29 @@ fn every_core_error_has_one_status_and_code() {
             "cart_limit",
         ),
         (
+            AttributeKey::parse("Not A Key").unwrap_err().into(),
+            422,
+            "invalid_attribute_key",
+        ),
+        (
+            CartAttributeError::TooMany {
+                key: key("pickup.slot"),
+                max: 16,
+            }
+            .into(),
+            422,
+            "too_many_attributes",
+        ),
+        (
+            CartAttributeError::InvalidValue {
+                key: key("email"),
+                reason: TextReason::NulByte { offset: 0 },
+            }
+            .into(),
+            422,
+            "invalid_attribute_value",
+        ),
+        (
             Error::PaymentWindowOpen {
                 order,
                 closes_at: chrono_now(),
@@ -282,6 +305,34 @@ fn insufficient_stock_carries_the_real_available_count() {
     assert_eq!(body["requested"], 3);
     assert_eq!(body["available"], 1);
     assert_eq!(body["status"], 409);
+}
+
+fn key(text: &str) -> AttributeKey {
+    AttributeKey::parse(text).unwrap()
+}
+
+#[test]
+fn attribute_refusals_name_the_key_and_the_limit() {
+    let body = Problem::from(Error::from(CartAttributeError::InvalidValue {
+        key: key("gift.note"),
+        reason: TextReason::TooLong {
+            length: 501,
+            max: 500,
+        },
+    }))
+    .body();
+    assert_eq!(body["key"], "gift.note");
+    assert_eq!(body["reason"]["reason"], "too_long");
+    assert_eq!(body["reason"]["max"], 500);
+    let body = Problem::from(Error::from(CartAttributeError::TooMany {
+        key: key("seventeenth"),
+        max: 16,
+    }))
+    .body();
+    assert_eq!(
+        (body["key"].as_str(), body["max"].as_u64()),
+        (Some("seventeenth"), Some(16))
+    );
 }
 
 #[test]

@@ -702,6 +702,7 @@ pub async fn product(
         tax_category: TaxCategory::parse("standard").unwrap(),
         age_restricted: false,
         variants: vec![variant],
+        published: true,
     })
     .await
     .unwrap();

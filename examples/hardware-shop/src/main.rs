@@ -265,6 +265,7 @@ async fn stock_the_shop(demo: &Demo, expect: &mut Expectations) -> AnyResult {
                 tax_category: TaxCategory::parse("standard")?,
                 age_restricted: false,
                 variants: vec![Variant::new(sku.clone(), price)],
+                published: true,
             })
             .await?;
         let stock = demo

@@ -252,7 +252,8 @@ pub fn decide(
 }
 
 /// Decides the placement of `draft` from `cart` at `now`, given the cart's
-/// reservations: the new order awaiting payment, its `Placed` event, and
+/// reservations: the new order awaiting payment (with the cart's
+/// attributes, as the locked cart holds them), its `Placed` event, and
 /// the effects (check the cart out, allocate the stock, redeem the limited
 /// promotions), in the order a store makes them: in every change, carts
 /// before stock before promotion usage, so stores lock rows in one order.
@@ -270,7 +271,8 @@ pub fn place(
     now: Timestamp,
 ) -> Result<OrderChange> {
     check_placement(cart, draft, reservations, now)?;
-    let order = Order::from_draft(draft.clone(), now);
+    let mut order = Order::from_draft(draft.clone(), now);
+    order.attributes = cart.attributes().clone();
     let mut cart = cart.clone();
     cart.check_out(order.id, now)?;
     let placed = order.note(

@@ -8,10 +8,12 @@ mod feed;
 mod payment;
 mod refund;
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cart::AttributeKey;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::{CartId, CustomerId, IdempotencyKey, OrderId, PromotionId, TenantId};
@@ -222,6 +224,11 @@ pub struct Order {
     /// expiring.
     #[serde(default)]
     pub redemptions: Vec<Redemption>,
+    /// The cart's attributes when it was placed: read them with
+    /// [`attributes`](Self::attributes). Orders placed before attributes
+    /// existed have none.
+    #[serde(default)]
+    attributes: BTreeMap<AttributeKey, String>,
     /// When it was placed.
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub placed_at: Timestamp,
@@ -231,7 +238,8 @@ pub struct Order {
 }
 
 impl Order {
-    /// The order a draft becomes when placed at `now`.
+    /// The order a draft becomes when placed at `now` (with no attributes:
+    /// [`place`] copies the cart's).
     pub fn from_draft(draft: OrderDraft, now: Timestamp) -> Self {
         let priced = draft.priced;
         let promotions = priced
@@ -265,9 +273,16 @@ impl Order {
             payment_ref: None,
             refunded_by_provider: None,
             redemptions: draft.redemptions,
+            attributes: BTreeMap::new(),
             placed_at: now,
             updated_at: now,
         }
+    }
+
+    /// The attributes of the cart it was placed from, as they were at
+    /// placement ([`Cart::attributes`](crate::Cart::attributes)).
+    pub fn attributes(&self) -> &BTreeMap<AttributeKey, String> {
+        &self.attributes
     }
 
     /// What the buyer must pay: the grand total.

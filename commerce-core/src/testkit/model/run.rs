@@ -217,6 +217,7 @@ pub(super) async fn run(
                 sku.clone(),
                 Money::new(PRICES[s], Currency::AUD),
             )],
+            published: true,
         })
         .await?;
         shop.receive_stock(&sku, Quantity::new(units)?, None)

@@ -1,6 +1,9 @@
-//! Carts: a buyer's lines in one currency, each backed by a reservation.
+//! Carts: a buyer's lines in one currency, each backed by a reservation,
+//! and a few bounded attributes ([`attributes`]).
 
-use std::collections::BTreeSet;
+mod attributes;
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +13,8 @@ use crate::ids::{CartId, CouponCode, OrderId, Quantity, Sku, TenantId};
 use crate::money::Currency;
 use crate::pricing::CustomerContext;
 use crate::text::{TextField, check_text};
+
+pub use attributes::{AttributeKey, CartAttributeError, MAX_ATTRIBUTES};
 
 /// A record that the buyer's age was checked, by whom and how.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,16 +43,41 @@ pub enum CartUpdate {
     SetCustomer(Option<CustomerContext>),
     /// Record that the buyer's age was verified.
     VerifyAge(AgeVerification),
+    /// Set the attribute `key` to `value`, replacing its value if it has
+    /// one, or remove it (`None`; removing an absent key changes nothing).
+    SetAttribute {
+        /// The attribute.
+        key: AttributeKey,
+        /// Its new value, or `None` to remove it.
+        value: Option<String>,
+    },
 }
 
 impl CartUpdate {
-    /// Checks the free text the update carries (an age verification's method
-    /// and verifier) with [`check_text`]: refused with
-    /// [`Error::InvalidText`].
+    /// Checks the free text the update carries with [`check_text`]: an age
+    /// verification's method and verifier (refused with
+    /// [`Error::InvalidText`]), an attribute's value (refused with
+    /// [`CartAttributeError::InvalidValue`], naming the key).
     pub fn check(&self) -> Result<()> {
-        if let CartUpdate::VerifyAge(verification) = self {
-            check_text(TextField::AgeVerificationMethod, &verification.method)?;
-            check_text(TextField::AgeVerifiedBy, &verification.verified_by)?;
+        match self {
+            CartUpdate::VerifyAge(verification) => {
+                check_text(TextField::AgeVerificationMethod, &verification.method)?;
+                check_text(TextField::AgeVerifiedBy, &verification.verified_by)?;
+            }
+            CartUpdate::SetAttribute {
+                key,
+                value: Some(value),
+            } => {
+                check_text(TextField::CartAttributeValue, value).map_err(|error| match error {
+                    Error::InvalidText { reason, .. } => CartAttributeError::InvalidValue {
+                        key: key.clone(),
+                        reason,
+                    }
+                    .into(),
+                    other => other,
+                })?;
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -99,6 +129,11 @@ pub struct Cart {
     /// The age verification, when one is recorded.
     #[serde(default)]
     pub age_verification: Option<AgeVerification>,
+    /// At most [`MAX_ATTRIBUTES`] attributes: read them with
+    /// [`attributes`](Self::attributes), change them with
+    /// [`CartUpdate::SetAttribute`].
+    #[serde(default)]
+    attributes: BTreeMap<AttributeKey, String>,
     /// Open or checked out: read it with [`status`](Self::status).
     status: CartStatus,
     /// When it was created.
@@ -120,6 +155,7 @@ impl Cart {
             codes: BTreeSet::new(),
             customer: None,
             age_verification: None,
+            attributes: BTreeMap::new(),
             status: CartStatus::Open,
             created_at: now,
             updated_at: now,
@@ -129,6 +165,12 @@ impl Cart {
     /// The line for `sku`, if any.
     pub fn line(&self, sku: &Sku) -> Option<&CartLine> {
         self.lines.iter().find(|line| &line.sku == sku)
+    }
+
+    /// The attributes, by key (at most [`MAX_ATTRIBUTES`]). Placing an
+    /// order copies them to it ([`Order::attributes`](crate::Order::attributes)).
+    pub fn attributes(&self) -> &BTreeMap<AttributeKey, String> {
+        &self.attributes
     }
 
     /// Open or checked out. Only [`place`](crate::order::place) checks a
@@ -179,7 +221,9 @@ impl Cart {
     /// Applies `update`. This changes only the value; stores call it inside
     /// their atomic `update_cart`. A checked-out cart is
     /// [`Error::CartCheckedOut`]; an update that does not pass
-    /// [`CartUpdate::check`] is refused. Either refusal changes nothing.
+    /// [`CartUpdate::check`] is refused; a new attribute past
+    /// [`MAX_ATTRIBUTES`] is [`CartAttributeError::TooMany`]. Every refusal
+    /// changes nothing.
     pub fn apply(&mut self, update: &CartUpdate, now: Timestamp) -> Result<()> {
         self.ensure_open()?;
         update.check()?;
@@ -193,6 +237,22 @@ impl Cart {
             CartUpdate::SetCustomer(customer) => self.customer = customer.clone(),
             CartUpdate::VerifyAge(verification) => {
                 self.age_verification = Some(verification.clone());
+            }
+            CartUpdate::SetAttribute {
+                key,
+                value: Some(value),
+            } => {
+                if !self.attributes.contains_key(key) && self.attributes.len() >= MAX_ATTRIBUTES {
+                    return Err(CartAttributeError::TooMany {
+                        key: key.clone(),
+                        max: MAX_ATTRIBUTES,
+                    }
+                    .into());
+                }
+                self.attributes.insert(key.clone(), value.clone());
+            }
+            CartUpdate::SetAttribute { key, value: None } => {
+                self.attributes.remove(key);
             }
         }
         self.updated_at = now;
