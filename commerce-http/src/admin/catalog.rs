@@ -31,7 +31,7 @@ pub(super) struct ProductQuery {
 /// A page of products, unpublished ones included, and the cursor of the
 /// next one.
 #[derive(Debug, Serialize, ToSchema)]
-pub(super) struct ProductList {
+pub(super) struct AdminProductList {
     data: Vec<commerce_core::Product>,
     next_cursor: Option<String>,
 }
@@ -46,7 +46,7 @@ pub(super) struct ProductList {
     operation_id = "admin_list_products",
     params(ProductQuery),
     responses(
-        (status = 200, description = "A page of products.", body = ProductList),
+        (status = 200, description = "A page of products.", body = AdminProductList),
         (status = 400, description = "The input cannot be read (`invalid_parameter`, with JSON pointers in `errors`)."),
         (status = 401, description = "No valid admin key (`unauthorized`, with `WWW-Authenticate`)."),
         (status = 403, description = "The key lacks the scope (`insufficient_scope` with `required_scope`)."),
@@ -64,7 +64,7 @@ pub(super) async fn products(
         .await?;
     Ok(json(
         StatusCode::OK,
-        &ProductList {
+        &AdminProductList {
             data: page.products,
             next_cursor: page.next.map(|id| id.to_string()),
         },
