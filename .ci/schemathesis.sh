@@ -49,13 +49,19 @@ run() {
     cat "$work/server.log" >&2
     exit 1
   fi
+  local status=0
   "$venv/bin/schemathesis" run "$url/openapi.json" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
     --header "Authorization: Bearer $(cat "$work/key")" \
     --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-30}" \
     --seed "${SCHEMATHESIS_SEED:-20261204}" \
     --request-timeout 10 \
-    --warnings off
+    --warnings off || status=$?
+  if [ "$status" != 0 ]; then
+    echo "schemathesis failed on $name; the server's log:" >&2
+    tail -n 200 "$work/server.log" >&2
+    exit "$status"
+  fi
   kill "$pid"
   wait "$pid" 2>/dev/null || true
   pid=""

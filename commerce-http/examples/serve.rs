@@ -75,6 +75,11 @@ async fn store(postgres: bool) -> Result<(Arc<DynStore>, &'static str), Failure>
 #[tokio::main]
 async fn main() -> Result<(), Failure> {
     let args = args()?;
+    // Refusals the service logs (store failures, panics) go to stderr.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
     let (store, described) = store(args.postgres).await?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
     let base = format!("http://{}", listener.local_addr()?);

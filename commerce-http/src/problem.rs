@@ -6,6 +6,7 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use commerce_core::order::RefundError;
+use commerce_core::tax::TaxError;
 use commerce_core::{BackendErrorKind, CartAttributeError, Error};
 use serde_json::{Map, Value, json};
 
@@ -320,6 +321,16 @@ impl From<Error> for Problem {
                 format!("/{}", parse.field.replace(' ', "_")),
                 parse.to_string(),
             ),
+            // The shop has no rate for a product's tax category (and no
+            // fallback): the state of the shop refuses the request until the
+            // merchant configures one.
+            Error::Tax(TaxError::UnknownCategory(category)) => Problem::new(
+                conflict,
+                "tax_rate_missing",
+                "Tax rate missing",
+                error.to_string(),
+            )
+            .with("category", category),
             Error::Tax(tax) if error.is_retryable() => {
                 tracing::warn!(error = %tax, "tax service unavailable");
                 Problem::new(

@@ -42,14 +42,46 @@ impl ShopSettings {
         }
     }
 
-    /// Checks the tax rules and that the shipping fee is not negative.
+    /// Checks the tax rules and that the shipping fee is not negative:
+    /// [`Error::InvalidConfig`] naming what is wrong (a rate out of range,
+    /// a shipping category without a rate).
     pub fn validate(&self) -> Result<()> {
-        self.tax.validate()?;
+        self.tax
+            .validate()
+            .map_err(|error| Error::InvalidConfig(error.to_string()))?;
         if self.shipping_fee.is_some_and(Money::is_negative) {
             return Err(Error::InvalidConfig(
                 "the shipping fee must not be negative".into(),
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code: a panic is a failing test")]
+
+    use super::*;
+    use crate::TaxCategory;
+    use crate::tax::ShippingTax;
+
+    /// Settings that cannot price a cart are refused as a configuration
+    /// the merchant must fix, not as a failure of the engine.
+    #[test]
+    fn a_shipping_category_without_a_rate_is_an_invalid_configuration() {
+        let mut tax = TaxConfig::untaxed();
+        tax.fallback = None;
+        tax.shipping = ShippingTax::Taxable {
+            category: TaxCategory::parse("freight").unwrap(),
+        };
+        let settings = ShopSettings {
+            tax,
+            ..ShopSettings::default()
+        };
+        match settings.validate() {
+            Err(Error::InvalidConfig(reason)) => assert!(reason.contains("freight"), "{reason}"),
+            other => panic!("expected InvalidConfig, got {other:?}"),
+        }
     }
 }

@@ -214,6 +214,13 @@ fn every_core_error_has_one_status_and_code() {
             "payment_window_open",
         ),
         (
+            Error::Tax(TaxError::UnknownCategory(
+                commerce_core::TaxCategory::parse("alcohol").unwrap(),
+            )),
+            409,
+            "tax_rate_missing",
+        ),
+        (
             Error::Tax(TaxError::Service {
                 message: "down".into(),
                 retryable: true,
