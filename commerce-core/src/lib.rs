@@ -25,7 +25,8 @@ pub use pricing::{promotion, settings, tax};
 
 pub use api_key::{ApiKeyRecord, ApiScope, IssuedApiKey};
 pub use cart::{
-    AgeVerification, AttributeKey, Cart, CartAttributeError, CartLine, CartStatus, CartUpdate,
+    AgeVerification, AttributeKey, Cart, CartAttributeError, CartLimits, CartLine, CartStatus,
+    CartUpdate,
 };
 pub use catalog::{NewProduct, Page, Product, ProductPage, ProductQuery, Variant};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};

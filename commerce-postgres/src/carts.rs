@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use commerce_core::store::CartStore;
 use commerce_core::{
-    BackendError, BackendErrorKind, Cart, CartId, CartStatus, CartUpdate, Entity, Error, Quantity,
-    Result, Sku, Timestamp,
+    BackendError, BackendErrorKind, Cart, CartId, CartLimits, CartStatus, CartUpdate, Entity,
+    Error, Quantity, Result, Sku, Timestamp,
 };
 use sqlx::PgConnection;
 
@@ -283,15 +283,22 @@ impl CartStore for PgTenant {
         cart: CartId,
         sku: &Sku,
         quantity: Quantity,
+        limits: CartLimits,
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<Cart> {
         let mut tx = self.begin().await?;
-        // The cart row lock serializes this cart's changes and its checkout.
+        // The cart row lock serializes this cart's changes and its checkout,
+        // whatever the reservation strategy: every writer of `cart_lines`
+        // holds it. `load_cart` reads the lines after taking it (a fresh
+        // snapshot under read committed), so the line count checked here is
+        // the one this transaction adds to, and the check costs no round
+        // trip.
         let mut current = load_cart(&mut tx, self.tenant(), cart, true)
             .await?
             .ok_or_else(|| Error::not_found(Entity::Cart, cart))?;
         current.ensure_open()?;
+        limits.check(&current, sku, quantity)?;
         if quantity.is_zero() {
             let sellable: Option<i32> = sqlx::query_scalar(
                 "SELECT 1 FROM skus WHERE tenant_id = $1 AND sku = $2 AND product_id IS NOT NULL",

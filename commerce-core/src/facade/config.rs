@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 
+use crate::cart::CartLimits;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::memory::InMemoryStore;
@@ -27,13 +28,12 @@ pub struct Config {
     reservation_ttl: Duration,
     payment_window: Duration,
     sweep_batch: usize,
-    max_lines: usize,
-    max_units_per_line: u32,
+    cart_limits: CartLimits,
 }
 
 impl Default for Config {
     /// A 15-minute reservation TTL, a 31-minute payment window, sweeps in
-    /// batches of 500.
+    /// batches of 500, carts of at most 100 lines of 1,000 units.
     ///
     /// A Stripe Checkout Session must expire at least 30 minutes after Stripe
     /// creates it, and the session is created just after the order is placed:
@@ -43,8 +43,7 @@ impl Default for Config {
             reservation_ttl: Duration::from_secs(15 * 60),
             payment_window: Duration::from_secs(31 * 60),
             sweep_batch: 500,
-            max_lines: 100,
-            max_units_per_line: 1_000,
+            cart_limits: CartLimits::default(),
         }
     }
 }
@@ -72,21 +71,33 @@ impl Config {
     /// reserve (default 100 lines of at most 1,000 units): bots cannot
     /// hold a shop's stock with one cart. Past either,
     /// [`Shop::set_line`](crate::Shop::set_line) refuses with
-    /// [`Error::CartLimit`].
+    /// [`Error::CartLimit`] and holds nothing.
+    ///
+    /// Both are enforced by the store inside the atomic step that sets the
+    /// line ([`CartStore::set_line`](crate::store::CartStore::set_line)
+    /// checks [`CartLimits`] against the locked cart), so concurrent calls
+    /// adding distinct SKUs to one cart cannot pass the line count together.
+    /// Changing an existing line's quantity or removing a line is never
+    /// refused by the line count. Zero for either is refused by
+    /// [`CommerceBuilder::build`].
     pub fn with_cart_limits(mut self, max_lines: usize, max_units_per_line: u32) -> Self {
-        self.max_lines = max_lines;
-        self.max_units_per_line = max_units_per_line;
+        self.cart_limits = CartLimits::new(max_lines, max_units_per_line);
         self
+    }
+
+    /// The cart limits, as the store checks them.
+    pub fn cart_limits(&self) -> CartLimits {
+        self.cart_limits
     }
 
     /// The most lines a cart may hold.
     pub fn max_lines(&self) -> usize {
-        self.max_lines
+        self.cart_limits.max_lines()
     }
 
     /// The most units one cart line may reserve.
     pub fn max_units_per_line(&self) -> u32 {
-        self.max_units_per_line
+        self.cart_limits.max_units_per_line()
     }
 
     /// The reservation TTL.
@@ -170,11 +181,12 @@ impl CommerceBuilder {
     }
 
     /// Checks the configuration and builds. A zero or absurd TTL or payment
-    /// window, or a zero sweep batch, is [`Error::InvalidConfig`].
+    /// window, a zero cart limit, or a zero sweep batch, is
+    /// [`Error::InvalidConfig`].
     pub fn build(self) -> Result<Commerce> {
         let ttl = Config::delta("reservation TTL", self.config.reservation_ttl)?;
         let window = Config::delta("payment window", self.config.payment_window)?;
-        if self.config.max_lines == 0 || self.config.max_units_per_line == 0 {
+        if self.config.max_lines() == 0 || self.config.max_units_per_line() == 0 {
             return Err(Error::InvalidConfig(
                 "cart limits must be at least 1".into(),
             ));

@@ -322,27 +322,17 @@ impl Shop {
     /// when no published product has it, [`Error::CurrencyMismatch`] when
     /// the SKU is priced in another currency than the cart's, and
     /// [`Error::CartLimit`] past the configured units per line or lines per
-    /// cart. (The lines limit is checked against the cart as read: lines
-    /// added by concurrent calls on one cart can pass it by as many.)
+    /// cart ([`Config::with_cart_limits`]). The store checks the limits in
+    /// the same atomic step that adds the line, so concurrent calls adding
+    /// distinct SKUs to one cart never leave it past its lines limit.
     pub async fn set_line(&self, cart: CartId, sku: &Sku, quantity: Quantity) -> Result<Cart> {
         let now = self.now();
+        let limits = self.commerce.inner.config.cart_limits();
         if !quantity.is_zero() {
-            let config = &self.commerce.inner.config;
-            if quantity.get() > config.max_units_per_line() {
-                return Err(Error::CartLimit {
-                    cart,
-                    per_line: true,
-                    max: config.max_units_per_line(),
-                });
-            }
             let current = self.cart(cart).await?;
-            if current.line(sku).is_none() && current.lines.len() >= config.max_lines() {
-                return Err(Error::CartLimit {
-                    cart,
-                    per_line: false,
-                    max: u32::try_from(config.max_lines()).unwrap_or(u32::MAX),
-                });
-            }
+            // A fast refusal before the catalog read; the store checks
+            // again under its lock, and that check is the one that holds.
+            limits.check(&current, sku, quantity)?;
             let product = self
                 .scope
                 .catalog()
@@ -364,7 +354,7 @@ impl Shop {
         let expires_at = self.commerce.expiry(now, self.commerce.inner.ttl)?;
         self.scope
             .carts()
-            .set_line(cart, sku, quantity, expires_at, now)
+            .set_line(cart, sku, quantity, limits, expires_at, now)
             .await
     }
 

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 
+use crate::cart::CartLimits;
 use crate::error::Result;
 
 use super::{
@@ -44,15 +45,19 @@ impl CartStore for TenantStores {
         cart: CartId,
         sku: &Sku,
         quantity: Quantity,
+        limits: CartLimits,
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<Cart> {
+        // The tenant's lock is held to the end: the line count checked here
+        // is the one the line is added to.
         let mut d = self.data.lock();
         let c = d
             .carts
             .get(&cart)
             .ok_or_else(|| Error::not_found(Entity::Cart, cart))?;
         c.ensure_open()?;
+        limits.check(c, sku, quantity)?;
         let product = d
             .sku_owner
             .get(sku)

@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use std::collections::HashMap;
 
 use crate::api_key::ApiKeyRecord;
-use crate::cart::{Cart, CartUpdate};
+use crate::cart::{Cart, CartLimits, CartUpdate};
 use crate::catalog::{Page, Product, ProductPage, ProductQuery};
 use crate::clock::Timestamp;
 use crate::error::Result;
@@ -381,7 +381,8 @@ pub trait CartStore: Send + Sync + 'static {
     async fn update_cart(&self, cart: CartId, update: &CartUpdate, now: Timestamp) -> Result<Cart>;
 
     /// Sets the line of `sku` in `cart` to `quantity`, and the cart's
-    /// reservation of `sku` to the same quantity, live until `expires_at`.
+    /// reservation of `sku` to the same quantity, live until `expires_at`,
+    /// within `limits`.
     ///
     /// # Behavior
     ///
@@ -396,10 +397,21 @@ pub trait CartStore: Send + Sync + 'static {
     ///   [`Error::InsufficientStock`](crate::Error::InsufficientStock) with
     ///   that real available figure, and nothing changes. Holds whose expiry
     ///   is at or before `now` do not count.
+    /// - `limits` are checked with [`CartLimits::check`] against the cart
+    ///   as it stands under the same lock or transaction that writes the
+    ///   line: a quantity past the units per line, or a new line in a cart
+    ///   that already holds `max_lines` lines, is
+    ///   [`Error::CartLimit`](crate::Error::CartLimit) and nothing changes
+    ///   (no line, no hold). Changing the quantity of a line the cart holds,
+    ///   or removing one, is never refused by the line count. Concurrent
+    ///   calls adding distinct SKUs to a cart with `max_lines − n` lines:
+    ///   exactly `n` succeed.
     /// - An unknown cart or SKU is `NotFound`, and so is a SKU of an
     ///   unpublished product when `quantity` is not zero (removing its line
     ///   stays possible); a checked-out cart is
-    ///   [`Error::CartCheckedOut`](crate::Error::CartCheckedOut).
+    ///   [`Error::CartCheckedOut`](crate::Error::CartCheckedOut). A cart's
+    ///   absence, then its status, then its limits are checked before the
+    ///   SKU and its stock.
     /// - Concurrent calls for the last units: exactly as many succeed as
     ///   there are units.
     ///
@@ -409,6 +421,7 @@ pub trait CartStore: Send + Sync + 'static {
         cart: CartId,
         sku: &Sku,
         quantity: Quantity,
+        limits: CartLimits,
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<Cart>;

@@ -1,6 +1,10 @@
 //! Carts: what setting a line refuses.
 
-use super::{Currency, Entity, Error, Harness, Quantity, Sku, StoreFactory, idempotency_key, qty};
+use super::{
+    Arc, Barrier, Cart, Currency, Entity, Error, Harness, Quantity, Sku, StoreFactory,
+    idempotency_key, qty,
+};
+use crate::clock::Clock;
 
 /// This area's scenarios, stamped by
 /// [`conformance_tests!`](crate::conformance_tests). The kit's own tests
@@ -13,6 +17,8 @@ macro_rules! __conformance_carts {
             cart_refusals,
             hostile_age_verification_text_is_refused,
             cart_limits_hold_against_hoarding,
+            racing_new_lines_stop_at_the_line_limit,
+            a_full_cart_still_changes_its_lines,
         }
     };
 }
@@ -141,4 +147,142 @@ pub async fn cart_limits_hold_against_hoarding(factory: &dyn StoreFactory) {
     assert_eq!(h.shop.stock(&a).await.unwrap().reserved, 3);
     let changed = h.shop.set_line(cart.id, &b, qty(2)).await.unwrap();
     assert_eq!(changed.lines.len(), 2);
+}
+
+/// A cart limited to 4 lines holds 3; 10 tasks, released together, each
+/// add a different stocked SKU: exactly one succeeds, every other gets
+/// `CartLimit` (the cart, `per_line: false`, `max: 4`), the cart ends with
+/// exactly 4 lines, and the refused SKUs hold nothing. Half the racers go
+/// through the facade and half call the store directly, so the facade's
+/// early check cannot hide a store that does not hold the limit.
+pub async fn racing_new_lines_stop_at_the_line_limit(factory: &dyn StoreFactory) {
+    const MAX_LINES: usize = 4;
+    const RACERS: usize = 10;
+    let h = Harness::with_config(factory, |config| config.with_cart_limits(MAX_LINES, 5)).await;
+    let cart = h.shop.create_cart(Currency::AUD).await.unwrap();
+    for i in 0..MAX_LINES - 1 {
+        let sku = h.stocked(&format!("HELD-{i}"), 1_000, 5).await;
+        h.shop.set_line(cart.id, &sku, qty(2)).await.unwrap();
+    }
+    let mut skus = Vec::with_capacity(RACERS);
+    for i in 0..RACERS {
+        skus.push(h.stocked(&format!("RACER-{i}"), 1_000, 5).await);
+    }
+    let limits = h.commerce.config().cart_limits();
+    let now = h.clock.now();
+    let expires = now + chrono::TimeDelta::minutes(15);
+    let barrier = Arc::new(Barrier::new(RACERS));
+    let tasks: Vec<_> = skus
+        .iter()
+        .enumerate()
+        .map(|(i, sku)| {
+            let (shop, sku, barrier) = (h.shop.clone(), sku.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                if i % 2 == 0 {
+                    shop.set_line(cart.id, &sku, Quantity::ONE).await
+                } else {
+                    shop.scope()
+                        .carts()
+                        .set_line(cart.id, &sku, Quantity::ONE, limits, expires, now)
+                        .await
+                }
+            })
+        })
+        .collect();
+    let mut results: Vec<Result<Cart, Error>> = Vec::with_capacity(RACERS);
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    let winners: Vec<&Sku> = skus
+        .iter()
+        .zip(&results)
+        .filter_map(|(sku, result)| result.as_ref().ok().map(|_| sku))
+        .collect();
+    let after = h.shop.cart(cart.id).await.unwrap();
+    assert_eq!(
+        winners.len(),
+        1,
+        "one new line fits; the cart ended with {} lines",
+        after.lines.len()
+    );
+    for refused in results.iter().filter_map(|r| r.as_ref().err()) {
+        match refused {
+            Error::CartLimit {
+                cart: c,
+                per_line: false,
+                max,
+            } => {
+                assert_eq!(*c, cart.id);
+                assert_eq!(*max, MAX_LINES as u32);
+            }
+            other => panic!("a refused racer got {other:?} instead of CartLimit"),
+        }
+    }
+    assert_eq!(after.lines.len(), MAX_LINES);
+    for sku in &skus {
+        let reserved = h.shop.stock(sku).await.unwrap().reserved;
+        if winners.contains(&sku) {
+            assert_eq!(reserved, 1, "the winner {sku} holds its unit");
+            assert_eq!(after.line(sku).map(|l| l.quantity), Some(Quantity::ONE));
+        } else {
+            assert_eq!(reserved, 0, "the refused {sku} holds nothing");
+            assert!(after.line(sku).is_none());
+        }
+    }
+}
+
+/// At its line limit a cart refuses a new line, also from the store called
+/// directly (with `CartLimit`, holding nothing), while raising, lowering and
+/// removing its existing lines all work; once a line is gone, a new one
+/// fits again.
+pub async fn a_full_cart_still_changes_its_lines(factory: &dyn StoreFactory) {
+    let h = Harness::with_config(factory, |config| config.with_cart_limits(2, 5)).await;
+    let a = h.stocked("FULL-A", 1_000, 10).await;
+    let b = h.stocked("FULL-B", 1_000, 10).await;
+    let c = h.stocked("FULL-C", 1_000, 10).await;
+    let cart = h.cart_with(&a, 1).await;
+    h.shop.set_line(cart.id, &b, qty(1)).await.unwrap();
+
+    let limits = h.commerce.config().cart_limits();
+    let now = h.clock.now();
+    let expires = now + chrono::TimeDelta::minutes(15);
+    let carts = h.shop.scope().carts();
+    let new_line = carts
+        .set_line(cart.id, &c, Quantity::ONE, limits, expires, now)
+        .await;
+    assert!(
+        matches!(
+            new_line,
+            Err(Error::CartLimit { cart: id, per_line: false, max: 2 }) if id == cart.id
+        ),
+        "{new_line:?}"
+    );
+    let too_many_units = carts
+        .set_line(cart.id, &a, qty(6), limits, expires, now)
+        .await;
+    assert!(
+        matches!(
+            too_many_units,
+            Err(Error::CartLimit { cart: id, per_line: true, max: 5 }) if id == cart.id
+        ),
+        "{too_many_units:?}"
+    );
+    assert_eq!(h.shop.stock(&c).await.unwrap().reserved, 0);
+    assert_eq!(h.shop.stock(&a).await.unwrap().reserved, 1);
+
+    let raised = h.shop.set_line(cart.id, &a, qty(5)).await.unwrap();
+    assert_eq!(raised.line(&a).map(|l| l.quantity), Some(qty(5)));
+    assert_eq!(raised.lines.len(), 2);
+    assert_eq!(h.shop.stock(&a).await.unwrap().reserved, 5);
+    let lowered = h.shop.set_line(cart.id, &a, qty(3)).await.unwrap();
+    assert_eq!(lowered.line(&a).map(|l| l.quantity), Some(qty(3)));
+    assert_eq!(h.shop.stock(&a).await.unwrap().reserved, 3);
+
+    let removed = h.shop.remove_line(cart.id, &b).await.unwrap();
+    assert_eq!(removed.lines.len(), 1);
+    assert_eq!(h.shop.stock(&b).await.unwrap().reserved, 0);
+    let refilled = h.shop.set_line(cart.id, &c, qty(2)).await.unwrap();
+    assert_eq!(refilled.lines.len(), 2);
+    assert_eq!(h.shop.stock(&c).await.unwrap().reserved, 2);
 }

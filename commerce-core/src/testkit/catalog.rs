@@ -1,5 +1,6 @@
 //! Catalog and tenancy: search, and tenants that never see each other.
 
+use crate::cart::CartLimits;
 use crate::clock::Clock;
 use crate::text::{TextField, TextReason};
 
@@ -66,7 +67,14 @@ pub async fn tenants_are_isolated(factory: &dyn StoreFactory) {
     assert!(not_found(
         b.scope()
             .carts()
-            .set_line(cart.id, &sku, Quantity::ONE, h.clock.now(), h.clock.now())
+            .set_line(
+                cart.id,
+                &sku,
+                Quantity::ONE,
+                CartLimits::default(),
+                h.clock.now(),
+                h.clock.now()
+            )
             .await
             .map(|_| ()),
         Entity::Cart

@@ -295,11 +295,12 @@ pub async fn unpublished_skus_cannot_be_added_to_carts(factory: &dyn StoreFactor
     ));
     let now = h.clock.now();
     let expires = now + chrono::TimeDelta::minutes(15);
+    let limits = h.commerce.config().cart_limits();
     assert!(sku_not_found(
         h.shop
             .scope()
             .carts()
-            .set_line(cart.id, &sku, qty(2), expires, now)
+            .set_line(cart.id, &sku, qty(2), limits, expires, now)
             .await
     ));
     assert_eq!(
@@ -340,7 +341,7 @@ pub async fn unpublished_skus_cannot_be_added_to_carts(factory: &dyn StoreFactor
         h.shop
             .scope()
             .carts()
-            .set_line(cart.id, &sku, qty(3), expires, now)
+            .set_line(cart.id, &sku, qty(3), limits, expires, now)
             .await
     ));
     assert_eq!(h.shop.stock(&sku).await.unwrap().reserved, 2);

@@ -1,7 +1,9 @@
 //! Carts: a buyer's lines in one currency, each backed by a reservation,
-//! and a few bounded attributes ([`attributes`]).
+//! a few bounded attributes ([`AttributeKey`]), and the limits on its lines
+//! ([`CartLimits`]).
 
 mod attributes;
+mod limits;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,6 +17,7 @@ use crate::pricing::CustomerContext;
 use crate::text::{TextField, check_text};
 
 pub use attributes::{AttributeKey, CartAttributeError, MAX_ATTRIBUTES};
+pub use limits::CartLimits;
 
 /// A record that the buyer's age was checked, by whom and how.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
