@@ -109,6 +109,26 @@ pub(crate) fn document(tenants: &TenantResolver, mounts: &ApiMounts) -> OpenApi 
             ADMIN_KEY,
             Vec::<String>::new(),
         )]);
+        // Every admin route refuses the same way without a key or a scope
+        // (an operation may describe its own 403).
+        for (status, description) in [
+            (
+                "401",
+                "No valid admin key (`unauthorized`, with `WWW-Authenticate`).",
+            ),
+            (
+                "403",
+                "The key lacks the scope (`insufficient_scope` with `required_scope`).",
+            ),
+        ] {
+            operation
+                .responses
+                .responses
+                .entry(status.to_owned())
+                .or_insert_with(|| {
+                    RefOr::T(ResponseBuilder::new().description(description).build())
+                });
+        }
     }
     let info = InfoBuilder::new()
         .title("commerce")

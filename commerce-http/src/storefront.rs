@@ -105,7 +105,7 @@ fn cart_id(value: &str) -> Result<CartId, Problem> {
         .map_err(|_| Problem::from(Error::not_found(commerce_core::Entity::Cart, value)))
 }
 
-fn order_id(value: &str) -> Result<OrderId, Problem> {
+pub(crate) fn order_id(value: &str) -> Result<OrderId, Problem> {
     value
         .parse::<OrderId>()
         .map_err(|_| Problem::from(Error::not_found(commerce_core::Entity::Order, value)))
@@ -124,7 +124,7 @@ fn sku(value: &str) -> Result<Sku, Problem> {
 // ----- responses ------------------------------------------------------------
 
 /// A JSON body that must not be cached.
-fn private<T: Serialize>(status: StatusCode, body: &T) -> Response {
+pub(crate) fn private<T: Serialize>(status: StatusCode, body: &T) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
     response
         .headers_mut()

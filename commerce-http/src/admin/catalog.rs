@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::problem::Problem;
-use crate::storefront::{ApiJson, ApiPath, product_cursor};
+use crate::storefront::{ApiJson, ApiPath, private as json, product_cursor};
 
-use super::{Admin, json, sku};
+use super::{Admin, sku};
 
 // ----- catalog --------------------------------------------------------------
 
@@ -48,8 +48,6 @@ pub(super) struct AdminProductList {
     responses(
         (status = 200, description = "A page of products.", body = AdminProductList),
         (status = 400, description = "The input cannot be read (`invalid_parameter`, with JSON pointers in `errors`)."),
-        (status = 401, description = "No valid admin key (`unauthorized`, with `WWW-Authenticate`)."),
-        (status = 403, description = "The key lacks the scope (`insufficient_scope` with `required_scope`)."),
     )
 )]
 pub(super) async fn products(
@@ -83,8 +81,6 @@ pub(super) async fn products(
         (status = 400, description = "The input cannot be read (`invalid_parameter`, with JSON pointers in `errors`)."),
         (status = 409, description = "A SKU belongs to another product (`sku_taken`)."),
         (status = 422, description = "The product is not valid (`invalid_product`, `invalid_text`)."),
-        (status = 401, description = "No valid admin key (`unauthorized`, with `WWW-Authenticate`)."),
-        (status = 403, description = "The key lacks the scope (`insufficient_scope` with `required_scope`)."),
     )
 )]
 pub(super) async fn create_product(
@@ -110,8 +106,6 @@ pub(super) async fn create_product(
         (status = 400, description = "The input cannot be read (`invalid_parameter`, with JSON pointers in `errors`)."),
         (status = 409, description = "A SKU belongs to another product (`sku_taken`)."),
         (status = 422, description = "The product is not valid (`invalid_product`, `invalid_text`)."),
-        (status = 401, description = "No valid admin key (`unauthorized`, with `WWW-Authenticate`)."),
-        (status = 403, description = "The key lacks the scope (`insufficient_scope` with `required_scope`)."),
     )
 )]
 pub(super) async fn replace_product(
@@ -146,8 +140,6 @@ pub(super) struct Publication {
     responses(
         (status = 200, description = "The product.", body = commerce_core::Product),
         (status = 400, description = "The input cannot be read (`invalid_parameter`, with JSON pointers in `errors`)."),
-        (status = 401, description = "No valid admin key (`unauthorized`, with `WWW-Authenticate`)."),
-        (status = 403, description = "The key lacks the scope (`insufficient_scope` with `required_scope`)."),
         (status = 404, description = "No such product (`not_found`)."),
     )
 )]
@@ -178,8 +170,6 @@ pub(super) async fn publish_product(
     responses(
         (status = 200, description = "The stock level.", body = commerce_core::StockLevel),
         (status = 400, description = "The input cannot be read (`invalid_parameter`, with JSON pointers in `errors`)."),
-        (status = 401, description = "No valid admin key (`unauthorized`, with `WWW-Authenticate`)."),
-        (status = 403, description = "The key lacks the scope (`insufficient_scope` with `required_scope`)."),
     )
 )]
 pub(super) async fn stock(
@@ -202,8 +192,6 @@ pub(super) async fn stock(
     responses(
         (status = 200, description = "Every adjustment, oldest first.", body = Vec<commerce_core::StockAdjustment>),
         (status = 400, description = "The input cannot be read (`invalid_parameter`, with JSON pointers in `errors`)."),
-        (status = 401, description = "No valid admin key (`unauthorized`, with `WWW-Authenticate`)."),
-        (status = 403, description = "The key lacks the scope (`insufficient_scope` with `required_scope`)."),
     )
 )]
 pub(super) async fn adjustments(
@@ -243,8 +231,6 @@ pub(super) struct Receipt {
         (status = 200, description = "The stock level.", body = commerce_core::StockLevel),
         (status = 400, description = "The input cannot be read (`invalid_parameter`, with JSON pointers in `errors`)."),
         (status = 422, description = "The count would overflow (`stock_overflow`)."),
-        (status = 401, description = "No valid admin key (`unauthorized`, with `WWW-Authenticate`)."),
-        (status = 403, description = "The key lacks the scope (`insufficient_scope` with `required_scope`)."),
     )
 )]
 pub(super) async fn receive(
@@ -296,8 +282,6 @@ pub(super) struct Count {
         (status = 200, description = "The stock level.", body = commerce_core::StockLevel),
         (status = 400, description = "The input cannot be read (`invalid_parameter`, with JSON pointers in `errors`)."),
         (status = 409, description = "Fewer than are held or allocated (`stock_below_held`)."),
-        (status = 401, description = "No valid admin key (`unauthorized`, with `WWW-Authenticate`)."),
-        (status = 403, description = "The key lacks the scope (`insufficient_scope` with `required_scope`)."),
     )
 )]
 pub(super) async fn count_stock(
@@ -322,8 +306,6 @@ pub(super) async fn count_stock(
     operation_id = "admin_list_promotions",
     responses(
         (status = 200, description = "The promotions.", body = Vec<commerce_core::Promotion>),
-        (status = 401, description = "No valid admin key (`unauthorized`, with `WWW-Authenticate`)."),
-        (status = 403, description = "The key lacks the scope (`insufficient_scope` with `required_scope`)."),
     )
 )]
 pub(super) async fn promotions(admin: Admin) -> Result<Response, Problem> {
@@ -345,8 +327,6 @@ pub(super) async fn promotions(admin: Admin) -> Result<Response, Problem> {
         (status = 200, description = "The promotion.", body = commerce_core::Promotion),
         (status = 400, description = "The input cannot be read (`invalid_parameter`, with JSON pointers in `errors`)."),
         (status = 422, description = "The promotion is not valid (`invalid_promotion`)."),
-        (status = 401, description = "No valid admin key (`unauthorized`, with `WWW-Authenticate`)."),
-        (status = 403, description = "The key lacks the scope (`insufficient_scope` with `required_scope`)."),
     )
 )]
 pub(super) async fn put_promotion(
@@ -378,8 +358,6 @@ pub(super) async fn put_promotion(
         (status = 204, description = "Removed."),
         (status = 400, description = "The input cannot be read (`invalid_parameter`, with JSON pointers in `errors`)."),
         (status = 404, description = "No such promotion (`not_found`)."),
-        (status = 401, description = "No valid admin key (`unauthorized`, with `WWW-Authenticate`)."),
-        (status = 403, description = "The key lacks the scope (`insufficient_scope` with `required_scope`)."),
     )
 )]
 pub(super) async fn remove_promotion(
@@ -403,8 +381,6 @@ pub(super) async fn remove_promotion(
     operation_id = "admin_settings",
     responses(
         (status = 200, description = "The settings.", body = ShopSettings),
-        (status = 401, description = "No valid admin key (`unauthorized`, with `WWW-Authenticate`)."),
-        (status = 403, description = "The key lacks the scope (`insufficient_scope` with `required_scope`)."),
     )
 )]
 pub(super) async fn settings(admin: Admin) -> Result<Response, Problem> {
@@ -423,8 +399,6 @@ pub(super) async fn settings(admin: Admin) -> Result<Response, Problem> {
         (status = 200, description = "The settings.", body = ShopSettings),
         (status = 400, description = "The input cannot be read (`invalid_parameter`, with JSON pointers in `errors`)."),
         (status = 422, description = "The settings are not valid (`invalid_settings`)."),
-        (status = 401, description = "No valid admin key (`unauthorized`, with `WWW-Authenticate`)."),
-        (status = 403, description = "The key lacks the scope (`insufficient_scope` with `required_scope`)."),
     )
 )]
 pub(super) async fn put_settings(

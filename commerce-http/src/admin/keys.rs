@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::problem::Problem;
-use crate::storefront::{ApiJson, ApiPath};
+use crate::storefront::{ApiJson, ApiPath, private as json};
 
-use super::{Admin, json};
+use super::Admin;
 
 // ----- keys -----------------------------------------------------------------
 
@@ -73,8 +73,6 @@ pub(super) struct IssuedKey {
     operation_id = "admin_list_keys",
     responses(
         (status = 200, description = "The keys.", body = Vec<KeyView>),
-        (status = 401, description = "No valid admin key (`unauthorized`, with `WWW-Authenticate`)."),
-        (status = 403, description = "The key lacks the scope (`insufficient_scope` with `required_scope`)."),
     )
 )]
 pub(super) async fn keys(admin: Admin) -> Result<Response, Problem> {
@@ -99,7 +97,6 @@ pub(super) async fn keys(admin: Admin) -> Result<Response, Problem> {
     responses(
         (status = 201, description = "The key, shown once.", body = IssuedKey),
         (status = 400, description = "The input cannot be read (`invalid_parameter`, with JSON pointers in `errors`)."),
-        (status = 401, description = "No valid admin key (`unauthorized`, with `WWW-Authenticate`)."),
         (status = 403, description = "The calling key lacks the `keys` scope or a scope it asks for (`insufficient_scope` with `required_scope`)."),
         (status = 422, description = "The name is not valid (`invalid_text`)."),
     )
@@ -131,8 +128,6 @@ pub(super) async fn issue_key(
     params(("key" = String, Path, description = "The key's public id.")),
     responses(
         (status = 204, description = "Revoked."),
-        (status = 401, description = "No valid admin key (`unauthorized`, with `WWW-Authenticate`)."),
-        (status = 403, description = "The key lacks the scope (`insufficient_scope` with `required_scope`)."),
         (status = 404, description = "No such active key (`not_found`)."),
     )
 )]

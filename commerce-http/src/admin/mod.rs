@@ -9,7 +9,6 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use commerce_core::{ApiKeyRecord, ApiScope, Shop, Sku};
-use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -102,23 +101,6 @@ impl FromRequestParts<Arc<Http>> for Admin {
     }
 }
 
-fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
-    let mut response = (status, axum::Json(body)).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
 fn sku(value: &str) -> Result<Sku, Problem> {
     Sku::parse(value).map_err(|e| Problem::invalid("/sku", e.to_string()))
-}
-
-fn order_id(value: &str) -> Result<commerce_core::OrderId, Problem> {
-    value.parse().map_err(|_| {
-        Problem::from(commerce_core::Error::not_found(
-            commerce_core::Entity::Order,
-            value,
-        ))
-    })
 }

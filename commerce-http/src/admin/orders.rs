@@ -15,9 +15,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::Http;
 use crate::problem::Problem;
-use crate::storefront::{ApiJson, ApiPath};
+use crate::storefront::{ApiJson, ApiPath, order_id, private as json};
 
-use super::{Admin, json, order_id};
+use super::Admin;
 
 // ----- orders ---------------------------------------------------------------
 
@@ -82,8 +82,6 @@ fn chrono_from_micros(micros: i64) -> Option<Timestamp> {
     responses(
         (status = 200, description = "A page of orders.", body = OrderList),
         (status = 400, description = "The input cannot be read (`invalid_parameter`, with JSON pointers in `errors`)."),
-        (status = 401, description = "No valid admin key (`unauthorized`, with `WWW-Authenticate`)."),
-        (status = 403, description = "The key lacks the scope (`insufficient_scope` with `required_scope`)."),
     )
 )]
 pub(super) async fn list_orders(
@@ -123,8 +121,6 @@ pub(super) async fn list_orders(
     responses(
         (status = 200, description = "The order.", body = commerce_core::Order),
         (status = 404, description = "No such order (`not_found`)."),
-        (status = 401, description = "No valid admin key (`unauthorized`, with `WWW-Authenticate`)."),
-        (status = 403, description = "The key lacks the scope (`insufficient_scope` with `required_scope`)."),
     )
 )]
 pub(super) async fn order(admin: Admin, ApiPath(id): ApiPath<String>) -> Result<Response, Problem> {
@@ -144,8 +140,6 @@ pub(super) async fn order(admin: Admin, ApiPath(id): ApiPath<String>) -> Result<
     responses(
         (status = 200, description = "The events, oldest first.", body = Vec<commerce_core::OrderEvent>),
         (status = 404, description = "No such order (`not_found`)."),
-        (status = 401, description = "No valid admin key (`unauthorized`, with `WWW-Authenticate`)."),
-        (status = 403, description = "The key lacks the scope (`insufficient_scope` with `required_scope`)."),
     )
 )]
 pub(super) async fn order_events(
@@ -182,8 +176,6 @@ pub(super) struct Cancel {
         (status = 400, description = "The input cannot be read (`invalid_parameter`, with JSON pointers in `errors`)."),
         (status = 404, description = "No such order (`not_found`)."),
         (status = 409, description = "Its status does not allow it (`invalid_transition`)."),
-        (status = 401, description = "No valid admin key (`unauthorized`, with `WWW-Authenticate`)."),
-        (status = 403, description = "The key lacks the scope (`insufficient_scope` with `required_scope`)."),
     )
 )]
 pub(super) async fn cancel(
@@ -209,8 +201,6 @@ pub(super) async fn cancel(
         (status = 200, description = "The order.", body = commerce_core::Order),
         (status = 404, description = "No such order (`not_found`)."),
         (status = 409, description = "Its status does not allow it (`invalid_transition`)."),
-        (status = 401, description = "No valid admin key (`unauthorized`, with `WWW-Authenticate`)."),
-        (status = 403, description = "The key lacks the scope (`insufficient_scope` with `required_scope`)."),
     )
 )]
 pub(super) async fn fulfil(
@@ -236,8 +226,6 @@ pub(super) async fn fulfil(
     responses(
         (status = 200, description = "The refunds.", body = Vec<commerce_core::order::Refund>),
         (status = 404, description = "No such order (`not_found`)."),
-        (status = 401, description = "No valid admin key (`unauthorized`, with `WWW-Authenticate`)."),
-        (status = 403, description = "The key lacks the scope (`insufficient_scope` with `required_scope`)."),
     )
 )]
 pub(super) async fn refunds(
@@ -278,8 +266,6 @@ pub(super) struct NewRefund {
         (status = 404, description = "No such order (`not_found`)."),
         (status = 409, description = "More than is refundable (`refund_exceeds_refundable`, `refund_exceeds_line`), or the order is not paid."),
         (status = 422, description = "The amount or the id is not valid (`invalid_refund_amount`, `refund_id_reused`)."),
-        (status = 401, description = "No valid admin key (`unauthorized`, with `WWW-Authenticate`)."),
-        (status = 403, description = "The key lacks the scope (`insufficient_scope` with `required_scope`)."),
     )
 )]
 pub(super) async fn refund(
@@ -324,8 +310,6 @@ pub(super) struct Swept {
     operation_id = "admin_sweep",
     responses(
         (status = 200, description = "What the sweep did.", body = Swept),
-        (status = 401, description = "No valid admin key (`unauthorized`, with `WWW-Authenticate`)."),
-        (status = 403, description = "The key lacks the scope (`insufficient_scope` with `required_scope`)."),
     )
 )]
 pub(super) async fn sweep(admin: Admin) -> Result<Response, Problem> {
@@ -391,8 +375,6 @@ fn feed_position(text: &str) -> Result<commerce_core::order::FeedPosition, Probl
                 (String = "text/event-stream"),
             )),
         (status = 400, description = "`after` or `Last-Event-ID` is not a feed position (`invalid_parameter`)."),
-        (status = 401, description = "No valid admin key (`unauthorized`, with `WWW-Authenticate`)."),
-        (status = 403, description = "The key lacks the scope (`insufficient_scope` with `required_scope`)."),
     )
 )]
 pub(super) async fn feed(
