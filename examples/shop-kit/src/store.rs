@@ -1,13 +1,13 @@
-//! Which store the shop runs on: the in-memory store by default, PostgreSQL
+//! Which store a shop runs on: the in-memory store by default, PostgreSQL
 //! when the environment variable `DATABASE_URL` is set.
 //!
 //! `DATABASE_URL` names an administrative role (one that may create tables,
-//! policies and roles). The example migrates with it (idempotent), then runs
+//! policies and roles). The shop migrates with it (idempotent), then runs
 //! the store on the same URL switched to `commerce_app`, the role that
-//! row-level security applies to. The database outlives the run, so every
-//! PostgreSQL run is a tenant of its own (`gpu-exchange-<8 hex digits>`):
-//! SKUs, idempotency keys and payment event ids are unique per tenant, so a
-//! run never meets an earlier run's rows.
+//! row-level security applies to. A web shop keeps its tenant from run to
+//! run; a scripted demo asks for [`Tenancy::PerRun`], a tenant of its own
+//! (`{name}-<8 hex digits>`) on PostgreSQL, so SKUs, idempotency keys and
+//! payment event ids never meet an earlier run's rows.
 
 use std::env::VarError;
 use std::error::Error as StdError;
@@ -22,9 +22,6 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 
 /// The environment variable that selects PostgreSQL.
 pub const DATABASE_URL: &str = "DATABASE_URL";
-
-/// The tenant of the in-memory store, and the prefix of the PostgreSQL ones.
-pub const TENANT: &str = "gpu-exchange";
 
 /// The pool size of the PostgreSQL store.
 const MAX_CONNECTIONS: u32 = 8;
@@ -55,6 +52,24 @@ impl Choice {
     }
 }
 
+/// Which tenant a run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tenancy<'a> {
+    /// This tenant on every store: the shop's data outlives the run.
+    Fixed(&'a str),
+    /// This tenant in memory; on PostgreSQL `{name}-<8 hex digits>`, new
+    /// for every run.
+    PerRun(&'a str),
+}
+
+impl Tenancy<'_> {
+    fn name(&self) -> &str {
+        match self {
+            Self::Fixed(name) | Self::PerRun(name) => name,
+        }
+    }
+}
+
 /// A store ready for the engine, the tenant to run as, and a line saying
 /// which store it is.
 pub struct Opened {
@@ -66,20 +81,20 @@ pub struct Opened {
     pub description: String,
 }
 
-/// Opens the store `choice` names.
-pub async fn open(choice: &Choice) -> Result<Opened, SetupError> {
+/// Opens the store `choice` names, for the tenant `tenancy` asks for.
+pub async fn open(choice: &Choice, tenancy: Tenancy<'_>) -> Result<Opened, SetupError> {
     match choice {
         Choice::InMemory => Ok(Opened {
             store: Arc::new(InMemoryStore::new()),
-            tenant: TenantId::parse(TENANT).map_err(|e| SetupError::new("tenant id", e))?,
+            tenant: TenantId::parse(tenancy.name()).map_err(|e| SetupError::new("tenant id", e))?,
             description: "store: in memory".to_owned(),
         }),
-        Choice::Postgres(url) => open_postgres(url).await,
+        Choice::Postgres(url) => open_postgres(url, tenancy).await,
     }
 }
 
 /// Migrates with `url`'s role, then connects the store as `commerce_app`.
-async fn open_postgres(url: &str) -> Result<Opened, SetupError> {
+async fn open_postgres(url: &str, tenancy: Tenancy<'_>) -> Result<Opened, SetupError> {
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         return Err(SetupError::new(
             "DATABASE_URL",
@@ -129,7 +144,12 @@ async fn open_postgres(url: &str) -> Result<Opened, SetupError> {
             e,
         )
     })?;
-    let tenant = run_tenant(uuid::Uuid::new_v4())?;
+    let tenant = match tenancy {
+        Tenancy::Fixed(name) => {
+            TenantId::parse(name).map_err(|e| SetupError::new("tenant id", e))?
+        }
+        Tenancy::PerRun(name) => run_tenant(name, uuid::Uuid::new_v4())?,
+    };
     let description = format!(
         "store: PostgreSQL (DATABASE_URL, {place}, as {}), reservation strategy {}, tenant {tenant}",
         commerce_postgres::APP_ROLE,
@@ -142,11 +162,11 @@ async fn open_postgres(url: &str) -> Result<Opened, SetupError> {
     })
 }
 
-/// `gpu-exchange-` and the first 8 hex digits of `id`: a tenant of its own
-/// for one run.
-pub fn run_tenant(id: uuid::Uuid) -> Result<TenantId, SetupError> {
+/// `{name}-` and the first 8 hex digits of `id`: a tenant of its own for
+/// one run.
+pub fn run_tenant(name: &str, id: uuid::Uuid) -> Result<TenantId, SetupError> {
     let (head, ..) = id.as_fields();
-    TenantId::parse(format!("{TENANT}-{head:08x}")).map_err(|e| SetupError::new("tenant id", e))
+    TenantId::parse(format!("{name}-{head:08x}")).map_err(|e| SetupError::new("tenant id", e))
 }
 
 /// A reservation strategy in words.
@@ -165,7 +185,11 @@ pub struct SetupError {
 }
 
 impl SetupError {
-    fn new(what: impl Into<String>, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+    /// `what` failed because of `source`.
+    pub fn new(
+        what: impl Into<String>,
+        source: impl Into<Box<dyn StdError + Send + Sync>>,
+    ) -> Self {
         Self {
             what: what.into(),
             source: source.into(),
@@ -217,12 +241,13 @@ mod tests {
     fn every_run_gets_a_valid_tenant_of_its_own() {
         let id = uuid::Uuid::from_u128(0x1a2b_3c4d_0000_4000_8000_0000_0000_0000);
         assert_eq!(
-            run_tenant(id)
+            run_tenant("gpu-exchange", id)
                 .map(|t| t.as_str().to_owned())
                 .map_err(|e| e.to_string()),
             Ok("gpu-exchange-1a2b3c4d".to_owned())
         );
-        let random = run_tenant(uuid::Uuid::new_v4()).map(|t| t.as_str().to_owned());
+        let random =
+            run_tenant("gpu-exchange", uuid::Uuid::new_v4()).map(|t| t.as_str().to_owned());
         assert!(
             random
                 .as_ref()
@@ -245,10 +270,13 @@ mod tests {
 
     #[tokio::test]
     async fn only_a_postgres_url_selects_postgres() {
-        let refused = open(&Choice::Postgres("mysql://root@127.0.0.1/shop".to_owned()))
-            .await
-            .map(|o| o.description)
-            .map_err(|e| e.to_string());
+        let refused = open(
+            &Choice::Postgres("mysql://root@127.0.0.1/shop".to_owned()),
+            Tenancy::Fixed("shop"),
+        )
+        .await
+        .map(|o| o.description)
+        .map_err(|e| e.to_string());
         assert_eq!(
             refused,
             Err(
@@ -260,7 +288,9 @@ mod tests {
 
     #[tokio::test]
     async fn without_database_url_the_shop_runs_in_memory() {
-        let opened = open(&Choice::InMemory).await.map_err(|e| e.to_string());
+        let opened = open(&Choice::InMemory, Tenancy::PerRun("gpu-exchange"))
+            .await
+            .map_err(|e| e.to_string());
         let shown = opened.map(|o| (o.tenant.as_str().to_owned(), o.description));
         assert_eq!(
             shown,
