@@ -1,0 +1,341 @@
+//! The staff pickup desk, `/s/{store}/staff/pickups`: the store's paid
+//! orders waiting to be collected, and "Hand over", which fulfils the
+//! order and records the staff member's photo-ID check for orders with
+//! liquor (refused, server-side, without it).
+//!
+//! A store's staff see only their own store's orders: every read and
+//! change goes through the store's own [`Shop`], which the engine confines
+//! to its tenant (row-level security on PostgreSQL).
+//!
+//! [`staff_routes`] is a router of its own so that it can be put behind
+//! the admin login when `shop_kit::admin` lands: the shop's `main` merges
+//! it in one line, and that line is the one to wrap. Until then the pages
+//! are unprotected, and the shop says so when it starts.
+//!
+//! Where the ID check is kept: the engine records a buyer's age
+//! verification on the cart (before checkout), but an order has no place
+//! for a note after it is placed (fulfilling carries no reason, an order's
+//! attributes are the cart's, frozen at placement). So the desk keeps the
+//! ID checks itself, in [`IdChecks`], for the life of the process, and
+//! logs each one.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use commerce_core::{
+    AttributeKey, Commerce, Error as EngineError, Order, OrderFilter, OrderId, OrderStatus, Shop,
+    TenantId, Timestamp,
+};
+use parking_lot::Mutex;
+use serde::Deserialize;
+use shop_kit::web::{Chrome, PageError, Pages};
+
+use crate::money::dollars;
+use crate::slots;
+use crate::stores::{Store, Stores};
+use crate::web::{local_date_time, store_chrome};
+
+/// A photo-ID check recorded at pickup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdCheck {
+    /// Who handed the order over.
+    pub staff: String,
+    /// Whether they checked photo ID (always, for an order with liquor).
+    pub id_checked: bool,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// The ID checks recorded by the desk, by store and order.
+#[derive(Debug, Default)]
+pub struct IdChecks {
+    checks: Mutex<HashMap<(TenantId, OrderId), IdCheck>>,
+}
+
+impl IdChecks {
+    /// Records `check` for `order` of `tenant`.
+    pub fn record(&self, tenant: &TenantId, order: OrderId, check: IdCheck) {
+        self.checks.lock().insert((tenant.clone(), order), check);
+    }
+
+    /// The check recorded for `order` of `tenant`.
+    pub fn get(&self, tenant: &TenantId, order: OrderId) -> Option<IdCheck> {
+        self.checks.lock().get(&(tenant.clone(), order)).cloned()
+    }
+}
+
+/// What the desk needs.
+pub struct StaffDesk {
+    /// The engine.
+    pub commerce: Commerce,
+    /// The stores.
+    pub stores: Stores,
+    /// The ID checks recorded at pickup.
+    pub checks: Arc<IdChecks>,
+    /// Each store's pages.
+    pages: HashMap<&'static str, Pages>,
+}
+
+impl StaffDesk {
+    /// A desk for `stores`.
+    pub fn new(commerce: Commerce, stores: Stores, checks: Arc<IdChecks>) -> Self {
+        let pages = stores
+            .all()
+            .iter()
+            .map(|store| (store.info.slug, Pages::new(store_chrome(store))))
+            .collect();
+        Self {
+            commerce,
+            stores,
+            checks,
+            pages,
+        }
+    }
+
+    fn store(&self, slug: &str) -> Option<(&Store, &Pages, Shop)> {
+        let store = self.stores.get(slug)?;
+        let pages = self.pages.get(store.info.slug)?;
+        Some((store, pages, self.commerce.shop(&store.tenant)))
+    }
+}
+
+type Desk = State<Arc<StaffDesk>>;
+
+/// `GET /s/{store}/staff/pickups` and `POST
+/// /s/{store}/staff/pickups/{order}/handover`.
+pub fn staff_routes(desk: Arc<StaffDesk>) -> Router {
+    Router::new()
+        .route("/s/{store}/staff/pickups", get(pickups))
+        .route("/s/{store}/staff/pickups/{order}/handover", post(hand_over))
+        .with_state(desk)
+}
+
+/// An order on the desk.
+pub struct Pickup {
+    id: String,
+    short: String,
+    slot: String,
+    items: Vec<String>,
+    total: String,
+    liquor: bool,
+    /// The buyer's age attestation at checkout, in words.
+    attested: String,
+    /// The ID check recorded at pickup, in words.
+    checked: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff_pickups.html")]
+struct PickupsPage {
+    chrome: Chrome,
+    slug: &'static str,
+    store_name: &'static str,
+    waiting: Vec<Pickup>,
+    collected: Vec<Pickup>,
+    done: Option<String>,
+    refused: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct DeskQuery {
+    #[serde(default)]
+    done: Option<String>,
+    #[serde(default)]
+    refused: Option<String>,
+    #[serde(default)]
+    order: Option<String>,
+}
+
+/// Every order of `shop` in `status`, newest first, up to `most`.
+async fn orders(shop: &Shop, status: OrderStatus, most: usize) -> Result<Vec<Order>, EngineError> {
+    let filter = OrderFilter {
+        status: Some(status),
+        ..OrderFilter::default()
+    };
+    let mut all = Vec::new();
+    let mut after = None;
+    while all.len() < most {
+        let page = shop.orders(&filter, after.as_ref(), 100).await?;
+        all.extend(page.orders);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    all.truncate(most);
+    Ok(all)
+}
+
+async fn pickup(desk: &StaffDesk, shop: &Shop, order: &Order) -> Result<Pickup, PageError> {
+    let key = AttributeKey::parse(slots::ATTRIBUTE).map_err(|e| PageError::internal(&e))?;
+    let liquor = order.lines.iter().any(|line| line.age_restricted);
+    let attested = if liquor {
+        match shop.cart(order.cart).await?.age_verification {
+            Some(v) => format!(
+                "{} ({}, {})",
+                v.method,
+                v.verified_by,
+                local_date_time(v.verified_at)
+            ),
+            None => "not recorded".to_owned(),
+        }
+    } else {
+        String::new()
+    };
+    let checked = match desk.checks.get(shop.tenant(), order.id) {
+        Some(check) if check.id_checked => {
+            format!(
+                "photo ID checked by {} at {}",
+                check.staff,
+                local_date_time(check.at)
+            )
+        }
+        Some(check) => format!(
+            "handed over by {} at {}",
+            check.staff,
+            local_date_time(check.at)
+        ),
+        None => String::new(),
+    };
+    let id = order.id.to_string();
+    Ok(Pickup {
+        short: id.chars().take(8).collect(),
+        id,
+        slot: order
+            .attributes()
+            .get(&key)
+            .map_or_else(|| "no slot chosen".to_owned(), |v| slots::describe(v)),
+        items: order
+            .lines
+            .iter()
+            .map(|line| format!("{} x {}", line.quantity.get(), line.name))
+            .collect(),
+        total: dollars(&order.total()),
+        liquor,
+        attested,
+        checked,
+    })
+}
+
+async fn pickups(
+    State(desk): Desk,
+    Path(slug): Path<String>,
+    Query(query): Query<DeskQuery>,
+) -> Response {
+    let Some((store, pages, shop)) = desk.store(&slug) else {
+        return Pages::new(Chrome::new("Click & Collect", "/"))
+            .error(&PageError::not_found("store"));
+    };
+    let page = async {
+        let mut waiting = Vec::new();
+        let mut paid = orders(&shop, OrderStatus::Paid, 200).await?;
+        // Earliest slot first.
+        let key = AttributeKey::parse(slots::ATTRIBUTE).map_err(|e| PageError::internal(&e))?;
+        paid.sort_by(|a, b| a.attributes().get(&key).cmp(&b.attributes().get(&key)));
+        for order in &paid {
+            waiting.push(pickup(&desk, &shop, order).await?);
+        }
+        let mut collected = Vec::new();
+        for order in &orders(&shop, OrderStatus::Fulfilled, 20).await? {
+            collected.push(pickup(&desk, &shop, order).await?);
+        }
+        let short = |id: &str| id.chars().take(8).collect::<String>();
+        Ok(PickupsPage {
+            chrome: pages.chrome().clone(),
+            slug: store.info.slug,
+            store_name: store.info.name,
+            waiting,
+            collected,
+            done: query.done.as_deref().map(short),
+            refused: match (query.refused.as_deref(), query.order.as_deref()) {
+                (Some("id"), Some(order)) => Some(format!(
+                    "Order {} holds liquor: check the buyer's photo ID (18 or over) and tick \
+                     \"Photo ID checked\" before handing it over.",
+                    short(order)
+                )),
+                (Some("staff"), _) => {
+                    Some("Enter your name before handing an order over.".to_owned())
+                }
+                (Some("status"), Some(order)) => Some(format!(
+                    "Order {} is not waiting for pickup: it is not paid, or it was collected already.",
+                    short(order)
+                )),
+                _ => None,
+            },
+        })
+    };
+    pages.render(page.await)
+}
+
+#[derive(Deserialize)]
+struct HandOverForm {
+    #[serde(default)]
+    staff: String,
+    #[serde(default)]
+    id_checked: Option<String>,
+}
+
+/// The longest staff name kept.
+const MAX_STAFF_NAME: usize = 60;
+
+/// What handing `order` over needs, or the refusal's code.
+pub fn check_hand_over(order: &Order, staff: &str, id_checked: bool) -> Result<(), &'static str> {
+    if staff.trim().is_empty() || staff.chars().count() > MAX_STAFF_NAME {
+        return Err("staff");
+    }
+    if order.status() != OrderStatus::Paid {
+        return Err("status");
+    }
+    if order.lines.iter().any(|line| line.age_restricted) && !id_checked {
+        return Err("id");
+    }
+    Ok(())
+}
+
+async fn hand_over(
+    State(desk): Desk,
+    Path((slug, id)): Path<(String, String)>,
+    Form(form): Form<HandOverForm>,
+) -> Response {
+    let Some((store, pages, shop)) = desk.store(&slug) else {
+        return Pages::new(Chrome::new("Click & Collect", "/"))
+            .error(&PageError::not_found("store"));
+    };
+    let back = format!("/s/{}/staff/pickups", store.info.slug);
+    let done = async {
+        let id: OrderId = id.parse().map_err(|_| PageError::not_found("order"))?;
+        let order = shop.order(id).await?;
+        let id_checked = form.id_checked.as_deref() == Some("yes");
+        let staff = form.staff.trim().to_owned();
+        if let Err(code) = check_hand_over(&order, &staff, id_checked) {
+            return Ok(format!("{back}?refused={code}&order={id}"));
+        }
+        let check = IdCheck {
+            staff,
+            id_checked,
+            at: desk.commerce.now(),
+        };
+        match shop.fulfil_order(id).await {
+            Ok(_) => {}
+            Err(EngineError::InvalidTransition { .. }) => {
+                return Ok(format!("{back}?refused=status&order={id}"));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(
+            store = store.info.slug,
+            order = %id,
+            staff = %check.staff,
+            id_checked = check.id_checked,
+            "order handed over"
+        );
+        desk.checks.record(shop.tenant(), id, check);
+        Ok(format!("{back}?done={id}"))
+    };
+    pages.redirect(done.await)
+}
