@@ -135,10 +135,20 @@ async fn serve(options: Serve) -> Result<(), Failure> {
         keys.push((store.info.slug, key));
     }
 
-    let http = CommerceHttp::builder(commerce.clone())
-        .tenants(TenantResolver::PathParam("store".into()))
-        .poll_interval(Duration::from_millis(250))
-        .build();
+    // One storefront API per store, each with its tenant fixed, nested at
+    // the store's own path. (TenantResolver::PathParam under
+    // `/s/{store}/api/store` would be one router, but commerce-http's
+    // handlers read their own path parameters by position, so every route
+    // with one, `/carts/{cart}` say, answers 400 there.)
+    let http = |resolver| {
+        CommerceHttp::builder(commerce.clone())
+            .tenants(resolver)
+            .poll_interval(Duration::from_millis(250))
+            .build()
+    };
+    // The admin API (its keys name their tenant), the webhook (its events
+    // name theirs), health and the sweeper need no tenant of their own.
+    let shared = http(TenantResolver::PathParam("store".into()));
     let mounts = ApiMounts {
         storefront: "/s/{store}/api/store".into(),
         ..ApiMounts::default()
@@ -158,11 +168,14 @@ async fn serve(options: Serve) -> Result<(), Failure> {
         // Unprotected until shop_kit::admin's login lands: wrap this line.
         .merge(staff::staff_routes(desk))
         .merge(shop_kit::web::assets())
-        .nest(&mounts.storefront, http.storefront())
-        .nest(&mounts.admin, http.admin())
-        .merge(http.webhooks(&mounts.webhooks))
-        .merge(http.health())
-        .merge(http.openapi_route("/openapi.json", &mounts));
+        .nest(&mounts.admin, shared.admin())
+        .merge(shared.webhooks(&mounts.webhooks))
+        .merge(shared.health())
+        .merge(shared.openapi_route("/openapi.json", &mounts));
+    for store in stores.all() {
+        let storefront = http(TenantResolver::Fixed(store.tenant.clone())).storefront();
+        router = router.nest(&format!("/s/{}/api/store", store.info.slug), storefront);
+    }
     if let Some(test) = payments.test.clone() {
         router = router.merge(shop_kit::payments::routes(PayPage {
             commerce: commerce.clone(),
@@ -177,7 +190,7 @@ async fn serve(options: Serve) -> Result<(), Failure> {
         .layer(axum::middleware::from_fn_with_state(app, web::known_stores))
         .layer(axum::middleware::from_fn(shop_kit::web::security_headers))
         .layer(recommended_layers());
-    tokio::spawn(http.sweeper(Duration::from_secs(1)));
+    tokio::spawn(shared.sweeper(Duration::from_secs(1)));
 
     println!("click-collect: groceries, liquor and a restaurant counter, click and collect");
     println!("{}", opened.description);

@@ -481,3 +481,6 @@ fn bad_request(pages: &Pages, message: &str) -> Response {
         message,
     ))
 }
+
+#[cfg(test)]
+mod tests;
