@@ -2,7 +2,12 @@
 //! CSRF check on every form, and one tenant's staff seeing only their own
 //! tenant's orders.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failing test"
+)]
 
 use std::sync::Arc;
 
