@@ -171,6 +171,11 @@ pub enum Error {
         /// The age-restricted SKUs.
         skus: Vec<Sku>,
     },
+    /// The shop's settings say it is not accepting orders
+    /// ([`ShopSettings::accepting_orders`](crate::ShopSettings::accepting_orders)).
+    /// Nothing was placed; the cart and its holds are as they were.
+    #[error("the shop is not accepting orders now")]
+    NotAcceptingOrders,
     /// The total the buyer was shown is no longer the price. Show the new
     /// total and ask again.
     #[error("the price changed: the buyer was shown {expected}, the cart now costs {actual}")]

@@ -272,6 +272,12 @@ impl From<Error> for Problem {
                 error.to_string(),
             )
             .with("skus", skus),
+            Error::NotAcceptingOrders => Problem::new(
+                conflict,
+                "not_accepting_orders",
+                "Not accepting orders",
+                error.to_string(),
+            ),
             Error::PriceChanged { expected, actual } => Problem::new(
                 conflict,
                 "price_changed",

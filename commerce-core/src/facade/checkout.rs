@@ -150,7 +150,8 @@ impl Shop {
     /// buyer removes the code or accepts the new price);
     /// [`Error::ReservationLapsed`] when a line's reservation expired
     /// ([`renew_reservations`](Self::renew_reservations) first);
-    /// [`Error::CartCheckedOut`], [`Error::IdempotencyKeyReused`].
+    /// [`Error::CartCheckedOut`], [`Error::IdempotencyKeyReused`];
+    /// [`Error::NotAcceptingOrders`] while the shop's settings pause it.
     pub async fn checkout_with(&self, cart: CartId, request: &CheckoutRequest) -> Result<Checkout> {
         let key = &request.idempotency_key;
         if let Some(order) = self.scope.orders().order_by_idempotency_key(key).await? {
@@ -171,8 +172,17 @@ impl Shop {
             }
             return Err(Error::CartCheckedOut { cart, order });
         }
-        let (priced, promotions) = self.price(&current).await?;
-        let redemptions = plan_checkout(&current, &priced, &promotions, request.expected_total)?;
+        let pricing = self.price(&current).await?;
+        if !pricing.accepting_orders {
+            return Err(Error::NotAcceptingOrders);
+        }
+        let priced = pricing.priced;
+        let redemptions = plan_checkout(
+            &current,
+            &priced,
+            &pricing.promotions,
+            request.expected_total,
+        )?;
         let now = self.now();
         let draft = OrderDraft {
             id: OrderId::new(),

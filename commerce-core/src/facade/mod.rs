@@ -453,12 +453,13 @@ impl Shop {
     /// apply.
     pub async fn price_cart(&self, cart: CartId) -> Result<PricedCart> {
         let cart = self.cart(cart).await?;
-        Ok(self.price(&cart).await?.0)
+        Ok(self.price(&cart).await?.priced)
     }
 
-    /// Prices `cart`; also returns the promotions it was priced with.
-    async fn price(&self, cart: &Cart) -> Result<(PricedCart, Vec<Promotion>)> {
+    /// Prices `cart`; also returns what it was priced with.
+    async fn price(&self, cart: &Cart) -> Result<Pricing> {
         let settings = self.settings().await?;
+        let accepting_orders = settings.accepting_orders;
         let mut input = PricingInput::new(cart.currency, settings.tax, self.now());
         input.shipping = settings.shipping_fee;
         input.discount_rounding = settings.discount_rounding;
@@ -498,7 +499,11 @@ impl Shop {
             .tax
             .calculate(&input.tax, &discounted.tax_request())
             .await?;
-        Ok((discounted.finish(tax)?, input.promotions))
+        Ok(Pricing {
+            priced: discounted.finish(tax)?,
+            promotions: input.promotions,
+            accepting_orders,
+        })
     }
 
     // ----- settings and promotions ---------------------------------------
@@ -532,4 +537,14 @@ impl Shop {
     pub async fn remove_promotion(&self, id: &PromotionId) -> Result<bool> {
         self.scope.promotions().remove_promotion(id).await
     }
+}
+
+/// A cart priced, with what checkout needs from the same reads.
+struct Pricing {
+    /// The priced cart.
+    priced: PricedCart,
+    /// The promotions it was priced with.
+    promotions: Vec<Promotion>,
+    /// The settings' [`ShopSettings::accepting_orders`].
+    accepting_orders: bool,
 }

@@ -2,6 +2,8 @@
 
 #![deny(clippy::arithmetic_side_effects)]
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -20,7 +22,29 @@ pub struct ShopSettings {
     /// How percentage discounts are rounded to the minor unit.
     #[serde(default)]
     pub discount_rounding: RoundingMode,
+    /// Whether checkout places new orders. `false` pauses the shop:
+    /// [`Shop::checkout`](crate::Shop::checkout) refuses with
+    /// [`Error::NotAcceptingOrders`] (a checkout replayed with the key of an
+    /// order placed earlier still answers with that order); carts, holds
+    /// and payments of orders already placed go on as before.
+    #[serde(default = "accepting_by_default")]
+    pub accepting_orders: bool,
+    /// The shop's own feature switches (`"show_sold_items"`), stored with
+    /// the settings so they change without a deploy. The engine keeps them
+    /// and does not read them; a name is 1 to 64 ASCII letters, digits,
+    /// `_`, `-` or `.`, and a shop has at most 64.
+    #[serde(default)]
+    pub switches: BTreeMap<String, bool>,
 }
+
+fn accepting_by_default() -> bool {
+    true
+}
+
+/// The most switches one shop keeps.
+const MAX_SWITCHES: usize = 64;
+/// The longest switch name, in bytes.
+const MAX_SWITCH_NAME: usize = 64;
 
 impl Default for ShopSettings {
     /// No tax, no shipping fee, discounts rounded half-up.
@@ -29,6 +53,8 @@ impl Default for ShopSettings {
             tax: TaxConfig::untaxed(),
             shipping_fee: None,
             discount_rounding: RoundingMode::HalfUp,
+            accepting_orders: true,
+            switches: BTreeMap::new(),
         }
     }
 }
@@ -42,9 +68,21 @@ impl ShopSettings {
         }
     }
 
-    /// Checks the tax rules and that the shipping fee is not negative:
-    /// [`Error::InvalidConfig`] naming what is wrong (a rate out of range,
-    /// a shipping category without a rate).
+    /// Switch `name`, or `default` when the shop never set it.
+    ///
+    /// ```
+    /// let mut settings = commerce_core::ShopSettings::default();
+    /// assert!(!settings.switch("show_sold_items", false));
+    /// settings.switches.insert("show_sold_items".into(), true);
+    /// assert!(settings.switch("show_sold_items", false));
+    /// ```
+    pub fn switch(&self, name: &str, default: bool) -> bool {
+        self.switches.get(name).copied().unwrap_or(default)
+    }
+
+    /// Checks the tax rules, that the shipping fee is not negative and the
+    /// switches' names and number: [`Error::InvalidConfig`] naming what is
+    /// wrong (a rate out of range, a shipping category without a rate).
     pub fn validate(&self) -> Result<()> {
         self.tax
             .validate()
@@ -54,8 +92,31 @@ impl ShopSettings {
                 "the shipping fee must not be negative".into(),
             ));
         }
+        if self.switches.len() > MAX_SWITCHES {
+            return Err(Error::InvalidConfig(format!(
+                "a shop keeps at most {MAX_SWITCHES} switches, not {}",
+                self.switches.len()
+            )));
+        }
+        if let Some(name) = self
+            .switches
+            .keys()
+            .find(|name| !switch_name_is_valid(name))
+        {
+            return Err(Error::InvalidConfig(format!(
+                "switch name {name:?} must be 1 to {MAX_SWITCH_NAME} ASCII letters, digits, '_', '-' or '.'"
+            )));
+        }
         Ok(())
     }
+}
+
+fn switch_name_is_valid(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_SWITCH_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 #[cfg(test)]
@@ -83,5 +144,41 @@ mod tests {
             Err(Error::InvalidConfig(reason)) => assert!(reason.contains("freight"), "{reason}"),
             other => panic!("expected InvalidConfig, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn switches_default_to_what_the_shop_says_and_bad_names_are_refused() {
+        let mut settings = ShopSettings::default();
+        assert!(settings.accepting_orders);
+        assert!(settings.switch("show_sold_items", true));
+        settings.switches.insert("show_sold_items".into(), false);
+        assert!(!settings.switch("show_sold_items", true));
+        settings.validate().unwrap();
+        for bad in ["", "has space", "ümlaut", &"x".repeat(65)] {
+            let mut bad_settings = settings.clone();
+            bad_settings.switches.insert(bad.to_owned(), true);
+            assert!(
+                matches!(bad_settings.validate(), Err(Error::InvalidConfig(_))),
+                "{bad:?}"
+            );
+        }
+        let mut many = ShopSettings::default();
+        for i in 0..=MAX_SWITCHES {
+            many.switches.insert(format!("s{i}"), true);
+        }
+        assert!(matches!(many.validate(), Err(Error::InvalidConfig(_))));
+    }
+
+    /// Settings stored before the switches existed read as accepting
+    /// orders with no switches.
+    #[test]
+    fn settings_stored_before_the_switches_read_as_accepting_orders() {
+        let old = serde_json::json!({
+            "tax": serde_json::to_value(TaxConfig::untaxed()).unwrap(),
+            "shipping_fee": null,
+        });
+        let read: ShopSettings = serde_json::from_value(old).unwrap();
+        assert!(read.accepting_orders);
+        assert!(read.switches.is_empty());
     }
 }

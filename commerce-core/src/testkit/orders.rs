@@ -27,6 +27,7 @@ macro_rules! __conformance_orders {
             placed_order_keeps_its_price_snapshot,
             hostile_cancel_reason_is_refused,
             orders_are_listed_newest_first_by_keyset,
+            a_paused_shop_places_no_order_and_keeps_its_switches,
         }
     };
 }
@@ -503,4 +504,52 @@ pub async fn orders_are_listed_newest_first_by_keyset(factory: &dyn StoreFactory
             .orders
             .is_empty()
     );
+}
+
+/// A shop whose settings say it is not accepting orders refuses checkout
+/// with `NotAcceptingOrders` and places nothing (the cart stays open, its
+/// hold stays); an order placed before the pause still answers its key.
+/// The settings' switches are stored and read back as they were written.
+pub async fn a_paused_shop_places_no_order_and_keeps_its_switches(factory: &dyn StoreFactory) {
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("GPU-PAUSED", 30_000, 2).await;
+    let before = h.order_for(&sku, 1, "before-pause").await;
+
+    let mut settings = h.shop.settings().await.unwrap();
+    settings.accepting_orders = false;
+    settings.switches.insert("show_sold_items".into(), true);
+    settings.switches.insert("banner.sale".into(), false);
+    h.shop.put_settings(settings.clone()).await.unwrap();
+    assert_eq!(h.shop.settings().await.unwrap(), settings);
+
+    let cart = h.cart_with(&sku, 1).await;
+    let refused = h
+        .shop
+        .checkout(cart.id, &idempotency_key("during-pause"))
+        .await;
+    assert!(
+        matches!(refused, Err(Error::NotAcceptingOrders)),
+        "{refused:?}"
+    );
+    assert_eq!(
+        h.shop.cart(cart.id).await.unwrap().status(),
+        CartStatus::Open
+    );
+    let level = h.shop.stock(&sku).await.unwrap();
+    assert_eq!((level.reserved, level.allocated), (1, 1));
+    let replayed = h
+        .shop
+        .checkout(before.cart, &idempotency_key("before-pause"))
+        .await
+        .unwrap();
+    assert_eq!(replayed.order.id, before.id);
+
+    settings.accepting_orders = true;
+    h.shop.put_settings(settings).await.unwrap();
+    let placed = h
+        .shop
+        .checkout(cart.id, &idempotency_key("during-pause"))
+        .await
+        .unwrap();
+    assert!(placed.created);
 }

@@ -105,6 +105,7 @@ fn every_core_error_has_one_status_and_code() {
             422,
             "age_verification_required",
         ),
+        (Error::NotAcceptingOrders, 409, "not_accepting_orders"),
         (
             Error::PriceChanged {
                 expected: aud(1),

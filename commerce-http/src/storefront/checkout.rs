@@ -61,7 +61,7 @@ pub(super) struct CheckoutView {
             headers(("idempotent-replayed" = String, description = "`true`"))),
         (status = 400, description = "No `Idempotency-Key` (`idempotency_key_missing`) or no `expected_total` (`invalid_parameter`)."),
         (status = 404, description = "No such cart (`not_found`)."),
-        (status = 409, description = "The total changed (`price_changed` with `expected`, `actual` and the new `pricing`), stock ran out, or a hold lapsed."),
+        (status = 409, description = "The total changed (`price_changed` with `expected`, `actual` and the new `pricing`), stock ran out, a hold lapsed, or the shop is not accepting orders (`not_accepting_orders`)."),
         (status = 422, description = "The key was used for another cart (`idempotency_key_reused`), the cart is empty, or an age verification is needed."),
     )
 )]

@@ -21,9 +21,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use commerce_core::{ApiScope, Clock, Commerce, ManualClock, SystemClock};
+use commerce_core::{ApiScope, Clock, Commerce, Currency, ManualClock, SystemClock};
 use commerce_http::{ApiMounts, CommerceHttp, TenantResolver, recommended_layers};
 use shop_kit::Failure;
+use shop_kit::admin::{Account, Admin, Switch, generate_password};
 use shop_kit::cli::{COMMON_HELP, Command, Serve};
 use shop_kit::payments::{PayPage, Payments};
 use shop_kit::store::{self, Choice, Tenancy};
@@ -31,6 +32,12 @@ use shop_kit::web::{Chrome, Pages};
 
 /// The shop's tenant (its data on PostgreSQL outlives the run).
 pub const TENANT: &str = "gpu-exchange";
+
+/// The shop's name, in every page's header.
+const SHOP_NAME: &str = "Next Game Performance";
+
+/// The name of the admin API key the shop issues when it starts.
+const START_UP_KEY: &str = "hardware-shop start-up";
 
 /// The shop's port when `--port` is not given.
 const DEFAULT_PORT: u16 = 3000;
@@ -85,6 +92,17 @@ async fn reconcile(repair: bool) -> Result<(), Failure> {
     Err("reconcile is not available yet".into())
 }
 
+/// An admin API key with every scope for this run; the keys earlier runs
+/// issued are revoked, so they do not pile up on PostgreSQL.
+async fn start_up_key(shop: &commerce_core::Shop) -> Result<String, Failure> {
+    for old in shop.api_keys().await? {
+        if old.name == START_UP_KEY && old.revoked_at.is_none() {
+            shop.revoke_api_key(&old.id).await?;
+        }
+    }
+    Ok(shop.issue_api_key(START_UP_KEY, ApiScope::ALL).await?.key)
+}
+
 async fn serve(options: Serve) -> Result<(), Failure> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -114,14 +132,34 @@ async fn serve(options: Serve) -> Result<(), Failure> {
         .into_iter()
         .map(|part| (part.sku, part.note))
         .collect();
-    let key = shop
-        .issue_api_key("hardware-shop start-up", ApiScope::ALL)
-        .await?
-        .key;
+    let key = start_up_key(&shop).await?;
+    let (password, admin_note) = match std::env::var("SHOP_ADMIN_PASSWORD") {
+        Ok(password) if !password.is_empty() => {
+            (password, "the password in SHOP_ADMIN_PASSWORD".to_owned())
+        }
+        _ => {
+            let password = generate_password();
+            let note = format!("password {password}");
+            (password, note)
+        }
+    };
+    let admin = Admin::new(
+        commerce.clone(),
+        vec![Account::new("admin", opened.tenant.clone(), &password)?],
+        SHOP_NAME,
+        "/",
+        Currency::AUD,
+    )?
+    .with_switches(vec![Switch {
+        name: web::SHOW_SOLD_ITEMS,
+        label: "Show sold items in the catalog",
+        default: true,
+    }]);
 
-    let chrome = Chrome::new("Next Game Performance", "/")
+    let chrome = Chrome::new(SHOP_NAME, "/")
         .link("/", "Shop")
-        .link("/cart", "Cart");
+        .link("/cart", "Cart")
+        .link("/admin", "Admin");
     let pages = Pages::new(chrome);
     let http = CommerceHttp::builder(commerce.clone())
         .tenants(TenantResolver::Fixed(opened.tenant.clone()))
@@ -137,6 +175,7 @@ async fn serve(options: Serve) -> Result<(), Failure> {
             notes,
         })))
         .merge(shop_kit::web::assets())
+        .merge(shop_kit::admin::routes(Arc::new(admin)))
         .nest(&mounts.storefront, http.storefront())
         .nest(&mounts.admin, http.admin())
         .merge(http.webhooks(&mounts.webhooks))
@@ -163,6 +202,7 @@ async fn serve(options: Serve) -> Result<(), Failure> {
     if manual.is_some() {
         println!("clock: manual, moved at {base}/dev/clock");
     }
+    println!("admin pages: {base}/admin (name admin, {admin_note})");
     println!("admin API key (all scopes): {key}");
     println!("listening on {base}");
     axum::serve(listener, app)

@@ -23,6 +23,9 @@ use shop_kit::web::{Chrome, PageError, Pages, clock_time, cookie, money, see_oth
 
 /// The cookie holding the buyer's cart id (the id is the capability).
 const CART_COOKIE: &str = "hw_cart";
+/// The settings switch that keeps sold items in the catalog (on until the
+/// shop turns it off on the admin settings page).
+pub const SHOW_SOLD_ITEMS: &str = "show_sold_items";
 /// A week: a cart outlives its holds.
 const CART_COOKIE_AGE: u64 = 7 * 24 * 3600;
 
@@ -192,18 +195,25 @@ struct CatalogPage {
 async fn catalog(State(app): Shared, headers: HeaderMap) -> Response {
     let page = async {
         let own = app.own_holds(&headers).await?;
+        let show_sold = app.shop.settings().await?.switch(SHOW_SOLD_ITEMS, true);
         let mut listings = Vec::new();
         let mut after = None;
         loop {
             let page = app.shop.products(after, 100).await?;
             for product in &page.products {
-                listings.extend(listing(&app, product, &own).await?);
+                let Some(item) = listing(&app, product, &own).await? else {
+                    continue;
+                };
+                if show_sold || item.badge.class != "sold" {
+                    listings.push(item);
+                }
             }
             match page.next {
                 Some(next) if !page.products.is_empty() => after = Some(next),
                 _ => break,
             }
         }
+        listings.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(CatalogPage {
             chrome: app.chrome(),
             listings,

@@ -3,12 +3,14 @@
 //! [`payments`]), the local payment page that pays an order by posting a
 //! signed webhook to the shop's own webhook route, the command line
 //! ([`cli`]), and the pages' plumbing: cookies, sessions, CSRF tokens,
-//! security headers, error pages and static assets ([`web`]).
+//! security headers, error pages and static assets ([`web`]); and the admin
+//! pages behind an argon2-hashed password ([`admin`]).
 //!
 //! It is an example's support code, not a published crate: the engine's
 //! crates are `commerce-core`, `commerce-postgres`, `commerce-stripe` and
 //! `commerce-http`.
 
+pub mod admin;
 pub mod cli;
 pub mod payments;
 pub mod store;

@@ -158,14 +158,31 @@ impl From<EngineError> for PageError {
                 "Age check needed".to_owned(),
                 "Your cart holds items sold only to adults: confirm your age first.".to_owned(),
             ),
-            E::CartLimit { .. } | E::CartAttribute(_) | E::InvalidText { .. } | E::Parse(_) => (
+            E::NotAcceptingOrders => (
+                StatusCode::CONFLICT,
+                "Not taking orders right now".to_owned(),
+                "The shop is paused and places no new orders for now. Your cart and its holds \
+                 are kept; try again later."
+                    .to_owned(),
+            ),
+            E::CartLimit { .. }
+            | E::CartAttribute(_)
+            | E::InvalidText { .. }
+            | E::Parse(_)
+            | E::InvalidConfig(_)
+            | E::InvalidPromotion(_)
+            | E::InvalidProduct(_)
+            | E::Money(_)
+            | E::Refund(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "That cannot be done".to_owned(),
                 error.to_string(),
             ),
             E::InvalidTransition { .. }
             | E::PaymentWindowOpen { .. }
-            | E::StockBelowHeld { .. } => (
+            | E::StockBelowHeld { .. }
+            | E::StockOverflow { .. }
+            | E::SkuTaken { .. } => (
                 StatusCode::CONFLICT,
                 "That cannot be done now".to_owned(),
                 error.to_string(),
