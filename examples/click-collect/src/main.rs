@@ -26,9 +26,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use commerce_core::{ApiScope, Clock, Commerce, ManualClock, SystemClock};
+use commerce_core::{ApiScope, Clock, Commerce, Currency, ManualClock, Shop, SystemClock};
 use commerce_http::{ApiMounts, CommerceHttp, TenantResolver, recommended_layers};
 use shop_kit::Failure;
+use shop_kit::admin::{Account, Admin, generate_password};
 use shop_kit::cli::{COMMON_HELP, Command, Serve};
 use shop_kit::payments::{PayPage, Payments};
 use shop_kit::store::{self, Choice, Opened, Tenancy};
@@ -37,6 +38,12 @@ use crate::stores::{STORES, Stores};
 
 /// The shop's port when `--port` is not given.
 const DEFAULT_PORT: u16 = 3001;
+
+/// The name of the admin API key each store issues when the shop starts.
+const START_UP_KEY: &str = "click-collect start-up";
+
+/// The variable holding the admin password (generated when unset).
+const ADMIN_PASSWORD: &str = "SHOP_ADMIN_PASSWORD";
 
 /// An order's page, for the payment page and Stripe to send the buyer
 /// back to (`{TENANT}` is the store's slug on a served shop).
@@ -102,6 +109,46 @@ async fn reconcile(repair: bool) -> Result<(), Failure> {
     Err("reconcile is not available yet: shop-kit does not offer it to the shops".into())
 }
 
+/// An admin API key with every scope for this run; the keys earlier runs
+/// issued are revoked, so they do not pile up on PostgreSQL.
+async fn start_up_key(shop: &Shop) -> Result<String, Failure> {
+    for old in shop.api_keys().await? {
+        if old.name == START_UP_KEY && old.revoked_at.is_none() {
+            shop.revoke_api_key(&old.id).await?;
+        }
+    }
+    Ok(shop.issue_api_key(START_UP_KEY, ApiScope::ALL).await?.key)
+}
+
+/// The admin pages, with one account per store (named by its slug, for
+/// its tenant), all with the password of `SHOP_ADMIN_PASSWORD` or a
+/// generated one; and how to say which.
+fn admin(commerce: &Commerce, stores: &Stores) -> Result<(Admin, String), Failure> {
+    let (password, note) = match std::env::var(ADMIN_PASSWORD) {
+        Ok(password) if !password.is_empty() => {
+            (password, format!("the password in {ADMIN_PASSWORD}"))
+        }
+        _ => {
+            let password = generate_password();
+            let note = format!("password {password}");
+            (password, note)
+        }
+    };
+    let accounts = stores
+        .all()
+        .iter()
+        .map(|store| Account::new(store.info.slug, store.tenant.clone(), &password))
+        .collect::<Result<Vec<_>, _>>()?;
+    let admin = Admin::new(
+        commerce.clone(),
+        accounts,
+        "Click & Collect",
+        "/",
+        Currency::AUD,
+    )?;
+    Ok((admin, note))
+}
+
 async fn serve(options: Serve) -> Result<(), Failure> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -128,11 +175,7 @@ async fn serve(options: Serve) -> Result<(), Failure> {
         if shop.admin_products(None, 1).await?.products.is_empty() {
             catalog::seed(&shop, &store.info, options.seed).await?;
         }
-        let key = shop
-            .issue_api_key("click-collect start-up", ApiScope::ALL)
-            .await?
-            .key;
-        keys.push((store.info.slug, key));
+        keys.push((store.info.slug, start_up_key(&shop).await?));
     }
 
     // One storefront API per store, each with its tenant fixed, nested at
@@ -158,15 +201,14 @@ async fn serve(options: Serve) -> Result<(), Failure> {
         stores.clone(),
         manual.clone(),
     ));
-    let desk = Arc::new(staff::StaffDesk::new(
-        commerce.clone(),
-        stores.clone(),
-        Arc::default(),
-    ));
+    let (admin, admin_note) = admin(&commerce, &stores)?;
+    let admin = Arc::new(admin);
+    let desk = staff::StaffDesk::new(commerce.clone(), stores.clone(), Arc::default())
+        .protected_by(admin.clone());
     let mut router = Router::new()
         .merge(web::routes(app.clone()))
-        // Unprotected until shop_kit::admin's login lands: wrap this line.
-        .merge(staff::staff_routes(desk))
+        .merge(staff::staff_routes(Arc::new(desk)))
+        .merge(shop_kit::admin::routes(admin))
         .merge(shop_kit::web::assets())
         .nest(&mounts.admin, shared.admin())
         .merge(shared.webhooks(&mounts.webhooks))
@@ -204,8 +246,10 @@ async fn serve(options: Serve) -> Result<(), Failure> {
     for (slug, key) in &keys {
         println!("admin API key for {slug} (all scopes): {key}");
     }
+    let names: Vec<&str> = stores.all().iter().map(|s| s.info.slug).collect();
     println!(
-        "warning: the staff pickup pages (/s/<store>/staff/pickups) are unprotected until the admin login lands"
+        "admin pages and each store's pickup desk (/s/<store>/staff/pickups): sign in at {base}/admin/login as {} ({admin_note})",
+        names.join(", ")
     );
     println!("listening on {base}");
     axum::serve(listener, router)

@@ -7,10 +7,10 @@
 //! change goes through the store's own [`Shop`], which the engine confines
 //! to its tenant (row-level security on PostgreSQL).
 //!
-//! [`staff_routes`] is a router of its own so that it can be put behind
-//! the admin login when `shop_kit::admin` lands: the shop's `main` merges
-//! it in one line, and that line is the one to wrap. Until then the pages
-//! are unprotected, and the shop says so when it starts.
+//! The desk is behind the admin login of `shop_kit::admin`
+//! ([`StaffDesk::protected_by`]): a store's desk answers only a session of
+//! an account of that store's tenant, and its form carries the session's
+//! CSRF token. (A desk without it, [`Access::Open`], is for tests.)
 //!
 //! Where the ID check is kept: the engine records a buyer's age
 //! verification on the cart (before checkout), but an order has no place
@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -33,7 +34,8 @@ use commerce_core::{
 };
 use parking_lot::Mutex;
 use serde::Deserialize;
-use shop_kit::web::{Chrome, PageError, Pages};
+use shop_kit::admin::Admin;
+use shop_kit::web::{Chrome, PageError, Pages, see_other};
 
 use crate::money::dollars;
 use crate::slots;
@@ -69,6 +71,15 @@ impl IdChecks {
     }
 }
 
+/// Who may use a store's desk.
+#[derive(Clone)]
+pub enum Access {
+    /// Anyone (tests only).
+    Open,
+    /// A signed-in admin account of the store's tenant.
+    Admin(Arc<Admin>),
+}
+
 /// What the desk needs.
 pub struct StaffDesk {
     /// The engine.
@@ -79,10 +90,13 @@ pub struct StaffDesk {
     pub checks: Arc<IdChecks>,
     /// Each store's pages.
     pages: HashMap<&'static str, Pages>,
+    /// Who may use it.
+    access: Access,
 }
 
 impl StaffDesk {
-    /// A desk for `stores`.
+    /// A desk for `stores`, open to anyone until
+    /// [`protected_by`](Self::protected_by) an admin login.
     pub fn new(commerce: Commerce, stores: Stores, checks: Arc<IdChecks>) -> Self {
         let pages = stores
             .all()
@@ -94,6 +108,48 @@ impl StaffDesk {
             stores,
             checks,
             pages,
+            access: Access::Open,
+        }
+    }
+
+    /// The same desk, used only by a signed-in account of `admin` whose
+    /// tenant is the store's.
+    pub fn protected_by(mut self, admin: Arc<Admin>) -> Self {
+        self.access = Access::Admin(admin);
+        self
+    }
+
+    /// Whether this request may use `store`'s desk: `Ok` with the CSRF
+    /// token its forms carry (none for an open desk), else the answer.
+    fn admit(
+        &self,
+        headers: &HeaderMap,
+        store: &Store,
+        pages: &Pages,
+    ) -> Result<Option<String>, Box<Response>> {
+        let Access::Admin(admin) = &self.access else {
+            return Ok(None);
+        };
+        match admin.signed_in(headers) {
+            None => Err(Box::new(see_other("/admin/login"))),
+            Some(signed) if signed.tenant == store.tenant => Ok(Some(signed.csrf)),
+            Some(_) => Err(Box::new(pages.error(&PageError::new(
+                StatusCode::FORBIDDEN,
+                "Another store's desk",
+                format!(
+                    "You are signed in as staff of another store. Sign in as {}'s staff to use its pickup desk.",
+                    store.info.name
+                ),
+            )))),
+        }
+    }
+
+    /// Whether `token` is the request's session's CSRF token (always, for
+    /// an open desk).
+    fn check_csrf(&self, headers: &HeaderMap, token: &str) -> bool {
+        match &self.access {
+            Access::Open => true,
+            Access::Admin(admin) => admin.check_csrf(headers, token),
         }
     }
 
@@ -139,6 +195,8 @@ struct PickupsPage {
     collected: Vec<Pickup>,
     done: Option<String>,
     refused: Option<String>,
+    /// The session's CSRF token, for the forms.
+    csrf: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -225,11 +283,16 @@ async fn pickup(desk: &StaffDesk, shop: &Shop, order: &Order) -> Result<Pickup, 
 async fn pickups(
     State(desk): Desk,
     Path(slug): Path<String>,
+    headers: HeaderMap,
     Query(query): Query<DeskQuery>,
 ) -> Response {
     let Some((store, pages, shop)) = desk.store(&slug) else {
         return Pages::new(Chrome::new("Click & Collect", "/"))
             .error(&PageError::not_found("store"));
+    };
+    let csrf = match desk.admit(&headers, store, pages) {
+        Ok(csrf) => csrf,
+        Err(response) => return *response,
     };
     let page = async {
         let mut waiting = Vec::new();
@@ -251,6 +314,7 @@ async fn pickups(
             store_name: store.info.name,
             waiting,
             collected,
+            csrf,
             done: query.done.as_deref().map(short),
             refused: match (query.refused.as_deref(), query.order.as_deref()) {
                 (Some("id"), Some(order)) => Some(format!(
@@ -274,6 +338,8 @@ async fn pickups(
 
 #[derive(Deserialize)]
 struct HandOverForm {
+    #[serde(default)]
+    csrf: String,
     #[serde(default)]
     staff: String,
     #[serde(default)]
@@ -300,12 +366,19 @@ pub fn check_hand_over(order: &Order, staff: &str, id_checked: bool) -> Result<(
 async fn hand_over(
     State(desk): Desk,
     Path((slug, id)): Path<(String, String)>,
+    headers: HeaderMap,
     Form(form): Form<HandOverForm>,
 ) -> Response {
     let Some((store, pages, shop)) = desk.store(&slug) else {
         return Pages::new(Chrome::new("Click & Collect", "/"))
             .error(&PageError::not_found("store"));
     };
+    if let Err(response) = desk.admit(&headers, store, pages) {
+        return *response;
+    }
+    if !desk.check_csrf(&headers, &form.csrf) {
+        return pages.error(&PageError::forbidden());
+    }
     let back = format!("/s/{}/staff/pickups", store.info.slug);
     let done = async {
         let id: OrderId = id.parse().map_err(|_| PageError::not_found("order"))?;

@@ -257,6 +257,40 @@ impl Admin {
     }
 }
 
+/// Who is signed in to the admin pages, as a shop's own staff pages see
+/// it ([`Admin::signed_in`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedIn {
+    /// The account's name.
+    pub name: String,
+    /// The tenant whose shop the account administers: a staff page of
+    /// another tenant refuses it.
+    pub tenant: TenantId,
+    /// The CSRF token the session's forms carry (in a `csrf` field);
+    /// [`Admin::check_csrf`] checks it.
+    pub csrf: String,
+}
+
+impl Admin {
+    /// The account signed in on this request, if its session is valid:
+    /// for a shop's own staff pages beside the admin pages, which check
+    /// [`SignedIn::tenant`] and put [`SignedIn::csrf`] in their forms.
+    pub fn signed_in(&self, headers: &HeaderMap) -> Option<SignedIn> {
+        let session = self.session(headers)?;
+        Some(SignedIn {
+            name: session.name,
+            tenant: session.shop.tenant().clone(),
+            csrf: session.csrf,
+        })
+    }
+
+    /// Whether the request carries a valid session and `token` is its CSRF
+    /// token.
+    pub fn check_csrf(&self, headers: &HeaderMap, token: &str) -> bool {
+        self.checked(headers, token).is_ok()
+    }
+}
+
 /// A logged-in admin.
 struct Session {
     name: String,

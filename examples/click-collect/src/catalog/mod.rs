@@ -382,13 +382,16 @@ pub struct Seeded {
 }
 
 /// Seeds `store` (as `shop`) with `seed`'s catalog: GST settings (prices
-/// include 10% GST, fresh food GST-free), the three promotions, every
+/// include 10% GST, fresh food GST-free) unless the store has settings
+/// already (its owner's, from the admin pages), the three promotions, every
 /// product of its departments, and their stock (received once per SKU:
 /// the receipt's reference is the SKU's, so seeding again receives
 /// nothing).
 pub async fn seed(shop: &Shop, store: &StoreInfo, seed: u64) -> Result<Seeded, Error> {
-    shop.put_settings(ShopSettings::with_tax(TaxConfig::australia_gst()))
-        .await?;
+    if shop.scope().settings().settings().await?.is_none() {
+        shop.put_settings(ShopSettings::with_tax(TaxConfig::australia_gst()))
+            .await?;
+    }
     for spec in rules::specs()? {
         shop.put_promotion(spec).await?;
     }

@@ -136,6 +136,7 @@ pub async fn place(
                 Ok(format!("{checkout}?refused=age"))
             }
             Err(EngineError::PriceChanged { .. }) => Ok(format!("{checkout}?refused=price")),
+            Err(EngineError::NotAcceptingOrders) => Ok(format!("{checkout}?refused=paused")),
             Err(EngineError::ReservationLapsed { .. }) => Ok(format!("{cart_page}?refused=lapsed")),
             Err(EngineError::InsufficientStock { .. }) => Ok(format!("{cart_page}?refused=gone")),
             Err(e) => Err(e.into()),

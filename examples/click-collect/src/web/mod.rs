@@ -464,6 +464,10 @@ pub fn refusal_text(code: &str) -> Option<&'static str> {
              total and place the order again."
         }
         "stock" => "There is not enough of it left for that quantity.",
+        "paused" => {
+            "The store is not taking orders right now. Your cart and its holds are kept: try \
+             again later."
+        }
         "quantity" => "The quantity must be a whole number from 0 to 99.",
         "lapsed" => {
             "Your hold on an item lapsed before checkout. Renew it below if it is still in stock."

@@ -15,6 +15,7 @@ use super::{App, known_stores, routes};
 use crate::staff::{IdChecks, StaffDesk, staff_routes};
 use crate::stores::Stores;
 use crate::{catalog, slots};
+use shop_kit::admin::{Account, Admin};
 
 type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
@@ -37,6 +38,16 @@ struct Answer {
 
 impl Site {
     async fn new() -> TestResult<Self> {
+        Self::with_admin(None).await
+    }
+
+    /// The site with the pickup desk behind the admin login, one account
+    /// per store named by its slug, all with `password`.
+    async fn protected(password: &str) -> TestResult<Self> {
+        Self::with_admin(Some(password)).await
+    }
+
+    async fn with_admin(password: Option<&str>) -> TestResult<Self> {
         let commerce = Commerce::builder()
             .clock(ManualClock::at_unix(FRIDAY_10AM))
             .build()?;
@@ -45,13 +56,33 @@ impl Site {
             catalog::seed(&commerce.shop(&store.tenant), &store.info, 2026).await?;
         }
         let app = Arc::new(App::new(commerce.clone(), stores.clone(), None));
-        let desk = Arc::new(StaffDesk::new(
+        let desk = StaffDesk::new(
             commerce.clone(),
             stores.clone(),
             Arc::new(IdChecks::default()),
-        ));
-        let router = routes(app.clone())
-            .merge(staff_routes(desk))
+        );
+        let mut router = routes(app.clone());
+        let desk = match password {
+            Some(password) => {
+                let accounts = stores
+                    .all()
+                    .iter()
+                    .map(|s| Account::new(s.info.slug, s.tenant.clone(), password))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let admin = Arc::new(Admin::new(
+                    commerce.clone(),
+                    accounts,
+                    "Click & Collect",
+                    "/",
+                    commerce_core::Currency::AUD,
+                )?);
+                router = router.merge(shop_kit::admin::routes(admin.clone()));
+                desk.protected_by(admin)
+            }
+            None => desk,
+        };
+        let router = router
+            .merge(staff_routes(Arc::new(desk)))
             .layer(axum::middleware::from_fn_with_state(app, known_stores));
         Ok(Self {
             router,
@@ -366,5 +397,83 @@ async fn the_desk_hands_liquor_over_only_after_an_id_check() -> TestResult {
     assert_eq!(shop.order(id).await?.status(), OrderStatus::Fulfilled);
     let after = site.get("/s/harbour-st/staff/pickups").await?;
     assert!(after.body.contains("photo ID checked by Sam"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_desk_answers_only_its_own_stores_signed_in_staff() -> TestResult {
+    let password = "correct horse battery";
+    let mut site = Site::protected(password).await?;
+    let desk = "/s/harbour-st/staff/pickups";
+    let anonymous = site.get(desk).await?;
+    assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
+    assert_eq!(anonymous.location, "/admin/login");
+    let forged = site
+        .post(
+            &format!("{desk}/{}/handover", OrderId::new()),
+            &[("staff", "Sam")],
+        )
+        .await?;
+    assert_eq!(forged.location, "/admin/login", "no session, no hand-over");
+
+    let login = site
+        .post(
+            "/admin/login",
+            &[("name", "harbour-st"), ("password", password)],
+        )
+        .await?;
+    assert_eq!(login.status, StatusCode::SEE_OTHER, "{}", login.body);
+    let own = site.get(desk).await?;
+    assert_eq!(own.status, StatusCode::OK);
+    assert!(own.body.contains("Pickup desk: Harbour St Market"));
+    let other = site.get("/s/laneway-kitchen/staff/pickups").await?;
+    assert_eq!(other.status, StatusCode::FORBIDDEN);
+
+    // A paid order with liquor, then its hand-over: the form must carry the session's token.
+    site.post(
+        "/s/harbour-st/cart/lines",
+        &[("sku", "WINE-SHIRAZ-BAROSSA"), ("quantity", "1")],
+    )
+    .await?;
+    site.post("/s/harbour-st/cart/age", &[("adult", "yes")])
+        .await?;
+    let placed = site.place_order().await?;
+    let id: OrderId = placed
+        .location
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .parse()?;
+    let shop = site.harbour()?;
+    let order = shop.order(id).await?;
+    shop.apply_payment_event(&commerce_core::PaymentEvent {
+        id: commerce_core::PaymentEventId::parse(format!("evt_{id}"))?,
+        tenant: order.tenant.clone(),
+        order: id,
+        kind: commerce_core::PaymentEventKind::Succeeded {
+            amount: order.total(),
+            payment_ref: None,
+        },
+    })
+    .await?;
+    let page = site.get(desk).await?;
+    let csrf = Site::field(&page.body, "csrf");
+    assert!(
+        !csrf.is_empty(),
+        "the form carries the session's CSRF token"
+    );
+    let handover = format!("{desk}/{id}/handover");
+    let tokenless = site
+        .post(&handover, &[("staff", "Sam"), ("id_checked", "yes")])
+        .await?;
+    assert_eq!(tokenless.status, StatusCode::FORBIDDEN);
+    let done = site
+        .post(
+            &handover,
+            &[("csrf", &csrf), ("staff", "Sam"), ("id_checked", "yes")],
+        )
+        .await?;
+    assert!(done.location.contains("done="), "{}", done.location);
+    assert_eq!(shop.order(id).await?.status(), OrderStatus::Fulfilled);
     Ok(())
 }
