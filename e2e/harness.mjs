@@ -208,6 +208,12 @@ function watchPage(page, scoped) {
       problems.push(`CSP refusal on ${where()}: ${text}`);
     }
   });
+  page.on("response", (response) => {
+    if (response.status() >= 400) notes.push(`[${response.status()}] ${response.request().method()} ${response.url()}`);
+  });
+  page.on("requestfailed", (request) => {
+    notes.push(`[failed: ${request.failure()?.errorText}] ${request.method()} ${request.url()}`);
+  });
   page.on("framenavigated", (frame) => {
     if (frame === page.mainFrame()) notes.push(`[navigated] ${frame.url()}`);
   });
