@@ -62,6 +62,10 @@ function startOrderStream() {
       status.textContent = labels[frame.status] || frame.status;
       status.dataset.status = frame.status;
     }
+    // What only makes sense in one status (a "Pay now" link) goes when the order leaves it.
+    for (const part of el.querySelectorAll("[data-while-status]")) {
+      part.hidden = part.dataset.whileStatus !== frame.status;
+    }
     if (log && !seen.has(String(frame.event.seq))) {
       seen.add(String(frame.event.seq));
       const row = document.createElement("li");
