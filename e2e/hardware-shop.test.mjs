@@ -167,6 +167,36 @@ async function allOrders(shop) {
   return (await response.json()).data;
 }
 
+/**
+ * An init script (it runs before the page's own, outside its CSP): counts
+ * the Server-Sent Events frames the page's listeners handle in
+ * `window.__e2eFrames`, and records every change of the order status's
+ * `data-status` in `window.__e2eStatusChanges`.
+ */
+function recordStatusChanges() {
+  window.__e2eFrames = 0;
+  window.__e2eStatusChanges = [];
+  const add = EventSource.prototype.addEventListener;
+  EventSource.prototype.addEventListener = function (type, listener, options) {
+    const counted = (event) => {
+      try {
+        return listener.call(this, event);
+      } finally {
+        window.__e2eFrames += 1;
+      }
+    };
+    return add.call(this, type, counted, options);
+  };
+  document.addEventListener("DOMContentLoaded", () => {
+    const status = document.querySelector('[data-testid="order-status"]');
+    if (!status) return;
+    new MutationObserver(() => window.__e2eStatusChanges.push(status.dataset.status)).observe(status, {
+      attributes: true,
+      attributeFilter: ["data-status"],
+    });
+  });
+}
+
 function assertNoPageProblems() {
   assert.deepEqual(pageProblems(), [], "no uncaught script error or CSP refusal in any page");
 }
@@ -264,9 +294,14 @@ for (const store of STORES) {
 
     // Pay in a second tab, as if the payment provider's page were elsewhere.
     const tab = await buyer.context().newPage();
+    await tab.addInitScript(recordStatusChanges);
     await open(tab, `/pay/${encodeURIComponent(order)}`);
     await clickTo(tab, tab.getByTestId("pay"), (u) => u.pathname === `/orders/${order}`);
     assert.equal(await tab.getByTestId("order-status").getAttribute("data-status"), "paid");
+    // Its stream replays the whole log: the status it shows stays Paid throughout.
+    const rows = await tab.getByTestId("order-log").locator("li").count();
+    await tab.waitForFunction((n) => window.__e2eFrames >= n, rows, { timeout: 15_000 });
+    assert.deepEqual(await tab.evaluate(() => window.__e2eStatusChanges), [], "the replayed log leaves the status alone");
 
     // The first tab follows by Server-Sent Events.
     await buyer.waitForFunction(
@@ -278,6 +313,8 @@ for (const store of STORES) {
     await eventually(async () => /payment received \(Paid\)/.test(await buyer.getByTestId("order-log").textContent()), {
       message: "the log's payment received row",
     });
+    // A paid order offers no payment any more.
+    await buyer.getByTestId("to-pay").waitFor({ state: "hidden", timeout: 5_000 });
     assert.equal(await buyer.evaluate(() => window.__e2eMarker), "still the same document");
     assert.equal(navigations, 0, "the order page did not navigate");
     await scan(buyer, "order, paid live");
@@ -366,8 +403,23 @@ for (const store of STORES) {
     const [buyer, other] = await buyers(t, shop, 2);
     const path = await productPath(buyer, GPU, scan);
     await hold(buyer, path, scan);
+    // The other buyer watches the product page: held by someone else.
+    await open(other, path);
+    const badge = other.getByTestId("availability");
+    assert.match((await badge.textContent()).trim(), /^held by another buyer/);
+    await other.evaluate(() => {
+      window.__e2eMarker = "watching";
+    });
 
     await advanceClock(buyer, HOLD_MINUTES + 1, scan);
+    // The lapse reaches the open product page by its availability stream.
+    await other.waitForFunction(
+      () => document.querySelector('[data-testid="availability"]').textContent.trim() === "1 available",
+      null,
+      { timeout: 15_000 },
+    );
+    assert.equal(await badge.getAttribute("class"), "badge available");
+    assert.equal(await other.evaluate(() => window.__e2eMarker), "watching", "no reload");
     await open(buyer, "/cart");
     await buyer.getByTestId("lapsed").waitFor();
     assert.equal((await buyer.getByTestId("lapsed").textContent()).trim(), "Your hold lapsed");
