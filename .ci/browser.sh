@@ -23,7 +23,7 @@ export CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
 SHOP_BINS="${SHOP_BINS:-hardware-shop}"
 started=$(date +%s)
 
-say() { printf -- '-- %s\n' "$*"; }
+say() { printf -- '-- [%ss] %s\n' "$(($(date +%s) - started))" "$*"; }
 fail() { printf 'browser tests: %s\n' "$*" >&2; exit 1; }
 
 # Chromium: Debian's package (playwright-core downloads no browser).
@@ -53,9 +53,13 @@ say "node $(node --version), npm $(npm --version)"
 command -v psql >/dev/null 2>&1 || fail "psql is not installed: the PostgreSQL runs create their databases with it"
 psql "$DATABASE_URL" -XAtqc "SELECT 1" >/dev/null ||
   fail "PostgreSQL is not reachable at DATABASE_URL=$DATABASE_URL (bash .ci/run starts it)"
-# Databases left by runs that died.
-psql "$DATABASE_URL" -XAtqc "SELECT datname FROM pg_database WHERE datname LIKE 'e2e\\_hw\\_%'" |
-  while read -r db; do psql "$DATABASE_URL" -Xqc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"; done
+# The tests' databases (e2e_hw_*): each test drops its own, best effort;
+# these are what runs that died or could not drop left.
+drop_test_databases() {
+  psql "$DATABASE_URL" -XAtqc "SELECT datname FROM pg_database WHERE datname LIKE 'e2e\\_hw\\_%'" |
+    while read -r db; do psql "$DATABASE_URL" -Xqc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"; done
+}
+drop_test_databases
 
 # The npm packages, exactly as locked; again only when the lockfile changed.
 lock_hash=$(sha256sum e2e/package-lock.json | cut -d' ' -f1)
@@ -82,6 +86,7 @@ rm -rf e2e/artifacts
 say "node --test --test-concurrency=1 e2e/"
 status=0
 node --test --test-concurrency=1 e2e/ || status=$?
+drop_test_databases || echo "browser tests: could not drop every e2e_hw_* database" >&2
 say "browser tests took $(($(date +%s) - started)) s"
 if [ "$status" != 0 ]; then
   if [ -d e2e/artifacts ]; then

@@ -235,7 +235,7 @@ for (const store of STORES) {
         return m * 60 + s < start;
       },
       first,
-      { timeout: 10_000 },
+      { timeout: 30_000 },
     );
     const until = /\(until (\d\d:\d\d UTC)\)/.exec(await winner.locator("td", { has: winner.getByTestId("countdown") }).textContent())?.[1];
     assert.ok(until, "the cart says until when the unit is held");
@@ -300,21 +300,21 @@ for (const store of STORES) {
     assert.equal(await tab.getByTestId("order-status").getAttribute("data-status"), "paid");
     // Its stream replays the whole log: the status it shows stays Paid throughout.
     const rows = await tab.getByTestId("order-log").locator("li").count();
-    await tab.waitForFunction((n) => window.__e2eFrames >= n, rows, { timeout: 15_000 });
+    await tab.waitForFunction((n) => window.__e2eFrames >= n, rows, { timeout: 30_000 });
     assert.deepEqual(await tab.evaluate(() => window.__e2eStatusChanges), [], "the replayed log leaves the status alone");
 
     // The first tab follows by Server-Sent Events.
     await buyer.waitForFunction(
       () => document.querySelector('[data-testid="order-status"]').dataset.status === "paid",
       null,
-      { timeout: 15_000 },
+      { timeout: 30_000 },
     );
     assert.equal((await status.textContent()).trim(), "Paid");
     await eventually(async () => /payment received \(Paid\)/.test(await buyer.getByTestId("order-log").textContent()), {
       message: "the log's payment received row",
     });
     // A paid order offers no payment any more.
-    await buyer.getByTestId("to-pay").waitFor({ state: "hidden", timeout: 5_000 });
+    await buyer.getByTestId("to-pay").waitFor({ state: "hidden", timeout: 30_000 });
     assert.equal(await buyer.evaluate(() => window.__e2eMarker), "still the same document");
     assert.equal(navigations, 0, "the order page did not navigate");
     await scan(buyer, "order, paid live");
@@ -416,7 +416,7 @@ for (const store of STORES) {
     await other.waitForFunction(
       () => document.querySelector('[data-testid="availability"]').textContent.trim() === "1 available",
       null,
-      { timeout: 15_000 },
+      { timeout: 30_000 },
     );
     assert.equal(await badge.getAttribute("class"), "badge available");
     assert.equal(await other.evaluate(() => window.__e2eMarker), "watching", "no reload");
@@ -462,7 +462,7 @@ for (const store of STORES) {
     await drew.waitForFunction(
       () => document.querySelector('[data-testid="availability"]').textContent.trim() === "1 available",
       null,
-      { timeout: 15_000 },
+      { timeout: 30_000 },
     );
     await hold(drew, path);
     const sold = await placeOrder(drew);
