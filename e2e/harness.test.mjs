@@ -9,7 +9,17 @@ import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import nodeTest from "node:test";
-import { ARTIFACTS, checkA11y, launchBrowser, openContext, startShop, withArtifacts } from "./harness.mjs";
+import {
+  ARTIFACTS,
+  checkA11y,
+  eventually,
+  launchBrowser,
+  openContext,
+  pageProblems,
+  startShop,
+  test,
+  withArtifacts,
+} from "./harness.mjs";
 
 const CSP = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'";
 
@@ -32,7 +42,7 @@ async function site(t) {
   return `http://127.0.0.1:${server.address().port}`;
 }
 
-nodeTest("axe-core runs under `default-src 'self'`, where an inline script tag is refused", async (t) => {
+test("axe-core runs under `default-src 'self'`, where an inline script tag is refused (and reported)", async (t) => {
   const base = await site(t);
   const browser = await launchBrowser({ t });
   const page = await (await openContext(browser)).newPage();
@@ -43,6 +53,8 @@ nodeTest("axe-core runs under `default-src 'self'`, where an inline script tag i
     .catch(() => true);
   assert.equal(await page.evaluate(() => window.inlineRan === true), false, "the CSP refuses inline scripts");
   t.diagnostic(`addScriptTag with inline content: ${refused ? "rejected" : "added, but did not run"}`);
+  await eventually(() => pageProblems().length > 0, { message: "the CSP refusal in pageProblems()" });
+  assert.match(pageProblems()[0], /^CSP refusal on http:\/\/127\.0\.0\.1:\d+\/good: /);
   const violations = await checkA11y(page, { label: "good page" });
   assert.deepEqual(violations.filter((v) => v.impact === "serious" || v.impact === "critical"), []);
 });
