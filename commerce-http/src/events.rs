@@ -9,9 +9,10 @@
 //! - The tenant's feed (admin): every order event of the shop, each SSE
 //!   `id` its feed position; never ends.
 //! - A product's availability: a snapshot first, then a frame whenever a
-//!   variant's available count changes, including when a hold lapses
-//!   (which changes availability with no write): the stream re-reads at
-//!   every poll.
+//!   variant's available count or the instant its first hold lapses
+//!   (`next_release_at`) changes, including when a hold lapses (which
+//!   changes availability with no write): the stream re-reads at every
+//!   poll.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use commerce_core::{OrderEvent, OrderId, OrderStatus, Product, Shop};
+use commerce_core::{OrderEvent, OrderId, OrderStatus, Product, Shop, Timestamp};
 use futures_util::Stream;
 use futures_util::stream;
 use serde::Serialize;
@@ -175,12 +176,21 @@ pub(crate) async fn order_stream(
     Ok(sse(flat))
 }
 
-/// How much of each variant can be bought now.
+/// How much of each variant can be bought now, and when a held unit may
+/// come back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct VariantAvailability {
     pub(crate) sku: commerce_core::Sku,
     pub(crate) available: u32,
     pub(crate) state: &'static str,
+    /// When the first hold on this variant lapses (RFC 3339): the earliest
+    /// expiry among the live reservations of carts and allocations of
+    /// orders awaiting payment, so a page can say "held by another buyer,
+    /// may come back at 14:15". The holder may still renew the hold or pay
+    /// before then. Absent when nothing holds the variant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, format = DateTime, required = false)]
+    pub(crate) next_release_at: Option<Timestamp>,
 }
 
 /// The availability of every variant of `product` now.
@@ -190,7 +200,7 @@ pub(crate) async fn availability(
 ) -> Result<Vec<VariantAvailability>, commerce_core::Error> {
     let mut all = Vec::with_capacity(product.variants().len());
     for variant in product.variants() {
-        let level = shop.stock(variant.sku()).await?;
+        let (level, next_release_at) = shop.stock_and_next_release(variant.sku()).await?;
         let available = level.available();
         let state = match available {
             0 if level.on_hand > 0 => "held",
@@ -202,6 +212,7 @@ pub(crate) async fn availability(
             sku: variant.sku().clone(),
             available,
             state,
+            next_release_at,
         });
     }
     Ok(all)

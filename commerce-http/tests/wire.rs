@@ -685,6 +685,11 @@ async fn catalog_caching_and_health(factory: &dyn StoreFactory) {
         .await;
     assert_eq!(product.body["availability"][0]["sku"], sku.as_str());
     assert_eq!(product.body["availability"][0]["available"], 3);
+    assert_eq!(
+        product.body["availability"][0].get("next_release_at"),
+        None,
+        "omitted while nothing holds the SKU"
+    );
     let cart = world.new_cart().await;
     let read = world
         .json(
@@ -749,7 +754,8 @@ async fn order_stream_replays_from_last_event_id(factory: &dyn StoreFactory) {
 }
 
 /// A product's availability stream: a snapshot, a frame when a cart
-/// reserves the unit, and a frame when that hold lapses, which no write
+/// reserves the unit (saying when the hold lapses, `next_release_at`, as
+/// the JSON answers do), and a frame when that hold lapses, which no write
 /// announces.
 async fn availability_stream_notices_a_lapse(factory: &dyn StoreFactory) {
     let world = World::start(factory).await;
@@ -758,19 +764,68 @@ async fn availability_stream_notices_a_lapse(factory: &dyn StoreFactory) {
         .json(Method::GET, "/api/store/products", Value::Null)
         .await;
     let product = list.body["data"][0]["id"].as_str().unwrap().to_owned();
-    let mut stream = world
-        .stream(&format!("/api/store/products/{product}/availability"), None)
-        .await;
+    let path = format!("/api/store/products/{product}/availability");
+    let mut stream = world.stream(&path, None).await;
     let first = stream.next().await.unwrap();
     assert_eq!(first.data[0]["available"], 1);
+    assert_eq!(
+        first.data[0].get("next_release_at"),
+        None,
+        "nothing holds it"
+    );
     let cart = world.new_cart().await;
-    world.set_line(&cart, &sku, 1).await;
-    let held = stream.next().await.unwrap();
-    assert_eq!(held.data[0]["available"], 0);
+    let line = world.set_line(&cart, &sku, 1).await;
+    assert_eq!(line.status, StatusCode::OK, "{}", line.body);
+    let expires_at = line.body["reservations"][0]["expires_at"].clone();
+    // The stock and the next release are two reads: a poll between the
+    // line's write and its commit may see one and not the other, and the
+    // next poll catches up.
+    let held = loop {
+        let frame = stream.next().await.unwrap();
+        if frame.data[0]["available"] == 0 {
+            break frame;
+        }
+    };
     assert_eq!(held.data[0]["state"], "held");
+    // 2026-01-01T00:00:00Z plus the default 15-minute reservation TTL.
+    assert_eq!(held.data[0]["next_release_at"], "2026-01-01T00:15:00Z");
+    assert_eq!(held.data[0]["next_release_at"], expires_at);
+    let at: commerce_core::Timestamp = held.data[0]["next_release_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        at,
+        world.clock.now() + std::time::Duration::from_secs(15 * 60)
+    );
+
+    // The JSON answers say the same.
+    let now = world.json(Method::GET, &path, Value::Null).await;
+    assert_eq!(now.status, StatusCode::OK);
+    assert_eq!(now.body[0]["available"], 0);
+    assert_eq!(now.body[0]["next_release_at"], "2026-01-01T00:15:00Z");
+    let page = world
+        .json(
+            Method::GET,
+            &format!("/api/store/products/{product}"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        page.body["availability"][0]["next_release_at"],
+        "2026-01-01T00:15:00Z"
+    );
+
     world.clock.advance(std::time::Duration::from_secs(16 * 60));
     let lapsed = stream.next().await.unwrap();
     assert_eq!(lapsed.data[0]["available"], 1, "the lapse is noticed");
+    assert_eq!(
+        lapsed.data[0].get("next_release_at"),
+        None,
+        "a lapsed hold is not reported"
+    );
 }
 
 /// Two instances of the service over one store: an order stream on one

@@ -334,6 +334,34 @@ impl InventoryStore for PgTenant {
         level.ok_or_else(|| Error::not_found(Entity::Sku, sku))
     }
 
+    /// One statement: the SKU's stock row (so an unknown SKU is told
+    /// apart from one nobody holds), and the first live reservation and
+    /// allocation by expiry, each the first entry of its table's
+    /// `(tenant_id, sku, expires_at)` index (`reservations_live`,
+    /// `allocations_live`) past `now`: two index-only probes, whatever the
+    /// number of holds.
+    async fn next_release(&self, sku: &Sku, now: Timestamp) -> Result<Option<Timestamp>> {
+        let mut tx = self.begin().await?;
+        let row: Option<Option<Timestamp>> = sqlx::query_scalar(
+            "SELECT LEAST( \
+               (SELECT r.expires_at FROM reservations r \
+                 WHERE r.tenant_id = s.tenant_id AND r.sku = s.sku AND r.expires_at > $3 \
+                 ORDER BY r.expires_at LIMIT 1), \
+               (SELECT a.expires_at FROM allocations a \
+                 WHERE a.tenant_id = s.tenant_id AND a.sku = s.sku AND a.expires_at > $3 \
+                 ORDER BY a.expires_at LIMIT 1)) \
+             FROM skus s WHERE s.tenant_id = $1 AND s.sku = $2",
+        )
+        .bind(self.tenant())
+        .bind(sku.as_str())
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        row.ok_or_else(|| Error::not_found(Entity::Sku, sku))
+    }
+
     async fn adjustments(&self, sku: &Sku) -> Result<Vec<StockAdjustment>> {
         let mut tx = self.begin().await?;
         let exists: Option<i32> =

@@ -10,7 +10,10 @@
 //!
 //! A reservation or allocation is live while `now < expires_at`; from the
 //! instant the clock reaches `expires_at` it stops counting, whether or not a
-//! sweep has removed it yet.
+//! sweep has removed it yet. The earliest `expires_at` among a SKU's live
+//! holds is when a held unit may come back
+//! ([`InventoryStore::next_release`](crate::store::InventoryStore::next_release),
+//! [`Shop::next_release`](crate::Shop::next_release)).
 
 use serde::{Deserialize, Serialize};
 

@@ -291,6 +291,111 @@ impl Shop {
         self.scope.inventory().stock(sku, self.now()).await
     }
 
+    /// When a unit of `sku` held now may come back: the earliest instant
+    /// one of its live holds (a cart's reservation, or the allocation of an
+    /// order awaiting payment) lapses, or `None` when nothing holds it. For
+    /// a product page that says "held by another buyer, may come back at
+    /// 14:15". An unknown SKU is [`Error::NotFound`].
+    ///
+    /// It is when the hold lapses, not a promise: the buyer may renew it, or
+    /// check out and hold the unit for the payment window instead. See
+    /// [`InventoryStore::next_release`](crate::store::InventoryStore::next_release).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use commerce_core::{
+    ///     Category, Clock, Commerce, Config, Currency, ManualClock, Money, NewProduct, Quantity,
+    ///     Sku, TaxCategory, TenantId, Variant,
+    /// };
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let clock = ManualClock::at_unix(1_767_225_600);
+    /// let commerce = Commerce::builder()
+    ///     .clock(clock.clone())
+    ///     .config(Config::default().with_reservation_ttl(Duration::from_secs(15 * 60)))
+    ///     .build()?;
+    /// let shop = commerce.shop(&TenantId::parse("gpu-exchange")?);
+    /// let sku = Sku::parse("GPU-3090-FE")?;
+    /// shop.add_product(NewProduct {
+    ///     name: "RTX 3090 Founders Edition (used)".into(),
+    ///     category: Category::parse("gpu")?,
+    ///     tax_category: TaxCategory::parse("standard")?,
+    ///     age_restricted: false,
+    ///     variants: vec![Variant::new(sku.clone(), Money::new(115_000, Currency::AUD))],
+    ///     published: true,
+    /// })
+    /// .await?;
+    /// shop.receive_stock(&sku, Quantity::ONE, None).await?;
+    /// assert_eq!(shop.next_release(&sku).await?, None, "nobody holds it");
+    ///
+    /// let cart = shop.create_cart(Currency::AUD).await?;
+    /// shop.set_line(cart.id, &sku, Quantity::ONE).await?;
+    /// let back = clock.now() + Duration::from_secs(15 * 60);
+    /// assert_eq!(shop.next_release(&sku).await?, Some(back));
+    ///
+    /// clock.advance(Duration::from_secs(15 * 60));
+    /// assert_eq!(shop.next_release(&sku).await?, None, "the hold lapsed");
+    /// # Ok(())
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(run())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn next_release(&self, sku: &Sku) -> Result<Option<Timestamp>> {
+        self.scope.inventory().next_release(sku, self.now()).await
+    }
+
+    /// The stock position of `sku` now and when a held unit may come back
+    /// ([`stock`](Self::stock) and [`next_release`](Self::next_release) at
+    /// the same instant: the clock is read once). Two reads, each of one
+    /// committed state: a hold taken or released between them may show in
+    /// one and not the other.
+    ///
+    /// ```
+    /// use commerce_core::{
+    ///     Category, Commerce, Currency, Money, NewProduct, Quantity, Sku, TaxCategory, TenantId,
+    ///     Variant,
+    /// };
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let shop = Commerce::in_memory().shop(&TenantId::parse("gpu-exchange")?);
+    /// let sku = Sku::parse("GPU-4090")?;
+    /// shop.add_product(NewProduct {
+    ///     name: "RTX 4090 (used)".into(),
+    ///     category: Category::parse("gpu")?,
+    ///     tax_category: TaxCategory::parse("standard")?,
+    ///     age_restricted: false,
+    ///     variants: vec![Variant::new(sku.clone(), Money::new(250_000, Currency::AUD))],
+    ///     published: true,
+    /// })
+    /// .await?;
+    /// shop.receive_stock(&sku, Quantity::ONE, None).await?;
+    /// let cart = shop.create_cart(Currency::AUD).await?;
+    /// shop.set_line(cart.id, &sku, Quantity::ONE).await?;
+    ///
+    /// let (level, next_release) = shop.stock_and_next_release(&sku).await?;
+    /// if level.available() == 0 {
+    ///     if let Some(at) = next_release {
+    ///         println!("held by another buyer, may come back at {}", at.format("%H:%M"));
+    ///     }
+    /// }
+    /// assert_eq!((level.reserved, level.available()), (1, 0));
+    /// assert!(next_release.is_some());
+    /// # Ok(())
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(run())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn stock_and_next_release(
+        &self,
+        sku: &Sku,
+    ) -> Result<(StockLevel, Option<Timestamp>)> {
+        let now = self.now();
+        let inventory = self.scope.inventory();
+        let level = inventory.stock(sku, now).await?;
+        let next_release = inventory.next_release(sku, now).await?;
+        Ok((level, next_release))
+    }
+
     /// The adjustment history of `sku`.
     pub async fn stock_adjustments(&self, sku: &Sku) -> Result<Vec<StockAdjustment>> {
         self.scope.inventory().adjustments(sku).await

@@ -84,6 +84,11 @@ impl InventoryStore for TenantStores {
         Ok(d.stock_mut(sku)?.level(sku, now))
     }
 
+    async fn next_release(&self, sku: &Sku, now: Timestamp) -> Result<Option<Timestamp>> {
+        let mut d = self.data.lock();
+        Ok(d.stock_mut(sku)?.next_release(now))
+    }
+
     async fn adjustments(&self, sku: &Sku) -> Result<Vec<StockAdjustment>> {
         let mut d = self.data.lock();
         Ok(d.stock_mut(sku)?.adjustments.clone())

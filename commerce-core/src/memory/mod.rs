@@ -163,6 +163,22 @@ impl SkuStock {
         u32::try_from(free).unwrap_or(u32::MAX)
     }
 
+    /// The earliest expiry among the live reservations and allocations at
+    /// `now`.
+    fn next_release(&self, now: Timestamp) -> Option<Timestamp> {
+        let reservations = self
+            .reservations
+            .values()
+            .filter(|r| r.is_live(now))
+            .map(|r| r.expires_at);
+        let allocations = self
+            .allocations
+            .values()
+            .filter(|a| a.is_live(now))
+            .map(|a| a.expires_at);
+        reservations.chain(allocations).min()
+    }
+
     fn level(&self, sku: &Sku, now: Timestamp) -> StockLevel {
         let sum = |it: &mut dyn Iterator<Item = u32>| -> u32 {
             u32::try_from(it.map(u64::from).sum::<u64>()).unwrap_or(u32::MAX)

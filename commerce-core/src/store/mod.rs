@@ -302,6 +302,22 @@ pub trait InventoryStore: Send + Sync + 'static {
     /// backend failures ([`Error::Backend`](crate::Error::Backend)).
     async fn stock(&self, sku: &Sku, now: Timestamp) -> Result<StockLevel>;
 
+    /// When the first unit of `sku` held at `now` may come back: the
+    /// earliest `expires_at` among its live holds (the reservations of
+    /// carts and the allocations of orders awaiting payment), or `None`
+    /// when nothing holds it.
+    ///
+    /// # Behavior
+    ///
+    /// A read: it sees one committed state, changes nothing, takes no lock a writer waits on,
+    /// and is safe beside traffic. Holds expiring at or before `now` do not count, as in
+    /// [`stock`](Self::stock), whether or not a sweep has removed them; so the answer is
+    /// always after `now`. It is the instant a hold lapses, not a promise that the unit comes
+    /// back: the cart may renew its hold, or check out and turn it into an allocation, before
+    /// then. An unknown SKU is [`Error::NotFound`](crate::Error::NotFound); otherwise its only
+    /// errors are backend failures ([`Error::Backend`](crate::Error::Backend)).
+    async fn next_release(&self, sku: &Sku, now: Timestamp) -> Result<Option<Timestamp>>;
+
     /// Every adjustment of `sku`, oldest first.
     ///
     /// # Behavior

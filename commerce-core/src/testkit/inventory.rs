@@ -1,8 +1,9 @@
-//! Stock and reservations: races for the last units, expiry, idempotent holds, the adjustment history.
+//! Stock and reservations: races for the last units, expiry, idempotent holds, the adjustment
+//! history, when a held unit may come back.
 
 use super::{
     AdjustmentKind, Arc, Barrier, Cart, Currency, Duration, Error, Harness, HashMap,
-    PaymentOutcome, Quantity, Sku, StoreFactory, TTL, idempotency_key, qty,
+    PAYMENT_WINDOW, PaymentOutcome, Quantity, Sku, StoreFactory, TTL, idempotency_key, qty,
 };
 
 /// This area's scenarios, stamped by
@@ -21,6 +22,8 @@ macro_rules! __conformance_inventory {
             stock_adjustments_are_recorded,
             hostile_stock_notes_are_refused,
             a_receipt_with_a_reference_counts_once,
+            next_release_is_the_earliest_live_hold,
+            next_release_follows_holds_through_release_checkout_and_payment,
         }
     };
 }
@@ -457,4 +460,160 @@ pub async fn a_receipt_with_a_reference_counts_once(factory: &dyn StoreFactory) 
             .await,
         Err(Error::NotFound { .. })
     ));
+}
+
+/// `next_release` reports the earliest expiry among a SKU's live holds:
+/// not a later hold's, not another SKU's, not another tenant's (whose
+/// hold on a SKU of the same name lapses first), and not a hold that
+/// lapsed at or before `now`, before any sweep. With nothing held it is
+/// `None`; an unknown SKU is `NotFound`, through the facade and the store.
+pub async fn next_release_is_the_earliest_live_hold(factory: &dyn StoreFactory) {
+    use crate::clock::Clock;
+
+    let h = Harness::new(factory).await;
+    let shop_b = h.other_shop("shop-b");
+    let sku = h.stocked("GPU-NEXT", 80_000, 3).await;
+    let other = h.stocked("GPU-ELSE", 80_000, 1).await;
+    let sku_b = Harness::stocked_in(&shop_b, "GPU-NEXT", 80_000, 1).await;
+    let store = h.shop.scope().inventory();
+    let minute = Duration::from_secs(60);
+    let t0 = h.clock.now();
+    let at = |after: Duration| t0 + after;
+    assert_eq!(h.shop.next_release(&sku).await.unwrap(), None, "no holds");
+
+    // Tenant B's hold on its own GPU-NEXT lapses first: at t0 + TTL.
+    let cart_b = shop_b.create_cart(Currency::AUD).await.unwrap();
+    shop_b.set_line(cart_b.id, &sku_b, qty(1)).await.unwrap();
+    h.clock.advance(minute);
+    let first = h.cart_with(&sku, 1).await; // until t0 + 1m + TTL
+    h.clock.advance(4 * minute);
+    h.cart_with(&sku, 2).await; // until t0 + 5m + TTL
+    h.clock.advance(minute);
+    h.cart_with(&other, 1).await; // until t0 + 6m + TTL, on another SKU
+
+    assert_eq!(
+        h.shop.next_release(&sku).await.unwrap(),
+        Some(at(minute + TTL)),
+        "the earliest of this tenant's holds of this SKU"
+    );
+    assert_eq!(
+        h.shop.next_release(&other).await.unwrap(),
+        Some(at(6 * minute + TTL))
+    );
+    assert_eq!(
+        shop_b.next_release(&sku_b).await.unwrap(),
+        Some(at(TTL)),
+        "each tenant sees its own holds"
+    );
+    let (level, next) = h.shop.stock_and_next_release(&sku).await.unwrap();
+    assert_eq!((level.reserved, level.available()), (3, 0));
+    assert_eq!(next, Some(at(minute + TTL)));
+
+    // The store, at instants around the first expiry.
+    let lapse = at(minute + TTL);
+    assert_eq!(
+        store
+            .next_release(&sku, lapse - Duration::from_secs(1))
+            .await
+            .unwrap(),
+        Some(lapse),
+        "live one second before it lapses"
+    );
+    assert_eq!(
+        store.next_release(&sku, lapse).await.unwrap(),
+        Some(at(5 * minute + TTL)),
+        "a hold expiring at now does not count"
+    );
+
+    // The first hold lapses: the next one is reported, before any sweep.
+    h.clock.set(lapse);
+    assert_eq!(
+        h.shop.next_release(&sku).await.unwrap(),
+        Some(at(5 * minute + TTL))
+    );
+    assert_eq!(
+        store.cart_reservations(first.id).await.unwrap().len(),
+        1,
+        "not swept yet"
+    );
+    h.clock.set(at(5 * minute + TTL));
+    assert_eq!(h.shop.next_release(&sku).await.unwrap(), None);
+    h.shop.sweep().await.unwrap();
+    assert_eq!(h.shop.next_release(&sku).await.unwrap(), None);
+    assert_eq!(h.shop.stock(&sku).await.unwrap().available(), 3);
+
+    let unknown = Sku::parse("NO-SUCH-SKU").unwrap();
+    assert!(matches!(
+        h.shop.next_release(&unknown).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.next_release(&unknown, h.clock.now()).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        h.shop.stock_and_next_release(&unknown).await,
+        Err(Error::NotFound { .. })
+    ));
+}
+
+/// `next_release` follows a unit through its holds: a released
+/// reservation is gone at once; checkout turns the reservation into the
+/// order's allocation, reported until the payment window closes; paying
+/// sells the unit and cancelling releases it, and neither leaves anything
+/// to report; an unpaid order's allocation stops counting when its window
+/// closes, before the sweep expires the order.
+pub async fn next_release_follows_holds_through_release_checkout_and_payment(
+    factory: &dyn StoreFactory,
+) {
+    use crate::clock::Clock;
+
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("GPU-FOLLOW", 60_000, 1).await;
+    let minute = Duration::from_secs(60);
+    let next = async || h.shop.next_release(&sku).await.unwrap();
+
+    // Released.
+    let cart = h.cart_with(&sku, 1).await;
+    assert_eq!(next().await, Some(h.clock.now() + TTL));
+    h.shop.remove_line(cart.id, &sku).await.unwrap();
+    assert_eq!(next().await, None, "a released hold is gone at once");
+
+    // Checked out: the allocation holds the unit for the payment window.
+    h.clock.advance(minute);
+    let order = h.order_for(&sku, 1, "follow-paid").await;
+    assert_eq!(order.payment_expires_at, h.clock.now() + PAYMENT_WINDOW);
+    assert_eq!(next().await, Some(order.payment_expires_at));
+    let (level, at) = h.shop.stock_and_next_release(&sku).await.unwrap();
+    assert_eq!((level.reserved, level.allocated), (0, 1));
+    assert_eq!(at, Some(order.payment_expires_at));
+
+    // Paid: sold, nothing held.
+    h.clock.advance(minute);
+    assert_eq!(
+        h.deliver(&h.paid(&order, "evt_follow")).await,
+        PaymentOutcome::Paid
+    );
+    assert_eq!(next().await, None, "a sold unit is not held");
+    assert_eq!(h.shop.stock(&sku).await.unwrap().on_hand, 0);
+
+    // Cancelled.
+    h.shop.receive_stock(&sku, qty(1), None).await.unwrap();
+    let cancelled = h.order_for(&sku, 1, "follow-cancelled").await;
+    assert_eq!(next().await, Some(cancelled.payment_expires_at));
+    h.shop
+        .cancel_order(cancelled.id, "changed their mind")
+        .await
+        .unwrap();
+    assert_eq!(next().await, None, "a cancelled order holds nothing");
+
+    // Unpaid: the allocation lapses with the window, before any sweep.
+    let unpaid = h.order_for(&sku, 1, "follow-unpaid").await;
+    assert_eq!(next().await, Some(unpaid.payment_expires_at));
+    h.clock.set(unpaid.payment_expires_at);
+    assert_eq!(next().await, None, "a lapsed allocation is not reported");
+    let report = h.shop.sweep().await.unwrap();
+    assert_eq!(report.orders_expired, vec![unpaid.id]);
+    assert_eq!(next().await, None);
+    assert_eq!(h.shop.stock(&sku).await.unwrap().available(), 1);
 }

@@ -119,14 +119,16 @@ pub(crate) fn product_cursor(value: &str) -> Result<ProductId, Problem> {
         .map_err(|_| Problem::invalid("/cursor", "not a cursor this API gave"))
 }
 
-/// A product with each variant's availability.
+/// A product with each variant's availability (and, for a held variant,
+/// when it may come back).
 #[derive(Debug, Serialize, ToSchema)]
 pub(super) struct ProductView {
     product: Product,
     availability: Vec<VariantAvailability>,
 }
 
-/// A published product with each variant's availability.
+/// A published product with each variant's availability; a held variant
+/// says when its first hold lapses (`next_release_at`).
 #[utoipa::path(
     get,
     path = "/products/{product}",
@@ -156,14 +158,15 @@ pub(super) async fn product(
 
 /// A product's availability: JSON now, or with `Accept:
 /// text/event-stream` a snapshot then a frame at every change (a hold
-/// lapsing is a change).
+/// lapsing is a change). A held variant says when its first hold lapses
+/// (`next_release_at`).
 #[utoipa::path(
     get,
     path = "/products/{product}/availability",
     tag = "catalog",
     params(("product" = String, Path, description = "The product's id.")),
     responses(
-        (status = 200, description = "Each variant's availability; with `Accept: text/event-stream` a stream of `availability` events.",
+        (status = 200, description = "Each variant's availability (with `next_release_at` while something holds it); with `Accept: text/event-stream` a stream of `availability` events.",
             content(
                 (Vec<VariantAvailability> = "application/json"),
                 (String = "text/event-stream"),

@@ -58,12 +58,20 @@ function startOrderStream() {
   const seen = new Set(Array.from(document.querySelectorAll("[data-seq]"), (row) => row.dataset.seq));
   const onFrame = (event) => {
     const frame = JSON.parse(event.data);
+    // The stream starts with the whole log: the events the page was rendered
+    // with are already in its status and log, and replaying them would flip
+    // the status (a live region) back through old values.
+    if (seen.has(String(frame.event.seq))) return;
+    seen.add(String(frame.event.seq));
     if (status) {
       status.textContent = labels[frame.status] || frame.status;
       status.dataset.status = frame.status;
     }
-    if (log && !seen.has(String(frame.event.seq))) {
-      seen.add(String(frame.event.seq));
+    // What only makes sense in one status (a "Pay now" link) goes when the order leaves it.
+    for (const part of el.querySelectorAll("[data-while-status]")) {
+      part.hidden = part.dataset.whileStatus !== frame.status;
+    }
+    if (log) {
       const row = document.createElement("li");
       row.dataset.seq = frame.event.seq;
       row.textContent = `${clockTime(frame.event.at)}: ${frame.event.kind.type.replaceAll("_", " ")} (${labels[frame.event.to] || frame.event.to})`;
