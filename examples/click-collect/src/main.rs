@@ -248,7 +248,7 @@ async fn serve(options: Serve) -> Result<(), Failure> {
     }
     let names: Vec<&str> = stores.all().iter().map(|s| s.info.slug).collect();
     println!(
-        "admin pages and each store's pickup desk (/s/<store>/staff/pickups): sign in at {base}/admin/login as {} ({admin_note})",
+        "admin pages and each store's pickup desk (/admin/pickups/<store>): sign in at {base}/admin/login as {} ({admin_note})",
         names.join(", ")
     );
     println!("listening on {base}");

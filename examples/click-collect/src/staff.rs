@@ -1,4 +1,4 @@
-//! The staff pickup desk, `/s/{store}/staff/pickups`: the store's paid
+//! The staff pickup desk, `/admin/pickups/{store}`: the store's paid
 //! orders waiting to be collected, and "Hand over", which fulfils the
 //! order and records the staff member's photo-ID check for orders with
 //! liquor (refused, server-side, without it).
@@ -162,13 +162,30 @@ impl StaffDesk {
 
 type Desk = State<Arc<StaffDesk>>;
 
-/// `GET /s/{store}/staff/pickups` and `POST
-/// /s/{store}/staff/pickups/{order}/handover`.
+/// `GET /admin/pickups/{store}` and `POST
+/// /admin/pickups/{store}/{order}/handover`, under `/admin` because the
+/// admin session's cookie is sent only there; `GET
+/// /s/{store}/staff/pickups` sends staff on to the desk.
 pub fn staff_routes(desk: Arc<StaffDesk>) -> Router {
     Router::new()
-        .route("/s/{store}/staff/pickups", get(pickups))
-        .route("/s/{store}/staff/pickups/{order}/handover", post(hand_over))
+        .route("/admin/pickups/{store}", get(pickups))
+        .route("/admin/pickups/{store}/{order}/handover", post(hand_over))
+        .route("/s/{store}/staff/pickups", get(to_desk))
         .with_state(desk)
+}
+
+/// The desk of a store, for staff.
+pub fn desk_path(slug: &str) -> String {
+    format!("/admin/pickups/{slug}")
+}
+
+async fn to_desk(State(desk): Desk, Path(slug): Path<String>) -> Response {
+    match desk.stores.get(&slug) {
+        Some(store) => see_other(&desk_path(store.info.slug)),
+        None => {
+            Pages::new(Chrome::new("Click & Collect", "/")).error(&PageError::not_found("store"))
+        }
+    }
 }
 
 /// An order on the desk.
@@ -379,7 +396,7 @@ async fn hand_over(
     if !desk.check_csrf(&headers, &form.csrf) {
         return pages.error(&PageError::forbidden());
     }
-    let back = format!("/s/{}/staff/pickups", store.info.slug);
+    let back = desk_path(store.info.slug);
     let done = async {
         let id: OrderId = id.parse().map_err(|_| PageError::not_found("order"))?;
         let order = shop.order(id).await?;

@@ -61,7 +61,7 @@ pub fn store_chrome(store: &Store) -> Chrome {
         .link("/", "All stores")
         .link(home.clone(), "Shop")
         .link(format!("{home}/cart"), "Cart")
-        .link(format!("{home}/staff/pickups"), "Staff: pickups")
+        .link(crate::staff::desk_path(store.info.slug), "Staff: pickups")
 }
 
 impl App {

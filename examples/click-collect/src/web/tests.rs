@@ -26,8 +26,8 @@ struct Site {
     router: Router,
     commerce: Commerce,
     stores: Stores,
-    /// The buyer's cookies, as `name=value`.
-    cookies: Vec<String>,
+    /// The browser's cookies: their path and `name=value`.
+    cookies: Vec<(String, String)>,
 }
 
 struct Answer {
@@ -100,15 +100,16 @@ impl Site {
     async fn send(&mut self, request: Request<Body>) -> TestResult<Answer> {
         let response = self.router.clone().oneshot(request).await?;
         for cookie in response.headers().get_all(SET_COOKIE) {
-            let pair = cookie
-                .to_str()?
-                .split(';')
-                .next()
-                .unwrap_or_default()
+            let mut parts = cookie.to_str()?.split(';').map(str::trim);
+            let pair = parts.next().unwrap_or_default().to_owned();
+            let path = parts
+                .find_map(|p| p.strip_prefix("Path="))
+                .unwrap_or("/")
                 .to_owned();
             let name = pair.split('=').next().unwrap_or_default().to_owned();
-            self.cookies.retain(|c| !c.starts_with(&format!("{name}=")));
-            self.cookies.push(pair);
+            self.cookies
+                .retain(|(_, c)| !c.starts_with(&format!("{name}=")));
+            self.cookies.push((path, pair));
         }
         let status = response.status();
         let location = response
@@ -125,16 +126,27 @@ impl Site {
         })
     }
 
+    /// The cookies a browser sends to `path`: those whose path it is under.
+    fn cookies_for(&self, path: &str) -> String {
+        let sent: Vec<&str> = self
+            .cookies
+            .iter()
+            .filter(|(scope, _)| path.starts_with(scope.as_str()))
+            .map(|(_, pair)| pair.as_str())
+            .collect();
+        sent.join("; ")
+    }
+
     async fn get(&mut self, path: &str) -> TestResult<Answer> {
         let request = Request::get(path)
-            .header(COOKIE, self.cookies.join("; "))
+            .header(COOKIE, self.cookies_for(path))
             .body(Body::empty())?;
         self.send(request).await
     }
 
     async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> TestResult<Answer> {
         let request = Request::post(path)
-            .header(COOKIE, self.cookies.join("; "))
+            .header(COOKIE, self.cookies_for(path))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(Body::from(serde_urlencoded::to_string(form)?))?;
         self.send(request).await
@@ -364,14 +376,14 @@ async fn the_desk_hands_liquor_over_only_after_an_id_check() -> TestResult {
     };
     shop.apply_payment_event(&event).await?;
 
-    let desk = site.get("/s/harbour-st/staff/pickups").await?;
+    let desk = site.get("/admin/pickups/harbour-st").await?;
     assert!(desk.body.contains(&format!("data-order=\"{id}\"")));
-    let elsewhere = site.get("/s/laneway-kitchen/staff/pickups").await?;
+    let elsewhere = site.get("/admin/pickups/laneway-kitchen").await?;
     assert!(
         !elsewhere.body.contains(&id.to_string()),
         "another store's desk does not list it"
     );
-    let handover = format!("/s/harbour-st/staff/pickups/{id}/handover");
+    let handover = format!("/admin/pickups/harbour-st/{id}/handover");
     let refused = site.post(&handover, &[("staff", "Sam")]).await?;
     assert!(
         refused.location.contains("refused=id"),
@@ -385,7 +397,7 @@ async fn the_desk_hands_liquor_over_only_after_an_id_check() -> TestResult {
     assert!(nameless.location.contains("refused=staff"));
     let across = site
         .post(
-            &format!("/s/laneway-kitchen/staff/pickups/{id}/handover"),
+            &format!("/admin/pickups/laneway-kitchen/{id}/handover"),
             &[("staff", "Sam"), ("id_checked", "yes")],
         )
         .await?;
@@ -395,7 +407,7 @@ async fn the_desk_hands_liquor_over_only_after_an_id_check() -> TestResult {
         .await?;
     assert!(done.location.contains("done="), "{}", done.location);
     assert_eq!(shop.order(id).await?.status(), OrderStatus::Fulfilled);
-    let after = site.get("/s/harbour-st/staff/pickups").await?;
+    let after = site.get("/admin/pickups/harbour-st").await?;
     assert!(after.body.contains("photo ID checked by Sam"));
     Ok(())
 }
@@ -404,7 +416,12 @@ async fn the_desk_hands_liquor_over_only_after_an_id_check() -> TestResult {
 async fn the_desk_answers_only_its_own_stores_signed_in_staff() -> TestResult {
     let password = "correct horse battery";
     let mut site = Site::protected(password).await?;
-    let desk = "/s/harbour-st/staff/pickups";
+    let desk = "/admin/pickups/harbour-st";
+    let signpost = site.get("/s/harbour-st/staff/pickups").await?;
+    assert_eq!(
+        signpost.location, desk,
+        "the store's staff link leads to its desk"
+    );
     let anonymous = site.get(desk).await?;
     assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
     assert_eq!(anonymous.location, "/admin/login");
@@ -426,7 +443,7 @@ async fn the_desk_answers_only_its_own_stores_signed_in_staff() -> TestResult {
     let own = site.get(desk).await?;
     assert_eq!(own.status, StatusCode::OK);
     assert!(own.body.contains("Pickup desk: Harbour St Market"));
-    let other = site.get("/s/laneway-kitchen/staff/pickups").await?;
+    let other = site.get("/admin/pickups/laneway-kitchen").await?;
     assert_eq!(other.status, StatusCode::FORBIDDEN);
 
     // A paid order with liquor, then its hand-over: the form must carry the session's token.
