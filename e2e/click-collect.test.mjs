@@ -335,6 +335,7 @@ for (const store of STORES) {
       await open(page, path);
       await checkA11y(page, { label });
     }
+    await open(page, STORE);
     await clickTo(page, page.getByTestId("next-page"), (u) => u.searchParams.has("after") || u.searchParams.has("page"));
     await checkA11y(page, { label: "store, next page" });
     const missing = await page.goto("/s/nowhere");
