@@ -220,17 +220,13 @@ pub async fn add(
     let done = async {
         let wanted = Quantity::new(wanted).map_err(|e| PageError::bad_form(e.to_string()))?;
         match store.shop.set_line(cart.id, &sku, wanted).await {
-            Ok(_) => {
-                let name = store
-                    .shop
-                    .scope()
-                    .catalog()
-                    .product_by_sku(&sku)
-                    .await?
-                    .map(|p| p.name().to_owned())
-                    .unwrap_or_else(|| sku.to_string());
-                Ok(with_param(&back, "added", &format!("{adding} x {name}")))
-            }
+            // The page names the product from the SKU: no text of the
+            // request is shown back.
+            Ok(_) => Ok(with_param(
+                &with_param(&back, "added", sku.as_str()),
+                "units",
+                &adding.to_string(),
+            )),
             Err(EngineError::InsufficientStock { .. }) => Ok(with_param(&back, "refused", "stock")),
             Err(e) => Err(e.into()),
         }
@@ -352,8 +348,8 @@ mod tests {
         assert_eq!(quantity("two"), None);
         assert_eq!(field_id("WINE-SHIRAZ/2019"), "qty-WINE-SHIRAZ-2019");
         assert_eq!(
-            with_param("/s/a", "added", "2 x Bananas, 1 kg"),
-            "/s/a?added=2+x+Bananas%2C+1+kg"
+            with_param("/s/a", "added", "WINE/2019 A&B"),
+            "/s/a?added=WINE%2F2019+A%26B"
         );
         assert_eq!(
             with_param("/s/a?q=wine", "refused", "stock"),

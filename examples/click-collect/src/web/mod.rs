@@ -23,7 +23,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use commerce_core::{
     Cart, CartId, CartStatus, Commerce, Error as EngineError, ManualClock, Page, Product,
-    ProductId, Shop, Timestamp,
+    ProductId, Shop, Sku, Timestamp,
 };
 use serde::Deserialize;
 use shop_kit::web::{Chrome, PageError, Pages, cookie, see_other};
@@ -308,9 +308,11 @@ struct StoreQuery {
     /// Searching: the page, from 1.
     #[serde(default)]
     page: Option<u32>,
-    /// What was just added (`Added 2 × Bananas`).
+    /// The SKU just added, and how many.
     #[serde(default)]
     added: Option<String>,
+    #[serde(default)]
+    units: Option<u32>,
     /// Why adding failed.
     #[serde(default)]
     refused: Option<String>,
@@ -416,10 +418,16 @@ async fn store_page(
             next,
             previous,
             page_label,
-            added: query
-                .added
-                .as_deref()
-                .map(|added| added.chars().take(120).collect()),
+            added: match (query.added.as_deref().map(Sku::parse), query.units) {
+                (Some(Ok(sku)), Some(units)) => store
+                    .shop
+                    .scope()
+                    .catalog()
+                    .product_by_sku(&sku)
+                    .await?
+                    .map(|product| format!("{units} x {}", product.name())),
+                _ => None,
+            },
             refused: query.refused.as_deref().and_then(refusal_text),
         })
     };
