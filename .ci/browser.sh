@@ -55,9 +55,12 @@ psql "$DATABASE_URL" -XAtqc "SELECT 1" >/dev/null ||
   fail "PostgreSQL is not reachable at DATABASE_URL=$DATABASE_URL (bash .ci/run starts it)"
 # The tests' databases (e2e_hw_*): each test drops its own, best effort;
 # these are what runs that died or could not drop left.
+# A database something is connected to belongs to a run still going (another
+# checkout's, say): it is left alone.
 drop_test_databases() {
-  psql "$DATABASE_URL" -XAtqc "SELECT datname FROM pg_database WHERE datname LIKE 'e2e\\_hw\\_%'" |
-    while read -r db; do psql "$DATABASE_URL" -Xqc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"; done
+  psql "$DATABASE_URL" -XAtqc "SELECT datname FROM pg_database d WHERE datname LIKE 'e2e\\_%'
+      AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)" |
+    while read -r db; do psql "$DATABASE_URL" -Xqc "DROP DATABASE IF EXISTS \"$db\"" || true; done
 }
 drop_test_databases
 
