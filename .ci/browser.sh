@@ -54,11 +54,14 @@ say "node $(node --version), npm $(npm --version)"
 command -v psql >/dev/null 2>&1 || fail "psql is not installed: the PostgreSQL runs create their databases with it"
 psql "$DATABASE_URL" -XAtqc "SELECT 1" >/dev/null ||
   fail "PostgreSQL is not reachable at DATABASE_URL=$DATABASE_URL (bash .ci/run starts it)"
-# The tests' databases (e2e_hw_*): each test drops its own, best effort;
+# The tests' databases (e2e_*): each test drops its own, best effort;
 # these are what runs that died or could not drop left.
+# A database something is connected to belongs to a run still going (another
+# checkout's, say): it is left alone.
 drop_test_databases() {
-  psql "$DATABASE_URL" -XAtqc "SELECT datname FROM pg_database WHERE datname LIKE 'e2e\\_hw\\_%'" |
-    while read -r db; do psql "$DATABASE_URL" -Xqc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"; done
+  psql "$DATABASE_URL" -XAtqc "SELECT datname FROM pg_database d WHERE datname LIKE 'e2e\\_%'
+      AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)" |
+    while read -r db; do psql "$DATABASE_URL" -Xqc "DROP DATABASE IF EXISTS \"$db\"" || true; done
 }
 drop_test_databases
 
@@ -87,7 +90,7 @@ rm -rf e2e/artifacts
 say "node --test --test-concurrency=1 e2e/"
 status=0
 node --test --test-concurrency=1 e2e/ || status=$?
-drop_test_databases || echo "browser tests: could not drop every e2e_hw_* database" >&2
+drop_test_databases || echo "browser tests: could not drop every e2e_* database" >&2
 say "browser tests took $(($(date +%s) - started)) s"
 if [ "$status" != 0 ]; then
   if [ -d e2e/artifacts ]; then

@@ -90,18 +90,48 @@ impl App {
         }
     }
 
-    /// What the buyer's own cart holds: SKU and when the hold lapses.
+    /// What the buyer holds: the open cart's reservations, or, once the
+    /// cart is checked out, its order's allocations while the order awaits
+    /// payment. SKU and when the hold lapses.
     async fn own_holds(&self, headers: &HeaderMap) -> Result<Vec<(Sku, Timestamp)>, PageError> {
-        let Some(cart) = self.open_cart(headers).await? else {
+        let Some(id) = Self::cart_id(headers) else {
             return Ok(Vec::new());
         };
-        let holds = self
-            .shop
-            .scope()
-            .inventory()
-            .cart_reservations(cart.id)
-            .await?;
-        Ok(holds.into_iter().map(|r| (r.sku, r.expires_at)).collect())
+        let inventory = self.shop.scope().inventory();
+        match self.shop.cart(id).await {
+            Ok(cart) => match cart.status() {
+                commerce_core::CartStatus::Open => Ok(inventory
+                    .cart_reservations(cart.id)
+                    .await?
+                    .into_iter()
+                    .map(|r| (r.sku, r.expires_at))
+                    .collect()),
+                commerce_core::CartStatus::CheckedOut { order } => Ok(inventory
+                    .order_allocations(order)
+                    .await?
+                    .into_iter()
+                    .map(|a| (a.sku, a.expires_at))
+                    .collect()),
+                _ => Ok(Vec::new()),
+            },
+            Err(EngineError::NotFound { .. }) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The order the buyer's cart became, if it was checked out.
+    async fn placed_order(&self, headers: &HeaderMap) -> Result<Option<OrderId>, PageError> {
+        let Some(id) = Self::cart_id(headers) else {
+            return Ok(None);
+        };
+        match self.shop.cart(id).await {
+            Ok(cart) => match cart.status() {
+                commerce_core::CartStatus::CheckedOut { order } => Ok(Some(order)),
+                _ => Ok(None),
+            },
+            Err(EngineError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn badge(&self, sku: &Sku, own: &[(Sku, Timestamp)]) -> Result<Badge, PageError> {
@@ -122,7 +152,7 @@ impl App {
             });
         }
         if level.reserved + level.allocated > 0 {
-            let text = match next_release(&self.shop, sku).await? {
+            let text = match self.shop.next_release(sku).await? {
                 Some(at) => format!("held by another buyer, may come back at {}", clock_time(at)),
                 None => "held by another buyer".to_owned(),
             };
@@ -138,12 +168,6 @@ impl App {
             yours: false,
         })
     }
-}
-
-/// When the earliest hold on `sku` lapses.
-async fn next_release(shop: &Shop, sku: &Sku) -> Result<Option<Timestamp>, EngineError> {
-    let _ = (shop, sku);
-    Ok(None)
 }
 
 /// A product's availability, in words.
@@ -420,6 +444,10 @@ async fn checkout_page(
     headers: HeaderMap,
     Query(notice): Query<Notice>,
 ) -> Response {
+    if let Ok(Some(order)) = app.placed_order(&headers).await {
+        // Back on checkout after placing the order: the order is the answer.
+        return see_other(&format!("/orders/{order}"));
+    }
     let page = async {
         let cart = app
             .open_cart(&headers)
