@@ -121,9 +121,9 @@ pub struct Drift {
     /// units of the hold rows, the ledger's count, or 0 for a hold row
     /// that should not exist. See [`DriftKind`].
     pub actual: i64,
-    /// Whether this run repaired it (a held counter recounted, a hold row
-    /// deleted and taken off the counter). Never for
-    /// [`DriftKind::OnHandLedger`].
+    /// Whether this run repaired it (a held counter recounted from the rows
+    /// left once the SKU's stale rows were deleted, a hold row deleted and
+    /// taken off the counter). Never for [`DriftKind::OnHandLedger`].
     pub repaired: bool,
 }
 
@@ -166,7 +166,9 @@ impl fmt::Display for Drift {
             (DriftKind::OnHandLedger, _) => {
                 f.write_str("; not repaired: count the stock and record the count as a correction")
             }
-            (DriftKind::HeldCounter, true) => write!(f, "; repaired: set to {actual}"),
+            // Recounted after the SKU's stale rows (listed beside it) were
+            // deleted, so not necessarily to `actual`.
+            (DriftKind::HeldCounter, true) => f.write_str("; repaired: recounted from its rows"),
             (_, true) => f.write_str("; repaired: deleted and taken off the held counter"),
             (_, false) => f.write_str("; not repaired"),
         }

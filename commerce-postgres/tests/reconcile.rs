@@ -374,7 +374,7 @@ async fn every_drift_is_reported_then_repaired_in_its_tenant_only() {
     );
     assert!(
         repaired.to_string().contains(&format!(
-            "\n  GPU-OPEN: held counter {}, but its reservation and allocation rows hold {open_a}; repaired: set to {open_a}",
+            "\n  GPU-OPEN: held counter {}, but its reservation and allocation rows hold {open_a}; repaired: recounted from its rows",
             open_a + 2
         )),
         "{repaired}"

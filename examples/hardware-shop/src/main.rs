@@ -103,9 +103,11 @@ async fn reconcile(repair: bool) -> Result<(), Failure> {
     match report.unrepaired() {
         0 => Ok(()),
         left if repair => Err(format!("{left} drift(s) left unrepaired").into()),
-        left => {
-            Err(format!("{left} drift(s) found; `reconcile --repair` repairs what it can").into())
-        }
+        left => Err(format!(
+            "{left} drift(s) found; `reconcile --repair` repairs holds and counters \
+             (on hand against the ledger is for a stock count)"
+        )
+        .into()),
     }
 }
 

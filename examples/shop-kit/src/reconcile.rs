@@ -366,7 +366,7 @@ mod tests {
         assert_eq!(repaired.unrepaired(), 1, "{repaired}");
         assert!(
             repaired.to_string().contains(
-                "GPU-HELD: held counter 7, but its reservation and allocation rows hold 2; repaired: set to 2"
+                "GPU-HELD: held counter 7, but its reservation and allocation rows hold 2; repaired: recounted from its rows"
             ),
             "{repaired}"
         );
