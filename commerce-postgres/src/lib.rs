@@ -10,6 +10,7 @@ mod feed;
 mod inventory;
 mod orders;
 mod promotions;
+pub mod reconcile;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
@@ -25,6 +26,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
+pub use reconcile::{Drift, DriftKind, ReconcileReport};
 pub use sqlx;
 
 use crate::error::{corrupt, db};

@@ -158,6 +158,14 @@ impl PgFactory {
         self.open(&name).await
     }
 
+    /// A store on a fresh database, and an administrative pool on the same
+    /// database: the administrative role bypasses row-level security, for
+    /// tests that plant or inspect rows of any tenant.
+    pub async fn store_and_admin(&self) -> (PgStore, PgPool) {
+        let (name, admin) = self.fresh_database().await;
+        (self.open(&name).await, admin)
+    }
+
     /// Two stores (two connection pools, as two instances of a service
     /// would have) on one fresh database.
     pub async fn store_pair(&self) -> (PgStore, PgStore) {

@@ -4,7 +4,8 @@
 //! signed webhook to the shop's own webhook route, the command line
 //! ([`cli`]), and the pages' plumbing: cookies, sessions, CSRF tokens,
 //! security headers, error pages and static assets ([`web`]); and the admin
-//! pages behind an argon2-hashed password ([`admin`]).
+//! pages behind an argon2-hashed password ([`admin`]); and the stock
+//! reconciliation of `SHOP reconcile` ([`reconcile`]).
 //!
 //! It is an example's support code, not a published crate: the engine's
 //! crates are `commerce-core`, `commerce-postgres`, `commerce-stripe` and
@@ -13,6 +14,7 @@
 pub mod admin;
 pub mod cli;
 pub mod payments;
+pub mod reconcile;
 pub mod store;
 pub mod web;
 

@@ -79,6 +79,9 @@ pub struct Opened {
     pub tenant: TenantId,
     /// `store: ...`, for the top of the output.
     pub description: String,
+    /// The same store as [`store`](Self::store) when it is PostgreSQL, for
+    /// what only it offers (its [`reconcile`](PgStore::reconcile)).
+    pub postgres: Option<PgStore>,
 }
 
 /// Opens the store `choice` names, for the tenant `tenancy` asks for.
@@ -88,6 +91,7 @@ pub async fn open(choice: &Choice, tenancy: Tenancy<'_>) -> Result<Opened, Setup
             store: Arc::new(InMemoryStore::new()),
             tenant: TenantId::parse(tenancy.name()).map_err(|e| SetupError::new("tenant id", e))?,
             description: "store: in memory".to_owned(),
+            postgres: None,
         }),
         Choice::Postgres(url) => open_postgres(url, tenancy).await,
     }
@@ -156,9 +160,10 @@ async fn open_postgres(url: &str, tenancy: Tenancy<'_>) -> Result<Opened, SetupE
         strategy_name(store.strategy())
     );
     Ok(Opened {
-        store: Arc::new(store),
+        store: Arc::new(store.clone()),
         tenant,
         description,
+        postgres: Some(store),
     })
 }
 
