@@ -106,6 +106,12 @@ fn session_cookie(
 fn refused(error: &AccountsError) -> PageError {
     match error {
         AccountsError::Unknown => PageError::not_found("customer"),
+        AccountsError::ResetLink => PageError::new(
+            axum::http::StatusCode::GONE,
+            "This link no longer works",
+            "A password-reset link works once, for 30 minutes. Ask for a new one from the \
+             log-in page.",
+        ),
         other => PageError::bad_form(other.to_string()),
     }
 }

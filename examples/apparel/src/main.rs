@@ -19,6 +19,8 @@ mod account;
 mod accounts;
 mod catalog;
 mod demo;
+#[cfg(test)]
+mod tests;
 mod web;
 
 use std::process::ExitCode;
@@ -102,6 +104,16 @@ fn reconcile(repair: bool) -> Result<(), Failure> {
     Err("reconcile is not available yet: shop-kit does not provide it yet".into())
 }
 
+/// The shop's own pages: the storefront, the account pages and the
+/// shared assets (the admin pages, the API and the payment page are
+/// mounted beside them).
+fn shop_pages(app: Arc<web::App>) -> Router {
+    Router::new()
+        .merge(web::routes(app.clone()))
+        .merge(account::routes(app))
+        .merge(shop_kit::web::assets())
+}
+
 async fn serve(options: Serve) -> Result<(), Failure> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -171,9 +183,7 @@ async fn serve(options: Serve) -> Result<(), Failure> {
         .build();
     let mounts = ApiMounts::default();
     let mut router = Router::new()
-        .merge(web::routes(app.clone()))
-        .merge(account::routes(app))
-        .merge(shop_kit::web::assets())
+        .merge(shop_pages(app))
         .merge(shop_kit::admin::routes(Arc::new(admin)))
         .nest(&mounts.storefront, http.storefront())
         .nest(&mounts.admin, http.admin())

@@ -268,6 +268,9 @@ struct ProductPage {
     grid: Vec<(String, Vec<Cell>)>,
     colour_names: Vec<String>,
     variants_json: String,
+    /// Why the last "Add to cart" added nothing.
+    refusal: Option<String>,
+    /// What the last action did.
     notice: Option<String>,
     tax_added: bool,
     logged_in: bool,
@@ -367,7 +370,7 @@ async fn product_page(
                 (size.clone(), cells)
             })
             .collect();
-        let notice = match (query.notice.as_deref(), &query.size, &query.colour) {
+        let refusal = match (query.notice.as_deref(), &query.size, &query.colour) {
             (Some("sold_out"), Some(size), Some(colour)) => {
                 let n = available(size, colour);
                 Some(if n == 0 {
@@ -377,9 +380,10 @@ async fn product_page(
                 })
             }
             (Some("pick"), ..) => Some("Pick a size and a colour first.".to_owned()),
-            (Some("wished"), ..) => Some("Saved to your wishlist.".to_owned()),
             _ => None,
         };
+        let notice = (query.notice.as_deref() == Some("wished"))
+            .then(|| "Saved to your wishlist.".to_owned());
         let customer = crate::account::current(&app, &headers);
         let tax = app.shop.settings().await?.tax;
         Ok(ProductPage {
@@ -392,6 +396,7 @@ async fn product_page(
             grid,
             colour_names: colours.clone(),
             variants_json: serde_json::to_string(&stock).unwrap_or_else(|_| "[]".to_owned()),
+            refusal,
             notice,
             tax_added: catalog::tax_is_added(&tax),
             logged_in: customer.is_some(),
