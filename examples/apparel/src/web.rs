@@ -677,10 +677,13 @@ fn three_for_two_text(priced: &PricedCart) -> Option<String> {
                 money(discount)
             )
         }
-        _ => format!(
+        _ if units < 3 => format!(
             "3 for 2: the cheapest of every three items is free. You have {units}; add \
              {more_text} and the cheapest is free."
         ),
+        // Three or more and still not applied: the owner changed the
+        // promotion's rules on the admin pages; do not promise anything.
+        _ => "3 for 2 does not apply to this cart.".to_owned(),
     })
 }
 
