@@ -86,6 +86,33 @@ fn checked(app: &App, headers: &HeaderMap, token: &str) -> Result<Customer, Page
     Ok(customer)
 }
 
+/// Whether a form posted without a session came from this site's own
+/// pages: a browser's `Origin` header, when it sends one, must name the
+/// host the request went to. Forms of a logged-in customer carry a CSRF
+/// token instead; these (sign up, log in, reset) have no session to tie
+/// a token to, and this keeps another site from logging a buyer into an
+/// account of its choosing.
+fn same_origin(headers: &HeaderMap) -> Result<(), PageError> {
+    let Some(origin) = headers.get(axum::http::header::ORIGIN) else {
+        return Ok(());
+    };
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok());
+    let origin = origin.to_str().ok();
+    let matches = match (origin, host) {
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host)),
+        _ => false,
+    };
+    if matches {
+        Ok(())
+    } else {
+        Err(PageError::forbidden())
+    }
+}
+
 /// A session cookie for `customer`.
 fn session_cookie(
     app: &App,
@@ -169,6 +196,9 @@ struct SignupForm {
 }
 
 async fn signup(State(app): Shared, headers: HeaderMap, Form(form): Form<SignupForm>) -> Response {
+    if let Err(error) = same_origin(&headers) {
+        return app.pages.error(&error);
+    }
     match app
         .accounts
         .sign_up(&form.email, &form.name, &form.password, &form.confirm)
@@ -217,6 +247,9 @@ struct LoginForm {
 }
 
 async fn login(State(app): Shared, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+    if let Err(error) = same_origin(&headers) {
+        return app.pages.error(&error);
+    }
     match app.accounts.log_in(&form.email, &form.password).await {
         Some(customer) => logged_in(&app, &headers, &customer).await,
         None => {
@@ -378,7 +411,14 @@ struct ResetRequestForm {
     email: String,
 }
 
-async fn reset_request(State(app): Shared, Form(form): Form<ResetRequestForm>) -> Response {
+async fn reset_request(
+    State(app): Shared,
+    headers: HeaderMap,
+    Form(form): Form<ResetRequestForm>,
+) -> Response {
+    if let Err(error) = same_origin(&headers) {
+        return app.pages.error(&error);
+    }
     // The page says the same whether or not the address has an account.
     if let Some((customer, token)) = app.accounts.start_reset(&form.email, app.commerce.now()) {
         let email = Email {
@@ -428,8 +468,12 @@ struct ResetForm {
 async fn reset(
     State(app): Shared,
     Path(token): Path<String>,
+    headers: HeaderMap,
     Form(form): Form<ResetForm>,
 ) -> Response {
+    if let Err(error) = same_origin(&headers) {
+        return app.pages.error(&error);
+    }
     match app
         .accounts
         .finish_reset(&token, &form.password, &form.confirm, app.commerce.now())

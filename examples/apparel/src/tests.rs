@@ -38,6 +38,8 @@ struct Site {
 #[derive(Default)]
 struct Browser {
     cookies: BTreeMap<String, String>,
+    /// The `Origin` its form posts carry (a page of another site).
+    origin: Option<String>,
 }
 
 struct Answer {
@@ -99,6 +101,9 @@ impl Site {
         }
         if !form.is_empty() {
             request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        }
+        if let Some(origin) = &browser.origin {
+            request = request.header(header::ORIGIN, origin);
         }
         let response = self
             .client
@@ -321,9 +326,11 @@ async fn a_double_click_makes_one_order_and_a_changed_price_asks_again() {
     let form = [("key", key.as_str()), ("expected", expected.as_str())];
     let mut tab_one = Browser {
         cookies: buyer.cookies.clone(),
+        origin: None,
     };
     let mut tab_two = Browser {
         cookies: buyer.cookies.clone(),
+        origin: None,
     };
     let (first, second) = tokio::join!(
         site.post(&mut tab_one, "/checkout", &form),
@@ -460,6 +467,31 @@ async fn accounts_keep_order_history_and_a_wishlist_and_reset_links_work_once() 
         )
         .await;
     assert_eq!(old.status, StatusCode::UNAUTHORIZED);
+    let mut other_site = Browser {
+        origin: Some("http://attacker.example".to_owned()),
+        ..Browser::default()
+    };
+    let forged_login = site
+        .post(
+            &mut other_site,
+            "/account/login",
+            &[("email", "ann@example.com"), ("password", new)],
+        )
+        .await;
+    assert_eq!(forged_login.status, StatusCode::FORBIDDEN);
+    assert!(other_site.cookies.is_empty());
+    let mut same_site = Browser {
+        origin: Some(site.base.clone()),
+        ..Browser::default()
+    };
+    let logged = site
+        .post(
+            &mut same_site,
+            "/account/login",
+            &[("email", "ann@example.com"), ("password", new)],
+        )
+        .await;
+    assert_eq!(logged.location, "/account");
     let logged = site
         .post(
             &mut anon,
