@@ -250,6 +250,7 @@ pub struct Cell {
 /// A variant as the picker's script reads it.
 #[derive(serde::Serialize)]
 struct PickerVariant {
+    sku: String,
     size: String,
     colour: String,
     available: u32,
@@ -308,6 +309,7 @@ async fn product_page(
             let (size, colour) = size_colour(variant.options());
             let available = app.shop.stock(variant.sku()).await?.available();
             stock.push(PickerVariant {
+                sku: variant.sku().to_string(),
                 size,
                 colour,
                 available,

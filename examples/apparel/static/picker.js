@@ -1,7 +1,9 @@
 // The variant picker: once a size is chosen, the colours sold out in that
 // size are disabled (and a disabled choice is moved to one in stock); the
-// status line says how many are left. Without this script the form still
-// works: the server refuses a sold-out combination and says why.
+// status line says how many are left, kept live by the product's
+// availability stream (Server-Sent Events from commerce-http). Without
+// this script the form still works: the server refuses a sold-out
+// combination and says why.
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -38,5 +40,16 @@ document.addEventListener("DOMContentLoaded", () => {
     };
     form.addEventListener("change", update);
     update();
+    const url = form.dataset.availabilityUrl;
+    if (url && window.EventSource) {
+      const source = new window.EventSource(url);
+      source.addEventListener("availability", (event) => {
+        for (const now of JSON.parse(event.data)) {
+          const known = variants.find((v) => v.sku === now.sku);
+          if (known) known.available = now.available;
+        }
+        update();
+      });
+    }
   }
 });
