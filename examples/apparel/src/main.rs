@@ -71,7 +71,7 @@ async fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args).await,
         Command::Serve(options) => serve(options).await,
         Command::Seed { seed } => seed_only(seed).await,
-        Command::Reconcile { repair } => reconcile(repair),
+        Command::Reconcile { repair } => reconcile(repair).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -97,11 +97,10 @@ async fn seed_only(seed: u64) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Comparing stock counters with holds and orders is shop-kit's to build;
-/// until it is there, say so rather than pretend.
-fn reconcile(repair: bool) -> Result<(), Failure> {
-    let _ = repair;
-    Err("reconcile is not available yet: shop-kit does not provide it yet".into())
+/// Compares the stock counters with the holds and orders (shop-kit's
+/// `reconcile`), repairing what it can with `--repair`.
+async fn reconcile(repair: bool) -> Result<(), Failure> {
+    shop_kit::reconcile::command(&[TENANT], repair).await
 }
 
 /// The shop's own pages: the storefront, the account pages and the

@@ -105,8 +105,8 @@ async fn seed_only(seed: u64) -> Result<(), Failure> {
 }
 
 async fn reconcile(repair: bool) -> Result<(), Failure> {
-    let _ = repair;
-    Err("reconcile is not available yet: shop-kit does not offer it to the shops".into())
+    let tenants: Vec<&str> = STORES.iter().map(|store| store.slug).collect();
+    shop_kit::reconcile::command(&tenants, repair).await
 }
 
 /// An admin API key with every scope for this run; the keys earlier runs

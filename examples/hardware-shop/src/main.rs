@@ -92,23 +92,7 @@ async fn seed_only(seed: u64) -> Result<(), Failure> {
 /// any drift is left (an on-hand count that disagrees with the stock ledger
 /// is left for a stock count to settle: see `shop_kit::reconcile`).
 async fn reconcile(repair: bool) -> Result<(), Failure> {
-    let opened = store::open(&Choice::from_env()?, Tenancy::Fixed(TENANT)).await?;
-    let commerce = Commerce::builder()
-        .shared_store(opened.store.clone())
-        .build()?;
-    let shop = commerce.shop(&opened.tenant);
-    println!("{}", opened.description);
-    let report = shop_kit::reconcile::reconcile(&shop, opened.postgres.as_ref(), repair).await?;
-    println!("{report}");
-    match report.unrepaired() {
-        0 => Ok(()),
-        left if repair => Err(format!("{left} drift(s) left unrepaired").into()),
-        left => Err(format!(
-            "{left} drift(s) found; `reconcile --repair` repairs holds and counters \
-             (on hand against the ledger is for a stock count)"
-        )
-        .into()),
-    }
+    shop_kit::reconcile::command(&[TENANT], repair).await
 }
 
 /// An admin API key with every scope for this run; the keys earlier runs

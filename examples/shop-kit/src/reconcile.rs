@@ -146,6 +146,38 @@ pub async fn reconcile(
     }
 }
 
+/// The `reconcile [--repair]` command of a shop: opens the store of the
+/// environment ([`crate::store::open`]), reconciles each of `tenants`,
+/// prints the reports, and fails when drift is left unrepaired (which
+/// makes the command exit non-zero).
+pub async fn command(tenants: &[&str], repair: bool) -> std::result::Result<(), crate::Failure> {
+    use crate::store::{self, Choice, Tenancy};
+    let Some(first) = tenants.first() else {
+        return Ok(());
+    };
+    let opened = store::open(&Choice::from_env()?, Tenancy::Fixed(first)).await?;
+    let commerce = commerce_core::Commerce::builder()
+        .shared_store(opened.store.clone())
+        .build()?;
+    println!("{}", opened.description);
+    let mut left = 0;
+    for tenant in tenants {
+        let shop = commerce.shop(&TenantId::parse(*tenant)?);
+        let report = reconcile(&shop, opened.postgres.as_ref(), repair).await?;
+        println!("{report}");
+        left += report.unrepaired();
+    }
+    match left {
+        0 => Ok(()),
+        left if repair => Err(format!("{left} drift(s) left unrepaired").into()),
+        left => Err(format!(
+            "{left} drift(s) found; `reconcile --repair` repairs holds and counters \
+             (on hand against the ledger is for a stock count)"
+        )
+        .into()),
+    }
+}
+
 /// Every SKU of `shop`'s catalog: its on-hand count against its stock
 /// ledger, through the facade, on any store. Each SKU is read on its own,
 /// so on a live shop a receipt or a sale between the two reads can show as
