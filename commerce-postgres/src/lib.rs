@@ -77,6 +77,15 @@ pub struct PgStoreOptions {
     pub set_role: Option<String>,
     /// The pool size.
     pub max_connections: u32,
+    /// How long an operation waits for a free connection before it fails
+    /// as unavailable (`BackendErrorKind::Unavailable`, which
+    /// `commerce-http` answers 503 with `Retry-After`). Keep it below any
+    /// request timeout in front of the store (`commerce-http`'s
+    /// `recommended_layers` time out at 10 s): an operation that cannot get
+    /// a connection then fails before it has done anything, instead of
+    /// being cut off half-way when the buyer has already been told it
+    /// failed. Default: 5 seconds.
+    pub acquire_timeout: std::time::Duration,
 }
 
 impl Default for PgStoreOptions {
@@ -85,6 +94,7 @@ impl Default for PgStoreOptions {
             strategy: ReservationStrategy::default(),
             set_role: None,
             max_connections: 10,
+            acquire_timeout: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -122,6 +132,7 @@ impl PgStore {
         let role = options.set_role.clone();
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
             .after_connect(move |conn, _meta| {
                 let role = role.clone();
                 Box::pin(async move {

@@ -188,6 +188,9 @@ impl PgFactory {
                 strategy: self.strategy,
                 set_role: Some(APP_ROLE.to_owned()),
                 max_connections: 8,
+                // The races queue hundreds of tasks on eight connections on
+                // a loaded machine: a test waits, a shop would shed load.
+                acquire_timeout: std::time::Duration::from_secs(60),
             },
         )
         .await

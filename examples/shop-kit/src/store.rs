@@ -138,6 +138,10 @@ async fn open_postgres(url: &str, tenancy: Tenancy<'_>) -> Result<Opened, SetupE
             strategy,
             set_role: Some(commerce_postgres::APP_ROLE.into()),
             max_connections: MAX_CONNECTIONS,
+            // Below commerce-http's 10 s request timeout: a request that
+            // cannot get a connection in time is refused (503, Retry-After)
+            // before it has done anything, never cut off half-way.
+            acquire_timeout: std::time::Duration::from_secs(8),
         },
     )
     .await
