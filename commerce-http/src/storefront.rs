@@ -81,7 +81,7 @@ where
 pub(crate) struct ApiPath<T>(pub(crate) T);
 
 /// Path parameters read by name: a struct whose fields are the `{name}`s
-/// of the route's template. Implemented by [`path_params!`] only, so a
+/// of the route's template. Implemented by `path_params!` only, so a
 /// positional `ApiPath<String>` does not compile.
 pub(crate) trait NamedParams: serde::de::DeserializeOwned + Send {}
 
