@@ -185,7 +185,8 @@ impl CommerceHttp {
     }
 
     /// The storefront API, to nest where the embedder likes
-    /// (`/api/store`, say): `GET /products` (published products only:
+    /// (`/api/store`, say, or `/s/{store}/api/store` with
+    /// [`TenantResolver::PathParam`]): `GET /products` (published products only:
     /// the list in id order, keyset pages of `limit` by `cursor`, the
     /// previous page's `next_cursor`; with `q`, search results best first,
     /// pages by `offset`), `GET /products/{product}` (404 when unpublished),

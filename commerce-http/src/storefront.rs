@@ -67,13 +67,62 @@ where
     }
 }
 
-/// Path parameters whose rejections are problems; each parameter is parsed
-/// by the core's own parser, so a malformed id is a 400 naming it.
+/// A route's own path parameters, read by name, whose rejections are
+/// problems; the handler parses each with the core's own parser, so a
+/// malformed value answers as that parser says (a 404 for an id, a 400
+/// naming the field otherwise).
+///
+/// `T` is one of the [`NamedParams`] structs below, never a bare value or
+/// a tuple: axum's `Path` reads those by position, and a router nested
+/// under a parameter of its own (`.nest("/s/{store}", storefront)` for
+/// [`TenantResolver::PathParam`](crate::TenantResolver::PathParam)) sees
+/// that parameter too. A struct is read by field name and ignores the
+/// others.
 pub(crate) struct ApiPath<T>(pub(crate) T);
+
+/// Path parameters read by name: a struct whose fields are the `{name}`s
+/// of the route's template. Implemented by `path_params!` only, so a
+/// positional `ApiPath<String>` does not compile.
+pub(crate) trait NamedParams: serde::de::DeserializeOwned + Send {}
+
+/// Declares structs of named path parameters (each a `String`, parsed by
+/// the handler).
+macro_rules! path_params {
+    ($($(#[$doc:meta])* $name:ident { $($field:ident),+ $(,)? })*) => {$(
+        $(#[$doc])*
+        #[derive(serde::Deserialize)]
+        pub(crate) struct $name {
+            $(pub(crate) $field: String,)+
+        }
+
+        impl NamedParams for $name {}
+    )*};
+}
+
+path_params! {
+    /// `{product}`.
+    ProductParams { product }
+    /// `{cart}`.
+    CartParams { cart }
+    /// `{cart}` and a line's `{sku}`.
+    LineParams { cart, sku }
+    /// `{cart}` and a coupon `{code}`.
+    CodeParams { cart, code }
+    /// `{cart}` and an attribute's `{key}`.
+    AttributeParams { cart, key }
+    /// `{order}`.
+    OrderParams { order }
+    /// `{sku}` (admin stock).
+    SkuParams { sku }
+    /// `{promotion}` (admin).
+    PromotionParams { promotion }
+    /// An admin key's `{key}`.
+    KeyParams { key }
+}
 
 impl<T, S> FromRequestParts<S> for ApiPath<T>
 where
-    T: serde::de::DeserializeOwned + Send,
+    T: NamedParams,
     S: Send + Sync,
 {
     type Rejection = Problem;

@@ -19,7 +19,60 @@ pub enum TenantResolver {
     /// One shop: every request is for this tenant.
     Fixed(TenantId),
     /// A path parameter of the route the router is nested under, such as
-    /// `tenant` in `.nest("/shops/{tenant}", storefront)`.
+    /// `store` in `.nest("/s/{store}/api/store", http.storefront())`.
+    ///
+    /// Nest the storefront under a prefix that holds the parameter, and
+    /// give [`ApiMounts`](crate::ApiMounts) the same prefix so the OpenAPI
+    /// document declares it. Every route reads its own parameters by name
+    /// (`cart`, `sku`, `code`, `key`, `order`, `product`; the admin API's
+    /// also `promotion`), so the prefix may hold others; name the tenant's
+    /// something else. A value that is not a tenant id is a 404, and so
+    /// is an id the tenant does not have: a cart of one shop is 404 under
+    /// another's path.
+    ///
+    /// The admin API can be nested under the same prefix, but its tenant
+    /// is the one its API key is bound to, whatever the path says.
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use axum::body::Body;
+    /// use axum::http::{Request, StatusCode};
+    /// use commerce_core::Commerce;
+    /// use commerce_http::{ApiMounts, CommerceHttp, TenantResolver};
+    /// use tower::ServiceExt as _;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let http = CommerceHttp::builder(Commerce::in_memory())
+    ///     .tenants(TenantResolver::PathParam("store".into()))
+    ///     .build();
+    /// let mounts = ApiMounts {
+    ///     storefront: "/s/{store}/api/store".into(),
+    ///     ..ApiMounts::default()
+    /// };
+    /// let app: Router = Router::new()
+    ///     .nest(&mounts.storefront, http.storefront())
+    ///     .nest(&mounts.admin, http.admin())
+    ///     .merge(http.openapi_route("/openapi.json", &mounts));
+    ///
+    /// // A cart of the shop `corner-shop`, read at the path it answers with.
+    /// let open = Request::post("/s/corner-shop/api/store/carts")
+    ///     .header("content-type", "application/json")
+    ///     .body(Body::from(r#"{"currency": "AUD"}"#))?;
+    /// let opened = app.clone().oneshot(open).await?;
+    /// assert_eq!(opened.status(), StatusCode::CREATED);
+    /// let cart = opened.headers()["location"].to_str()?.to_owned();
+    /// assert!(cart.starts_with("/s/corner-shop/api/store/carts/"));
+    /// let read = app.clone().oneshot(Request::get(&cart).body(Body::empty())?).await?;
+    /// assert_eq!(read.status(), StatusCode::OK);
+    ///
+    /// // Another shop does not have it.
+    /// let elsewhere = cart.replacen("/s/corner-shop/", "/s/other-shop/", 1);
+    /// let read = app.oneshot(Request::get(&elsewhere).body(Body::empty())?).await?;
+    /// assert_eq!(read.status(), StatusCode::NOT_FOUND);
+    /// # Ok(())
+    /// # }
+    /// ```
     PathParam(String),
     /// A request header (`X-Tenant`, say) set by a trusted proxy.
     Header(String),

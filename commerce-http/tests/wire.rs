@@ -27,6 +27,11 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tokio::sync::Barrier;
 
+/// Where [`World::with_path_tenants`] nests the storefront and the admin
+/// API.
+const PATH_STOREFRONT: &str = "/s/{store}/api/store";
+const PATH_ADMIN: &str = "/s/{store}/api/admin";
+
 /// A service with the storefront at `/api/store` (tenant from the
 /// `x-tenant` header), the webhook at `/webhooks/payments`, and health.
 #[derive(Clone)]
@@ -61,6 +66,55 @@ impl World {
         clock: ManualClock,
         gateway: TestGateway,
     ) -> Self {
+        Self::serve(
+            store,
+            clock,
+            gateway,
+            TenantResolver::Header("x-tenant".into()),
+            |http| {
+                Router::new()
+                    .nest(
+                        "/api/store",
+                        http.storefront()
+                            .layer(commerce_http::cors(&["https://shop.example"])),
+                    )
+                    .nest("/api/admin", http.admin())
+                    .merge(http.webhooks("/webhooks/payments"))
+                    .merge(http.health())
+            },
+        )
+        .await
+    }
+
+    /// A service whose storefront and admin routers are nested under a
+    /// path parameter, `/s/{store}/api/store` and `/s/{store}/api/admin`,
+    /// the storefront's tenant read from it
+    /// (`TenantResolver::PathParam("store")`).
+    async fn with_path_tenants(factory: &dyn StoreFactory) -> Self {
+        Self::serve(
+            factory.new_store().await,
+            ManualClock::at_unix(1_767_225_600),
+            TestGateway::default(),
+            TenantResolver::PathParam("store".into()),
+            |http| {
+                Router::new()
+                    .nest(PATH_STOREFRONT, http.storefront())
+                    .nest(PATH_ADMIN, http.admin())
+                    .merge(http.webhooks("/webhooks/payments"))
+            },
+        )
+        .await
+    }
+
+    /// Serves the router `app` builds over a service on `store` whose
+    /// storefront resolves tenants with `tenants`.
+    async fn serve(
+        store: Arc<dyn commerce_core::Store>,
+        clock: ManualClock,
+        gateway: TestGateway,
+        tenants: TenantResolver,
+        app: impl FnOnce(&CommerceHttp) -> Router,
+    ) -> Self {
         let commerce = Commerce::builder()
             .shared_store(store)
             .gateway(gateway.clone())
@@ -68,19 +122,10 @@ impl World {
             .build()
             .unwrap();
         let http = CommerceHttp::builder(commerce.clone())
-            .tenants(TenantResolver::Header("x-tenant".into()))
+            .tenants(tenants)
             .poll_interval(std::time::Duration::from_millis(50))
             .build();
-        let app: Router = Router::new()
-            .nest(
-                "/api/store",
-                http.storefront()
-                    .layer(commerce_http::cors(&["https://shop.example"])),
-            )
-            .nest("/api/admin", http.admin())
-            .merge(http.webhooks("/webhooks/payments"))
-            .merge(http.health())
-            .layer(commerce_http::recommended_layers());
+        let app = app(&http).layer(commerce_http::recommended_layers());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -1713,6 +1758,286 @@ async fn cart_attributes_reach_the_order(factory: &dyn StoreFactory) {
     assert_problem(&after, StatusCode::CONFLICT, "cart_checked_out");
 }
 
+/// `TenantResolver::PathParam("store")` with the storefront nested at
+/// `/s/{store}/api/store` and the admin API at `/s/{store}/api/admin`: each
+/// route reads its own path parameters by name, whatever the nesting adds.
+/// Two tenants each list, read and watch a product, open a cart, set a
+/// line, read the cart, check out, read the order and stream its events;
+/// one tenant's cart, order and product are 404 under the other's path;
+/// malformed ids answer as they do unnested; and no documented route of
+/// either router refuses its path.
+async fn path_tenants_nest_under_a_parameter(factory: &dyn StoreFactory) {
+    let world = World::with_path_tenants(factory).await;
+    let store = |tenant: &str, rest: &str| format!("/s/{tenant}/api/store{rest}");
+    let mut placed = Vec::new();
+    for tenant in ["shop-a", "shop-b"] {
+        let shop = world.commerce.shop(&TenantId::parse(tenant).unwrap());
+        let sku_name = format!("GPU-{}", tenant.to_uppercase());
+        let sku = commerce_core::testkit::Harness::stocked_in(&shop, &sku_name, 10_000, 2).await;
+
+        let list = world
+            .json(Method::GET, &store(tenant, "/products"), Value::Null)
+            .await;
+        assert_eq!(list.status, StatusCode::OK, "{tenant}: {}", list.body);
+        assert_eq!(list.body["data"].as_array().unwrap().len(), 1, "{tenant}");
+        let product = list.body["data"][0]["id"].as_str().unwrap().to_owned();
+        let page = world
+            .json(
+                Method::GET,
+                &store(tenant, &format!("/products/{product}")),
+                Value::Null,
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{tenant}: {}", page.body);
+        assert_eq!(page.body["product"]["id"], product.as_str());
+        assert_eq!(page.body["availability"][0]["available"], 2);
+        let availability = store(tenant, &format!("/products/{product}/availability"));
+        let now = world.json(Method::GET, &availability, Value::Null).await;
+        assert_eq!(now.status, StatusCode::OK, "{tenant}: {}", now.body);
+        assert_eq!(now.body[0]["sku"], sku_name.as_str());
+        assert_eq!(now.body[0]["available"], 2);
+        let mut watch = world.stream(&availability, None).await;
+        assert_eq!(watch.status, StatusCode::OK, "{tenant}");
+        assert_eq!(watch.next().await.unwrap().data[0]["available"], 2);
+        drop(watch);
+
+        let created = world
+            .json(
+                Method::POST,
+                &store(tenant, "/carts"),
+                json!({"currency": "AUD"}),
+            )
+            .await;
+        assert_eq!(
+            created.status,
+            StatusCode::CREATED,
+            "{tenant}: {}",
+            created.body
+        );
+        let cart = created.body["cart"]["id"].as_str().unwrap().to_owned();
+        assert_eq!(
+            created.headers["location"].to_str().unwrap(),
+            store(tenant, &format!("/carts/{cart}"))
+        );
+        let line = world
+            .json(
+                Method::PUT,
+                &store(tenant, &format!("/carts/{cart}/lines/{sku}")),
+                json!({"quantity": 1}),
+            )
+            .await;
+        assert_eq!(line.status, StatusCode::OK, "{tenant}: {}", line.body);
+        assert_eq!(line.body["reservations"][0]["sku"], sku_name.as_str());
+        let read = world
+            .json(
+                Method::GET,
+                &store(tenant, &format!("/carts/{cart}")),
+                Value::Null,
+            )
+            .await;
+        assert_eq!(read.status, StatusCode::OK, "{tenant}: {}", read.body);
+        assert_eq!(read.body["cart"]["id"], cart.as_str());
+        assert_eq!(read.body["reservations"][0]["quantity"], 1);
+
+        let checkout = world
+            .send(
+                Method::POST,
+                &store(tenant, &format!("/carts/{cart}/checkout")),
+                "",
+                &[("idempotency-key", "nested")],
+                json!({"expected_total": {"amount": 10_000, "currency": "AUD"}})
+                    .to_string()
+                    .into_bytes(),
+            )
+            .await;
+        assert_eq!(
+            checkout.status,
+            StatusCode::CREATED,
+            "{tenant}: {}",
+            checkout.body
+        );
+        let order = checkout.body["order"]["id"].as_str().unwrap().to_owned();
+        assert_eq!(
+            checkout.headers["location"].to_str().unwrap(),
+            store(tenant, &format!("/orders/{order}"))
+        );
+        let read = world
+            .json(
+                Method::GET,
+                &store(tenant, &format!("/orders/{order}")),
+                Value::Null,
+            )
+            .await;
+        assert_eq!(read.status, StatusCode::OK, "{tenant}: {}", read.body);
+        assert_eq!(read.body["status"], "awaiting_payment");
+        let events = store(tenant, &format!("/orders/{order}/events"));
+        let log = world.json(Method::GET, &events, Value::Null).await;
+        assert_eq!(log.status, StatusCode::OK, "{tenant}: {}", log.body);
+        let mut stream = world.stream(&events, None).await;
+        assert_eq!(stream.status, StatusCode::OK, "{tenant}");
+        let first = stream.next().await.unwrap();
+        assert_eq!((first.id, first.event.as_str()), (Some(1), "placed"));
+        drop(stream);
+        placed.push((tenant, product, cart, order, sku));
+    }
+
+    // Each tenant's resources are its own: tenant A's ids are 404 under
+    // tenant B's path (and the other way round), and change nothing.
+    for ((owner, product, cart, order, sku), other) in placed.iter().zip(["shop-b", "shop-a"]) {
+        for path in [
+            format!("/carts/{cart}"),
+            format!("/orders/{order}"),
+            format!("/orders/{order}/events"),
+            format!("/products/{product}"),
+            format!("/products/{product}/availability"),
+        ] {
+            let answer = world
+                .json(Method::GET, &store(other, &path), Value::Null)
+                .await;
+            assert_problem(&answer, StatusCode::NOT_FOUND, "not_found");
+            let own = world
+                .json(Method::GET, &store(owner, &path), Value::Null)
+                .await;
+            assert_eq!(own.status, StatusCode::OK, "{owner} {path}: {}", own.body);
+        }
+        let foreign_line = world
+            .json(
+                Method::PUT,
+                &store(other, &format!("/carts/{cart}/lines/{sku}")),
+                json!({"quantity": 2}),
+            )
+            .await;
+        assert_problem(&foreign_line, StatusCode::NOT_FOUND, "not_found");
+    }
+    for tenant in ["shop-a", "shop-b"] {
+        let shop = world.commerce.shop(&TenantId::parse(tenant).unwrap());
+        let sku = Sku::parse(format!("GPU-{}", tenant.to_uppercase())).unwrap();
+        let level = shop.stock(&sku).await.unwrap();
+        assert_eq!((level.on_hand, level.allocated), (2, 1), "{tenant}");
+    }
+    let (_, _, cart, _, _) = &placed[0];
+    let unknown = world
+        .json(
+            Method::GET,
+            &format!("/s/no-such-shop/api/store/carts/{cart}"),
+            Value::Null,
+        )
+        .await;
+    assert_problem(&unknown, StatusCode::NOT_FOUND, "not_found");
+
+    // Malformed ids answer as they do unnested.
+    let bad_cart = world
+        .json(
+            Method::GET,
+            &store("shop-a", "/carts/not-a-uuid"),
+            Value::Null,
+        )
+        .await;
+    assert_problem(&bad_cart, StatusCode::NOT_FOUND, "not_found");
+    let bad_order = world
+        .json(
+            Method::GET,
+            &store("shop-a", "/orders/not-a-uuid"),
+            Value::Null,
+        )
+        .await;
+    assert_problem(&bad_order, StatusCode::NOT_FOUND, "not_found");
+    let bad_sku = world
+        .json(
+            Method::PUT,
+            &store(
+                "shop-a",
+                &format!("/carts/{cart}/lines/{}", "X".repeat(300)),
+            ),
+            json!({"quantity": 1}),
+        )
+        .await;
+    assert_problem(&bad_sku, StatusCode::BAD_REQUEST, "invalid_parameter");
+    assert_eq!(bad_sku.body["errors"][0]["pointer"], "/sku");
+
+    // The admin API nested under the same parameter: its key names the
+    // tenant, and its routes read their own parameters by name.
+    let (_, _, _, order, sku) = &placed[0];
+    let shop = world.commerce.shop(&TenantId::parse("shop-a").unwrap());
+    let key = shop
+        .issue_api_key("ops", commerce_core::ApiScope::ALL)
+        .await
+        .unwrap();
+    let bearer = format!("Bearer {}", key.key);
+    let admin = |rest: String| format!("/s/shop-a/api/admin{rest}");
+    for path in [
+        admin(format!("/orders/{order}")),
+        admin(format!("/orders/{order}/events")),
+        admin(format!("/stock/{sku}")),
+    ] {
+        let answer = world
+            .send(
+                Method::GET,
+                &path,
+                "",
+                &[("authorization", bearer.as_str())],
+                vec![],
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{path}: {}", answer.body);
+    }
+
+    // Every documented route of both routers, nested: none refuses its
+    // path (a path rejection is a 400 `invalid_parameter` at pointer "").
+    let http = CommerceHttp::builder(Commerce::in_memory())
+        .tenants(TenantResolver::PathParam("store".into()))
+        .build();
+    let mounts = commerce_http::ApiMounts {
+        storefront: PATH_STOREFRONT.into(),
+        admin: PATH_ADMIN.into(),
+        ..commerce_http::ApiMounts::default()
+    };
+    let document = serde_json::to_value(http.openapi(&mounts)).unwrap();
+    let mut walked = 0;
+    for (template, item) in document["paths"].as_object().unwrap() {
+        if !template.starts_with("/s/") {
+            continue;
+        }
+        let path = template
+            .replace("{store}", "shop-a")
+            .replace("{cart}", "00000000-0000-4000-8000-000000000000")
+            .replace("{order}", "00000000-0000-4000-8000-000000000000")
+            .replace("{product}", "00000000-0000-4000-8000-000000000000")
+            .replace("{sku}", "GPU-WALK")
+            .replace("{code}", "WALK10")
+            .replace("{key}", "walk")
+            .replace("{promotion}", "walk");
+        assert!(!path.contains('{'), "a parameter left in {path}");
+        for method in item.as_object().unwrap().keys() {
+            let method: Method = method.to_uppercase().parse().unwrap();
+            // No body and no content type: a JSON body is refused with 415,
+            // so a 400 at pointer "" can only be the path.
+            let request = Request::builder()
+                .method(method.clone())
+                .uri(format!("{}{path}", world.base))
+                .header("authorization", bearer.as_str())
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            let response = world.client.request(request).await.unwrap();
+            let status = response.status();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            assert!(
+                !(status == StatusCode::BAD_REQUEST
+                    && body["code"] == "invalid_parameter"
+                    && body["errors"][0]["pointer"] == ""),
+                "{method} {path} refused its path: {body}"
+            );
+            assert!(
+                !status.is_server_error(),
+                "{method} {path}: {status} {body}"
+            );
+            walked += 1;
+        }
+    }
+    assert!(walked > 40, "walked {walked} operations");
+}
+
 macro_rules! on_every_store {
     ($($scenario:ident),* $(,)?) => {
         mod in_memory {
@@ -1759,4 +2084,5 @@ on_every_store!(
     the_sweeper_task_sweeps_every_tenant,
     product_lists_page_by_cursor,
     cart_attributes_reach_the_order,
+    path_tenants_nest_under_a_parameter,
 );

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::problem::Problem;
-use crate::storefront::{ApiJson, ApiPath, private as json, product_cursor};
+use crate::storefront::{
+    ApiJson, ApiPath, ProductParams, PromotionParams, SkuParams, private as json, product_cursor,
+};
 
 use super::{Admin, sku};
 
@@ -110,7 +112,7 @@ pub(super) async fn create_product(
 )]
 pub(super) async fn replace_product(
     admin: Admin,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(ProductParams { product: id }): ApiPath<ProductParams>,
     ApiJson(body): ApiJson<NewProduct>,
 ) -> Result<Response, Problem> {
     let shop = admin.require(ApiScope::Catalog)?;
@@ -145,7 +147,7 @@ pub(super) struct Publication {
 )]
 pub(super) async fn publish_product(
     admin: Admin,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(ProductParams { product: id }): ApiPath<ProductParams>,
     ApiJson(body): ApiJson<Publication>,
 ) -> Result<Response, Problem> {
     let shop = admin.require(ApiScope::Catalog)?;
@@ -174,7 +176,7 @@ pub(super) async fn publish_product(
 )]
 pub(super) async fn stock(
     admin: Admin,
-    ApiPath(line): ApiPath<String>,
+    ApiPath(SkuParams { sku: line }): ApiPath<SkuParams>,
 ) -> Result<Response, Problem> {
     let shop = admin.require(ApiScope::Inventory)?;
     Ok(json(StatusCode::OK, &shop.stock(&sku(&line)?).await?))
@@ -196,7 +198,7 @@ pub(super) async fn stock(
 )]
 pub(super) async fn adjustments(
     admin: Admin,
-    ApiPath(line): ApiPath<String>,
+    ApiPath(SkuParams { sku: line }): ApiPath<SkuParams>,
 ) -> Result<Response, Problem> {
     let shop = admin.require(ApiScope::Inventory)?;
     Ok(json(
@@ -236,7 +238,7 @@ pub(super) struct Receipt {
 pub(super) async fn receive(
     admin: Admin,
     headers: axum::http::HeaderMap,
-    ApiPath(line): ApiPath<String>,
+    ApiPath(SkuParams { sku: line }): ApiPath<SkuParams>,
     ApiJson(body): ApiJson<Receipt>,
 ) -> Result<Response, Problem> {
     let shop = admin.require(ApiScope::Inventory)?;
@@ -286,7 +288,7 @@ pub(super) struct Count {
 )]
 pub(super) async fn count_stock(
     admin: Admin,
-    ApiPath(line): ApiPath<String>,
+    ApiPath(SkuParams { sku: line }): ApiPath<SkuParams>,
     ApiJson(body): ApiJson<Count>,
 ) -> Result<Response, Problem> {
     let shop = admin.require(ApiScope::Inventory)?;
@@ -331,7 +333,7 @@ pub(super) async fn promotions(admin: Admin) -> Result<Response, Problem> {
 )]
 pub(super) async fn put_promotion(
     admin: Admin,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(PromotionParams { promotion: id }): ApiPath<PromotionParams>,
     ApiJson(body): ApiJson<PromotionSpec>,
 ) -> Result<Response, Problem> {
     let shop = admin.require(ApiScope::Promotions)?;
@@ -362,7 +364,7 @@ pub(super) async fn put_promotion(
 )]
 pub(super) async fn remove_promotion(
     admin: Admin,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(PromotionParams { promotion: id }): ApiPath<PromotionParams>,
 ) -> Result<Response, Problem> {
     let shop = admin.require(ApiScope::Promotions)?;
     let id = PromotionId::parse(&id).map_err(|e| Problem::invalid("/promotion", e.to_string()))?;

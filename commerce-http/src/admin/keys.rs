@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::problem::Problem;
-use crate::storefront::{ApiJson, ApiPath, private as json};
+use crate::storefront::{ApiJson, ApiPath, KeyParams, private as json};
 
 use super::Admin;
 
@@ -133,7 +133,7 @@ pub(super) async fn issue_key(
 )]
 pub(super) async fn revoke_key(
     admin: Admin,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(KeyParams { key: id }): ApiPath<KeyParams>,
 ) -> Result<Response, Problem> {
     let shop = admin.require(ApiScope::Keys)?;
     if shop.revoke_api_key(&id).await? {

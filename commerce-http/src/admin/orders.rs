@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::Http;
 use crate::problem::Problem;
-use crate::storefront::{ApiJson, ApiPath, order_id, private as json};
+use crate::storefront::{ApiJson, ApiPath, OrderParams, order_id, private as json};
 
 use super::Admin;
 
@@ -123,7 +123,10 @@ pub(super) async fn list_orders(
         (status = 404, description = "No such order (`not_found`)."),
     )
 )]
-pub(super) async fn order(admin: Admin, ApiPath(id): ApiPath<String>) -> Result<Response, Problem> {
+pub(super) async fn order(
+    admin: Admin,
+    ApiPath(OrderParams { order: id }): ApiPath<OrderParams>,
+) -> Result<Response, Problem> {
     let shop = admin.require(ApiScope::Orders)?;
     Ok(json(StatusCode::OK, &shop.order(order_id(&id)?).await?))
 }
@@ -144,7 +147,7 @@ pub(super) async fn order(admin: Admin, ApiPath(id): ApiPath<String>) -> Result<
 )]
 pub(super) async fn order_events(
     admin: Admin,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(OrderParams { order: id }): ApiPath<OrderParams>,
 ) -> Result<Response, Problem> {
     let shop = admin.require(ApiScope::Orders)?;
     Ok(json(
@@ -180,7 +183,7 @@ pub(super) struct Cancel {
 )]
 pub(super) async fn cancel(
     admin: Admin,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(OrderParams { order: id }): ApiPath<OrderParams>,
     ApiJson(body): ApiJson<Cancel>,
 ) -> Result<Response, Problem> {
     let shop = admin.require(ApiScope::Orders)?;
@@ -205,7 +208,7 @@ pub(super) async fn cancel(
 )]
 pub(super) async fn fulfil(
     admin: Admin,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(OrderParams { order: id }): ApiPath<OrderParams>,
 ) -> Result<Response, Problem> {
     let shop = admin.require(ApiScope::Orders)?;
     Ok(json(
@@ -230,7 +233,7 @@ pub(super) async fn fulfil(
 )]
 pub(super) async fn refunds(
     admin: Admin,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(OrderParams { order: id }): ApiPath<OrderParams>,
 ) -> Result<Response, Problem> {
     let shop = admin.require(ApiScope::Refunds)?;
     Ok(json(
@@ -270,7 +273,7 @@ pub(super) struct NewRefund {
 )]
 pub(super) async fn refund(
     admin: Admin,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(OrderParams { order: id }): ApiPath<OrderParams>,
     ApiJson(body): ApiJson<NewRefund>,
 ) -> Result<Response, Problem> {
     let shop = admin.require(ApiScope::Refunds)?;

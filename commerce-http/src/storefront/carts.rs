@@ -17,7 +17,10 @@ use crate::Http;
 use crate::problem::Problem;
 use crate::tenant::TenantShop;
 
-use super::{ApiJson, ApiPath, cart_id, location, parse, private, sku};
+use super::{
+    ApiJson, ApiPath, AttributeParams, CartParams, CodeParams, LineParams, cart_id, location,
+    parse, private, sku,
+};
 
 // ----- carts ----------------------------------------------------------------
 
@@ -133,7 +136,7 @@ pub(super) async fn create_cart(
 )]
 pub(super) async fn cart(
     TenantShop(shop): TenantShop,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(CartParams { cart: id }): ApiPath<CartParams>,
 ) -> Result<Response, Problem> {
     let cart = shop.cart(cart_id(&id)?).await?;
     Ok(private(StatusCode::OK, &cart_view(&shop, cart).await?))
@@ -168,7 +171,7 @@ pub(super) async fn set_line(
     State(http): State<Arc<Http>>,
     TenantShop(shop): TenantShop,
     headers: HeaderMap,
-    ApiPath((cart, line)): ApiPath<(String, String)>,
+    ApiPath(LineParams { cart, sku: line }): ApiPath<LineParams>,
     ApiJson(body): ApiJson<SetLine>,
 ) -> Result<Response, Problem> {
     let (cart, line) = (cart_id(&cart)?, sku(&line)?);
@@ -196,7 +199,7 @@ pub(super) async fn set_line(
 )]
 pub(super) async fn remove_line(
     TenantShop(shop): TenantShop,
-    ApiPath((cart, line)): ApiPath<(String, String)>,
+    ApiPath(LineParams { cart, sku: line }): ApiPath<LineParams>,
 ) -> Result<Response, Problem> {
     let (cart, line) = (cart_id(&cart)?, sku(&line)?);
     let cart = shop.remove_line(cart, &line).await?;
@@ -217,7 +220,7 @@ pub(super) async fn remove_line(
 )]
 pub(super) async fn renew(
     TenantShop(shop): TenantShop,
-    ApiPath(cart): ApiPath<String>,
+    ApiPath(CartParams { cart }): ApiPath<CartParams>,
 ) -> Result<Response, Problem> {
     let cart = shop.renew_reservations(cart_id(&cart)?).await?;
     Ok(private(StatusCode::OK, &cart_view(&shop, cart).await?))
@@ -245,7 +248,7 @@ fn coupon(value: &str) -> Result<CouponCode, Problem> {
 )]
 pub(super) async fn add_code(
     TenantShop(shop): TenantShop,
-    ApiPath((cart, code)): ApiPath<(String, String)>,
+    ApiPath(CodeParams { cart, code }): ApiPath<CodeParams>,
 ) -> Result<Response, Problem> {
     let cart = shop.add_code(cart_id(&cart)?, &coupon(&code)?).await?;
     Ok(private(StatusCode::OK, &cart_view(&shop, cart).await?))
@@ -268,7 +271,7 @@ pub(super) async fn add_code(
 )]
 pub(super) async fn remove_code(
     TenantShop(shop): TenantShop,
-    ApiPath((cart, code)): ApiPath<(String, String)>,
+    ApiPath(CodeParams { cart, code }): ApiPath<CodeParams>,
 ) -> Result<Response, Problem> {
     let cart = shop.remove_code(cart_id(&cart)?, &coupon(&code)?).await?;
     Ok(private(StatusCode::OK, &cart_view(&shop, cart).await?))
@@ -307,7 +310,7 @@ fn attribute_key(value: &str) -> Result<commerce_core::AttributeKey, Problem> {
 )]
 pub(super) async fn set_attribute(
     TenantShop(shop): TenantShop,
-    ApiPath((cart, key)): ApiPath<(String, String)>,
+    ApiPath(AttributeParams { cart, key }): ApiPath<AttributeParams>,
     ApiJson(body): ApiJson<AttributeValue>,
 ) -> Result<Response, Problem> {
     let (cart, key) = (cart_id(&cart)?, attribute_key(&key)?);
@@ -335,7 +338,7 @@ pub(super) async fn set_attribute(
 )]
 pub(super) async fn remove_attribute(
     TenantShop(shop): TenantShop,
-    ApiPath((cart, key)): ApiPath<(String, String)>,
+    ApiPath(AttributeParams { cart, key }): ApiPath<AttributeParams>,
 ) -> Result<Response, Problem> {
     let (cart, key) = (cart_id(&cart)?, attribute_key(&key)?);
     let cart = shop.set_cart_attribute(cart, &key, None).await?;
@@ -355,7 +358,7 @@ pub(super) async fn remove_attribute(
 )]
 pub(super) async fn price(
     TenantShop(shop): TenantShop,
-    ApiPath(cart): ApiPath<String>,
+    ApiPath(CartParams { cart }): ApiPath<CartParams>,
 ) -> Result<Response, Problem> {
     let priced = shop.price_cart(cart_id(&cart)?).await?;
     Ok(private(StatusCode::OK, &priced))
@@ -381,7 +384,7 @@ pub(super) async fn verify_age(
     State(http): State<Arc<Http>>,
     TenantShop(shop): TenantShop,
     headers: HeaderMap,
-    ApiPath(cart): ApiPath<String>,
+    ApiPath(CartParams { cart }): ApiPath<CartParams>,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Response, Problem> {
     let cart = cart_id(&cart)?;

@@ -11,7 +11,7 @@ use commerce_core::{Page, Product, ProductId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiPath, private, product_id, public};
+use super::{ApiPath, ProductParams, private, product_id, public};
 use crate::Http;
 use crate::events::{VariantAvailability, availability, availability_stream, wants_stream};
 use crate::problem::Problem;
@@ -143,7 +143,7 @@ pub(super) struct ProductView {
 pub(super) async fn product(
     TenantShop(shop): TenantShop,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(ProductParams { product: id }): ApiPath<ProductParams>,
 ) -> Result<Response, Problem> {
     let product = shop.product(product_id(&id)?).await?;
     let availability = availability(&shop, &product).await?;
@@ -178,7 +178,7 @@ pub(super) async fn product_availability(
     State(http): State<Arc<Http>>,
     TenantShop(shop): TenantShop,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(ProductParams { product: id }): ApiPath<ProductParams>,
 ) -> Result<Response, Problem> {
     let product = shop.product(product_id(&id)?).await?;
     if wants_stream(&headers) {

@@ -17,7 +17,10 @@ use crate::problem::Problem;
 use crate::tenant::TenantShop;
 
 use super::carts::resolve_customer;
-use super::{ApiPath, IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, cart_id, location, order_id, private};
+use super::{
+    ApiPath, CartParams, IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, OrderParams, cart_id, location,
+    order_id, private,
+};
 
 // ----- checkout and orders --------------------------------------------------
 
@@ -70,7 +73,7 @@ pub(super) async fn checkout(
     TenantShop(shop): TenantShop,
     uri: OriginalUri,
     headers: HeaderMap,
-    ApiPath(cart): ApiPath<String>,
+    ApiPath(CartParams { cart }): ApiPath<CartParams>,
     body: Bytes,
 ) -> Result<Response, Problem> {
     let cart = cart_id(&cart)?;
@@ -156,7 +159,7 @@ pub(super) async fn checkout(
 )]
 pub(super) async fn order(
     TenantShop(shop): TenantShop,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(OrderParams { order: id }): ApiPath<OrderParams>,
 ) -> Result<Response, Problem> {
     let order = shop.order(order_id(&id)?).await?;
     Ok(private(StatusCode::OK, &order))
@@ -185,7 +188,7 @@ pub(super) async fn order_events(
     State(http): State<Arc<Http>>,
     TenantShop(shop): TenantShop,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(OrderParams { order: id }): ApiPath<OrderParams>,
 ) -> Result<Response, Problem> {
     let order = order_id(&id)?;
     if wants_stream(&headers) {
