@@ -184,7 +184,7 @@ async fn existing_events_get_positions_in_the_order_they_happened() {
             at: when,
             from: OrderStatus::Paid,
             to: OrderStatus::Fulfilled,
-            kind: OrderEventKind::Fulfilled,
+            kind: OrderEventKind::Fulfilled { note: None },
         };
         sqlx::query(
             "INSERT INTO order_events (tenant_id, order_id, seq, doc) VALUES ($1, $2, $3, $4)",
@@ -235,7 +235,7 @@ async fn the_feed_orders_transactions_numerically() {
             at: clock.now(),
             from: OrderStatus::Paid,
             to: OrderStatus::Fulfilled,
-            kind: OrderEventKind::Fulfilled,
+            kind: OrderEventKind::Fulfilled { note: None },
         };
         sqlx::query(
             "INSERT INTO order_events (tenant_id, order_id, seq, doc, xid) \

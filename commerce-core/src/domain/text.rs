@@ -55,6 +55,8 @@ pub enum TextField {
     AgeVerifiedBy,
     /// Why an order was cancelled.
     CancelReason,
+    /// What was noted when an order was handed over (an ID check, say).
+    FulfilmentNote,
     /// The name of an admin API key.
     ApiKeyName,
     /// The value of a cart attribute (and of the order's copy).
@@ -74,7 +76,7 @@ impl TextField {
             | TextField::AgeVerificationMethod
             | TextField::AgeVerifiedBy
             | TextField::ApiKeyName => 1_024,
-            TextField::StockNote | TextField::CancelReason => 16_384,
+            TextField::StockNote | TextField::CancelReason | TextField::FulfilmentNote => 16_384,
             TextField::CartAttributeValue => 500,
         }
     }
@@ -96,6 +98,7 @@ impl TextField {
             TextField::AgeVerificationMethod => "age verification method",
             TextField::AgeVerifiedBy => "age verifier",
             TextField::CancelReason => "cancel reason",
+            TextField::FulfilmentNote => "fulfilment note",
             TextField::ApiKeyName => "API key name",
             TextField::CartAttributeValue => "cart attribute value",
         }
@@ -229,6 +232,7 @@ mod tests {
             TextField::AgeVerificationMethod,
             TextField::AgeVerifiedBy,
             TextField::CancelReason,
+            TextField::FulfilmentNote,
             TextField::ApiKeyName,
             TextField::CartAttributeValue,
         ] {

@@ -166,7 +166,26 @@ impl Shop {
 
     /// Marks a paid order handed over.
     pub async fn fulfil_order(&self, id: OrderId) -> Result<Order> {
-        Ok(self.change(id, OrderCommand::Fulfil).await?.order)
+        Ok(self
+            .change(id, OrderCommand::Fulfil { note: None })
+            .await?
+            .order)
+    }
+
+    /// Marks a paid order handed over, keeping `note` in its log (the
+    /// `Fulfilled` event): what a merchant must be able to show later, such
+    /// as "photo ID checked by Sam" for an order with age-restricted items.
+    /// [`Error::InvalidText`] for a note no store can keep (a NUL
+    /// character, past 16 KiB); nothing changes then.
+    pub async fn fulfil_order_with_note(
+        &self,
+        id: OrderId,
+        note: impl Into<String>,
+    ) -> Result<Order> {
+        let command = OrderCommand::Fulfil {
+            note: Some(note.into()),
+        };
+        Ok(self.change(id, command).await?.order)
     }
 
     /// Refunds everything not yet refunded of a paid or fulfilled order:

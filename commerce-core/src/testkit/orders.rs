@@ -28,6 +28,7 @@ macro_rules! __conformance_orders {
             hostile_cancel_reason_is_refused,
             orders_are_listed_newest_first_by_keyset,
             a_paused_shop_places_no_order_and_keeps_its_switches,
+            a_fulfilment_note_is_kept_in_the_log,
         }
     };
 }
@@ -552,4 +553,36 @@ pub async fn a_paused_shop_places_no_order_and_keeps_its_switches(factory: &dyn 
         .await
         .unwrap();
     assert!(placed.created);
+}
+
+/// A note given when an order is handed over ("photo ID checked") is kept
+/// in its `Fulfilled` event on every store; a note no store can keep is
+/// refused and the order stays paid.
+pub async fn a_fulfilment_note_is_kept_in_the_log(factory: &dyn StoreFactory) {
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("WINE-NOTE", 2_500, 2).await;
+    let order = h.order_for(&sku, 1, "noted").await;
+    h.deliver(&h.paid(&order, "evt_noted")).await;
+    let refused = h.shop.fulfil_order_with_note(order.id, "ID\0checked").await;
+    assert!(
+        matches!(refused, Err(Error::InvalidText { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        h.shop.order(order.id).await.unwrap().status(),
+        OrderStatus::Paid
+    );
+    let fulfilled = h
+        .shop
+        .fulfil_order_with_note(order.id, "photo ID checked by Sam")
+        .await
+        .unwrap();
+    assert_eq!(fulfilled.status(), OrderStatus::Fulfilled);
+    let last = h.shop.order_events(order.id).await.unwrap().pop().unwrap();
+    assert_eq!(
+        last.kind,
+        OrderEventKind::Fulfilled {
+            note: Some("photo ID checked by Sam".into())
+        }
+    );
 }

@@ -603,11 +603,26 @@ async fn staff_desk(demo: &Demo, order: &Order, expect: &mut Expectations) -> An
     expect.that(without == Err("id") && with.is_ok(), || {
         "an order with liquor is handed over only after an ID check".to_owned()
     })?;
-    let fulfilled = shop.fulfil_order(order.id).await?;
+    let fulfilled = shop
+        .fulfil_order_with_note(order.id, "photo ID checked by Sam")
+        .await?;
     println!("   order {}: {}", order.id, fulfilled.status());
     expect.that(fulfilled.status() == OrderStatus::Fulfilled, || {
         "the order is collected".to_owned()
     })?;
+    let noted = shop
+        .order_events(order.id)
+        .await?
+        .last()
+        .map(|e| e.kind.clone());
+    println!("   its log ends with {noted:?}");
+    expect.that(
+        noted
+            == Some(commerce_core::OrderEventKind::Fulfilled {
+                note: Some("photo ID checked by Sam".to_owned()),
+            }),
+        || "the ID check is kept in the order's audit log".to_owned(),
+    )?;
     let again = staff::check_hand_over(&fulfilled, "Sam", true);
     expect.that(again == Err("status"), || {
         "a collected order cannot be handed over twice".to_owned()

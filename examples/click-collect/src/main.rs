@@ -203,8 +203,7 @@ async fn serve(options: Serve) -> Result<(), Failure> {
     ));
     let (admin, admin_note) = admin(&commerce, &stores)?;
     let admin = Arc::new(admin);
-    let desk = staff::StaffDesk::new(commerce.clone(), stores.clone(), Arc::default())
-        .protected_by(admin.clone());
+    let desk = staff::StaffDesk::new(commerce.clone(), stores.clone()).protected_by(admin.clone());
     let mut router = Router::new()
         .merge(web::routes(app.clone()))
         .merge(staff::staff_routes(Arc::new(desk)))

@@ -12,12 +12,10 @@
 //! an account of that store's tenant, and its form carries the session's
 //! CSRF token. (A desk without it, [`Access::Open`], is for tests.)
 //!
-//! Where the ID check is kept: the engine records a buyer's age
-//! verification on the cart (before checkout), but an order has no place
-//! for a note after it is placed (fulfilling carries no reason, an order's
-//! attributes are the cart's, frozen at placement). So the desk keeps the
-//! ID checks itself, in [`IdChecks`], for the life of the process, and
-//! logs each one.
+//! Where the ID check is kept: the engine records the buyer's own age
+//! statement on the cart (before checkout), and the desk's hand-over is the
+//! order's `Fulfilled` event with its note ("photo ID checked by Sam"), in
+//! the order's audit log on every store (`Shop::fulfil_order_with_note`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,10 +27,9 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use commerce_core::{
-    AttributeKey, Commerce, Error as EngineError, Order, OrderFilter, OrderId, OrderStatus, Shop,
-    TenantId, Timestamp,
+    AttributeKey, Commerce, Error as EngineError, Order, OrderEventKind, OrderFilter, OrderId,
+    OrderStatus, Shop,
 };
-use parking_lot::Mutex;
 use serde::Deserialize;
 use shop_kit::admin::Admin;
 use shop_kit::web::{Chrome, PageError, Pages, see_other};
@@ -41,35 +38,6 @@ use crate::money::dollars;
 use crate::slots;
 use crate::stores::{Store, Stores};
 use crate::web::{local_date_time, store_chrome};
-
-/// A photo-ID check recorded at pickup.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdCheck {
-    /// Who handed the order over.
-    pub staff: String,
-    /// Whether they checked photo ID (always, for an order with liquor).
-    pub id_checked: bool,
-    /// When.
-    pub at: Timestamp,
-}
-
-/// The ID checks recorded by the desk, by store and order.
-#[derive(Debug, Default)]
-pub struct IdChecks {
-    checks: Mutex<HashMap<(TenantId, OrderId), IdCheck>>,
-}
-
-impl IdChecks {
-    /// Records `check` for `order` of `tenant`.
-    pub fn record(&self, tenant: &TenantId, order: OrderId, check: IdCheck) {
-        self.checks.lock().insert((tenant.clone(), order), check);
-    }
-
-    /// The check recorded for `order` of `tenant`.
-    pub fn get(&self, tenant: &TenantId, order: OrderId) -> Option<IdCheck> {
-        self.checks.lock().get(&(tenant.clone(), order)).cloned()
-    }
-}
 
 /// Who may use a store's desk.
 #[derive(Clone)]
@@ -86,8 +54,6 @@ pub struct StaffDesk {
     pub commerce: Commerce,
     /// The stores.
     pub stores: Stores,
-    /// The ID checks recorded at pickup.
-    pub checks: Arc<IdChecks>,
     /// Each store's pages.
     pages: HashMap<&'static str, Pages>,
     /// Who may use it.
@@ -97,7 +63,7 @@ pub struct StaffDesk {
 impl StaffDesk {
     /// A desk for `stores`, open to anyone until
     /// [`protected_by`](Self::protected_by) an admin login.
-    pub fn new(commerce: Commerce, stores: Stores, checks: Arc<IdChecks>) -> Self {
+    pub fn new(commerce: Commerce, stores: Stores) -> Self {
         let pages = stores
             .all()
             .iter()
@@ -106,7 +72,6 @@ impl StaffDesk {
         Self {
             commerce,
             stores,
-            checks,
             pages,
             access: Access::Open,
         }
@@ -246,7 +211,7 @@ async fn orders(shop: &Shop, status: OrderStatus, most: usize) -> Result<Vec<Ord
     Ok(all)
 }
 
-async fn pickup(desk: &StaffDesk, shop: &Shop, order: &Order) -> Result<Pickup, PageError> {
+async fn pickup(shop: &Shop, order: &Order) -> Result<Pickup, PageError> {
     let key = AttributeKey::parse(slots::ATTRIBUTE).map_err(|e| PageError::internal(&e))?;
     let liquor = order.lines.iter().any(|line| line.age_restricted);
     let attested = if liquor {
@@ -262,21 +227,19 @@ async fn pickup(desk: &StaffDesk, shop: &Shop, order: &Order) -> Result<Pickup, 
     } else {
         String::new()
     };
-    let checked = match desk.checks.get(shop.tenant(), order.id) {
-        Some(check) if check.id_checked => {
-            format!(
-                "photo ID checked by {} at {}",
-                check.staff,
-                local_date_time(check.at)
-            )
-        }
-        Some(check) => format!(
-            "handed over by {} at {}",
-            check.staff,
-            local_date_time(check.at)
-        ),
-        None => String::new(),
-    };
+    let checked = shop
+        .order_events(order.id)
+        .await?
+        .iter()
+        .rev()
+        .find_map(|event| match &event.kind {
+            OrderEventKind::Fulfilled { note } => Some(match note {
+                Some(note) => format!("{note} at {}", local_date_time(event.at)),
+                None => format!("handed over at {}", local_date_time(event.at)),
+            }),
+            _ => None,
+        })
+        .unwrap_or_default();
     let id = order.id.to_string();
     Ok(Pickup {
         short: id.chars().take(8).collect(),
@@ -318,11 +281,11 @@ async fn pickups(
         let key = AttributeKey::parse(slots::ATTRIBUTE).map_err(|e| PageError::internal(&e))?;
         paid.sort_by(|a, b| a.attributes().get(&key).cmp(&b.attributes().get(&key)));
         for order in &paid {
-            waiting.push(pickup(&desk, &shop, order).await?);
+            waiting.push(pickup(&shop, order).await?);
         }
         let mut collected = Vec::new();
         for order in &orders(&shop, OrderStatus::Fulfilled, 20).await? {
-            collected.push(pickup(&desk, &shop, order).await?);
+            collected.push(pickup(&shop, order).await?);
         }
         let short = |id: &str| id.chars().take(8).collect::<String>();
         Ok(PickupsPage {
@@ -405,12 +368,12 @@ async fn hand_over(
         if let Err(code) = check_hand_over(&order, &staff, id_checked) {
             return Ok(format!("{back}?refused={code}&order={id}"));
         }
-        let check = IdCheck {
-            staff,
-            id_checked,
-            at: desk.commerce.now(),
+        let note = if id_checked {
+            format!("photo ID checked by {staff}")
+        } else {
+            format!("handed over by {staff}")
         };
-        match shop.fulfil_order(id).await {
+        match shop.fulfil_order_with_note(id, note).await {
             Ok(_) => {}
             Err(EngineError::InvalidTransition { .. }) => {
                 return Ok(format!("{back}?refused=status&order={id}"));
@@ -420,11 +383,10 @@ async fn hand_over(
         tracing::info!(
             store = store.info.slug,
             order = %id,
-            staff = %check.staff,
-            id_checked = check.id_checked,
+            staff = %staff,
+            id_checked,
             "order handed over"
         );
-        desk.checks.record(shop.tenant(), id, check);
         Ok(format!("{back}?done={id}"))
     };
     pages.redirect(done.await)

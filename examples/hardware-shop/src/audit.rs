@@ -65,7 +65,7 @@ pub fn describe(kind: &OrderEventKind) -> String {
             format!("{event}: payment session expired; stock released")
         }
         OrderEventKind::Cancelled { reason } => format!("cancelled: {reason}"),
-        OrderEventKind::Fulfilled => "handed over".into(),
+        OrderEventKind::Fulfilled { .. } => "handed over".into(),
         OrderEventKind::RefundRequested { refund, amount, .. } => {
             format!("refund {refund} of {amount} requested")
         }

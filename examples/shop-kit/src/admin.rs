@@ -655,7 +655,8 @@ pub fn describe(kind: &OrderEventKind) -> String {
         }
         OrderEventKind::Expired { .. } => "the payment window closed unpaid".to_owned(),
         OrderEventKind::Cancelled { reason } => format!("cancelled: {reason}"),
-        OrderEventKind::Fulfilled => "fulfilled".to_owned(),
+        OrderEventKind::Fulfilled { note: None } => "fulfilled".to_owned(),
+        OrderEventKind::Fulfilled { note: Some(note) } => format!("fulfilled: {note}"),
         OrderEventKind::RefundRequested { refund, amount, .. } => {
             format!("refund {refund} of {amount} requested")
         }

@@ -29,8 +29,12 @@ pub enum OrderCommand {
         /// Why.
         reason: String,
     },
-    /// Mark a paid order handed over.
-    Fulfil,
+    /// Mark a paid order handed over, with what was noted then.
+    Fulfil {
+        /// A note for the order's log (an ID check, who handed it over).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
     /// Expire an order whose payment window closed unpaid: its allocation
     /// and its promotion redemptions are given back.
     Expire,
@@ -162,9 +166,12 @@ pub fn decide(
             let (event, effects) = next.transition(OrderStatus::Cancelled, kind, now)?;
             Ok(OrderChange::new(next, vec![event], effects))
         }
-        OrderCommand::Fulfil => {
-            let (event, effects) =
-                next.transition(OrderStatus::Fulfilled, OrderEventKind::Fulfilled, now)?;
+        OrderCommand::Fulfil { note } => {
+            if let Some(note) = note {
+                check_text(TextField::FulfilmentNote, note)?;
+            }
+            let kind = OrderEventKind::Fulfilled { note: note.clone() };
+            let (event, effects) = next.transition(OrderStatus::Fulfilled, kind, now)?;
             Ok(OrderChange::new(next, vec![event], effects))
         }
         OrderCommand::Expire => {

@@ -137,7 +137,12 @@ pub enum OrderEventKind {
         reason: String,
     },
     /// The order was handed over.
-    Fulfilled,
+    Fulfilled {
+        /// What was noted at the hand-over ("photo ID checked by Sam"), if
+        /// anything. Events written before notes existed read as `None`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
     /// A refund was requested from the provider.
     RefundRequested {
         /// The refund.
@@ -173,4 +178,32 @@ pub enum OrderEventKind {
         /// The amount refunded.
         amount: Money,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code: a panic is a failing test")]
+
+    use super::*;
+
+    /// Events stored before fulfilment notes existed read back unchanged,
+    /// and an event without a note is written as before.
+    #[test]
+    fn fulfilled_events_without_a_note_keep_their_old_form() {
+        let old: OrderEventKind = serde_json::from_str(r#"{"type":"fulfilled"}"#).unwrap();
+        assert_eq!(old, OrderEventKind::Fulfilled { note: None });
+        assert_eq!(
+            serde_json::to_string(&old).unwrap(),
+            r#"{"type":"fulfilled"}"#
+        );
+        let noted = OrderEventKind::Fulfilled {
+            note: Some("photo ID checked".into()),
+        };
+        let text = serde_json::to_string(&noted).unwrap();
+        assert_eq!(text, r#"{"type":"fulfilled","note":"photo ID checked"}"#);
+        assert_eq!(
+            serde_json::from_str::<OrderEventKind>(&text).unwrap(),
+            noted
+        );
+    }
 }

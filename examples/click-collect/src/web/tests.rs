@@ -12,7 +12,7 @@ use http_body_util::BodyExt as _;
 use tower::ServiceExt as _;
 
 use super::{App, known_stores, routes};
-use crate::staff::{IdChecks, StaffDesk, staff_routes};
+use crate::staff::{StaffDesk, staff_routes};
 use crate::stores::Stores;
 use crate::{catalog, slots};
 use shop_kit::admin::{Account, Admin};
@@ -56,11 +56,7 @@ impl Site {
             catalog::seed(&commerce.shop(&store.tenant), &store.info, 2026).await?;
         }
         let app = Arc::new(App::new(commerce.clone(), stores.clone(), None));
-        let desk = StaffDesk::new(
-            commerce.clone(),
-            stores.clone(),
-            Arc::new(IdChecks::default()),
-        );
+        let desk = StaffDesk::new(commerce.clone(), stores.clone());
         let mut router = routes(app.clone());
         let desk = match password {
             Some(password) => {
