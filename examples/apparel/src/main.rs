@@ -31,7 +31,7 @@ use axum::Router;
 use commerce_core::{Clock, Commerce, Currency, ManualClock, SystemClock};
 use commerce_http::{ApiMounts, CommerceHttp, TenantResolver, recommended_layers};
 use shop_kit::Failure;
-use shop_kit::admin::{Account, Admin, generate_password};
+use shop_kit::admin::{Account, Admin};
 use shop_kit::cli::{COMMON_HELP, Command, Serve};
 use shop_kit::payments::{PayPage, Payments};
 use shop_kit::store::{self, Choice, Tenancy};
@@ -139,16 +139,7 @@ async fn serve(options: Serve) -> Result<(), Failure> {
         catalog::seed(&shop, options.seed).await?;
     }
     catalog::configure(&shop).await?;
-    let (password, admin_note) = match std::env::var("SHOP_ADMIN_PASSWORD") {
-        Ok(password) if !password.is_empty() => {
-            (password, "the password in SHOP_ADMIN_PASSWORD".to_owned())
-        }
-        _ => {
-            let password = generate_password();
-            let note = format!("password {password}");
-            (password, note)
-        }
-    };
+    let (password, admin_note) = shop_kit::admin::password_from_env();
     let admin = Admin::new(
         commerce.clone(),
         vec![Account::new("admin", opened.tenant.clone(), &password)?],

@@ -18,12 +18,13 @@ use commerce_core::pricing::{PromotionOutcome, ShippingCharge};
 use commerce_core::tax::{PriceBasis, TaxLine};
 use commerce_core::{
     Cart, CartId, CartStatus, CheckoutRequest, Currency, CustomerContext, Error as EngineError,
-    IdempotencyKey, ManualClock, Money, Order, OrderEvent, OrderId, OrderStatus, PricedCart,
-    PricedLine, Product, ProductId, Quantity, Shop, Sku, Totals,
+    IdempotencyKey, ManualClock, Money, Order, OrderId, OrderStatus, PricedCart, PricedLine,
+    Product, ProductId, Quantity, Shop, Sku, Totals,
 };
 use serde::Deserialize;
 use shop_kit::web::{
-    Chrome, PageError, Pages, Signer, clock_time, cookie, money, see_other, set_cookie,
+    Chrome, LogRow, PageError, Pages, Signer, clock_time, cookie, money, see_other, set_cookie,
+    status_labels_json,
 };
 
 use crate::accounts::{Accounts, Customer, Mailbox, Notifier};
@@ -848,39 +849,6 @@ pub fn status_label(status: OrderStatus) -> &'static str {
     }
 }
 
-fn labels_json() -> String {
-    let labels: serde_json::Map<String, serde_json::Value> = OrderStatus::ALL
-        .iter()
-        .map(|s| (s.as_str().to_owned(), status_label(*s).into()))
-        .collect();
-    serde_json::Value::Object(labels).to_string()
-}
-
-/// A line of the order's log.
-pub struct LogRow {
-    seq: u32,
-    text: String,
-}
-
-fn log_row(event: &OrderEvent) -> LogRow {
-    let kind = serde_json::to_value(&event.kind)
-        .ok()
-        .and_then(|k| {
-            k.get("type")
-                .and_then(|t| t.as_str())
-                .map(|t| t.replace('_', " "))
-        })
-        .unwrap_or_else(|| "event".to_owned());
-    LogRow {
-        seq: event.seq,
-        text: format!(
-            "{}: {kind} ({})",
-            clock_time(event.at),
-            status_label(event.to)
-        ),
-    }
-}
-
 /// The summary of a placed order: its own snapshot of prices, discounts
 /// and tax (nothing is priced again).
 pub fn order_summary(order: &Order) -> Summary {
@@ -922,14 +890,14 @@ async fn order_page(State(app): Shared, Path(id): Path<String>) -> Response {
             .order_events(id)
             .await?
             .iter()
-            .map(log_row)
+            .map(|event| LogRow::of(event, status_label))
             .collect();
         Ok(OrderPage {
             chrome: app.chrome(),
             id,
             status_code: order.status().as_str(),
             status: status_label(order.status()),
-            labels: labels_json(),
+            labels: status_labels_json(status_label),
             summary: order_summary(&order),
             log,
             pay_url: (order.status() == OrderStatus::AwaitingPayment)

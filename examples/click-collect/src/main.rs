@@ -29,7 +29,7 @@ use axum::Router;
 use commerce_core::{ApiScope, Clock, Commerce, Currency, ManualClock, Shop, SystemClock};
 use commerce_http::{ApiMounts, CommerceHttp, TenantResolver, recommended_layers};
 use shop_kit::Failure;
-use shop_kit::admin::{Account, Admin, generate_password};
+use shop_kit::admin::{Account, Admin};
 use shop_kit::cli::{COMMON_HELP, Command, Serve};
 use shop_kit::payments::{PayPage, Payments};
 use shop_kit::store::{self, Choice, Opened, Tenancy};
@@ -41,9 +41,6 @@ const DEFAULT_PORT: u16 = 3001;
 
 /// The name of the admin API key each store issues when the shop starts.
 const START_UP_KEY: &str = "click-collect start-up";
-
-/// The variable holding the admin password (generated when unset).
-const ADMIN_PASSWORD: &str = "SHOP_ADMIN_PASSWORD";
 
 /// An order's page, for the payment page and Stripe to send the buyer
 /// back to (`{TENANT}` is the store's slug on a served shop).
@@ -124,16 +121,7 @@ async fn start_up_key(shop: &Shop) -> Result<String, Failure> {
 /// its tenant), all with the password of `SHOP_ADMIN_PASSWORD` or a
 /// generated one; and how to say which.
 fn admin(commerce: &Commerce, stores: &Stores) -> Result<(Admin, String), Failure> {
-    let (password, note) = match std::env::var(ADMIN_PASSWORD) {
-        Ok(password) if !password.is_empty() => {
-            (password, format!("the password in {ADMIN_PASSWORD}"))
-        }
-        _ => {
-            let password = generate_password();
-            let note = format!("password {password}");
-            (password, note)
-        }
-    };
+    let (password, note) = shop_kit::admin::password_from_env();
     let accounts = stores
         .all()
         .iter()

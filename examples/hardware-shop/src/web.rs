@@ -16,10 +16,13 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use commerce_core::{
     CartId, CheckoutRequest, Currency, Error as EngineError, IdempotencyKey, ManualClock, Money,
-    Order, OrderEvent, OrderId, OrderStatus, Product, ProductId, Quantity, Shop, Sku, Timestamp,
+    Order, OrderId, OrderStatus, Product, ProductId, Quantity, Shop, Sku, Timestamp,
 };
 use serde::Deserialize;
-use shop_kit::web::{Chrome, PageError, Pages, clock_time, cookie, money, see_other, set_cookie};
+use shop_kit::web::{
+    Chrome, LogRow, PageError, Pages, clock_time, cookie, money, see_other, set_cookie,
+    status_labels_json,
+};
 
 /// The cookie holding the buyer's cart id (the id is the capability).
 const CART_COOKIE: &str = "hw_cart";
@@ -521,39 +524,6 @@ pub fn status_label(status: OrderStatus) -> &'static str {
     }
 }
 
-fn labels_json() -> String {
-    let labels: serde_json::Map<String, serde_json::Value> = OrderStatus::ALL
-        .iter()
-        .map(|s| (s.as_str().to_owned(), status_label(*s).into()))
-        .collect();
-    serde_json::Value::Object(labels).to_string()
-}
-
-/// A line of the order's log.
-pub struct LogRow {
-    seq: u32,
-    text: String,
-}
-
-fn log_row(event: &OrderEvent) -> LogRow {
-    let kind = serde_json::to_value(&event.kind)
-        .ok()
-        .and_then(|k| {
-            k.get("type")
-                .and_then(|t| t.as_str())
-                .map(|t| t.replace('_', " "))
-        })
-        .unwrap_or_else(|| "event".to_owned());
-    LogRow {
-        seq: event.seq,
-        text: format!(
-            "{}: {kind} ({})",
-            clock_time(event.at),
-            status_label(event.to)
-        ),
-    }
-}
-
 #[derive(Template)]
 #[template(path = "order.html")]
 struct OrderPage {
@@ -575,7 +545,7 @@ async fn order_page(State(app): Shared, Path(id): Path<String>) -> Response {
             .order_events(id)
             .await?
             .iter()
-            .map(log_row)
+            .map(|event| LogRow::of(event, status_label))
             .collect();
         let refunds = app
             .shop
@@ -596,7 +566,7 @@ async fn order_page(State(app): Shared, Path(id): Path<String>) -> Response {
         Ok(OrderPage {
             chrome: app.chrome(),
             status: status_label(order.status()),
-            labels: labels_json(),
+            labels: status_labels_json(status_label),
             log,
             refunds,
             pay_url: (order.status() == OrderStatus::AwaitingPayment)

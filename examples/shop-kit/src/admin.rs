@@ -146,6 +146,34 @@ pub fn generate_password() -> String {
         .collect()
 }
 
+/// The environment variable that sets the admin password.
+pub const ADMIN_PASSWORD_VAR: &str = "SHOP_ADMIN_PASSWORD";
+
+/// The admin password: [`ADMIN_PASSWORD_VAR`] when it is set, else a
+/// generated one; with how the shop's start-up output should name it
+/// (`"password …"` for a generated one, which is printed only there).
+pub fn password_from_env() -> (String, String) {
+    match std::env::var(ADMIN_PASSWORD_VAR) {
+        Ok(password) if !password.is_empty() => {
+            (password, format!("the password in {ADMIN_PASSWORD_VAR}"))
+        }
+        _ => {
+            let password = generate_password();
+            let note = format!("password {password}");
+            (password, note)
+        }
+    }
+}
+
+/// The value of `name` among a form's fields (forms whose fields are not
+/// known in advance: switches, scopes).
+fn form_field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
+}
+
 /// One of the shop's own feature switches, shown on the settings page.
 #[derive(Debug, Clone)]
 pub struct Switch {
@@ -1301,12 +1329,7 @@ async fn save_settings(
     headers: HeaderMap,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    };
+    let field = |name: &str| form_field(&fields, name);
     let session = checked!(admin, headers, field("csrf").unwrap_or_default());
     let done = async {
         let mut settings: ShopSettings = session.shop.settings().await?;
@@ -1402,12 +1425,7 @@ async fn create_key(
     headers: HeaderMap,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    };
+    let field = |name: &str| form_field(&fields, name);
     let session = checked!(admin, headers, field("csrf").unwrap_or_default());
     let page = async {
         let scopes: BTreeSet<ApiScope> = fields

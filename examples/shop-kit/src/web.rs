@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use commerce_core::{Error as EngineError, Money, Timestamp};
+use commerce_core::{Error as EngineError, Money, OrderEvent, OrderStatus, Timestamp};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -414,6 +414,45 @@ pub fn money(amount: &Money) -> String {
 /// `14:05 UTC`.
 pub fn clock_time(at: Timestamp) -> String {
     at.format("%H:%M UTC").to_string()
+}
+
+/// Every order status with the words `label` gives it, as the JSON object
+/// an order page hands `live.js` (`data-labels`), so a status that arrives
+/// by SSE is shown in the shop's words.
+pub fn status_labels_json(label: fn(OrderStatus) -> &'static str) -> String {
+    let labels: serde_json::Map<String, serde_json::Value> = OrderStatus::ALL
+        .iter()
+        .map(|status| (status.as_str().to_owned(), label(*status).into()))
+        .collect();
+    serde_json::Value::Object(labels).to_string()
+}
+
+/// A line of an order's log on a buyer's order page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRow {
+    /// The event's position in the order's log.
+    pub seq: u32,
+    /// `14:05 UTC: payment received (Paid)`.
+    pub text: String,
+}
+
+impl LogRow {
+    /// `event` in words: when, what (its kind), and the status it led to
+    /// in `label`'s words.
+    pub fn of(event: &OrderEvent, label: fn(OrderStatus) -> &'static str) -> Self {
+        let kind = serde_json::to_value(&event.kind)
+            .ok()
+            .and_then(|k| {
+                k.get("type")
+                    .and_then(|t| t.as_str())
+                    .map(|t| t.replace('_', " "))
+            })
+            .unwrap_or_else(|| "event".to_owned());
+        Self {
+            seq: event.seq,
+            text: format!("{}: {kind} ({})", clock_time(event.at), label(event.to)),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use commerce_core::{
     OrderId, OrderStatus,
 };
 use serde::Deserialize;
-use shop_kit::web::{Chrome, PageError};
+use shop_kit::web::{Chrome, PageError, status_labels_json};
 
 use super::cart::Notice;
 use super::{Shared, StorePages, local_date_time, refusal_text};
@@ -161,14 +161,6 @@ pub fn status_label(status: OrderStatus) -> &'static str {
     }
 }
 
-fn labels_json() -> String {
-    let labels: serde_json::Map<String, serde_json::Value> = OrderStatus::ALL
-        .iter()
-        .map(|s| (s.as_str().to_owned(), status_label(*s).into()))
-        .collect();
-    serde_json::Value::Object(labels).to_string()
-}
-
 #[derive(Template)]
 #[template(path = "order.html")]
 struct OrderPage {
@@ -207,7 +199,7 @@ pub async fn order_page(State(app): Shared, Path((slug, id)): Path<(String, Stri
             placed: local_date_time(order.placed_at),
             status: order.status(),
             status_text: status_label(order.status()),
-            labels: labels_json(),
+            labels: status_labels_json(status_label),
             slot: order.attributes().get(&key).map(|v| slots::describe(v)),
             invoice: invoice::of_order(&order),
             pay_url: (order.status() == OrderStatus::AwaitingPayment)
