@@ -12,7 +12,7 @@
 # Environment: DATABASE_URL (an administrative role; default the local
 # server's postgres role), CARGO_TARGET_DIR (default
 # $HOME/.cache/commerce/target, as .ci/run), CHROMIUM_PATH (default
-# /usr/bin/chromium), SHOP_BINS (default "hardware-shop click-collect":
+# /usr/bin/chromium), SHOP_BINS (default "hardware-shop click-collect apparel":
 # every e2e/*.test.mjs runs, so every shop they start), E2E_STORES
 # (default "memory,postgres").
 set -euo pipefail
@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/commerce/target}"
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 export CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
-SHOP_BINS="${SHOP_BINS:-hardware-shop click-collect}"
+SHOP_BINS="${SHOP_BINS:-hardware-shop click-collect apparel}"
 started=$(date +%s)
 
 say() { printf -- '-- [%ss] %s\n' "$(($(date +%s) - started))" "$*"; }
