@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use commerce_core::store::CartStore;
 use commerce_core::{
-    BackendError, BackendErrorKind, Cart, CartId, CartLimits, CartStatus, CartUpdate, Entity,
-    Error, Quantity, Result, Sku, Timestamp,
+    BackendError, BackendErrorKind, Cart, CartId, CartLimits, CartStatus, CartUpdate, Currency,
+    Entity, Error, Quantity, Result, Sku, Timestamp,
 };
 use sqlx::PgConnection;
 
@@ -13,35 +13,57 @@ use crate::inventory::{live_held, quantity, reclaim_expired, sku};
 use crate::{PgTenant, ReservationStrategy, from_doc, to_doc};
 
 /// Reads a cart with its lines; `lock` takes the cart row `FOR UPDATE`.
+/// A cart line as stored: its SKU and quantity.
+type StoredLine = (String, i32);
+
 pub(crate) async fn load_cart(
     conn: &mut PgConnection,
     tenant: &str,
     id: CartId,
     lock: bool,
 ) -> Result<Option<Cart>> {
-    let statement = if lock {
-        "SELECT doc FROM carts WHERE tenant_id = $1 AND id = $2 FOR UPDATE"
-    } else {
-        "SELECT doc FROM carts WHERE tenant_id = $1 AND id = $2"
-    };
-    let doc: Option<serde_json::Value> = sqlx::query_scalar(statement)
+    let (doc, lines): (serde_json::Value, Vec<StoredLine>) = if lock {
+        // Two statements: the lines are read after the row lock is taken,
+        // by a statement of their own and so with a snapshot taken after
+        // the lock was granted. One statement's snapshot would predate
+        // the wait, and miss a line a concurrent writer committed
+        // meanwhile (the line limit is checked against these lines).
+        let doc: Option<serde_json::Value> =
+            sqlx::query_scalar("SELECT doc FROM carts WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
+                .bind(tenant)
+                .bind(id.as_uuid())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db)?;
+        let Some(doc) = doc else {
+            return Ok(None);
+        };
+        let lines = sqlx::query_as(
+            "SELECT sku, quantity FROM cart_lines WHERE tenant_id = $1 AND cart_id = $2 ORDER BY position",
+        )
         .bind(tenant)
         .bind(id.as_uuid())
-        .fetch_optional(&mut *conn)
+        .fetch_all(&mut *conn)
         .await
         .map_err(db)?;
-    let Some(doc) = doc else {
-        return Ok(None);
+        (doc, lines)
+    } else {
+        // A plain read: the document and its lines in one statement.
+        let row: Option<(serde_json::Value, sqlx::types::Json<Vec<StoredLine>>)> =
+            sqlx::query_as(
+                "SELECT c.doc, COALESCE((SELECT json_agg(json_build_array(l.sku, l.quantity)                    ORDER BY l.position) FROM cart_lines l                    WHERE l.tenant_id = $1 AND l.cart_id = $2), '[]'::json)                  FROM carts c WHERE c.tenant_id = $1 AND c.id = $2",
+            )
+            .bind(tenant)
+            .bind(id.as_uuid())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?;
+        let Some((doc, lines)) = row else {
+            return Ok(None);
+        };
+        (doc, lines.0)
     };
     let mut cart: Cart = from_doc("a cart", doc)?;
-    let lines: Vec<(String, i32)> = sqlx::query_as(
-        "SELECT sku, quantity FROM cart_lines WHERE tenant_id = $1 AND cart_id = $2 ORDER BY position",
-    )
-    .bind(tenant)
-    .bind(id.as_uuid())
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db)?;
     cart.lines = lines
         .into_iter()
         .map(|(s, q)| {
@@ -56,8 +78,6 @@ pub(crate) async fn load_cart(
 
 /// Stores the cart's document (everything but its lines).
 pub(crate) async fn save_cart(conn: &mut PgConnection, tenant: &str, cart: &Cart) -> Result<()> {
-    let mut doc = cart.clone();
-    doc.lines.clear();
     let checked_out = match cart.status() {
         CartStatus::CheckedOut { order } => Some(order.as_uuid()),
         _ => None,
@@ -67,12 +87,50 @@ pub(crate) async fn save_cart(conn: &mut PgConnection, tenant: &str, cart: &Cart
     )
     .bind(tenant)
     .bind(cart.id.as_uuid())
-    .bind(to_doc(&doc)?)
+    .bind(cart_doc(cart)?)
     .bind(checked_out)
     .execute(&mut *conn)
     .await
     .map_err(db)?;
     Ok(())
+}
+
+/// A cart line to hold and write: what both reservation strategies take.
+#[derive(Clone, Copy)]
+struct LineChange<'a> {
+    cart: CartId,
+    sku: &'a Sku,
+    quantity: Quantity,
+    /// The cart's currency: the SKU must be priced in it.
+    currency: Currency,
+    expires_at: Timestamp,
+    /// The cart's document once the line is set.
+    doc: &'a sqlx::types::Json<serde_json::Value>,
+}
+
+/// The cart's document: everything but its lines (`cart_lines` holds them).
+fn cart_doc(cart: &Cart) -> Result<sqlx::types::Json<serde_json::Value>> {
+    let mut doc = to_doc(cart)?;
+    if let Some(fields) = doc.0.as_object_mut() {
+        fields.insert("lines".to_owned(), serde_json::Value::Array(Vec::new()));
+    }
+    Ok(doc)
+}
+
+/// `CurrencyMismatch` when the SKU is priced in another currency than the
+/// cart's (`priced_in` is the `skus.currency` column, set with the price).
+fn currency_mismatch(cart: Currency, priced_in: Option<&str>) -> Result<Option<Error>> {
+    let Some(code) = priced_in else {
+        return Err(corrupt(
+            "a SKU's currency",
+            "a published product's SKU has no currency",
+        ));
+    };
+    let found: Currency = code.parse().map_err(|e| corrupt("a SKU's currency", e))?;
+    Ok((found != cart).then_some(Error::CurrencyMismatch {
+        expected: cart,
+        found,
+    }))
 }
 
 fn units(q: Quantity) -> Result<i32> {
@@ -82,8 +140,9 @@ fn units(q: Quantity) -> Result<i32> {
 impl PgTenant {
     /// The single-statement reservation: the SKU's counter is raised by the
     /// difference to the cart's current hold only if a published product
-    /// has the SKU and the stock covers it, and the reservation is written
-    /// by the same statement. `true` if it held.
+    /// has the SKU in the cart's currency and the stock covers it, and the
+    /// same statement writes the reservation, the cart line and the cart's
+    /// document (or nothing). `true` if it held.
     ///
     /// The cart's current reservation is read `FOR UPDATE`, so a concurrent
     /// sweep or reclaim cannot delete it (and lower the counter) between this
@@ -92,10 +151,7 @@ impl PgTenant {
     async fn reserve_single_statement(
         &self,
         conn: &mut PgConnection,
-        cart: CartId,
-        sku: &Sku,
-        quantity: Quantity,
-        expires_at: Timestamp,
+        line: &LineChange<'_>,
     ) -> Result<bool> {
         let written: Option<i32> = sqlx::query_scalar(
             "WITH old AS ( \
@@ -103,22 +159,33 @@ impl PgTenant {
                  WHERE tenant_id = $1 AND sku = $2 AND cart_id = $3 FOR UPDATE), 0) AS quantity), \
              counted AS ( \
                UPDATE skus SET held = held - (SELECT quantity FROM old) + $4 \
-               WHERE tenant_id = $1 AND sku = $2 AND product_id IS NOT NULL \
+               WHERE tenant_id = $1 AND sku = $2 AND product_id IS NOT NULL AND currency = $6 \
                  AND EXISTS (SELECT 1 FROM products p \
                    WHERE p.tenant_id = $1 AND p.id = skus.product_id AND p.published) \
                  AND on_hand - (held - (SELECT quantity FROM old)) >= $4 \
-               RETURNING 1) \
-             INSERT INTO reservations (tenant_id, sku, cart_id, quantity, expires_at) \
-             SELECT $1, $2, $3, $4, $5 FROM counted \
-             ON CONFLICT (tenant_id, sku, cart_id) \
-             DO UPDATE SET quantity = EXCLUDED.quantity, expires_at = EXCLUDED.expires_at \
-             RETURNING 1",
+               RETURNING 1), \
+             held AS ( \
+               INSERT INTO reservations (tenant_id, sku, cart_id, quantity, expires_at) \
+               SELECT $1, $2, $3, $4, $5 FROM counted \
+               ON CONFLICT (tenant_id, sku, cart_id) \
+               DO UPDATE SET quantity = EXCLUDED.quantity, expires_at = EXCLUDED.expires_at \
+               RETURNING 1), \
+             line AS ( \
+               INSERT INTO cart_lines (tenant_id, cart_id, sku, quantity) \
+               SELECT $1, $3, $2, $4 FROM held \
+               ON CONFLICT (tenant_id, cart_id, sku) DO UPDATE SET quantity = EXCLUDED.quantity), \
+             document AS ( \
+               UPDATE carts SET doc = $7 \
+               WHERE tenant_id = $1 AND id = $3 AND EXISTS (SELECT 1 FROM held)) \
+             SELECT 1 FROM held",
         )
         .bind(self.tenant())
-        .bind(sku.as_str())
-        .bind(cart.as_uuid())
-        .bind(units(quantity)?)
-        .bind(expires_at)
+        .bind(line.sku.as_str())
+        .bind(line.cart.as_uuid())
+        .bind(units(line.quantity)?)
+        .bind(line.expires_at)
+        .bind(line.currency.code())
+        .bind(line.doc)
         .fetch_optional(&mut *conn)
         .await
         .map_err(db)?;
@@ -131,12 +198,17 @@ impl PgTenant {
     async fn reserve_advisory_lock(
         &self,
         conn: &mut PgConnection,
-        cart: CartId,
-        sku: &Sku,
-        quantity: Quantity,
-        expires_at: Timestamp,
+        line: &LineChange<'_>,
         now: Timestamp,
     ) -> Result<std::result::Result<(), i64>> {
+        let LineChange {
+            cart,
+            sku,
+            quantity,
+            currency,
+            expires_at,
+            ..
+        } = *line;
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))")
             .bind(self.tenant())
             .bind(sku.as_str())
@@ -145,8 +217,8 @@ impl PgTenant {
             .map_err(db)?;
         // The row lock keeps stock corrections and sales, which do not take
         // the advisory lock, from changing on_hand under this decision.
-        let on_hand: Option<i32> = sqlx::query_scalar(
-            "SELECT on_hand FROM skus WHERE tenant_id = $1 AND sku = $2 \
+        let row: Option<(i32, Option<String>)> = sqlx::query_as(
+            "SELECT on_hand, currency FROM skus WHERE tenant_id = $1 AND sku = $2 \
              AND EXISTS (SELECT 1 FROM products p \
                WHERE p.tenant_id = $1 AND p.id = skus.product_id AND p.published) \
              FOR UPDATE",
@@ -156,7 +228,10 @@ impl PgTenant {
         .fetch_optional(&mut *conn)
         .await
         .map_err(db)?;
-        let on_hand = on_hand.ok_or_else(|| Error::not_found(Entity::Sku, sku))?;
+        let (on_hand, priced_in) = row.ok_or_else(|| Error::not_found(Entity::Sku, sku))?;
+        if let Some(mismatch) = currency_mismatch(currency, priced_in.as_deref())? {
+            return Err(mismatch);
+        }
         let others = live_held(conn, self.tenant(), sku, now, Some(cart), None).await?;
         let available = i64::from(on_hand) - others;
         if i64::from(quantity.get()) > available {
@@ -193,10 +268,11 @@ impl PgTenant {
         cart: CartId,
         sku: &Sku,
         requested: Quantity,
+        currency: Currency,
         now: Timestamp,
     ) -> Result<Error> {
-        let on_hand: Option<i32> = sqlx::query_scalar(
-            "SELECT on_hand FROM skus WHERE tenant_id = $1 AND sku = $2 \
+        let row: Option<(i32, Option<String>)> = sqlx::query_as(
+            "SELECT on_hand, currency FROM skus WHERE tenant_id = $1 AND sku = $2 \
              AND EXISTS (SELECT 1 FROM products p \
                WHERE p.tenant_id = $1 AND p.id = skus.product_id AND p.published)",
         )
@@ -205,9 +281,12 @@ impl PgTenant {
         .fetch_optional(&mut *conn)
         .await
         .map_err(db)?;
-        let Some(on_hand) = on_hand else {
+        let Some((on_hand, priced_in)) = row else {
             return Ok(Error::not_found(Entity::Sku, sku));
         };
+        if let Some(mismatch) = currency_mismatch(currency, priced_in.as_deref())? {
+            return Ok(mismatch);
+        }
         let others = live_held(conn, self.tenant(), sku, now, Some(cart), None).await?;
         Ok(Error::InsufficientStock {
             sku: sku.clone(),
@@ -311,70 +390,78 @@ impl CartStore for PgTenant {
             if sellable.is_none() {
                 return Err(Error::not_found(Entity::Sku, sku));
             }
+            current.put_line(sku, quantity, now)?;
+            // The hold, the line and the cart's document in one statement.
             sqlx::query(
                 "WITH gone AS ( \
-                   DELETE FROM reservations WHERE tenant_id = $1 AND sku = $2 AND cart_id = $3 RETURNING quantity) \
-                 UPDATE skus SET held = held - (SELECT COALESCE(SUM(quantity), 0) FROM gone) \
-                 WHERE tenant_id = $1 AND sku = $2",
+                   DELETE FROM reservations WHERE tenant_id = $1 AND sku = $2 AND cart_id = $3 RETURNING quantity), \
+                 released AS ( \
+                   UPDATE skus SET held = held - (SELECT COALESCE(SUM(quantity), 0) FROM gone) \
+                   WHERE tenant_id = $1 AND sku = $2), \
+                 line AS ( \
+                   DELETE FROM cart_lines WHERE tenant_id = $1 AND cart_id = $3 AND sku = $2) \
+                 UPDATE carts SET doc = $4 WHERE tenant_id = $1 AND id = $3",
             )
             .bind(self.tenant())
             .bind(sku.as_str())
             .bind(cart.as_uuid())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-            sqlx::query(
-                "DELETE FROM cart_lines WHERE tenant_id = $1 AND cart_id = $2 AND sku = $3",
-            )
-            .bind(self.tenant())
-            .bind(cart.as_uuid())
-            .bind(sku.as_str())
+            .bind(cart_doc(&current)?)
             .execute(&mut *tx)
             .await
             .map_err(db)?;
         } else {
+            let mut next = current.clone();
+            next.put_line(sku, quantity, now)?;
+            let doc = cart_doc(&next)?;
+            let line = LineChange {
+                cart,
+                sku,
+                quantity,
+                currency: current.currency,
+                expires_at,
+                doc: &doc,
+            };
             match self.strategy {
                 ReservationStrategy::SingleStatement => {
-                    let mut held = self
-                        .reserve_single_statement(&mut tx, cart, sku, quantity, expires_at)
-                        .await?;
+                    // One statement holds and writes, or does nothing.
+                    let mut held = self.reserve_single_statement(&mut tx, &line).await?;
                     if !held {
                         reclaim_expired(&mut tx, self.tenant(), sku, now).await?;
-                        held = self
-                            .reserve_single_statement(&mut tx, cart, sku, quantity, expires_at)
-                            .await?;
+                        held = self.reserve_single_statement(&mut tx, &line).await?;
                     }
                     if !held {
-                        return Err(self.refusal(&mut tx, cart, sku, quantity, now).await?);
+                        return Err(self
+                            .refusal(&mut tx, cart, sku, quantity, current.currency, now)
+                            .await?);
                     }
                 }
                 ReservationStrategy::AdvisoryLock => {
-                    if let Err(available) = self
-                        .reserve_advisory_lock(&mut tx, cart, sku, quantity, expires_at, now)
-                        .await?
-                    {
+                    if let Err(available) = self.reserve_advisory_lock(&mut tx, &line, now).await? {
                         return Err(Error::InsufficientStock {
                             sku: sku.clone(),
                             requested: quantity.get(),
                             available: u32::try_from(available.max(0)).unwrap_or(0),
                         });
                     }
+                    // The line and the cart's document in one statement.
+                    sqlx::query(
+                        "WITH line AS ( \
+                           INSERT INTO cart_lines (tenant_id, cart_id, sku, quantity) VALUES ($1, $2, $3, $4) \
+                           ON CONFLICT (tenant_id, cart_id, sku) DO UPDATE SET quantity = EXCLUDED.quantity) \
+                         UPDATE carts SET doc = $5 WHERE tenant_id = $1 AND id = $2",
+                    )
+                    .bind(self.tenant())
+                    .bind(cart.as_uuid())
+                    .bind(sku.as_str())
+                    .bind(units(quantity)?)
+                    .bind(&doc)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
                 }
             }
-            sqlx::query(
-                "INSERT INTO cart_lines (tenant_id, cart_id, sku, quantity) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (tenant_id, cart_id, sku) DO UPDATE SET quantity = EXCLUDED.quantity",
-            )
-            .bind(self.tenant())
-            .bind(cart.as_uuid())
-            .bind(sku.as_str())
-            .bind(units(quantity)?)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+            current = next;
         }
-        current.put_line(sku, quantity, now)?;
-        save_cart(&mut tx, self.tenant(), &current).await?;
         tx.commit().await.map_err(db)?;
         Ok(current)
     }

@@ -133,6 +133,12 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
+            // sqlx pings every connection as it goes back to the pool, after
+            // the caller has its answer; a second ping as it comes out would
+            // add a round trip to every operation. A connection that died
+            // while idle fails its operation as unavailable (and is closed),
+            // as one that dies mid-operation does.
+            .test_before_acquire(false)
             .after_connect(move |conn, _meta| {
                 let role = role.clone();
                 Box::pin(async move {
@@ -227,15 +233,24 @@ pub(crate) struct PgTenant {
 }
 
 impl PgTenant {
-    /// Begins a transaction pinned to this tenant.
+    /// Begins a transaction pinned to this tenant, in one round trip: the
+    /// `BEGIN` and the `set_config` row-level security reads go in one
+    /// simple query.
+    ///
+    /// The tenant id is written into the statement as a literal: it is a
+    /// slug (lowercase ASCII letters, digits, `-`, `_`), and quotes are
+    /// doubled all the same. Should the `set_config` fail, the transaction
+    /// is left aborted and its first statement fails, so nothing runs
+    /// without the tenant set.
     pub(crate) async fn begin(&self) -> Result<Transaction<'static, Postgres>> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
-            .bind(self.tenant.as_str())
-            .execute(&mut *tx)
+        let statement = format!(
+            "BEGIN; SELECT set_config('app.tenant_id', '{}', true)",
+            self.tenant.as_str().replace('\'', "''")
+        );
+        self.pool
+            .begin_with(sqlx::AssertSqlSafe(statement))
             .await
-            .map_err(db)?;
-        Ok(tx)
+            .map_err(db)
     }
 
     pub(crate) fn tenant(&self) -> &str {

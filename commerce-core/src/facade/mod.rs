@@ -433,30 +433,9 @@ impl Shop {
     pub async fn set_line(&self, cart: CartId, sku: &Sku, quantity: Quantity) -> Result<Cart> {
         let now = self.now();
         let limits = self.commerce.inner.config.cart_limits();
-        if !quantity.is_zero() {
-            let current = self.cart(cart).await?;
-            // A fast refusal before the catalog read; the store checks
-            // again under its lock, and that check is the one that holds.
-            limits.check(&current, sku, quantity)?;
-            let product = self
-                .scope
-                .catalog()
-                .product_by_sku(sku)
-                .await?
-                .filter(Product::is_published)
-                .ok_or_else(|| Error::not_found(Entity::Sku, sku))?;
-            let price = product
-                .variant(sku)
-                .ok_or_else(|| Error::not_found(Entity::Sku, sku))?
-                .price();
-            if price.currency() != current.currency {
-                return Err(Error::CurrencyMismatch {
-                    expected: current.currency,
-                    found: price.currency(),
-                });
-            }
-        }
         let expires_at = self.commerce.expiry(now, self.commerce.inner.ttl)?;
+        // One call to the store, which checks the cart, its limits, the SKU,
+        // its currency and its stock in the same atomic step that writes.
         self.scope
             .carts()
             .set_line(cart, sku, quantity, limits, expires_at, now)

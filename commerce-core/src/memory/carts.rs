@@ -63,9 +63,22 @@ impl CartStore for TenantStores {
             .get(sku)
             .and_then(|id| d.products.get(id))
             .ok_or_else(|| Error::not_found(Entity::Sku, sku))?;
-        // An unpublished product's SKUs cannot be held; their lines can go.
-        if !quantity.is_zero() && !product.is_published() {
-            return Err(Error::not_found(Entity::Sku, sku));
+        if !quantity.is_zero() {
+            // An unpublished product's SKUs cannot be held; their lines can go.
+            if !product.is_published() {
+                return Err(Error::not_found(Entity::Sku, sku));
+            }
+            let found = product
+                .variant(sku)
+                .ok_or_else(|| Error::not_found(Entity::Sku, sku))?
+                .price()
+                .currency();
+            if found != c.currency {
+                return Err(Error::CurrencyMismatch {
+                    expected: c.currency,
+                    found,
+                });
+            }
         }
         let stock = d.stock_mut(sku)?;
         if quantity.is_zero() {

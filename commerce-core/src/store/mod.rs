@@ -428,6 +428,13 @@ pub trait CartStore: Send + Sync + 'static {
     ///   [`Error::CartCheckedOut`](crate::Error::CartCheckedOut). A cart's
     ///   absence, then its status, then its limits are checked before the
     ///   SKU and its stock.
+    /// - A SKU priced in another currency than the cart's is
+    ///   [`Error::CurrencyMismatch`](crate::Error::CurrencyMismatch) when
+    ///   `quantity` is not zero, checked after the SKU is found and before
+    ///   its stock; nothing changes.
+    /// - This is the whole of [`Shop::set_line`](crate::Shop::set_line): the
+    ///   facade reads nothing first, so every check above happens here, in
+    ///   one lock or one transaction.
     /// - Concurrent calls for the last units: exactly as many succeed as
     ///   there are units.
     ///

@@ -15,6 +15,7 @@ macro_rules! __conformance_carts {
     ($($mode:tt)*) => {
         $crate::conformance_tests! {@area [$($mode)*] carts:
             cart_refusals,
+            the_store_alone_refuses_every_bad_line,
             hostile_age_verification_text_is_refused,
             cart_limits_hold_against_hoarding,
             racing_new_lines_stop_at_the_line_limit,
@@ -55,6 +56,94 @@ pub async fn cart_refusals(factory: &dyn StoreFactory) {
         h.shop.set_line(order.cart, &sku, qty(2)).await,
         Err(Error::CartCheckedOut { order: o, .. }) if o == order.id
     ));
+}
+
+/// `CartStore::set_line` called directly (the facade reads nothing before
+/// it) refuses, in its documented order and each with nothing held: an
+/// unknown cart, a checked-out cart, a line past the limits, an unknown SKU,
+/// a SKU priced in another currency, and more than the stock; then a good
+/// line is held. (A SKU of an unpublished product:
+/// `unpublished_skus_cannot_be_added_to_carts`.)
+pub async fn the_store_alone_refuses_every_bad_line(factory: &dyn StoreFactory) {
+    use crate::cart::CartLimits;
+
+    let h = Harness::new(factory).await;
+    let sku = h.stocked("GPU-4090", 250_000, 2).await;
+    let carts = h.shop.scope().carts();
+    let now = h.clock.now();
+    let expires = now + chrono::TimeDelta::minutes(15);
+    let limits = CartLimits::new(2, 3);
+    let set = |cart, sku: &Sku, n: u32| {
+        let sku = sku.clone();
+        async move {
+            carts
+                .set_line(cart, &sku, qty(n), limits, expires, now)
+                .await
+        }
+    };
+
+    let nowhere = crate::ids::CartId::new();
+    assert!(matches!(
+        set(nowhere, &sku, 1).await,
+        Err(Error::NotFound {
+            entity: Entity::Cart,
+            ..
+        })
+    ));
+    let order = h.order_for(&sku, 1, "done").await;
+    assert!(matches!(
+        set(order.cart, &sku, 1).await,
+        Err(Error::CartCheckedOut { order: o, .. }) if o == order.id
+    ));
+    let cart = h.shop.create_cart(Currency::AUD).await.unwrap();
+    assert!(matches!(
+        set(cart.id, &sku, 4).await,
+        Err(Error::CartLimit {
+            per_line: true,
+            max: 3,
+            ..
+        })
+    ));
+    // The limits come before the SKU: an unknown SKU past them is a limit.
+    assert!(matches!(
+        set(cart.id, &Sku::parse("NOPE").unwrap(), 4).await,
+        Err(Error::CartLimit { per_line: true, .. })
+    ));
+    assert!(matches!(
+        set(cart.id, &Sku::parse("NOPE").unwrap(), 1).await,
+        Err(Error::NotFound {
+            entity: Entity::Sku,
+            ..
+        })
+    ));
+    let nzd = h.shop.create_cart(Currency::NZD).await.unwrap();
+    assert!(matches!(
+        set(nzd.id, &sku, 1).await,
+        Err(Error::CurrencyMismatch {
+            expected: Currency::NZD,
+            found: Currency::AUD
+        })
+    ));
+    // One unit is in the order: one is left for this cart, not two.
+    assert!(matches!(
+        set(cart.id, &sku, 2).await,
+        Err(Error::InsufficientStock {
+            requested: 2,
+            available: 1,
+            ..
+        })
+    ));
+    assert_eq!(
+        h.shop.stock(&sku).await.unwrap().reserved,
+        0,
+        "nothing held"
+    );
+    assert!(h.shop.cart(cart.id).await.unwrap().lines.is_empty());
+    assert!(h.shop.cart(nzd.id).await.unwrap().lines.is_empty());
+
+    let held = set(cart.id, &sku, 1).await.unwrap();
+    assert_eq!(held.lines.len(), 1);
+    assert_eq!(h.shop.stock(&sku).await.unwrap().reserved, 1);
 }
 
 /// An age verification whose method or verifier holds a NUL character is
