@@ -10,8 +10,10 @@
 //! - `hot_sku_1_task`: one SKU, one call at a time;
 //! - `hot_sku_8_tasks`: one SKU, 8 tokio tasks, each making an eighth of
 //!   the batch's reservations;
-//! - `uniform_1000_skus_8_tasks`: 8 tasks, each reservation on one of 1,000
-//!   SKUs drawn uniformly (a fixed pseudo-random sequence).
+//! - `hot_sku_8_tasks_100000_holds` (in memory only): the same, on a SKU
+//!   that holds 100,000 live holds before the measurement starts;
+//! - `uniform_10000_skus_8_tasks`: 8 tasks, each reservation on one of
+//!   10,000 SKUs drawn uniformly (a fixed pseudo-random sequence).
 //!
 //! Every measured reservation is on a new cart: the carts are created
 //! before the clock starts (`iter_custom`), and only the `set_line` calls
@@ -19,10 +21,10 @@
 //! The runtime is tokio's multi-threaded one, one worker per core.
 //! Each SKU is stocked with [`Quantity::MAX`] units, so nothing is refused
 //! (a refusal stops the bench). Holds pile up: the TTL is 15 minutes and no
-//! cart is released, which is the flash-sale case; the in-memory store and
-//! the advisory-lock strategy sum the live holds of the SKU on every
-//! reservation, so their cost grows with the holds made before. The number
-//! of holds each benchmark left is printed after it.
+//! cart is released, which is the flash-sale case. Before a batch would
+//! take the hot SKU past 800,000 holds, a fresh fixture replaces the
+//! fixture, outside the timed part. The number of holds each benchmark
+//! left is printed after it.
 //!
 //! Run with `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo
 //! bench -p commerce-benches --bench reservation`; without a reachable
@@ -48,7 +50,16 @@ use tokio::runtime::Runtime;
 const TASKS: usize = 8;
 
 /// The number of SKUs of the uniform scenario.
-const UNIFORM_SKUS: usize = 1_000;
+const UNIFORM_SKUS: usize = 10_000;
+
+/// The live holds the in-memory store's "many holds" scenario starts with.
+const PREFILLED_HOLDS: usize = 100_000;
+
+/// A fixture is replaced by a fresh one (outside the timed part) before a
+/// batch would take its hot SKU past this many holds: an SKU holds at most
+/// [`Quantity::MAX`] units, and the in-memory store reaches that within a
+/// benchmark.
+const REFILL_AFTER: u64 = 800_000;
 
 /// Prints `what` failed and stops the bench: a benchmark must never time
 /// an error path.
@@ -216,9 +227,12 @@ async fn reserve(shop: &Shop, plan: Vec<(CartId, Sku)>, tasks: usize) -> Duratio
 }
 
 /// One benchmark: `name` on a fresh fixture of `skus` SKUs with `tasks`
-/// tasks; prints how many holds it left. The fixture is built on the first
-/// call, so a benchmark that a command-line filter skips creates no
-/// database.
+/// tasks, with `prefill` live holds on the first SKU before it starts;
+/// prints how many holds it left. The fixture is built on the first call,
+/// so a benchmark that a command-line filter skips creates no database.
+/// When the next batch would take the hot SKU past [`REFILL_AFTER`] holds,
+/// a fresh fixture (prefilled again) replaces it before the clock starts.
+#[allow(clippy::too_many_arguments)]
 fn bench(
     group: &mut BenchmarkGroup<'_, WallTime>,
     runtime: &Runtime,
@@ -227,25 +241,49 @@ fn bench(
     name: &str,
     skus: usize,
     tasks: usize,
+    prefill: usize,
 ) {
     let mut built: Option<Fixture> = None;
     let mut draw = Xorshift(0x9E37_79B9_7F4A_7C15);
     let mut made: u64 = 0;
+    let mut on_fixture: u64 = 0;
+    let prefilled = u64::try_from(prefill).unwrap_or(u64::MAX);
+    let make = |runtime: &Runtime| {
+        runtime.block_on(async {
+            let fixture = fixture(backend, factory, skus).await;
+            if let Some(hot) = fixture.skus.first() {
+                let ids = carts(&fixture.shop, prefill).await;
+                let plan = ids.into_iter().map(|id| (id, hot.clone())).collect();
+                reserve(&fixture.shop, plan, TASKS).await;
+            }
+            fixture
+        })
+    };
     group.bench_function(name, |b| {
-        let fixture =
-            built.get_or_insert_with(|| runtime.block_on(fixture(backend, factory, skus)));
-        b.to_async(runtime).iter_custom(|iters| {
+        if built.is_none() {
+            built = Some(make(runtime));
+            on_fixture = prefilled;
+        }
+        let mut fixture = built.take().unwrap_or_else(|| make(runtime));
+        b.iter_custom(|iters| {
+            // The hot SKU takes every reservation (uniform SKUs far fewer).
+            if skus == 1 && on_fixture.saturating_add(iters) > REFILL_AFTER {
+                fixture = make(runtime);
+                on_fixture = prefilled;
+            }
             let count = usize::try_from(iters).unwrap_or(usize::MAX);
             let picks: Vec<Sku> = (0..count)
                 .filter_map(|_| fixture.skus.get(draw.below(fixture.skus.len())).cloned())
                 .collect();
             made += iters;
+            on_fixture = on_fixture.saturating_add(iters);
             let shop = &fixture.shop;
-            async move {
+            runtime.block_on(async move {
                 let ids = carts(shop, picks.len()).await;
                 reserve(shop, ids.into_iter().zip(picks).collect(), tasks).await
-            }
+            })
         });
+        built = Some(fixture);
     });
     let Some(fixture) = built else {
         return;
@@ -292,6 +330,7 @@ fn scenarios(c: &mut Criterion, runtime: &Runtime, backend: Backend, factory: Op
         "hot_sku_1_task",
         1,
         1,
+        0,
     );
     bench(
         &mut group,
@@ -301,15 +340,29 @@ fn scenarios(c: &mut Criterion, runtime: &Runtime, backend: Backend, factory: Op
         "hot_sku_8_tasks",
         1,
         TASKS,
+        0,
     );
+    if let Backend::InMemory = backend {
+        bench(
+            &mut group,
+            runtime,
+            backend,
+            factory,
+            "hot_sku_8_tasks_100000_holds",
+            1,
+            TASKS,
+            PREFILLED_HOLDS,
+        );
+    }
     bench(
         &mut group,
         runtime,
         backend,
         factory,
-        "uniform_1000_skus_8_tasks",
+        "uniform_10000_skus_8_tasks",
         UNIFORM_SKUS,
         TASKS,
+        0,
     );
     group.finish();
 }

@@ -81,6 +81,7 @@ impl CartStore for TenantStores {
             }
         }
         let stock = d.stock_mut(sku)?;
+        stock.advance(now);
         if quantity.is_zero() {
             stock.reservations.remove(&cart);
         } else {

@@ -10,6 +10,7 @@ mod api_keys;
 mod carts;
 mod catalog;
 mod effects;
+mod holds;
 mod inventory;
 mod orders;
 mod promotions;
@@ -18,6 +19,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+
+use self::holds::{Allocations, Reservations};
 
 use crate::cart::{Cart, CartUpdate};
 use crate::catalog::{Page, Product, ProductPage, ProductQuery, search_terms, searchable_words};
@@ -124,32 +127,23 @@ struct SkuStock {
     on_hand: u32,
     receipts: std::collections::HashSet<IdempotencyKey>,
     adjustments: Vec<StockAdjustment>,
-    reservations: BTreeMap<CartId, Reservation>,
-    allocations: BTreeMap<OrderId, Allocation>,
+    reservations: Reservations,
+    allocations: Allocations,
 }
 
 impl SkuStock {
     /// Units held at `now` by live reservations of carts other than
-    /// `except_cart` and live allocations of orders other than `except_order`.
+    /// `except_cart` and live allocations of orders other than `except_order`:
+    /// running totals, whatever the number of holds.
     fn held(
         &self,
         now: Timestamp,
         except_cart: Option<CartId>,
         except_order: Option<OrderId>,
     ) -> u64 {
-        let reserved: u64 = self
-            .reservations
-            .values()
-            .filter(|r| r.is_live(now) && Some(r.cart) != except_cart)
-            .map(|r| u64::from(r.quantity.get()))
-            .sum();
-        let allocated: u64 = self
-            .allocations
-            .values()
-            .filter(|a| a.is_live(now) && Some(a.order) != except_order)
-            .map(|a| u64::from(a.quantity.get()))
-            .sum();
-        reserved + allocated
+        self.reservations
+            .live(now, except_cart)
+            .saturating_add(self.allocations.live(now, except_order))
     }
 
     fn available(
@@ -163,39 +157,28 @@ impl SkuStock {
         u32::try_from(free).unwrap_or(u32::MAX)
     }
 
+    /// Counts the holds expired by `now` out of the running totals, so
+    /// later reads at or after `now` skip them.
+    fn advance(&mut self, now: Timestamp) {
+        self.reservations.advance(now);
+        self.allocations.advance(now);
+    }
+
     /// The earliest expiry among the live reservations and allocations at
     /// `now`.
     fn next_release(&self, now: Timestamp) -> Option<Timestamp> {
-        let reservations = self
-            .reservations
-            .values()
-            .filter(|r| r.is_live(now))
-            .map(|r| r.expires_at);
-        let allocations = self
-            .allocations
-            .values()
-            .filter(|a| a.is_live(now))
-            .map(|a| a.expires_at);
-        reservations.chain(allocations).min()
+        let reservation = self.reservations.next_release(now);
+        let allocation = self.allocations.next_release(now);
+        reservation.into_iter().chain(allocation).min()
     }
 
     fn level(&self, sku: &Sku, now: Timestamp) -> StockLevel {
-        let sum = |it: &mut dyn Iterator<Item = u32>| -> u32 {
-            u32::try_from(it.map(u64::from).sum::<u64>()).unwrap_or(u32::MAX)
-        };
+        let units = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
         StockLevel {
             sku: sku.clone(),
             on_hand: self.on_hand,
-            reserved: sum(&mut self
-                .reservations
-                .values()
-                .filter(|r| r.is_live(now))
-                .map(|r| r.quantity.get())),
-            allocated: sum(&mut self
-                .allocations
-                .values()
-                .filter(|a| a.is_live(now))
-                .map(|a| a.quantity.get())),
+            reserved: units(self.reservations.live(now, None)),
+            allocated: units(self.allocations.live(now, None)),
         }
     }
 }
@@ -264,9 +247,7 @@ impl TenantData {
 
     /// Whether the sweep has something to do at `now`.
     fn has_work(&self, now: Timestamp) -> bool {
-        self.stock
-            .values()
-            .any(|s| s.reservations.values().any(|r| !r.is_live(now)))
+        self.stock.values().any(|s| s.reservations.any_expired(now))
             || self
                 .orders
                 .values()
