@@ -1,35 +1,49 @@
 //! Benchmarks of the reservation hot path: [`Shop::set_line`] of one unit
 //! on a cart that holds nothing yet, through the facade
-//! ([`Commerce::builder`] with a shared store, the shop of tenant `bench`).
+//! ([`Commerce::builder`] with a shared store, the shop of tenant `bench`),
+//! beside PostgreSQL's own limit measured in the same run.
 //!
-//! Stores: the in-memory store, and PostgreSQL with each
-//! [`ReservationStrategy`] (a fresh migrated database per benchmark,
-//! running as the row-level-security role, from
-//! [`PgFactory`]). Scenarios:
+//! Groups, in the order they run:
 //!
-//! - `hot_sku_1_task`: one SKU, one call at a time;
-//! - `hot_sku_8_tasks`: one SKU, 8 tokio tasks, each making an eighth of
-//!   the batch's reservations;
-//! - `hot_sku_8_tasks_100000_holds` (in memory only): the same, on a SKU
-//!   that holds 100,000 live holds before the measurement starts;
-//! - `uniform_10000_skus_8_tasks`: 8 tasks, each reservation on one of
-//!   10,000 SKUs drawn uniformly (a fixed pseudo-random sequence).
+//! - `reservation_pg_limit`: PostgreSQL's own single-row update limit on
+//!   the pool a [`PgStore`](commerce_postgres::PgStore) opens (8
+//!   connections, the row-level-security role): `UPDATE bench_counter SET
+//!   n = n + 1 WHERE id = $1`, one autocommitted statement per operation,
+//!   on one hot row or over 10,000 rows;
+//! - `reservation_in_memory`: the in-memory store;
+//! - `reservation_pg_single_statement`, `reservation_pg_advisory_lock`:
+//!   PostgreSQL with each [`ReservationStrategy`] (a fresh migrated
+//!   database per benchmark, from [`PgFactory`]).
+//!
+//! Benchmarks in each group: `hot_sku_{1,8,32}_tasks` (one SKU, or one
+//! row), `uniform_10000_skus_{1,8,32}_tasks` (each operation on one of
+//! 10,000 SKUs or rows drawn uniformly by a fixed pseudo-random sequence),
+//! `sold_out_sku_32_tasks` (refusals: one SKU whose one unit is held, every
+//! call refused with `InsufficientStock`), and in memory
+//! `hot_sku_8_tasks_100000_holds` (100,000 live holds on the SKU before the
+//! measurement starts).
 //!
 //! Every measured reservation is on a new cart: the carts are created
 //! before the clock starts (`iter_custom`), and only the `set_line` calls
-//! are timed (for 8 tasks, from spawning them to the last one finishing).
-//! The runtime is tokio's multi-threaded one, one worker per core.
-//! Each SKU is stocked with [`Quantity::MAX`] units, so nothing is refused
-//! (a refusal stops the bench). Holds pile up: the TTL is 15 minutes and no
+//! are timed (with tasks, from spawning them to the last one finishing).
+//! The runtime is tokio's multi-threaded one, one worker per core. Each SKU
+//! is stocked with [`Quantity::MAX`] units, so nothing is refused outside
+//! the sold-out benchmark (a refusal there is what is measured; anywhere
+//! else it stops the bench). Holds pile up: the TTL is 15 minutes and no
 //! cart is released, which is the flash-sale case. Before a batch would
 //! take the hot SKU past 800,000 holds, a fresh fixture replaces the
-//! fixture, outside the timed part. The number of holds each benchmark
-//! left is printed after it.
+//! fixture, outside the timed part.
+//!
+//! Besides criterion's output, the bench writes
+//! `benches/results/reservation.json`: per benchmark, operations per second
+//! (all timed operations over all timed time, warm-up included), the ratio
+//! to `reservation_pg_limit`'s figure for the same SKUs and tasks, and the
+//! median and 99th percentile of the single calls' latencies.
 //!
 //! Run with `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo
 //! bench -p commerce-benches --bench reservation`; without a reachable
 //! PostgreSQL (no `DATABASE_URL` and no Docker) the PostgreSQL groups are
-//! skipped with a message.
+//! skipped with a message, and the summary has no ratios.
 
 use std::fmt::Display;
 use std::sync::Arc;
@@ -37,19 +51,23 @@ use std::time::{Duration, Instant};
 
 use commerce_core::testkit::StoreFactory;
 use commerce_core::{
-    CartId, Category, Commerce, Currency, InMemoryStore, Money, NewProduct, Quantity, Shop, Sku,
-    Store, TaxCategory, TenantId, Variant,
+    CartId, Category, Commerce, Currency, Error, InMemoryStore, Money, NewProduct, Quantity, Shop,
+    Sku, Store, TaxCategory, TenantId, Variant,
 };
-use commerce_postgres::ReservationStrategy;
 use commerce_postgres::testkit::PgFactory;
+use commerce_postgres::{APP_ROLE, PgStore, ReservationStrategy};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
+use sqlx::PgPool;
 use tokio::runtime::Runtime;
 
-/// The number of concurrent tasks of the concurrent scenarios.
+/// The concurrency levels.
+const TASK_COUNTS: [usize; 3] = [1, 8, 32];
+
+/// The tasks that make fixtures.
 const TASKS: usize = 8;
 
-/// The number of SKUs of the uniform scenario.
+/// The number of SKUs (or rows) of the uniform scenarios.
 const UNIFORM_SKUS: usize = 10_000;
 
 /// The live holds the in-memory store's "many holds" scenario starts with.
@@ -62,7 +80,7 @@ const PREFILLED_HOLDS: usize = 100_000;
 const REFILL_AFTER: u64 = 800_000;
 
 /// Prints `what` failed and stops the bench: a benchmark must never time
-/// an error path.
+/// an error path it does not mean to.
 fn or_exit<T, E: Display>(what: &str, result: Result<T, E>) -> T {
     match result {
         Ok(value) => value,
@@ -73,9 +91,11 @@ fn or_exit<T, E: Display>(what: &str, result: Result<T, E>) -> T {
     }
 }
 
-/// Where the reservations go.
-#[derive(Debug, Clone, Copy)]
+/// Where the operations go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Backend {
+    /// Plain single-row updates: PostgreSQL's own limit.
+    PgLimit,
     InMemory,
     Postgres(ReservationStrategy),
 }
@@ -83,9 +103,20 @@ enum Backend {
 impl Backend {
     fn group_name(self) -> &'static str {
         match self {
+            Backend::PgLimit => "reservation_pg_limit",
             Backend::InMemory => "reservation_in_memory",
             Backend::Postgres(ReservationStrategy::AdvisoryLock) => "reservation_pg_advisory_lock",
             Backend::Postgres(_) => "reservation_pg_single_statement",
+        }
+    }
+
+    /// The `store` of the summary.
+    fn summary_name(self) -> &'static str {
+        match self {
+            Backend::PgLimit => "pg_limit",
+            Backend::InMemory => "memory",
+            Backend::Postgres(ReservationStrategy::AdvisoryLock) => "pg_advisory_lock",
+            Backend::Postgres(_) => "pg_single_statement",
         }
     }
 }
@@ -148,6 +179,58 @@ async fn fixture(backend: Backend, factory: Option<&PgFactory>, skus: usize) -> 
     Fixture { shop, skus }
 }
 
+/// PostgreSQL's own limit: a table of `rows` counters on a fresh database,
+/// updated through the pool a store opens there.
+struct Counters {
+    pool: PgPool,
+    rows: usize,
+}
+
+async fn counters(factory: &PgFactory, rows: usize) -> Counters {
+    let (_, admin) = factory.fresh_database().await;
+    or_exit(
+        "creating the counters",
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "CREATE TABLE bench_counter (id integer PRIMARY KEY, n bigint NOT NULL DEFAULT 0); \
+             INSERT INTO bench_counter (id) SELECT generate_series(0, {}); \
+             GRANT SELECT, UPDATE ON bench_counter TO {APP_ROLE}",
+            rows.saturating_sub(1)
+        )))
+        .execute(&admin)
+        .await,
+    );
+    // The store's pool on that database: same size, same role, same options.
+    let options: sqlx::postgres::PgConnectOptions = or_exit(
+        "DATABASE_URL",
+        factory.admin_url().unwrap_or_default().parse(),
+    );
+    let name: String = or_exit(
+        "the database's name",
+        sqlx::query_scalar("SELECT current_database()")
+            .fetch_one(&admin)
+            .await,
+    );
+    admin.close().await;
+    let url = sqlx::ConnectOptions::to_url_lossy(&options.database(&name)).to_string();
+    let store = or_exit(
+        "opening the store's pool",
+        PgStore::connect_with(
+            &url,
+            commerce_postgres::PgStoreOptions {
+                set_role: Some(APP_ROLE.to_owned()),
+                max_connections: 8,
+                acquire_timeout: Duration::from_secs(60),
+                ..commerce_postgres::PgStoreOptions::default()
+            },
+        )
+        .await,
+    );
+    Counters {
+        pool: store.pool().clone(),
+        rows,
+    }
+}
+
 /// `count` new AUD carts, created by [`TASKS`] tasks.
 async fn carts(shop: &Shop, count: usize) -> Vec<CartId> {
     let per_task = count.div_ceil(TASKS).max(1);
@@ -189,182 +272,355 @@ impl Xorshift {
     }
 }
 
-/// Reserves one unit of each planned SKU on its cart with `tasks` tasks
-/// (inline when 1), and returns the time from the first call to the last
-/// one finishing.
-async fn reserve(shop: &Shop, plan: Vec<(CartId, Sku)>, tasks: usize) -> Duration {
-    if tasks == 1 {
+/// What the timed part runs against.
+enum Target {
+    Shop(Fixture),
+    Counters(Counters),
+}
+
+/// One operation of a plan: a reservation on a cart, or an update of a row.
+#[derive(Clone)]
+enum Op {
+    Reserve(CartId, Sku),
+    Update(i32),
+}
+
+/// Runs `plan` with `tasks` tasks (inline when 1) and returns the time from
+/// the first call to the last one finishing, and each call's latency.
+/// `refusals` says every reservation must be refused for stock (the
+/// sold-out benchmark); otherwise every one must succeed.
+async fn run(target: &Target, plan: Vec<Op>, tasks: usize, refusals: bool) -> (Duration, Vec<u32>) {
+    let shop = match target {
+        Target::Shop(fixture) => Some(fixture.shop.clone()),
+        Target::Counters(_) => None,
+    };
+    let pool = match target {
+        Target::Counters(counters) => Some(counters.pool.clone()),
+        Target::Shop(_) => None,
+    };
+    let one = move |op: Op, shop: Option<Shop>, pool: Option<PgPool>| async move {
         let start = Instant::now();
-        for (cart, sku) in &plan {
-            or_exit("set_line", shop.set_line(*cart, sku, Quantity::ONE).await);
+        match (op, shop, pool) {
+            (Op::Reserve(cart, sku), Some(shop), _) => {
+                match shop.set_line(cart, &sku, Quantity::ONE).await {
+                    Ok(_) if !refusals => {}
+                    Err(Error::InsufficientStock { .. }) if refusals => {}
+                    Ok(_) => or_exit("set_line on a sold-out SKU", Err("it held")),
+                    Err(error) => or_exit("set_line", Err(error)),
+                }
+            }
+            (Op::Update(id), _, Some(pool)) => {
+                or_exit(
+                    "update",
+                    sqlx::query("UPDATE bench_counter SET n = n + 1 WHERE id = $1")
+                        .bind(id)
+                        .execute(&pool)
+                        .await,
+                );
+            }
+            _ => or_exit("bench plan", Err("an operation for another target")),
         }
-        return start.elapsed();
-    }
-    // Deal the plan out to the tasks before the clock starts.
-    let mut batches: Vec<Vec<(CartId, Sku)>> = (0..tasks).map(|_| Vec::new()).collect();
-    for (i, step) in plan.into_iter().enumerate() {
+        u32::try_from(start.elapsed().as_micros()).unwrap_or(u32::MAX)
+    };
+    let mut batches: Vec<Vec<Op>> = (0..tasks).map(|_| Vec::new()).collect();
+    for (i, op) in plan.into_iter().enumerate() {
         if let Some(batch) = batches.get_mut(i % tasks) {
-            batch.push(step);
+            batch.push(op);
         }
     }
     let start = Instant::now();
+    let mut latencies = Vec::new();
+    if tasks == 1 {
+        for op in batches.into_iter().flatten() {
+            latencies.push(one(op, shop.clone(), pool.clone()).await);
+        }
+        return (start.elapsed(), latencies);
+    }
     let handles: Vec<_> = batches
         .into_iter()
         .map(|batch| {
-            let shop = shop.clone();
+            let (shop, pool) = (shop.clone(), pool.clone());
             tokio::spawn(async move {
-                for (cart, sku) in &batch {
-                    shop.set_line(*cart, sku, Quantity::ONE).await?;
+                let mut latencies = Vec::with_capacity(batch.len());
+                for op in batch {
+                    latencies.push(one(op, shop.clone(), pool.clone()).await);
                 }
-                Ok::<_, commerce_core::Error>(())
+                latencies
             })
         })
         .collect();
     for handle in handles {
-        or_exit("set_line", or_exit("reservation task", handle.await));
+        latencies.extend(or_exit("a task", handle.await));
     }
-    start.elapsed()
+    (start.elapsed(), latencies)
 }
 
-/// One benchmark: `name` on a fresh fixture of `skus` SKUs with `tasks`
-/// tasks, with `prefill` live holds on the first SKU before it starts;
-/// prints how many holds it left. The fixture is built on the first call,
+/// What one benchmark measured, for the summary.
+struct Measured {
+    store: &'static str,
+    name: String,
+    skus: usize,
+    tasks: usize,
+    refusals: bool,
+    ops_per_sec: f64,
+    p50_us: u32,
+    p99_us: u32,
+}
+
+/// One benchmark's shape.
+#[derive(Clone, Copy)]
+struct Scenario {
+    skus: usize,
+    tasks: usize,
+    /// Live holds put on the first SKU before it starts.
+    prefill: usize,
+    /// The first SKU's only unit is held: every call is refused.
+    sold_out: bool,
+}
+
+impl Scenario {
+    fn name(self) -> String {
+        if self.sold_out {
+            format!("sold_out_sku_{}_tasks", self.tasks)
+        } else if self.skus == 1 && self.prefill > 0 {
+            format!("hot_sku_{}_tasks_{}_holds", self.tasks, self.prefill)
+        } else if self.skus == 1 {
+            format!("hot_sku_{}_tasks", self.tasks)
+        } else {
+            format!("uniform_{}_skus_{}_tasks", self.skus, self.tasks)
+        }
+    }
+}
+
+async fn target(backend: Backend, factory: Option<&PgFactory>, scenario: Scenario) -> Target {
+    if backend == Backend::PgLimit {
+        let Some(factory) = factory else {
+            or_exit("the limit", Err("needs PostgreSQL"))
+        };
+        return Target::Counters(counters(factory, scenario.skus).await);
+    }
+    let fixture = fixture(backend, factory, scenario.skus).await;
+    if let Some(hot) = fixture.skus.first() {
+        if scenario.sold_out {
+            // One unit, held by a cart: sold out while that hold lives.
+            or_exit(
+                "counting one unit",
+                fixture
+                    .shop
+                    .correct_stock(hot, Quantity::ONE, Some("bench: one left".into()))
+                    .await,
+            );
+            let cart = or_exit("cart", fixture.shop.create_cart(Currency::AUD).await);
+            or_exit(
+                "holding it",
+                fixture.shop.set_line(cart.id, hot, Quantity::ONE).await,
+            );
+        }
+        let ids = carts(&fixture.shop, scenario.prefill).await;
+        let plan = ids
+            .into_iter()
+            .map(|id| Op::Reserve(id, hot.clone()))
+            .collect();
+        let target = Target::Shop(fixture);
+        run(&target, plan, TASKS, false).await;
+        return target;
+    }
+    Target::Shop(fixture)
+}
+
+/// One benchmark; what it measured. The target is built on the first call,
 /// so a benchmark that a command-line filter skips creates no database.
-/// When the next batch would take the hot SKU past [`REFILL_AFTER`] holds,
-/// a fresh fixture (prefilled again) replaces it before the clock starts.
-#[allow(clippy::too_many_arguments)]
 fn bench(
     group: &mut BenchmarkGroup<'_, WallTime>,
     runtime: &Runtime,
     backend: Backend,
     factory: Option<&PgFactory>,
-    name: &str,
-    skus: usize,
-    tasks: usize,
-    prefill: usize,
-) {
-    let mut built: Option<Fixture> = None;
+    scenario: Scenario,
+) -> Option<Measured> {
+    let name = scenario.name();
+    let mut built: Option<Target> = None;
     let mut draw = Xorshift(0x9E37_79B9_7F4A_7C15);
-    let mut made: u64 = 0;
-    let mut on_fixture: u64 = 0;
-    let prefilled = u64::try_from(prefill).unwrap_or(u64::MAX);
-    let make = |runtime: &Runtime| {
-        runtime.block_on(async {
-            let fixture = fixture(backend, factory, skus).await;
-            if let Some(hot) = fixture.skus.first() {
-                let ids = carts(&fixture.shop, prefill).await;
-                let plan = ids.into_iter().map(|id| (id, hot.clone())).collect();
-                reserve(&fixture.shop, plan, TASKS).await;
-            }
-            fixture
-        })
-    };
-    group.bench_function(name, |b| {
-        if built.is_none() {
-            built = Some(make(runtime));
+    let (mut made, mut on_fixture, mut timed) = (0u64, 0u64, Duration::ZERO);
+    let mut latencies: Vec<u32> = Vec::new();
+    let prefilled = u64::try_from(scenario.prefill).unwrap_or(u64::MAX);
+    let make = |runtime: &Runtime| runtime.block_on(target(backend, factory, scenario));
+    group.bench_function(&name, |b| {
+        let mut target = built.take().unwrap_or_else(|| {
             on_fixture = prefilled;
-        }
-        let mut fixture = built.take().unwrap_or_else(|| make(runtime));
+            make(runtime)
+        });
         b.iter_custom(|iters| {
-            // The hot SKU takes every reservation (uniform SKUs far fewer).
-            if skus == 1 && on_fixture.saturating_add(iters) > REFILL_AFTER {
-                fixture = make(runtime);
+            let hot = scenario.skus == 1 && !scenario.sold_out;
+            if hot
+                && matches!(target, Target::Shop(_))
+                && on_fixture.saturating_add(iters) > REFILL_AFTER
+            {
+                target = make(runtime);
                 on_fixture = prefilled;
             }
             let count = usize::try_from(iters).unwrap_or(usize::MAX);
-            let picks: Vec<Sku> = (0..count)
-                .filter_map(|_| fixture.skus.get(draw.below(fixture.skus.len())).cloned())
-                .collect();
+            let (duration, mut measured) = runtime.block_on(async {
+                let plan: Vec<Op> = match &target {
+                    Target::Shop(fixture) => {
+                        let ids = carts(&fixture.shop, count).await;
+                        ids.into_iter()
+                            .filter_map(|id| {
+                                let sku = fixture.skus.get(draw.below(fixture.skus.len()))?;
+                                Some(Op::Reserve(id, sku.clone()))
+                            })
+                            .collect()
+                    }
+                    Target::Counters(counters) => (0..count)
+                        .map(|_| Op::Update(i32::try_from(draw.below(counters.rows)).unwrap_or(0)))
+                        .collect(),
+                };
+                run(&target, plan, scenario.tasks, scenario.sold_out).await
+            });
             made += iters;
             on_fixture = on_fixture.saturating_add(iters);
-            let shop = &fixture.shop;
-            runtime.block_on(async move {
-                let ids = carts(shop, picks.len()).await;
-                reserve(shop, ids.into_iter().zip(picks).collect(), tasks).await
-            })
+            timed += duration;
+            latencies.append(&mut measured);
+            duration
         });
-        built = Some(fixture);
+        built = Some(target);
     });
-    let Some(fixture) = built else {
-        return;
+    built.as_ref()?;
+    latencies.sort_unstable();
+    let at = |q: f64| {
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
+        let i = ((latencies.len().saturating_sub(1)) as f64 * q).round() as usize;
+        latencies.get(i).copied().unwrap_or(0)
     };
-    // The live holds left, read back from the store: the hot SKU's, or the
-    // total and the largest over the uniform SKUs.
-    let held = runtime.block_on(async {
-        let mut total: u64 = 0;
-        let mut most: u32 = 0;
-        for sku in &fixture.skus {
-            let level = or_exit("reading the stock", fixture.shop.stock(sku).await);
-            total += u64::from(level.reserved);
-            most = most.max(level.reserved);
-        }
-        (total, most)
-    });
+    #[allow(clippy::cast_precision_loss)]
+    let ops_per_sec = made as f64 / timed.as_secs_f64().max(f64::MIN_POSITIVE);
     println!(
-        "{}/{name}: {made} reservations made (warm-up included) on {skus} SKU(s); \
-         live holds left: {} in all, at most {} on one SKU",
+        "{}/{name}: {made} operations (warm-up included), {ops_per_sec:.0} per second over the \
+         timed time; latency p50 {} µs, p99 {} µs",
         backend.group_name(),
-        held.0,
-        held.1,
+        at(0.5),
+        at(0.99),
     );
+    Some(Measured {
+        store: backend.summary_name(),
+        name,
+        skus: scenario.skus,
+        tasks: scenario.tasks,
+        refusals: scenario.sold_out,
+        ops_per_sec,
+        p50_us: at(0.5),
+        p99_us: at(0.99),
+    })
 }
 
-fn scenarios(c: &mut Criterion, runtime: &Runtime, backend: Backend, factory: Option<&PgFactory>) {
+fn scenarios(
+    c: &mut Criterion,
+    runtime: &Runtime,
+    backend: Backend,
+    factory: Option<&PgFactory>,
+    measured: &mut Vec<Measured>,
+) {
     let mut group = c.benchmark_group(backend.group_name());
-    // One element is one reservation, so criterion reports reservations per
+    // One element is one operation, so criterion reports operations per
     // second.
     group.throughput(Throughput::Elements(1));
-    if let Backend::Postgres(_) = backend {
-        // About 0.3 to 3 ms per reservation: ten samples over 5 s.
-        group
-            .sample_size(10)
-            .measurement_time(Duration::from_secs(5));
-    } else {
-        group.measurement_time(Duration::from_secs(5));
+    group.measurement_time(Duration::from_secs(5));
+    if backend != Backend::InMemory {
+        // About 0.1 to 3 ms per operation: ten samples over 5 s.
+        group.sample_size(10);
     }
-    bench(
-        &mut group,
-        runtime,
-        backend,
-        factory,
-        "hot_sku_1_task",
-        1,
-        1,
-        0,
-    );
-    bench(
-        &mut group,
-        runtime,
-        backend,
-        factory,
-        "hot_sku_8_tasks",
-        1,
-        TASKS,
-        0,
-    );
-    if let Backend::InMemory = backend {
-        bench(
-            &mut group,
-            runtime,
-            backend,
-            factory,
-            "hot_sku_8_tasks_100000_holds",
-            1,
-            TASKS,
-            PREFILLED_HOLDS,
-        );
+    let mut shapes = Vec::new();
+    for skus in [1, UNIFORM_SKUS] {
+        for tasks in TASK_COUNTS {
+            shapes.push(Scenario {
+                skus,
+                tasks,
+                prefill: 0,
+                sold_out: false,
+            });
+        }
     }
-    bench(
-        &mut group,
-        runtime,
-        backend,
-        factory,
-        "uniform_10000_skus_8_tasks",
-        UNIFORM_SKUS,
-        TASKS,
-        0,
-    );
+    if backend != Backend::PgLimit {
+        shapes.push(Scenario {
+            skus: 1,
+            tasks: 32,
+            prefill: 0,
+            sold_out: true,
+        });
+    }
+    if backend == Backend::InMemory {
+        shapes.push(Scenario {
+            skus: 1,
+            tasks: 8,
+            prefill: PREFILLED_HOLDS,
+            sold_out: false,
+        });
+    }
+    for scenario in shapes {
+        measured.extend(bench(&mut group, runtime, backend, factory, scenario));
+    }
     group.finish();
+}
+
+/// Writes `benches/results/reservation.json`.
+fn summary(measured: &[Measured]) {
+    let limit = |skus: usize, tasks: usize| {
+        measured
+            .iter()
+            .find(|m| m.store == "pg_limit" && m.skus == skus && m.tasks == tasks)
+            .map(|m| m.ops_per_sec)
+    };
+    let scenarios: Vec<serde_json::Value> = measured
+        .iter()
+        .map(|m| {
+            let ratio = limit(m.skus, m.tasks).map(|l| m.ops_per_sec / l);
+            serde_json::json!({
+                "store": m.store,
+                "benchmark": m.name,
+                "case": if m.refusals { "refusal" } else { "reservation" },
+                "skus": m.skus,
+                "tasks": m.tasks,
+                "ops_per_sec": m.ops_per_sec.round(),
+                "ratio_to_limit": ratio.map(|r| (r * 1000.0).round() / 1000.0),
+                "p50_us": m.p50_us,
+                "p99_us": m.p99_us,
+            })
+        })
+        .collect();
+    let machine = format!(
+        "{} vCPUs, {}; load average at the end {}",
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+        std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|info| {
+                info.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split(':').nth(1))
+                    .map(|m| m.trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown CPU".to_owned()),
+        std::fs::read_to_string("/proc/loadavg")
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default(),
+    );
+    let doc = serde_json::json!({
+        "machine": machine,
+        "date": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "command": "DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p commerce-benches --bench reservation",
+        "scenarios": scenarios,
+    });
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results/reservation.json");
+    let written = std::fs::create_dir_all(path.parent().unwrap_or(&path)).and_then(|()| {
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n",
+        )
+    });
+    or_exit("writing the summary", written);
+    println!("summary: {}", path.display());
 }
 
 fn reservation(c: &mut Criterion) {
@@ -374,17 +630,33 @@ fn reservation(c: &mut Criterion) {
             .enable_all()
             .build(),
     );
-    scenarios(c, &runtime, Backend::InMemory, None);
-    for strategy in [
-        ReservationStrategy::SingleStatement,
-        ReservationStrategy::AdvisoryLock,
-    ] {
-        let factory = runtime.block_on(PgFactory::from_env(strategy));
-        if let Some(reason) = factory.unavailable() {
-            println!("skipping the PostgreSQL {strategy:?} benchmarks: {reason}");
-            continue;
+    let mut measured = Vec::new();
+    let limit = runtime.block_on(PgFactory::from_env(ReservationStrategy::SingleStatement));
+    if let Some(reason) = limit.unavailable() {
+        println!("skipping PostgreSQL's limit and the PostgreSQL benchmarks: {reason}");
+    } else {
+        scenarios(c, &runtime, Backend::PgLimit, Some(&limit), &mut measured);
+    }
+    scenarios(c, &runtime, Backend::InMemory, None, &mut measured);
+    if limit.unavailable().is_none() {
+        for strategy in [
+            ReservationStrategy::SingleStatement,
+            ReservationStrategy::AdvisoryLock,
+        ] {
+            let factory = runtime.block_on(PgFactory::from_env(strategy));
+            scenarios(
+                c,
+                &runtime,
+                Backend::Postgres(strategy),
+                Some(&factory),
+                &mut measured,
+            );
         }
-        scenarios(c, &runtime, Backend::Postgres(strategy), Some(&factory));
+    }
+    // A filtered run (`cargo bench ... -- NAME`) measures part: only a full
+    // run writes the summary the README quotes.
+    if measured.iter().any(|m| m.store == "pg_limit") && measured.len() > 20 {
+        summary(&measured);
     }
 }
 

@@ -178,6 +178,11 @@ pub(crate) async fn release_allocations(
 /// Deletes the expired reservations and lapsed allocations of `sku` at
 /// `now` and takes them off its counter: the lazy reclaim of the
 /// single-statement strategy. Rows another transaction holds are skipped.
+///
+/// The SKU's row is written only when something was deleted: every refusal
+/// on a sold-out SKU runs this, and an unconditional update would take the
+/// hot row's lock, so refusals would queue behind each other and behind
+/// the writers instead of costing a read.
 pub(crate) async fn reclaim_expired(
     conn: &mut PgConnection,
     tenant: &str,
@@ -197,7 +202,8 @@ pub(crate) async fn reclaim_expired(
            RETURNING quantity) \
          UPDATE skus SET held = held \
            - (SELECT COALESCE(SUM(quantity), 0) FROM r) - (SELECT COALESCE(SUM(quantity), 0) FROM a) \
-         WHERE tenant_id = $1 AND sku = $2",
+         WHERE tenant_id = $1 AND sku = $2 \
+           AND (EXISTS (SELECT 1 FROM r) OR EXISTS (SELECT 1 FROM a))",
     )
     .bind(tenant)
     .bind(sku.as_str())
