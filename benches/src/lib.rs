@@ -25,6 +25,8 @@
 //! threshold the cart does not reach), so every promotion after them is
 //! still evaluated; a third exclusive one is evaluated last and applies.
 
+pub mod baseline;
+
 use std::collections::{BTreeSet, HashMap};
 
 use commerce_core::promotion::{

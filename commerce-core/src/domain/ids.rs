@@ -155,6 +155,32 @@ macro_rules! text_id {
         #[serde(transparent)]
         pub struct $name(String);
 
+        text_id_impls!($name, $field, $max, $charset);
+    };
+    // Shared: the text is reference-counted, so a clone is a count, not a
+    // copy (an identifier cloned into many values, such as a promotion's
+    // into each discount it gives). Compares, hashes, orders, prints and
+    // serializes exactly as the text.
+    (shared $(#[$doc:meta])* $name:ident, $field:literal, $max:literal, $charset:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        pub struct $name(std::sync::Arc<str>);
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
+        text_id_impls!($name, $field, $max, $charset);
+    };
+}
+
+/// What every text identifier has, whatever holds its text.
+macro_rules! text_id_impls {
+    ($name:ident, $field:literal, $max:literal, $charset:expr) => {
         impl $name {
             /// The longest accepted value, in bytes.
             pub const MAX_LEN: usize = $max;
@@ -163,7 +189,7 @@ macro_rules! text_id {
             pub fn parse(value: impl Into<String>) -> Result<Self, ParseError> {
                 let value = value.into();
                 check_text($field, &value, $max, $charset)?;
-                Ok(Self(value))
+                Ok(Self(value.into()))
             }
 
             /// The value as a string slice.
@@ -287,6 +313,7 @@ text_id!(
 );
 
 text_id!(
+    shared
     /// Identifies a promotion; chosen by the merchant (`"wine-5-off"`).
     ///
     /// 1 to 64 characters: lowercase ASCII letters, digits, `-` and `_`.

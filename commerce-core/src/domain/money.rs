@@ -6,7 +6,6 @@
 
 #![deny(clippy::arithmetic_side_effects)]
 
-use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
@@ -354,56 +353,109 @@ impl Money {
 
 /// The allocation behind [`Money::allocate`], on bare minor units.
 pub fn allocate_minor(total: i64, weights: &[u64]) -> Result<Vec<i64>, MoneyError> {
+    let mut parts = Vec::with_capacity(weights.len());
+    allocate_minor_into(total, weights, &mut parts, &mut Vec::new())?;
+    Ok(parts)
+}
+
+/// [`allocate_minor`] into `parts` (cleared first), with `scratch` for the
+/// remainders, so that a caller allocating often can reuse both.
+///
+/// Each part is `⌊|total| × weight / Σ weights⌋`, computed in `u64` when the
+/// product fits and in `u128` otherwise. The units left over go one each to
+/// the largest remainders, ties to the earlier part: only parts with a
+/// non-zero remainder can get one (the remainders sum to the units left
+/// over times `Σ weights`, and each is below `Σ weights`), and those are
+/// chosen by selection rather than by sorting every remainder.
+pub(crate) fn allocate_minor_into(
+    total: i64,
+    weights: &[u64],
+    parts: &mut Vec<i64>,
+    scratch: &mut Vec<(u128, usize)>,
+) -> Result<(), MoneyError> {
+    parts.clear();
+    scratch.clear();
     let weight_sum = weights.iter().try_fold(0_u128, |sum, &w| {
         sum.checked_add(u128::from(w)).ok_or(MoneyError::Overflow)
     })?;
     if weight_sum == 0 {
         return Err(MoneyError::NoWeights);
     }
-    let magnitude = u128::from(total.unsigned_abs());
-    let mut parts = Vec::with_capacity(weights.len());
-    let mut remainders = Vec::with_capacity(weights.len());
-    let mut given: u128 = 0;
+    let magnitude = total.unsigned_abs();
+    let small_sum = u64::try_from(weight_sum).ok();
+    let mut given: u64 = 0;
     for (index, &weight) in weights.iter().enumerate() {
-        // magnitude < 2^64 and weight < 2^64, so the product fits in u128,
-        // and weight_sum is not zero; checked all the same.
-        let exact = magnitude
-            .checked_mul(u128::from(weight))
-            .ok_or(MoneyError::Overflow)?;
-        let part = exact.checked_div(weight_sum).ok_or(MoneyError::Overflow)?;
-        let remainder = exact.checked_rem(weight_sum).ok_or(MoneyError::Overflow)?;
+        // Each part is at most `magnitude`, so it fits in a `u64` (and in
+        // an `i64` once signed, checked below).
+        let (part, remainder) = match (small_sum, magnitude.checked_mul(weight)) {
+            (Some(sum), Some(exact)) => {
+                let part = exact.checked_div(sum).ok_or(MoneyError::Overflow)?;
+                let remainder = exact.checked_rem(sum).ok_or(MoneyError::Overflow)?;
+                (part, u128::from(remainder))
+            }
+            _ => {
+                // magnitude < 2^64 and weight < 2^64, so the product fits
+                // in u128, and weight_sum is not zero; checked all the same.
+                let exact = u128::from(magnitude)
+                    .checked_mul(u128::from(weight))
+                    .ok_or(MoneyError::Overflow)?;
+                let part = exact.checked_div(weight_sum).ok_or(MoneyError::Overflow)?;
+                let remainder = exact.checked_rem(weight_sum).ok_or(MoneyError::Overflow)?;
+                (
+                    u64::try_from(part).map_err(|_| MoneyError::Overflow)?,
+                    remainder,
+                )
+            }
+        };
         given = given.checked_add(part).ok_or(MoneyError::Overflow)?;
-        parts.push(part);
-        remainders.push((remainder, index));
+        if remainder > 0 {
+            scratch.push((remainder, index));
+        }
+        parts.push(signed(part, total)?);
+    }
+    // Each part is rounded down, so what was given is at most the magnitude,
+    // and less by fewer units than there are non-zero remainders.
+    let leftover = usize::try_from(magnitude.checked_sub(given).ok_or(MoneyError::Overflow)?)
+        .unwrap_or(usize::MAX);
+    if leftover == 0 {
+        return Ok(());
     }
     // Largest remainder first; equal remainders go to the earlier index.
-    remainders.sort_by(|a, b| match b.0.cmp(&a.0) {
-        Ordering::Equal => a.1.cmp(&b.1),
-        other => other,
-    });
-    // Each part is rounded down, so what was given is at most the magnitude,
-    // and less by fewer units than there are parts.
-    let leftover = magnitude.checked_sub(given).ok_or(MoneyError::Overflow)?;
-    for &(_, index) in remainders
-        .iter()
-        .take(usize::try_from(leftover).unwrap_or(usize::MAX))
-    {
-        if let Some(part) = parts.get_mut(index) {
-            *part = part.checked_add(1).ok_or(MoneyError::Overflow)?;
+    if leftover < scratch.len() {
+        match small_sum {
+            // Remainders below 2^64 and indices pack into one key that
+            // orders them so, smallest first: a cheaper comparison.
+            Some(_) => {
+                for entry in scratch.iter_mut() {
+                    let remainder = u64::try_from(entry.0).unwrap_or(u64::MAX);
+                    let key = u128::from(u64::MAX.saturating_sub(remainder)) << 64;
+                    *entry = (key | entry.1 as u128, entry.1);
+                }
+                scratch.select_nth_unstable_by_key(leftover, |entry| entry.0);
+            }
+            None => {
+                scratch.select_nth_unstable_by(leftover, |a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            }
         }
     }
-    parts
-        .into_iter()
-        .map(|part| {
-            let signed = i128::try_from(part).map_err(|_| MoneyError::Overflow)?;
-            let signed = if total < 0 {
-                signed.checked_neg().ok_or(MoneyError::Overflow)?
-            } else {
-                signed
-            };
-            i64::try_from(signed).map_err(|_| MoneyError::Overflow)
-        })
-        .collect()
+    let unit = if total < 0 { -1 } else { 1 };
+    for &(_, index) in scratch.iter().take(leftover) {
+        if let Some(part) = parts.get_mut(index) {
+            *part = part.checked_add(unit).ok_or(MoneyError::Overflow)?;
+        }
+    }
+    Ok(())
+}
+
+/// `magnitude` with the sign of `total`, or an overflow error.
+fn signed(magnitude: u64, total: i64) -> Result<i64, MoneyError> {
+    let signed = i128::from(magnitude);
+    let signed = if total < 0 {
+        signed.checked_neg().ok_or(MoneyError::Overflow)?
+    } else {
+        signed
+    };
+    i64::try_from(signed).map_err(|_| MoneyError::Overflow)
 }
 
 impl fmt::Display for Money {

@@ -3,6 +3,16 @@
 //!
 //! Every sum, product and difference is checked: amounts that do not fit
 //! are [`MoneyError::Overflow`], never a wrap or a panic.
+//!
+//! The engine works on the lines in SKU order (the order allocations see),
+//! by their position in that order. It indexes them once, by SKU, category
+//! and product, so a selector is answered by a few lookups into a bit set
+//! of positions rather than a comparison per line and selector, and the
+//! lines it matches are the set bits, already in SKU order. A subtotal
+//! measured as priced is summed in integers (the decimal sum of whole minor
+//! units was exactly that); one measured with or without tax keeps the
+//! decimal arithmetic, computing each line's adjusted amount once per
+//! amount, and a sum before discounts once per selection.
 
 #![deny(clippy::arithmetic_side_effects)]
 
@@ -10,8 +20,8 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use crate::error::{Error, Result};
-use crate::ids::{PromotionId, Sku};
-use crate::money::{Money, MoneyError, allocate_minor};
+use crate::ids::{Category, ProductId, PromotionId};
+use crate::money::{Money, MoneyError, allocate_minor_into};
 use crate::promotion::{
     Action, AmountPer, Condition, DiscountBasis, DiscountOrder, Promotion, Selector, TaxBasis,
 };
@@ -67,18 +77,17 @@ pub fn discount(input: &PricingInput) -> Result<DiscountedCart> {
     subtotal
         .checked_add(input.shipping.map_or(0, Money::minor))
         .ok_or(MoneyError::Overflow)?;
-    let mut canonical: Vec<usize> = (0..input.lines.len()).collect();
-    canonical.sort_by(|&a, &b| sku_of(input, a).cmp(&sku_of(input, b)).then(a.cmp(&b)));
+    // Line indices in SKU order (equal SKUs, which a cart does not have, by index).
+    let mut keyed: Vec<(&str, usize)> = input
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| (line.sku.as_str(), i))
+        .collect();
+    keyed.sort_unstable();
+    let canonical: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();
 
-    let mut state = Engine {
-        input,
-        canonical,
-        subtotals: subtotals.clone(),
-        remaining: subtotals,
-        discounts: vec![Vec::new(); input.lines.len()],
-        shipping: input.shipping.map(Money::minor),
-        shipping_discounts: Vec::new(),
-    };
+    let mut state = Engine::new(input, &canonical, &subtotals);
     let mut promotions: Vec<&Promotion> = input.promotions.iter().collect();
     promotions.sort_by(|a, b| {
         a.priority()
@@ -107,17 +116,41 @@ pub fn discount(input: &PricingInput) -> Result<DiscountedCart> {
             outcome,
         });
     }
+    // Back from SKU order to cart order, each line's discounts in the
+    // order they were given.
+    let mut counts = vec![0_usize; canonical.len()];
+    for &(p, _, _) in &state.given {
+        if let Some(count) = counts.get_mut(p) {
+            *count = count.saturating_add(1);
+        }
+    }
+    let mut discounts: Vec<Vec<LineDiscount>> = vec![Vec::new(); input.lines.len()];
+    let mut remaining = subtotals;
+    for ((&i, count), left) in canonical.iter().zip(counts).zip(&state.remaining) {
+        if let (Some(d), Some(r)) = (discounts.get_mut(i), remaining.get_mut(i)) {
+            *d = Vec::with_capacity(count);
+            *r = *left;
+        }
+    }
+    for (p, promotion, off) in state.given {
+        if let Some(d) = canonical.get(p).and_then(|&i| discounts.get_mut(i)) {
+            d.push(LineDiscount {
+                promotion: promotion.clone(),
+                amount: Money::new(off, currency),
+            });
+        }
+    }
     Ok(DiscountedCart {
         currency,
         prices: input.tax.prices,
         shipping_tax: input.tax.shipping.clone(),
         lines: input.lines.clone(),
-        discounts: state.discounts,
-        remaining: state.remaining,
+        discounts,
+        remaining,
         shipping: state.shipping,
         shipping_discounts: state.shipping_discounts,
         reports,
-        canonical: state.canonical,
+        canonical,
     })
 }
 
@@ -176,44 +209,284 @@ fn allocate_exact(total: i64, exacts: &[Decimal]) -> Result<Vec<i64>, MoneyError
     Ok(parts)
 }
 
-fn sku_of(input: &PricingInput, index: usize) -> Option<&Sku> {
-    input.lines.get(index).map(|line| &line.sku)
+/// Carts of up to `64 × INLINE_WORDS` lines keep their bit sets inline.
+const INLINE_WORDS: usize = 4;
+
+/// A set of line positions (in SKU order), one bit each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Mask {
+    Inline([u64; INLINE_WORDS]),
+    Heap(Vec<u64>),
+}
+
+impl Mask {
+    /// No line of a cart of `len` lines.
+    fn empty(len: usize) -> Self {
+        let words = len.div_ceil(64);
+        if words <= INLINE_WORDS {
+            Mask::Inline([0; INLINE_WORDS])
+        } else {
+            Mask::Heap(vec![0; words])
+        }
+    }
+
+    fn words(&self) -> &[u64] {
+        match self {
+            Mask::Inline(words) => words,
+            Mask::Heap(words) => words,
+        }
+    }
+
+    fn words_mut(&mut self) -> &mut [u64] {
+        match self {
+            Mask::Inline(words) => words,
+            Mask::Heap(words) => words,
+        }
+    }
+
+    fn insert(&mut self, position: usize) {
+        if let Some(word) = self.words_mut().get_mut(position / 64) {
+            *word |= 1_u64 << (position % 64);
+        }
+    }
+
+    fn union(&mut self, other: &Mask) {
+        for (word, other) in self.words_mut().iter_mut().zip(other.words()) {
+            *word |= *other;
+        }
+    }
+
+    /// The positions, in ascending (SKU) order.
+    fn positions(&self) -> Positions<'_> {
+        Positions {
+            words: self.words().iter(),
+            current: 0,
+            base: 0,
+            next_base: 0,
+        }
+    }
+}
+
+/// The set bits of a [`Mask`], lowest first.
+struct Positions<'a> {
+    words: std::slice::Iter<'a, u64>,
+    /// The bits of the current word not yet returned.
+    current: u64,
+    /// The position of the current word's lowest bit.
+    base: usize,
+    /// The position of the next word's lowest bit.
+    next_base: usize,
+}
+
+impl Iterator for Positions<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        while self.current == 0 {
+            self.current = *self.words.next()?;
+            self.base = self.next_base;
+            self.next_base = self.next_base.saturating_add(64);
+        }
+        let bit = self.current.trailing_zeros() as usize;
+        self.current &= self.current.wrapping_sub(1);
+        Some(self.base.saturating_add(bit))
+    }
+}
+
+/// The lines in SKU order, indexed for selectors.
+struct Index<'a> {
+    /// The lines, by position.
+    lines: Vec<&'a PricingLine>,
+    /// Every line.
+    all: Mask,
+    /// Positions grouped by category, each group in SKU order.
+    by_category: Vec<usize>,
+    /// Each category, with its group's range in `by_category`, by category.
+    categories: Vec<(&'a Category, usize, usize)>,
+    /// Positions grouped by product, each group in SKU order.
+    by_product: Vec<usize>,
+    /// Each product, with its group's range in `by_product`, by product.
+    products: Vec<(ProductId, usize, usize)>,
+}
+
+/// `keyed` (key, position) pairs sorted, as the positions and each distinct
+/// key with the range of its positions.
+fn group<K: Ord + Copy>(mut keyed: Vec<(K, usize)>) -> (Vec<usize>, Vec<(K, usize, usize)>) {
+    keyed.sort_unstable();
+    let mut groups: Vec<(K, usize, usize)> = Vec::new();
+    for (at, &(key, _)) in keyed.iter().enumerate() {
+        match groups.last_mut() {
+            Some((last, _, end)) if *last == key => *end = at.saturating_add(1),
+            _ => groups.push((key, at, at.saturating_add(1))),
+        }
+    }
+    (keyed.into_iter().map(|(_, p)| p).collect(), groups)
+}
+
+impl<'a> Index<'a> {
+    /// The index of `lines`; grouped by category and product only when
+    /// there are `promotions` to select lines (a cart without them needs
+    /// none of it).
+    fn new(lines: Vec<&'a PricingLine>, promotions: bool) -> Self {
+        if !promotions {
+            return Self {
+                all: Mask::empty(0),
+                lines,
+                by_category: Vec::new(),
+                categories: Vec::new(),
+                by_product: Vec::new(),
+                products: Vec::new(),
+            };
+        }
+        let (by_category, categories) = group(
+            lines
+                .iter()
+                .enumerate()
+                .map(|(p, line)| (&line.category, p))
+                .collect(),
+        );
+        let (by_product, products) = group(
+            lines
+                .iter()
+                .enumerate()
+                .map(|(p, line)| (line.product, p))
+                .collect(),
+        );
+        let mut all = Mask::empty(lines.len());
+        (0..lines.len()).for_each(|p| all.insert(p));
+        Self {
+            lines,
+            all,
+            by_category,
+            categories,
+            by_product,
+            products,
+        }
+    }
+
+    fn line(&self, position: usize) -> Option<&'a PricingLine> {
+        self.lines.get(position).copied()
+    }
+
+    fn quantity(&self, position: usize) -> u64 {
+        self.line(position)
+            .map_or(0, |line| u64::from(line.quantity.get()))
+    }
+
+    /// The lines `selector` matches.
+    fn select(&self, selector: &Selector) -> Mask {
+        if let Selector::All = selector {
+            return self.all.clone();
+        }
+        let mut mask = Mask::empty(self.lines.len());
+        self.add(selector, &mut mask);
+        mask
+    }
+
+    /// Adds the lines `selector` matches to `mask`.
+    fn add(&self, selector: &Selector, mask: &mut Mask) {
+        let insert_group = |mask: &mut Mask, positions: &[usize], start: usize, end: usize| {
+            positions
+                .get(start..end)
+                .unwrap_or_default()
+                .iter()
+                .for_each(|&p| mask.insert(p));
+        };
+        match selector {
+            Selector::All => mask.union(&self.all),
+            Selector::Category { category } => {
+                if let Ok(at) = self
+                    .categories
+                    .binary_search_by(|(c, _, _)| (*c).cmp(category))
+                    && let Some(&(_, start, end)) = self.categories.get(at)
+                {
+                    insert_group(mask, &self.by_category, start, end);
+                }
+            }
+            Selector::Sku { sku } => {
+                let start = self.lines.partition_point(|line| line.sku < *sku);
+                (start..self.lines.len())
+                    .take_while(|&p| self.line(p).is_some_and(|line| line.sku == *sku))
+                    .for_each(|p| mask.insert(p));
+            }
+            Selector::Product { product } => {
+                if let Ok(at) = self.products.binary_search_by(|(p, _, _)| p.cmp(product))
+                    && let Some(&(_, start, end)) = self.products.get(at)
+                {
+                    insert_group(mask, &self.by_product, start, end);
+                }
+            }
+            Selector::AnyOf { selectors } => {
+                for selector in selectors {
+                    self.add(selector, mask);
+                }
+            }
+        }
+    }
 }
 
 struct Engine<'a> {
     input: &'a PricingInput,
-    /// Line indices in SKU order: the order allocations see.
-    canonical: Vec<usize>,
+    index: Index<'a>,
+    /// By position: the subtotals before any discount.
     subtotals: Vec<i64>,
+    /// By position: what is left of each line.
     remaining: Vec<i64>,
-    discounts: Vec<Vec<LineDiscount>>,
+    /// Each discount given to a line, in the order given: (position,
+    /// promotion, amount). Kept flat, and made into each line's list once
+    /// at the end.
+    given: Vec<(usize, &'a PromotionId, i64)>,
     shipping: Option<i64>,
     shipping_discounts: Vec<LineDiscount>,
+    /// By position: the last amount measured with or without tax, and what
+    /// it came to. Only one of the two adjustments can apply to a cart
+    /// (adding tax to tax-exclusive prices, or taking it out of inclusive
+    /// ones), so the amount is the key.
+    adjusted: Vec<Option<(i64, Decimal)>>,
+    /// Sums before discounts, with or without tax, of the selections
+    /// measured so far.
+    adjusted_before: Vec<(TaxBasis, Mask, Decimal)>,
+    /// Buffers reused from one promotion to the next: the weights, parts
+    /// and remainders of an allocation, and the discounts of one promotion.
+    weights: Vec<u64>,
+    parts: Vec<i64>,
+    remainders: Vec<(u128, usize)>,
+    offs: Vec<(usize, i64)>,
 }
 
-impl Engine<'_> {
-    fn line(&self, index: usize) -> Option<&PricingLine> {
-        self.input.lines.get(index)
-    }
-
-    fn remaining(&self, index: usize) -> i64 {
-        self.remaining.get(index).copied().unwrap_or(0)
-    }
-
-    /// Matching line indices in canonical order.
-    fn matching(&self, selector: &Selector) -> Vec<usize> {
-        self.canonical
+impl<'a> Engine<'a> {
+    fn new(input: &'a PricingInput, canonical: &[usize], subtotals: &[i64]) -> Self {
+        let lines = canonical
             .iter()
-            .copied()
-            .filter(|&i| {
-                self.line(i)
-                    .is_some_and(|l| selector.matches(&l.sku, l.product, &l.category))
-            })
-            .collect()
+            .filter_map(|&i| input.lines.get(i))
+            .collect();
+        let subtotals: Vec<i64> = canonical
+            .iter()
+            .map(|&i| subtotals.get(i).copied().unwrap_or(0))
+            .collect();
+        Self {
+            input,
+            index: Index::new(lines, !input.promotions.is_empty()),
+            remaining: subtotals.clone(),
+            given: Vec::new(),
+            adjusted: vec![None; subtotals.len()],
+            subtotals,
+            shipping: input.shipping.map(Money::minor),
+            shipping_discounts: Vec::new(),
+            adjusted_before: Vec::new(),
+            weights: Vec::new(),
+            parts: Vec::new(),
+            remainders: Vec::new(),
+            offs: Vec::new(),
+        }
+    }
+
+    fn remaining(&self, position: usize) -> i64 {
+        self.remaining.get(position).copied().unwrap_or(0)
     }
 
     /// Why `promotion` cannot apply, or `None` if it can.
-    fn eligibility(&self, promotion: &Promotion) -> Result<Option<NotApplied>> {
+    fn eligibility(&mut self, promotion: &Promotion) -> Result<Option<NotApplied>> {
         let now = self.input.now;
         for condition in promotion.conditions() {
             if let Condition::Window { starts_at, ends_at } = condition {
@@ -232,24 +505,27 @@ impl Engine<'_> {
                 return Ok(Some(NotApplied::CodeMissing { code: code.clone() }));
             }
         }
-        let usage = self
-            .input
-            .usage
-            .get(promotion.id())
-            .copied()
-            .unwrap_or_default();
-        if let Some(limit) = promotion
-            .usage_limit()
-            .filter(|limit| usage.total >= *limit)
-        {
-            return Ok(Some(NotApplied::UsageExhausted { limit }));
-        }
-        if let Some(limit) = promotion.per_customer_limit() {
-            if self.input.customer.id.is_none() {
-                return Ok(Some(NotApplied::CustomerRequired));
+        // The usage only matters to a limited promotion.
+        if promotion.usage_limit().is_some() || promotion.per_customer_limit().is_some() {
+            let usage = self
+                .input
+                .usage
+                .get(promotion.id())
+                .copied()
+                .unwrap_or_default();
+            if let Some(limit) = promotion
+                .usage_limit()
+                .filter(|limit| usage.total >= *limit)
+            {
+                return Ok(Some(NotApplied::UsageExhausted { limit }));
             }
-            if usage.by_customer >= limit {
-                return Ok(Some(NotApplied::CustomerLimitReached { limit }));
+            if let Some(limit) = promotion.per_customer_limit() {
+                if self.input.customer.id.is_none() {
+                    return Ok(Some(NotApplied::CustomerRequired));
+                }
+                if usage.by_customer >= limit {
+                    return Ok(Some(NotApplied::CustomerLimitReached { limit }));
+                }
             }
         }
         if let Some(found) = promotion.currency().filter(|c| *c != self.input.currency) {
@@ -264,7 +540,7 @@ impl Engine<'_> {
     }
 
     /// What an unmet condition measured, or `None` if it holds.
-    fn unmet(&self, condition: &Condition) -> Result<Option<Measured>> {
+    fn unmet(&mut self, condition: &Condition) -> Result<Option<Measured>> {
         let customer = &self.input.customer;
         Ok(match condition {
             Condition::CustomerGroup { group } if !customer.groups.contains(group) => {
@@ -275,10 +551,10 @@ impl Engine<'_> {
             Condition::FirstOrder if !customer.first_order => Some(Measured::FirstOrder),
             Condition::MinQuantity { selector, quantity } => {
                 let found = self
-                    .matching(selector)
-                    .iter()
-                    .filter_map(|&i| self.line(i))
-                    .try_fold(0_u64, |sum, l| sum.checked_add(u64::from(l.quantity.get())))
+                    .index
+                    .select(selector)
+                    .positions()
+                    .try_fold(0_u64, |sum, p| sum.checked_add(self.index.quantity(p)))
                     .ok_or(MoneyError::Overflow)?;
                 (found < u64::from(*quantity)).then(|| Measured::Quantity {
                     required: *quantity,
@@ -291,50 +567,118 @@ impl Engine<'_> {
                 discounts,
                 tax,
             } => {
-                let mut found = Decimal::ZERO;
-                for i in self.matching(selector) {
-                    let base = match discounts {
-                        DiscountBasis::BeforeDiscounts => {
-                            self.subtotals.get(i).copied().unwrap_or(0)
+                let selected = self.index.select(selector);
+                let currency = self.input.currency;
+                match self.tax_adjustment(*tax) {
+                    None => {
+                        // Whole minor units: their decimal sum is exact, so
+                        // it is this sum (of at most 2^32 amounts below
+                        // 2^63, it fits in an i128 and the decimal's 96 bits).
+                        let bases = match discounts {
+                            DiscountBasis::BeforeDiscounts => &self.subtotals,
+                            DiscountBasis::AfterDiscounts => &self.remaining,
+                        };
+                        let mut found: i128 = 0;
+                        for p in selected.positions() {
+                            let base = bases.get(p).copied().unwrap_or(0);
+                            found = found
+                                .checked_add(i128::from(base))
+                                .ok_or(MoneyError::Overflow)?;
                         }
-                        DiscountBasis::AfterDiscounts => self.remaining(i),
-                    };
-                    found = decimal_add(found, self.measure_tax(i, base, *tax)?)?;
+                        (found < i128::from(amount.minor())).then(|| Measured::Subtotal {
+                            required: *amount,
+                            found: Money::new(i64::try_from(found).unwrap_or(i64::MAX), currency),
+                        })
+                    }
+                    Some(add) => {
+                        let found = self.adjusted_sum(&selected, *discounts, *tax, add)?;
+                        (found < Decimal::from(amount.minor())).then(|| Measured::Subtotal {
+                            required: *amount,
+                            found: Money::new(
+                                RoundingMode::HalfUp.to_minor(found).unwrap_or(i64::MAX),
+                                currency,
+                            ),
+                        })
+                    }
                 }
-                (found < Decimal::from(amount.minor())).then(|| Measured::Subtotal {
-                    required: *amount,
-                    found: Money::new(
-                        RoundingMode::HalfUp.to_minor(found).unwrap_or(i64::MAX),
-                        self.input.currency,
-                    ),
-                })
             }
             _ => None,
         })
     }
 
-    /// `base` minor units of line `index`, on the tax basis asked for.
-    fn measure_tax(&self, index: usize, base: i64, basis: TaxBasis) -> Result<Decimal> {
-        let amount = Decimal::from(base);
-        let prices = self.input.tax.prices;
-        let adjust = match (basis, prices) {
+    /// Whether measuring on `basis` adds the tax to the prices (`true`),
+    /// takes it out of them (`false`), or takes them as they are (`None`).
+    fn tax_adjustment(&self, basis: TaxBasis) -> Option<bool> {
+        match (basis, self.input.tax.prices) {
             (TaxBasis::AsPriced, _)
             | (TaxBasis::IncludingTax, PriceBasis::TaxInclusive)
-            | (TaxBasis::ExcludingTax, PriceBasis::TaxExclusive) => return Ok(amount),
-            (TaxBasis::IncludingTax, PriceBasis::TaxExclusive) => true,
-            (TaxBasis::ExcludingTax, PriceBasis::TaxInclusive) => false,
-        };
-        let Some(line) = self.line(index) else {
+            | (TaxBasis::ExcludingTax, PriceBasis::TaxExclusive) => None,
+            (TaxBasis::IncludingTax, PriceBasis::TaxExclusive) => Some(true),
+            (TaxBasis::ExcludingTax, PriceBasis::TaxInclusive) => Some(false),
+        }
+    }
+
+    /// The exact sum over `selected` of each line's amount (before or after
+    /// discounts) with its tax added (`add`) or taken out: the same decimal
+    /// operations in the same order as line by line, each line's computed
+    /// once per amount, and a sum before discounts once per selection.
+    fn adjusted_sum(
+        &mut self,
+        selected: &Mask,
+        discounts: DiscountBasis,
+        basis: TaxBasis,
+        add: bool,
+    ) -> Result<Decimal> {
+        let before = discounts == DiscountBasis::BeforeDiscounts;
+        if before
+            && let Some((_, _, sum)) = self
+                .adjusted_before
+                .iter()
+                .find(|(b, mask, _)| *b == basis && mask == selected)
+        {
+            return Ok(*sum);
+        }
+        let mut found = Decimal::ZERO;
+        for p in selected.positions() {
+            let bases = if before {
+                &self.subtotals
+            } else {
+                &self.remaining
+            };
+            let base = bases.get(p).copied().unwrap_or(0);
+            found = decimal_add(found, self.adjusted(p, base, add)?)?;
+        }
+        if before {
+            self.adjusted_before.push((basis, selected.clone(), found));
+        }
+        Ok(found)
+    }
+
+    /// `base` minor units of the line at `position`, with its tax added
+    /// (`add`) or taken out.
+    fn adjusted(&mut self, position: usize, base: i64, add: bool) -> Result<Decimal> {
+        if let Some(Some((amount, measured))) = self.adjusted.get(position)
+            && *amount == base
+        {
+            return Ok(*measured);
+        }
+        let amount = Decimal::from(base);
+        let Some(line) = self.index.line(position) else {
             return Ok(amount);
         };
+        let prices = self.input.tax.prices;
         let rate = self.input.tax.rate(&line.tax_category)?;
         let tax = rate.exact_tax(base, prices)?;
-        let measured = if adjust {
+        let measured = if add {
             amount.checked_add(tax)
         } else {
             amount.checked_sub(tax)
-        };
-        Ok(measured.ok_or(MoneyError::Overflow)?)
+        }
+        .ok_or(MoneyError::Overflow)?;
+        if let Some(slot) = self.adjusted.get_mut(position) {
+            *slot = Some((base, measured));
+        }
+        Ok(measured)
     }
 
     fn round_percent(&self, base: i64, percent: Decimal) -> Result<i64> {
@@ -342,28 +686,41 @@ impl Engine<'_> {
         Ok(self.input.discount_rounding.to_minor(exact)?)
     }
 
-    /// `total` allocated over `lines` by what they have left.
-    fn spread(&self, total: i64, lines: &[usize]) -> Result<Vec<(usize, i64)>> {
-        let weights: Vec<u64> = lines
-            .iter()
-            .map(|&i| self.remaining(i).unsigned_abs())
-            .collect();
-        if total == 0 || weights.iter().all(|w| *w == 0) {
-            return Ok(Vec::new());
+    /// `total` allocated over `selected` by what they have left, added to
+    /// `lines`.
+    fn spread(&mut self, total: i64, selected: &Mask, lines: &mut Vec<(usize, i64)>) -> Result<()> {
+        self.weights.clear();
+        for p in selected.positions() {
+            let weight = self.remaining.get(p).copied().unwrap_or(0).unsigned_abs();
+            self.weights.push(weight);
         }
-        let parts = allocate_minor(total, &weights)?;
-        Ok(lines.iter().copied().zip(parts).collect())
+        if total == 0 || self.weights.iter().all(|w| *w == 0) {
+            return Ok(());
+        }
+        allocate_minor_into(total, &self.weights, &mut self.parts, &mut self.remainders)?;
+        lines.extend(selected.positions().zip(self.parts.iter().copied()));
+        Ok(())
     }
 
-    fn percent_off(&self, lines: &[usize], percent: Decimal) -> Result<Vec<(usize, i64)>> {
-        let base = checked_sum(lines.iter().map(|&i| self.remaining(i)))?;
+    fn percent_off(
+        &mut self,
+        selected: &Mask,
+        percent: Decimal,
+        lines: &mut Vec<(usize, i64)>,
+    ) -> Result<()> {
+        let base = checked_sum(selected.positions().map(|p| self.remaining(p)))?;
         let off = self.round_percent(base, percent)?.min(base);
-        self.spread(off, lines)
+        self.spread(off, selected, lines)
     }
 
-    fn amount_off(&self, lines: &[usize], amount: i64) -> Result<Vec<(usize, i64)>> {
-        let base = checked_sum(lines.iter().map(|&i| self.remaining(i)))?;
-        self.spread(amount.min(base), lines)
+    fn amount_off(
+        &mut self,
+        selected: &Mask,
+        amount: i64,
+        lines: &mut Vec<(usize, i64)>,
+    ) -> Result<()> {
+        let base = checked_sum(selected.positions().map(|p| self.remaining(p)))?;
+        self.spread(amount.min(base), selected, lines)
     }
 
     /// Per line, how many units a buy-X-get-Y discounts: as many complete
@@ -384,27 +741,26 @@ impl Engine<'_> {
         repeat: bool,
         order: DiscountOrder,
     ) -> Result<Vec<(usize, u64)>, MoneyError> {
-        let mut get_lines = self.matching(get);
-        get_lines.sort_by(|&a, &b| {
-            let price = |i| self.line(i).map(|l| l.unit_price.minor()).unwrap_or(0);
+        let mut get_lines: Vec<usize> = self.index.select(get).positions().collect();
+        let price = |p| {
+            self.index
+                .line(p)
+                .map(|l| l.unit_price.minor())
+                .unwrap_or(0)
+        };
+        // Ties in SKU order: positions are SKU order.
+        get_lines.sort_unstable_by(|&a, &b| {
             let by_price = match order {
                 DiscountOrder::CheapestFirst => price(a).cmp(&price(b)),
                 DiscountOrder::MostExpensiveFirst => price(b).cmp(&price(a)),
             };
-            by_price.then_with(|| {
-                let rank = |i| self.canonical.iter().position(|&c| c == i);
-                rank(a).cmp(&rank(b))
-            })
+            by_price.then(a.cmp(&b))
         });
-        let quantity = |i| {
-            self.line(i)
-                .map(|l| u64::from(l.quantity.get()))
-                .unwrap_or(0)
-        };
-        let buy_lines = self.matching(buy);
+        let quantity = |p| self.index.quantity(p);
+        let buy_lines: Vec<usize> = self.index.select(buy).positions().collect();
         let get_total = get_lines
             .iter()
-            .try_fold(0_u64, |sum, &i| sum.checked_add(quantity(i)))
+            .try_fold(0_u64, |sum, &p| sum.checked_add(quantity(p)))
             .ok_or(MoneyError::Overflow)?;
         let (x, y) = (u64::from(buy_quantity), u64::from(get_quantity));
         // A promotion's quantities are at least one (checked when it is built).
@@ -418,18 +774,18 @@ impl Engine<'_> {
         let try_groups = |groups: u64| -> Result<Option<Vec<(usize, u64)>>, MoneyError> {
             let mut left = groups.checked_mul(y).ok_or(MoneyError::Overflow)?;
             let mut chosen = Vec::new();
-            for &i in &get_lines {
-                let take = quantity(i).min(left);
+            for &p in &get_lines {
+                let take = quantity(p).min(left);
                 if take > 0 {
-                    chosen.push((i, take));
+                    chosen.push((p, take));
                     left = left.saturating_sub(take);
                 }
             }
             let mut buyable: u64 = 0;
-            for &i in &buy_lines {
-                let taken = chosen.iter().find(|(c, _)| *c == i).map_or(0, |(_, t)| *t);
+            for &p in &buy_lines {
+                let taken = chosen.iter().find(|(c, _)| *c == p).map_or(0, |(_, t)| *t);
                 buyable = buyable
-                    .checked_add(quantity(i).saturating_sub(taken))
+                    .checked_add(quantity(p).saturating_sub(taken))
                     .ok_or(MoneyError::Overflow)?;
             }
             let needed = groups.checked_mul(x).ok_or(MoneyError::Overflow)?;
@@ -453,40 +809,56 @@ impl Engine<'_> {
     }
 
     /// Applies `promotion`'s action, cap included.
-    fn apply(&mut self, promotion: &Promotion) -> Result<PromotionOutcome> {
-        let mut lines: Vec<(usize, i64)> = Vec::new();
+    fn apply(&mut self, promotion: &'a Promotion) -> Result<PromotionOutcome> {
+        // (position, discount) per line, in a buffer kept for the next one.
+        let mut lines = std::mem::take(&mut self.offs);
+        lines.clear();
+        let outcome = self.apply_with(promotion, &mut lines);
+        self.offs = lines;
+        outcome
+    }
+
+    fn apply_with(
+        &mut self,
+        promotion: &'a Promotion,
+        lines: &mut Vec<(usize, i64)>,
+    ) -> Result<PromotionOutcome> {
         let mut shipping_off = 0;
         match promotion.action() {
             Action::PercentOffItems { selector, percent } => {
-                lines = self.percent_off(&self.matching(selector), *percent)?;
+                let selected = self.index.select(selector);
+                self.percent_off(&selected, *percent, lines)?;
             }
             Action::PercentOffCart { percent } => {
-                lines = self.percent_off(&self.canonical.clone(), *percent)?;
+                let selected = self.index.select(&Selector::All);
+                self.percent_off(&selected, *percent, lines)?;
             }
             Action::AmountOffItems {
                 selector,
                 amount,
                 per,
-            } => match per {
-                AmountPer::Unit => {
-                    for i in self.matching(selector) {
-                        let units = self
-                            .line(i)
-                            .map(|l| i64::from(l.quantity.get()))
-                            .unwrap_or(0);
-                        // The amount and the units are positive, and what the
-                        // line has left bounds the discount: a product past
-                        // `i64::MAX` takes all of it, so saturating is exact.
-                        let off = amount.minor().saturating_mul(units);
-                        lines.push((i, off.min(self.remaining(i))));
+            } => {
+                let selected = self.index.select(selector);
+                match per {
+                    AmountPer::Unit => {
+                        for p in selected.positions() {
+                            let units =
+                                i64::from(self.index.line(p).map_or(0, |l| l.quantity.get()));
+                            // The amount and the units are positive, and what the
+                            // line has left bounds the discount: a product past
+                            // `i64::MAX` takes all of it, so saturating is exact.
+                            let off = amount.minor().saturating_mul(units);
+                            lines.push((p, off.min(self.remaining(p))));
+                        }
+                    }
+                    AmountPer::Selection => {
+                        self.amount_off(&selected, amount.minor(), lines)?;
                     }
                 }
-                AmountPer::Selection => {
-                    lines = self.amount_off(&self.matching(selector), amount.minor())?;
-                }
-            },
+            }
             Action::AmountOffCart { amount } => {
-                lines = self.amount_off(&self.canonical.clone(), amount.minor())?;
+                let selected = self.index.select(&Selector::All);
+                self.amount_off(&selected, amount.minor(), lines)?;
             }
             Action::BuyXGetY {
                 buy,
@@ -500,19 +872,20 @@ impl Engine<'_> {
                 // The exact discount of each line's discounted units, rounded
                 // once in total and allocated by largest remainder.
                 let mut exacts = Vec::new();
-                for (i, units) in
+                for (p, units) in
                     self.get_units(buy, *buy_quantity, get, *get_quantity, *repeat, *order)?
                 {
                     let quantity = self
-                        .line(i)
+                        .index
+                        .line(p)
                         .map(|l| u64::from(l.quantity.get()))
                         .unwrap_or(1);
                     let share = decimal_mul_div(
-                        Decimal::from(self.remaining(i)),
+                        Decimal::from(self.remaining(p)),
                         Decimal::from(units),
                         Decimal::from(quantity),
                     )?;
-                    exacts.push((i, decimal_mul_div(share, *percent, Decimal::ONE_HUNDRED)?));
+                    exacts.push((p, decimal_mul_div(share, *percent, Decimal::ONE_HUNDRED)?));
                 }
                 let exact_total = exacts
                     .iter()
@@ -520,8 +893,8 @@ impl Engine<'_> {
                 let total = self.input.discount_rounding.to_minor(exact_total)?;
                 let parts =
                     allocate_exact(total, &exacts.iter().map(|(_, e)| *e).collect::<Vec<_>>())?;
-                for ((i, _), off) in exacts.iter().zip(parts) {
-                    lines.push((*i, off.min(self.remaining(*i))));
+                for ((p, _), off) in exacts.iter().zip(parts) {
+                    lines.push((*p, off.min(self.remaining(*p))));
                 }
             }
             Action::FreeShipping => shipping_off = self.shipping.unwrap_or(0),
@@ -529,12 +902,19 @@ impl Engine<'_> {
         lines.retain(|(_, off)| *off > 0);
         let total = checked_sum(lines.iter().map(|(_, off)| *off).chain([shipping_off]))?;
         if let Some(cap) = promotion.cap().filter(|cap| total > cap.minor()) {
-            let mut weights: Vec<u64> = lines.iter().map(|(_, off)| off.unsigned_abs()).collect();
-            weights.push(shipping_off.unsigned_abs());
-            let mut parts = allocate_minor(cap.minor(), &weights)?;
-            shipping_off = parts.pop().unwrap_or(0);
-            for ((_, off), part) in lines.iter_mut().zip(parts) {
-                *off = part;
+            self.weights.clear();
+            self.weights
+                .extend(lines.iter().map(|(_, off)| off.unsigned_abs()));
+            self.weights.push(shipping_off.unsigned_abs());
+            allocate_minor_into(
+                cap.minor(),
+                &self.weights,
+                &mut self.parts,
+                &mut self.remainders,
+            )?;
+            shipping_off = self.parts.pop().unwrap_or(0);
+            for ((_, off), part) in lines.iter_mut().zip(&self.parts) {
+                *off = *part;
             }
             lines.retain(|(_, off)| *off > 0);
         }
@@ -543,15 +923,10 @@ impl Engine<'_> {
             return Ok(PromotionOutcome::NotApplied(NotApplied::NothingToDiscount));
         }
         let currency = self.input.currency;
-        for (i, off) in lines {
-            if let (Some(remaining), Some(discounts)) =
-                (self.remaining.get_mut(i), self.discounts.get_mut(i))
-            {
+        for &(p, off) in lines.iter() {
+            if let Some(remaining) = self.remaining.get_mut(p) {
                 *remaining = remaining.checked_sub(off).ok_or(MoneyError::Overflow)?;
-                discounts.push(LineDiscount {
-                    promotion: promotion.id().clone(),
-                    amount: Money::new(off, currency),
-                });
+                self.given.push((p, promotion.id(), off));
             }
         }
         if shipping_off > 0 {
