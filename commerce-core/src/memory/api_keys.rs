@@ -13,7 +13,7 @@ use super::TenantStores;
 impl ApiKeyStore for TenantStores {
     async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<()> {
         self.check_tenant(&key.tenant)?;
-        let mut d = self.data.lock();
+        let mut d = self.lock();
         if d.api_keys.contains_key(&key.id) {
             return Err(BackendError::new(
                 BackendErrorKind::Conflict,
@@ -26,17 +26,17 @@ impl ApiKeyStore for TenantStores {
     }
 
     async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>> {
-        Ok(self.data.lock().api_keys.get(id).cloned())
+        Ok(self.lock().api_keys.get(id).cloned())
     }
 
     async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>> {
-        let mut keys: Vec<ApiKeyRecord> = self.data.lock().api_keys.values().cloned().collect();
+        let mut keys: Vec<ApiKeyRecord> = self.lock().api_keys.values().cloned().collect();
         keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(keys)
     }
 
     async fn revoke_api_key(&self, id: &str, now: Timestamp) -> Result<bool> {
-        let mut d = self.data.lock();
+        let mut d = self.lock();
         match d.api_keys.get_mut(id) {
             Some(key) if key.revoked_at.is_none() => {
                 key.revoked_at = Some(now);
@@ -47,7 +47,7 @@ impl ApiKeyStore for TenantStores {
     }
 
     async fn touch_api_key(&self, id: &str, now: Timestamp) -> Result<()> {
-        if let Some(key) = self.data.lock().api_keys.get_mut(id)
+        if let Some(key) = self.lock().api_keys.get_mut(id)
             && key.last_used_at.is_none_or(|last| last < now)
         {
             key.last_used_at = Some(now);

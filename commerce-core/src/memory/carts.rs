@@ -14,7 +14,7 @@ use super::{
 impl CartStore for TenantStores {
     async fn insert_cart(&self, cart: &Cart) -> Result<()> {
         self.check_tenant(&cart.tenant)?;
-        let mut d = self.data.lock();
+        let mut d = self.lock();
         if d.carts.contains_key(&cart.id) {
             return Err(BackendError::new(
                 BackendErrorKind::Conflict,
@@ -27,11 +27,11 @@ impl CartStore for TenantStores {
     }
 
     async fn cart(&self, id: CartId) -> Result<Option<Cart>> {
-        Ok(self.data.lock().carts.get(&id).cloned())
+        Ok(self.lock().carts.get(&id).cloned())
     }
 
     async fn update_cart(&self, cart: CartId, update: &CartUpdate, now: Timestamp) -> Result<Cart> {
-        let mut d = self.data.lock();
+        let mut d = self.lock();
         let c = d
             .carts
             .get_mut(&cart)
@@ -51,7 +51,7 @@ impl CartStore for TenantStores {
     ) -> Result<Cart> {
         // The tenant's lock is held to the end: the line count checked here
         // is the one the line is added to.
-        let mut d = self.data.lock();
+        let mut d = self.lock();
         let c = d
             .carts
             .get(&cart)

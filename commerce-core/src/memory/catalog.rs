@@ -14,7 +14,7 @@ use super::{
 #[async_trait]
 impl CatalogStore for TenantStores {
     async fn put_product(&self, product: &Product) -> Result<()> {
-        let mut d = self.data.lock();
+        let mut d = self.lock();
         for variant in product.variants() {
             if d.sku_owner
                 .get(variant.sku())
@@ -39,7 +39,7 @@ impl CatalogStore for TenantStores {
     }
 
     async fn set_published(&self, id: ProductId, published: bool) -> Result<Option<Product>> {
-        let mut d = self.data.lock();
+        let mut d = self.lock();
         Ok(d.products.get_mut(&id).map(|product| {
             product.set_published(published);
             product.clone()
@@ -47,11 +47,11 @@ impl CatalogStore for TenantStores {
     }
 
     async fn product(&self, id: ProductId) -> Result<Option<Product>> {
-        Ok(self.data.lock().products.get(&id).cloned())
+        Ok(self.lock().products.get(&id).cloned())
     }
 
     async fn product_by_sku(&self, sku: &Sku) -> Result<Option<Product>> {
-        let d = self.data.lock();
+        let d = self.lock();
         Ok(d.sku_owner
             .get(sku)
             .and_then(|id| d.products.get(id))
@@ -59,7 +59,7 @@ impl CatalogStore for TenantStores {
     }
 
     async fn products_page(&self, query: &ProductQuery) -> Result<ProductPage> {
-        let d = self.data.lock();
+        let d = self.lock();
         let start = query.after.map_or(Bound::Unbounded, Bound::Excluded);
         let probe = usize::try_from(query.page_size())
             .unwrap_or(usize::MAX)
@@ -80,7 +80,7 @@ impl CatalogStore for TenantStores {
         if terms.is_empty() {
             return Ok(Vec::new());
         }
-        let d = self.data.lock();
+        let d = self.lock();
         // Rank: how many of the product's words a term matches, summed.
         let mut hits: Vec<(usize, &Product)> = d
             .products

@@ -21,7 +21,7 @@ impl InventoryStore for TenantStores {
         now: Timestamp,
     ) -> Result<StockLevel> {
         check_optional_text(TextField::StockNote, note.as_deref())?;
-        let mut d = self.data.lock();
+        let mut d = self.lock();
         let stock = d.stock_mut(sku)?;
         if reference.is_some_and(|r| stock.receipts.contains(r)) {
             return Ok(stock.level(sku, now));
@@ -55,7 +55,7 @@ impl InventoryStore for TenantStores {
         now: Timestamp,
     ) -> Result<StockLevel> {
         check_optional_text(TextField::StockNote, note.as_deref())?;
-        let mut d = self.data.lock();
+        let mut d = self.lock();
         let stock = d.stock_mut(sku)?;
         let held = stock.held(now, None, None);
         if u64::from(on_hand.get()) < held {
@@ -80,22 +80,22 @@ impl InventoryStore for TenantStores {
     }
 
     async fn stock(&self, sku: &Sku, now: Timestamp) -> Result<StockLevel> {
-        let mut d = self.data.lock();
+        let mut d = self.lock();
         Ok(d.stock_mut(sku)?.level(sku, now))
     }
 
     async fn next_release(&self, sku: &Sku, now: Timestamp) -> Result<Option<Timestamp>> {
-        let mut d = self.data.lock();
+        let mut d = self.lock();
         Ok(d.stock_mut(sku)?.next_release(now))
     }
 
     async fn adjustments(&self, sku: &Sku) -> Result<Vec<StockAdjustment>> {
-        let mut d = self.data.lock();
+        let mut d = self.lock();
         Ok(d.stock_mut(sku)?.adjustments.clone())
     }
 
     async fn cart_reservations(&self, cart: CartId) -> Result<Vec<Reservation>> {
-        let d = self.data.lock();
+        let d = self.lock();
         let Some(c) = d.carts.get(&cart) else {
             return Ok(Vec::new());
         };
@@ -106,7 +106,7 @@ impl InventoryStore for TenantStores {
     }
 
     async fn order_allocations(&self, order: OrderId) -> Result<Vec<Allocation>> {
-        let d = self.data.lock();
+        let d = self.lock();
         let Some(o) = d.orders.get(&order) else {
             return Ok(Vec::new());
         };
@@ -117,7 +117,7 @@ impl InventoryStore for TenantStores {
     }
 
     async fn sweep_reservations(&self, now: Timestamp, limit: usize) -> Result<usize> {
-        let mut d = self.data.lock();
+        let mut d = self.lock();
         let mut removed = 0;
         for stock in d.stock.values_mut() {
             let expired: Vec<CartId> = stock

@@ -51,7 +51,7 @@ impl TenantData {
 impl OrderStore for TenantStores {
     async fn place_order(&self, draft: &OrderDraft, now: Timestamp) -> Result<Placement> {
         self.check_tenant(&draft.tenant)?;
-        let mut d = self.data.lock();
+        let mut d = self.lock();
         if let Some(existing) = d.keys.get(&draft.idempotency_key) {
             return Placement::replay(d.order(*existing)?.clone(), draft);
         }
@@ -80,11 +80,11 @@ impl OrderStore for TenantStores {
     }
 
     async fn order(&self, id: OrderId) -> Result<Option<Order>> {
-        Ok(self.data.lock().orders.get(&id).cloned())
+        Ok(self.lock().orders.get(&id).cloned())
     }
 
     async fn order_by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<Order>> {
-        let d = self.data.lock();
+        let d = self.lock();
         Ok(d.keys.get(key).and_then(|id| d.orders.get(id)).cloned())
     }
 
@@ -94,7 +94,7 @@ impl OrderStore for TenantStores {
         after: Option<&OrderCursor>,
         limit: usize,
     ) -> Result<Vec<Order>> {
-        let d = self.data.lock();
+        let d = self.lock();
         let mut matching: Vec<&Order> = d
             .orders
             .values()
@@ -115,7 +115,7 @@ impl OrderStore for TenantStores {
     }
 
     async fn feed(&self, after: Option<FeedPosition>, limit: usize) -> Result<Vec<FeedItem>> {
-        let d = self.data.lock();
+        let d = self.lock();
         let start = d
             .feed
             .partition_point(|(position, _, _)| after.is_some_and(|after| *position <= after));
@@ -140,7 +140,7 @@ impl OrderStore for TenantStores {
         command: &OrderCommand,
         now: Timestamp,
     ) -> Result<ChangedOrder> {
-        let mut d = self.data.lock();
+        let mut d = self.lock();
         let current = d.order(order)?;
         let change = decide(current, &d.order_refunds(order), command, now)?;
         d.commit_change(change, now)
@@ -152,7 +152,7 @@ impl OrderStore for TenantStores {
         now: Timestamp,
     ) -> Result<PaymentApplication> {
         self.check_tenant(&event.tenant)?;
-        let mut d = self.data.lock();
+        let mut d = self.lock();
         if let Some(first) = d.claimed_events.get(&event.id).copied() {
             // Recorded against the order the event was first applied to.
             let order = d.order(first)?.clone();
@@ -194,7 +194,7 @@ impl OrderStore for TenantStores {
     }
 
     async fn refunds(&self, order: OrderId) -> Result<Vec<Refund>> {
-        Ok(self.data.lock().order_refunds(order))
+        Ok(self.lock().order_refunds(order))
     }
 
     async fn pending_refunds(&self, limit: usize) -> Result<Vec<Refund>> {
@@ -210,7 +210,7 @@ impl OrderStore for TenantStores {
     }
 
     async fn expire_unpaid(&self, now: Timestamp, limit: usize) -> Result<Vec<OrderId>> {
-        let mut d = self.data.lock();
+        let mut d = self.lock();
         let mut due: Vec<&Order> = d
             .orders
             .values()

@@ -20,15 +20,15 @@ impl PromotionStore for TenantStores {
     }
 
     async fn remove_promotion(&self, id: &PromotionId) -> Result<bool> {
-        Ok(self.data.lock().promotions.remove(id).is_some())
+        Ok(self.lock().promotions.remove(id).is_some())
     }
 
     async fn promotion(&self, id: &PromotionId) -> Result<Option<Promotion>> {
-        Ok(self.data.lock().promotions.get(id).cloned())
+        Ok(self.lock().promotions.get(id).cloned())
     }
 
     async fn promotions(&self) -> Result<Vec<Promotion>> {
-        let mut all: Vec<Promotion> = self.data.lock().promotions.values().cloned().collect();
+        let mut all: Vec<Promotion> = self.lock().promotions.values().cloned().collect();
         all.sort_by(|a, b| {
             a.priority()
                 .cmp(&b.priority())
@@ -42,7 +42,7 @@ impl PromotionStore for TenantStores {
         promotions: &[PromotionId],
         customer: Option<&CustomerId>,
     ) -> Result<HashMap<PromotionId, PromotionUsage>> {
-        let d = self.data.lock();
+        let d = self.lock();
         Ok(promotions
             .iter()
             .filter_map(|id| {
@@ -66,11 +66,11 @@ impl PromotionStore for TenantStores {
 #[async_trait]
 impl SettingsStore for TenantStores {
     async fn settings(&self) -> Result<Option<ShopSettings>> {
-        Ok(self.data.lock().settings.clone())
+        Ok(self.lock().settings.clone())
     }
 
     async fn put_settings(&self, settings: &ShopSettings) -> Result<()> {
-        self.data.lock().settings = Some(settings.clone());
+        self.lock().settings = Some(settings.clone());
         Ok(())
     }
 }
