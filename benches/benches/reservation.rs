@@ -106,6 +106,7 @@ impl Backend {
             Backend::PgLimit => "reservation_pg_limit",
             Backend::InMemory => "reservation_in_memory",
             Backend::Postgres(ReservationStrategy::AdvisoryLock) => "reservation_pg_advisory_lock",
+            Backend::Postgres(ReservationStrategy::Grouped) => "reservation_pg_grouped",
             Backend::Postgres(_) => "reservation_pg_single_statement",
         }
     }
@@ -116,6 +117,7 @@ impl Backend {
             Backend::PgLimit => "pg_limit",
             Backend::InMemory => "memory",
             Backend::Postgres(ReservationStrategy::AdvisoryLock) => "pg_advisory_lock",
+            Backend::Postgres(ReservationStrategy::Grouped) => "pg_grouped",
             Backend::Postgres(_) => "pg_single_statement",
         }
     }
@@ -642,6 +644,7 @@ fn reservation(c: &mut Criterion) {
         for strategy in [
             ReservationStrategy::SingleStatement,
             ReservationStrategy::AdvisoryLock,
+            ReservationStrategy::Grouped,
         ] {
             let factory = runtime.block_on(PgFactory::from_env(strategy));
             scenarios(

@@ -9,6 +9,7 @@ use commerce_core::{
 use sqlx::PgConnection;
 
 use crate::error::{corrupt, db, is_unique_violation};
+use crate::group::{Request, Turn};
 use crate::inventory::{live_held, quantity, reclaim_expired, sku};
 use crate::{PgTenant, ReservationStrategy, from_doc, to_doc};
 
@@ -63,6 +64,11 @@ pub(crate) async fn load_cart(
         };
         (doc, lines.0)
     };
+    build_cart(doc, lines).map(Some)
+}
+
+/// A cart from its document and its lines as stored.
+pub(crate) fn build_cart(doc: serde_json::Value, lines: Vec<StoredLine>) -> Result<Cart> {
     let mut cart: Cart = from_doc("a cart", doc)?;
     cart.lines = lines
         .into_iter()
@@ -73,7 +79,7 @@ pub(crate) async fn load_cart(
             })
         })
         .collect::<Result<_>>()?;
-    Ok(Some(cart))
+    Ok(cart)
 }
 
 /// Stores the cart's document (everything but its lines).
@@ -109,7 +115,7 @@ struct LineChange<'a> {
 }
 
 /// The cart's document: everything but its lines (`cart_lines` holds them).
-fn cart_doc(cart: &Cart) -> Result<sqlx::types::Json<serde_json::Value>> {
+pub(crate) fn cart_doc(cart: &Cart) -> Result<sqlx::types::Json<serde_json::Value>> {
     let mut doc = to_doc(cart)?;
     if let Some(fields) = doc.0.as_object_mut() {
         fields.insert("lines".to_owned(), serde_json::Value::Array(Vec::new()));
@@ -119,7 +125,7 @@ fn cart_doc(cart: &Cart) -> Result<sqlx::types::Json<serde_json::Value>> {
 
 /// `CurrencyMismatch` when the SKU is priced in another currency than the
 /// cart's (`priced_in` is the `skus.currency` column, set with the price).
-fn currency_mismatch(cart: Currency, priced_in: Option<&str>) -> Result<Option<Error>> {
+pub(crate) fn currency_mismatch(cart: Currency, priced_in: Option<&str>) -> Result<Option<Error>> {
     let Some(code) = priced_in else {
         return Err(corrupt(
             "a SKU's currency",
@@ -133,7 +139,7 @@ fn currency_mismatch(cart: Currency, priced_in: Option<&str>) -> Result<Option<E
     }))
 }
 
-fn units(q: Quantity) -> Result<i32> {
+pub(crate) fn units(q: Quantity) -> Result<i32> {
     i32::try_from(q.get()).map_err(|e| corrupt("a quantity", e))
 }
 
@@ -366,6 +372,50 @@ impl CartStore for PgTenant {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<Cart> {
+        if self.strategy != ReservationStrategy::Grouped || quantity.is_zero() {
+            return self
+                .set_line_alone(cart, sku, quantity, limits, expires_at, now)
+                .await;
+        }
+        let key = (self.tenant.clone(), sku.clone());
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let request = Request {
+            cart,
+            quantity,
+            limits,
+            expires_at,
+            now,
+            reply,
+        };
+        match self.groups.join(&key, request) {
+            Ok(()) => answer.await.map_err(|_| {
+                Error::from(BackendError::new(
+                    BackendErrorKind::Other,
+                    "a group reservation ended without an answer",
+                ))
+            })?,
+            Err(_alone) => {
+                let _turn = Turn::new(self.clone(), key);
+                self.set_line_alone(cart, sku, quantity, limits, expires_at, now)
+                    .await
+            }
+        }
+    }
+}
+
+impl PgTenant {
+    /// `set_line` in a transaction of its own: every strategy's path, and
+    /// the grouped strategy's when no other reservation of the SKU is in
+    /// flight.
+    pub(crate) async fn set_line_alone(
+        &self,
+        cart: CartId,
+        sku: &Sku,
+        quantity: Quantity,
+        limits: CartLimits,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Cart> {
         let mut tx = self.begin().await?;
         // The cart row lock serializes this cart's changes and its checkout,
         // whatever the reservation strategy: every writer of `cart_lines`
@@ -422,7 +472,7 @@ impl CartStore for PgTenant {
                 doc: &doc,
             };
             match self.strategy {
-                ReservationStrategy::SingleStatement => {
+                ReservationStrategy::SingleStatement | ReservationStrategy::Grouped => {
                     // One statement holds and writes, or does nothing.
                     let mut held = self.reserve_single_statement(&mut tx, &line).await?;
                     if !held {

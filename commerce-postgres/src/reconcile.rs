@@ -262,6 +262,7 @@ impl PgStore {
             pool: self.pool.clone(),
             tenant: tenant.clone(),
             strategy: self.strategy,
+            groups: self.groups.clone(),
         };
         let mut tx = scope.begin().await?;
         let (skus_checked, mut counters) = check_counters(&mut tx, scope.tenant()).await?;

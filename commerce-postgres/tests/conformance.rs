@@ -18,3 +18,12 @@ mod advisory_lock {
         .await
     );
 }
+
+mod grouped {
+    commerce_core::conformance_tests!(
+        commerce_postgres::testkit::PgFactory::from_env(
+            commerce_postgres::ReservationStrategy::Grouped
+        )
+        .await
+    );
+}

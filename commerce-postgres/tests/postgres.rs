@@ -211,12 +211,14 @@ async fn counter_matches_holds_after_races(strategy: ReservationStrategy) {
     };
     testkit::last_unit_race_has_one_winner(&recording).await;
     testkit::five_units_fifty_racers_have_five_winners(&recording).await;
+    testkit::a_thousand_racers_for_one_unit_have_one_winner(&recording).await;
+    testkit::a_thousand_racers_for_fifty_units_have_fifty_winners(&recording).await;
     testkit::random_racers_over_many_skus_never_oversell(&recording).await;
     testkit::late_payment_after_resale_is_refunded_once(&recording).await;
     testkit::limited_coupon_last_use_is_redeemed_once(&recording).await;
     testkit::reservation_expiry_frees_stock_at_ttl_and_sweep_removes_it(&recording).await;
     let stores = recording.stores.lock().clone();
-    assert_eq!(stores.len(), 6);
+    assert_eq!(stores.len(), 8);
     for store in &stores {
         let rows = counters(store).await;
         assert!(!rows.is_empty());
@@ -237,6 +239,11 @@ async fn counter_matches_holds_after_races_single_statement() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn counter_matches_holds_after_races_advisory_lock() {
     counter_matches_holds_after_races(ReservationStrategy::AdvisoryLock).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn counter_matches_holds_after_races_grouped() {
+    counter_matches_holds_after_races(ReservationStrategy::Grouped).await;
 }
 
 /// Sweeps racing renewals of expired reservations: the counter stays equal

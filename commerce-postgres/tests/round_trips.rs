@@ -294,3 +294,62 @@ async fn pricing_and_checkout_keep_their_round_trips() {
         "checkout: {one:?} {five:?}"
     );
 }
+
+/// 64 reservations of one SKU at once, on a store with one connection: the
+/// first runs alone and the others wait for it, then go as one group, so
+/// a handful of transactions answer all 64. Each request keeps its own
+/// answer: four carts priced in another currency are refused with
+/// `CurrencyMismatch` and a cart that does not exist with `NotFound`, in
+/// the same groups as the 59 that hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grouped_reservations_share_transactions_and_keep_their_own_answers() {
+    let Some((shop, wire)) = shop(ReservationStrategy::Grouped).await else {
+        return;
+    };
+    let sku = stocked(&shop, "RT-GROUP").await;
+    let mut carts = Vec::new();
+    for i in 0..64 {
+        let currency = if i % 16 == 5 {
+            Currency::USD
+        } else {
+            Currency::AUD
+        };
+        carts.push(shop.create_cart(currency).await.unwrap().id);
+    }
+    carts[63] = commerce_core::CartId::new();
+    wire.take();
+    let barrier = Arc::new(tokio::sync::Barrier::new(carts.len()));
+    let tasks: Vec<_> = carts
+        .iter()
+        .map(|&cart| {
+            let shop = shop.clone();
+            let sku = sku.clone();
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                shop.set_line(cart, &sku, qty(1)).await
+            })
+        })
+        .collect();
+    let mut held = 0;
+    for (i, task) in tasks.into_iter().enumerate() {
+        match task.await.unwrap() {
+            Ok(cart) => {
+                assert_eq!(cart.lines.len(), 1);
+                held += 1;
+            }
+            Err(commerce_core::Error::CurrencyMismatch { .. }) => assert_eq!(i % 16, 5),
+            Err(commerce_core::Error::NotFound { .. }) => assert_eq!(i, 63),
+            Err(other) => panic!("request {i}: {other}"),
+        }
+    }
+    let (_, transactions) = wire.take();
+    eprintln!("64 grouped reservations: {transactions} transactions");
+    assert_eq!(held, 59);
+    assert!(
+        transactions <= 8,
+        "64 reservations of one SKU ran {transactions} transactions"
+    );
+    let level = shop.stock(&sku).await.unwrap();
+    assert_eq!(level.reserved, 59);
+}

@@ -16,6 +16,8 @@ macro_rules! __conformance_inventory {
         $crate::conformance_tests! {@area [$($mode)*] inventory:
             last_unit_race_has_one_winner,
             five_units_fifty_racers_have_five_winners,
+            a_thousand_racers_for_one_unit_have_one_winner,
+            a_thousand_racers_for_fifty_units_have_fifty_winners,
             random_racers_over_many_skus_never_oversell,
             reservation_expiry_frees_stock_at_ttl_and_sweep_removes_it,
             setting_same_quantity_twice_reserves_once,
@@ -91,6 +93,18 @@ pub async fn last_unit_race_has_one_winner(factory: &dyn StoreFactory) {
 /// 50 carts race for a SKU with five units on hand: exactly five succeed.
 pub async fn five_units_fifty_racers_have_five_winners(factory: &dyn StoreFactory) {
     assert_race(factory, 5, 50).await;
+}
+
+/// 1,000 carts race for a SKU with one unit on hand: exactly one wins;
+/// 999 are told `available = 0`.
+pub async fn a_thousand_racers_for_one_unit_have_one_winner(factory: &dyn StoreFactory) {
+    assert_race(factory, 1, 1_000).await;
+}
+
+/// 1,000 carts race for a SKU with fifty units on hand: exactly fifty win;
+/// 950 are told `available = 0`.
+pub async fn a_thousand_racers_for_fifty_units_have_fifty_winners(factory: &dyn StoreFactory) {
+    assert_race(factory, 50, 1_000).await;
 }
 
 /// 200 tasks with pseudo-random quantities over 20 SKUs reserve, some check

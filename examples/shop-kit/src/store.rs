@@ -183,6 +183,7 @@ pub fn strategy_name(strategy: ReservationStrategy) -> String {
     match strategy {
         ReservationStrategy::SingleStatement => "single statement".to_owned(),
         ReservationStrategy::AdvisoryLock => "advisory lock".to_owned(),
+        ReservationStrategy::Grouped => "grouped".to_owned(),
         other => format!("{other:?}"),
     }
 }
