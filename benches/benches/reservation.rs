@@ -287,6 +287,33 @@ enum Op {
     Update(i32),
 }
 
+/// One timed call; its latency in microseconds. Borrows the shop and the
+/// pool: a clone per call would be timed too.
+async fn one(op: Op, shop: Option<&Shop>, pool: Option<&PgPool>, refusals: bool) -> u32 {
+    let start = Instant::now();
+    match (op, shop, pool) {
+        (Op::Reserve(cart, sku), Some(shop), _) => {
+            match shop.set_line(cart, &sku, Quantity::ONE).await {
+                Ok(_) if !refusals => {}
+                Err(Error::InsufficientStock { .. }) if refusals => {}
+                Ok(_) => or_exit("set_line on a sold-out SKU", Err("it held")),
+                Err(error) => or_exit("set_line", Err(error)),
+            }
+        }
+        (Op::Update(id), _, Some(pool)) => {
+            or_exit(
+                "update",
+                sqlx::query("UPDATE bench_counter SET n = n + 1 WHERE id = $1")
+                    .bind(id)
+                    .execute(pool)
+                    .await,
+            );
+        }
+        _ => or_exit("bench plan", Err("an operation for another target")),
+    }
+    u32::try_from(start.elapsed().as_micros()).unwrap_or(u32::MAX)
+}
+
 /// Runs `plan` with `tasks` tasks (inline when 1) and returns the time from
 /// the first call to the last one finishing, and each call's latency.
 /// `refusals` says every reservation must be refused for stock (the
@@ -300,30 +327,6 @@ async fn run(target: &Target, plan: Vec<Op>, tasks: usize, refusals: bool) -> (D
         Target::Counters(counters) => Some(counters.pool.clone()),
         Target::Shop(_) => None,
     };
-    let one = move |op: Op, shop: Option<Shop>, pool: Option<PgPool>| async move {
-        let start = Instant::now();
-        match (op, shop, pool) {
-            (Op::Reserve(cart, sku), Some(shop), _) => {
-                match shop.set_line(cart, &sku, Quantity::ONE).await {
-                    Ok(_) if !refusals => {}
-                    Err(Error::InsufficientStock { .. }) if refusals => {}
-                    Ok(_) => or_exit("set_line on a sold-out SKU", Err("it held")),
-                    Err(error) => or_exit("set_line", Err(error)),
-                }
-            }
-            (Op::Update(id), _, Some(pool)) => {
-                or_exit(
-                    "update",
-                    sqlx::query("UPDATE bench_counter SET n = n + 1 WHERE id = $1")
-                        .bind(id)
-                        .execute(&pool)
-                        .await,
-                );
-            }
-            _ => or_exit("bench plan", Err("an operation for another target")),
-        }
-        u32::try_from(start.elapsed().as_micros()).unwrap_or(u32::MAX)
-    };
     let mut batches: Vec<Vec<Op>> = (0..tasks).map(|_| Vec::new()).collect();
     for (i, op) in plan.into_iter().enumerate() {
         if let Some(batch) = batches.get_mut(i % tasks) {
@@ -334,7 +337,7 @@ async fn run(target: &Target, plan: Vec<Op>, tasks: usize, refusals: bool) -> (D
     let mut latencies = Vec::new();
     if tasks == 1 {
         for op in batches.into_iter().flatten() {
-            latencies.push(one(op, shop.clone(), pool.clone()).await);
+            latencies.push(one(op, shop.as_ref(), pool.as_ref(), refusals).await);
         }
         return (start.elapsed(), latencies);
     }
@@ -345,7 +348,7 @@ async fn run(target: &Target, plan: Vec<Op>, tasks: usize, refusals: bool) -> (D
             tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(batch.len());
                 for op in batch {
-                    latencies.push(one(op, shop.clone(), pool.clone()).await);
+                    latencies.push(one(op, shop.as_ref(), pool.as_ref(), refusals).await);
                 }
                 latencies
             })

@@ -254,6 +254,7 @@ text_id!(
     Charset::Slug
 );
 text_id!(
+    shared
     /// A stock-keeping unit: one sellable variant, unique within a tenant.
     ///
     /// 1 to 64 printable ASCII characters without spaces (`"GPU-3090-FE"`).

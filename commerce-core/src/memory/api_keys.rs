@@ -26,11 +26,11 @@ impl ApiKeyStore for TenantStores {
     }
 
     async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>> {
-        Ok(self.lock().api_keys.get(id).cloned())
+        Ok(self.read().api_keys.get(id).cloned())
     }
 
     async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>> {
-        let mut keys: Vec<ApiKeyRecord> = self.lock().api_keys.values().cloned().collect();
+        let mut keys: Vec<ApiKeyRecord> = self.read().api_keys.values().cloned().collect();
         keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(keys)
     }

@@ -6,8 +6,8 @@ use crate::cart::CartLimits;
 use crate::error::Result;
 
 use super::{
-    BackendError, BackendErrorKind, Cart, CartId, CartStore, CartUpdate, Entity, Error, Quantity,
-    Reservation, Sku, TenantStores, Timestamp,
+    BackendError, BackendErrorKind, Cart, CartId, CartStore, CartUpdate, Cell, Entity, Error,
+    Quantity, Reservation, Sku, TenantStores, Timestamp,
 };
 
 #[async_trait]
@@ -22,20 +22,22 @@ impl CartStore for TenantStores {
             )
             .into());
         }
-        d.carts.insert(cart.id, cart.clone());
+        d.carts.insert(cart.id, Box::new(Cell::new(cart.clone())));
         Ok(())
     }
 
     async fn cart(&self, id: CartId) -> Result<Option<Cart>> {
-        Ok(self.lock().carts.get(&id).cloned())
+        Ok(self.read().carts.get(&id).map(|c| c.lock().clone()))
     }
 
     async fn update_cart(&self, cart: CartId, update: &CartUpdate, now: Timestamp) -> Result<Cart> {
-        let mut d = self.lock();
-        let c = d
+        // Only the cart changes: its own lock is enough.
+        let d = self.read();
+        let mut c = d
             .carts
-            .get_mut(&cart)
-            .ok_or_else(|| Error::not_found(Entity::Cart, cart))?;
+            .get(&cart)
+            .ok_or_else(|| Error::not_found(Entity::Cart, cart))?
+            .lock();
         c.apply(update, now)?;
         Ok(c.clone())
     }
@@ -49,64 +51,63 @@ impl CartStore for TenantStores {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<Cart> {
-        // The tenant's lock is held to the end: the line count checked here
-        // is the one the line is added to.
-        let mut d = self.lock();
-        let c = d
+        // The tenant's read lock keeps the catalog still; the cart's lock is
+        // held to the end, so the line count checked here is the one the
+        // line is added to; the SKU's lock is held from reading what is
+        // available to writing the hold. Cart before SKU, as everywhere.
+        let d = self.read();
+        let mut c = d
             .carts
             .get(&cart)
-            .ok_or_else(|| Error::not_found(Entity::Cart, cart))?;
+            .ok_or_else(|| Error::not_found(Entity::Cart, cart))?
+            .lock();
         c.ensure_open()?;
-        limits.check(c, sku, quantity)?;
-        let product = d
-            .sku_owner
+        limits.check(&c, sku, quantity)?;
+        let entry = d
+            .stock
             .get(sku)
-            .and_then(|id| d.products.get(id))
+            .ok_or_else(|| Error::not_found(Entity::Sku, sku))?;
+        let offer = entry
+            .offer
             .ok_or_else(|| Error::not_found(Entity::Sku, sku))?;
         if !quantity.is_zero() {
             // An unpublished product's SKUs cannot be held; their lines can go.
-            if !product.is_published() {
+            if !offer.published {
                 return Err(Error::not_found(Entity::Sku, sku));
             }
-            let found = product
-                .variant(sku)
-                .ok_or_else(|| Error::not_found(Entity::Sku, sku))?
-                .price()
-                .currency();
-            if found != c.currency {
+            if offer.currency != c.currency {
                 return Err(Error::CurrencyMismatch {
                     expected: c.currency,
-                    found,
+                    found: offer.currency,
                 });
             }
         }
-        let stock = d.stock_mut(sku)?;
-        stock.advance(now);
-        if quantity.is_zero() {
-            stock.reservations.remove(&cart);
-        } else {
-            let available = stock.available(now, Some(cart), None);
-            if quantity.get() > available {
-                return Err(Error::InsufficientStock {
-                    sku: sku.clone(),
-                    requested: quantity.get(),
-                    available,
-                });
-            }
-            stock.reservations.insert(
-                cart,
-                Reservation {
+        {
+            let mut stock = entry.lock();
+            stock.advance(now);
+            if quantity.is_zero() {
+                stock.reservations.remove(&cart);
+            } else {
+                let available = stock.available(now, Some(cart), None);
+                if quantity.get() > available {
+                    return Err(Error::InsufficientStock {
+                        sku: sku.clone(),
+                        requested: quantity.get(),
+                        available,
+                    });
+                }
+                stock.reservations.insert(
                     cart,
-                    sku: sku.clone(),
-                    quantity,
-                    expires_at,
-                },
-            );
+                    Reservation {
+                        cart,
+                        sku: sku.clone(),
+                        quantity,
+                        expires_at,
+                    },
+                );
+            }
         }
-        let c = d
-            .carts
-            .get_mut(&cart)
-            .ok_or_else(|| Error::not_found(Entity::Cart, cart))?;
+        // Cannot fail: the cart was checked open above, under its lock.
         c.put_line(sku, quantity, now)?;
         Ok(c.clone())
     }

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use crate::error::Result;
 
 use super::{
-    CatalogStore, Error, Page, Product, ProductId, ProductPage, ProductQuery, Sku, TenantStores,
-    search_terms, searchable_words,
+    CatalogStore, Error, Page, Product, ProductId, ProductPage, ProductQuery, Sku, SkuOffer,
+    TenantStores, search_terms, searchable_words,
 };
 
 #[async_trait]
@@ -16,9 +16,10 @@ impl CatalogStore for TenantStores {
     async fn put_product(&self, product: &Product) -> Result<()> {
         let mut d = self.lock();
         for variant in product.variants() {
-            if d.sku_owner
+            if d.stock
                 .get(variant.sku())
-                .is_some_and(|owner| *owner != product.id())
+                .and_then(|entry| entry.offer)
+                .is_some_and(|owner| owner.product != product.id())
             {
                 return Err(Error::SkuTaken {
                     sku: variant.sku().clone(),
@@ -27,12 +28,18 @@ impl CatalogStore for TenantStores {
         }
         if let Some(old) = d.products.remove(&product.id()) {
             for variant in old.variants() {
-                d.sku_owner.remove(variant.sku());
+                if let Some(entry) = d.stock.get_mut(variant.sku()) {
+                    entry.offer = None;
+                }
             }
         }
         for variant in product.variants() {
-            d.sku_owner.insert(variant.sku().clone(), product.id());
-            d.stock.entry(variant.sku().clone()).or_default();
+            let offer = SkuOffer {
+                product: product.id(),
+                currency: variant.price().currency(),
+                published: product.is_published(),
+            };
+            d.stock.entry(variant.sku().clone()).or_default().offer = Some(offer);
         }
         d.products.insert(product.id(), product.clone());
         Ok(())
@@ -40,26 +47,38 @@ impl CatalogStore for TenantStores {
 
     async fn set_published(&self, id: ProductId, published: bool) -> Result<Option<Product>> {
         let mut d = self.lock();
-        Ok(d.products.get_mut(&id).map(|product| {
-            product.set_published(published);
-            product.clone()
-        }))
+        let data = &mut *d;
+        let Some(product) = data.products.get_mut(&id) else {
+            return Ok(None);
+        };
+        product.set_published(published);
+        for variant in product.variants() {
+            if let Some(offer) = data
+                .stock
+                .get_mut(variant.sku())
+                .and_then(|entry| entry.offer.as_mut())
+            {
+                offer.published = published;
+            }
+        }
+        Ok(Some(product.clone()))
     }
 
     async fn product(&self, id: ProductId) -> Result<Option<Product>> {
-        Ok(self.lock().products.get(&id).cloned())
+        Ok(self.read().products.get(&id).cloned())
     }
 
     async fn product_by_sku(&self, sku: &Sku) -> Result<Option<Product>> {
-        let d = self.lock();
-        Ok(d.sku_owner
+        let d = self.read();
+        Ok(d.stock
             .get(sku)
-            .and_then(|id| d.products.get(id))
+            .and_then(|entry| entry.offer)
+            .and_then(|offer| d.products.get(&offer.product))
             .cloned())
     }
 
     async fn products_page(&self, query: &ProductQuery) -> Result<ProductPage> {
-        let d = self.lock();
+        let d = self.read();
         let start = query.after.map_or(Bound::Unbounded, Bound::Excluded);
         let probe = usize::try_from(query.page_size())
             .unwrap_or(usize::MAX)
@@ -80,7 +99,7 @@ impl CatalogStore for TenantStores {
         if terms.is_empty() {
             return Ok(Vec::new());
         }
-        let d = self.lock();
+        let d = self.read();
         // Rank: how many of the product's words a term matches, summed.
         let mut hits: Vec<(usize, &Product)> = d
             .products

@@ -8,7 +8,7 @@ use crate::inventory::{AdjustmentKind, Allocation, StockAdjustment};
 use crate::order::{Order, OrderEffect, RefundError, check_redemption};
 use crate::promotion::PromotionUsage;
 
-use super::TenantData;
+use super::{Cell, TenantData};
 
 impl TenantData {
     /// Carries out `effects` for `order`, in order. Every check comes first
@@ -108,7 +108,7 @@ impl TenantData {
                 }
                 OrderEffect::ReleaseAllocation => self.release_allocations(order),
                 OrderEffect::CheckOutCart(cart) => {
-                    self.carts.insert(cart.id, *cart);
+                    self.carts.insert(cart.id, Box::new(Cell::new(*cart)));
                 }
                 OrderEffect::RecordRefund(refund) => self.refunds.push(refund),
                 OrderEffect::UpdateRefund(refund) => {

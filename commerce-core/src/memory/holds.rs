@@ -6,14 +6,17 @@
 //! removed it yet. The totals keep that exact: `total` is every hold's
 //! quantity, `lapsed` the quantity of the holds that expired at or before
 //! `horizon` (the latest instant [`Holds::advance`] was told of), and
-//! `pending` orders the others by expiry. So at any `now ≥ horizon` the
-//! live quantity is `total − lapsed − (what pending has expiring by now)`,
-//! and that last part is empty unless holds lapsed since the last advance.
-//! An instant before the horizon (a manual clock moved back) is answered by
-//! summing every hold, as it was before the totals existed.
+//! `by_expiry` orders every hold by expiry. So at any `now` the live
+//! quantity is `total − lapsed`, less what expires in `(horizon, now]` when
+//! `now` is later, plus what expires in `(now, horizon]` when it is
+//! earlier: a walk over the holds expiring between the two instants, which
+//! is empty unless holds lapsed in between. Callers read the clock before
+//! they take the lock, so two threads often arrive a few microseconds out
+//! of order; an earlier instant costs the same as a later one.
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::Hash;
+use std::ops::Bound;
 
 use crate::clock::Timestamp;
 use crate::ids::{CartId, OrderId};
@@ -45,15 +48,31 @@ impl Hold for Allocation {
     }
 }
 
+/// A holder's key, with the largest of its type, so that `(at, K::MAX)`
+/// bounds every hold expiring at `at`.
+pub(super) trait Holder: Copy + Ord + Hash {
+    /// The largest key.
+    const MAX: Self;
+}
+
+impl Holder for CartId {
+    const MAX: Self = CartId::from_uuid(uuid::Uuid::max());
+}
+
+impl Holder for OrderId {
+    const MAX: Self = OrderId::from_uuid(uuid::Uuid::max());
+}
+
 /// The holds of one SKU, by holder (a cart or an order).
 #[derive(Debug)]
 pub(super) struct Holds<K, H> {
-    by_holder: HashMap<K, H>,
-    /// The holds not yet counted as lapsed, by expiry.
-    pending: BTreeSet<(Timestamp, K)>,
+    by_holder: HashMap<K, H, foldhash::fast::RandomState>,
+    /// Every hold, by expiry.
+    by_expiry: BTreeSet<(Timestamp, K)>,
     total: u64,
+    /// The units of the holds expiring at or before `horizon`.
     lapsed: u64,
-    horizon: Option<Timestamp>,
+    horizon: Timestamp,
 }
 
 /// A cart's reservations of one SKU.
@@ -64,21 +83,16 @@ pub(super) type Allocations = Holds<OrderId, Allocation>;
 impl<K, H> Default for Holds<K, H> {
     fn default() -> Self {
         Self {
-            by_holder: HashMap::new(),
-            pending: BTreeSet::new(),
+            by_holder: HashMap::default(),
+            by_expiry: BTreeSet::new(),
             total: 0,
             lapsed: 0,
-            horizon: None,
+            horizon: Timestamp::MIN_UTC,
         }
     }
 }
 
-impl<K: Copy + Ord + Hash, H: Hold> Holds<K, H> {
-    /// Whether a hold expiring at `at` is counted in `lapsed`.
-    fn counted_as_lapsed(&self, at: Timestamp) -> bool {
-        self.horizon.is_some_and(|horizon| at <= horizon)
-    }
-
+impl<K: Holder, H: Hold> Holds<K, H> {
     /// The hold of `holder`, live or not.
     pub(super) fn get(&self, holder: &K) -> Option<&H> {
         self.by_holder.get(holder)
@@ -94,11 +108,10 @@ impl<K: Copy + Ord + Hash, H: Hold> Holds<K, H> {
         let old = self.remove(&holder);
         let (units, at) = (hold.units(), hold.expires_at());
         self.total = self.total.saturating_add(units);
-        if self.counted_as_lapsed(at) {
+        if at <= self.horizon {
             self.lapsed = self.lapsed.saturating_add(units);
-        } else {
-            self.pending.insert((at, holder));
         }
+        self.by_expiry.insert((at, holder));
         self.by_holder.insert(holder, hold);
         old
     }
@@ -108,51 +121,47 @@ impl<K: Copy + Ord + Hash, H: Hold> Holds<K, H> {
         let hold = self.by_holder.remove(holder)?;
         let (units, at) = (hold.units(), hold.expires_at());
         self.total = self.total.saturating_sub(units);
-        if self.counted_as_lapsed(at) {
+        if at <= self.horizon {
             self.lapsed = self.lapsed.saturating_sub(units);
-        } else {
-            self.pending.remove(&(at, *holder));
         }
+        self.by_expiry.remove(&(at, *holder));
         Some(hold)
     }
 
-    /// Counts the holds expired by `now` as lapsed (nothing when `now` is
-    /// before the horizon).
+    /// The units of the holds expiring after `from` and at or before `to`:
+    /// one descent of the tree, then a walk over what is in between.
+    fn expiring_between(&self, from: Timestamp, to: Timestamp) -> u64 {
+        if to <= from {
+            return 0;
+        }
+        self.by_expiry
+            .range((Bound::Excluded((from, K::MAX)), Bound::Unbounded))
+            .take_while(|(at, _)| *at <= to)
+            .filter_map(|(_, holder)| self.by_holder.get(holder))
+            .map(Hold::units)
+            .sum()
+    }
+
+    /// The units of the holds expired at `now`.
+    fn lapsed_at(&self, now: Timestamp) -> u64 {
+        if now >= self.horizon {
+            self.lapsed
+                .saturating_add(self.expiring_between(self.horizon, now))
+        } else {
+            self.lapsed
+                .saturating_sub(self.expiring_between(now, self.horizon))
+        }
+    }
+
+    /// Moves the horizon to `now`, so later reads near `now` walk nothing.
     pub(super) fn advance(&mut self, now: Timestamp) {
-        if self.horizon.is_some_and(|horizon| now < horizon) {
-            return;
-        }
-        while let Some(&(at, holder)) = self.pending.first() {
-            if at > now {
-                break;
-            }
-            self.pending.pop_first();
-            let units = self.by_holder.get(&holder).map_or(0, Hold::units);
-            self.lapsed = self.lapsed.saturating_add(units);
-        }
-        self.horizon = Some(now);
+        self.lapsed = self.lapsed_at(now);
+        self.horizon = now;
     }
 
     /// Units held at `now` by live holds, less the live hold of `except`.
     pub(super) fn live(&self, now: Timestamp, except: Option<K>) -> u64 {
-        let all = if self.horizon.is_none_or(|horizon| now >= horizon) {
-            let lapsing: u64 = self
-                .pending
-                .iter()
-                .take_while(|(at, _)| *at <= now)
-                .filter_map(|(_, holder)| self.by_holder.get(holder))
-                .map(Hold::units)
-                .sum();
-            self.total
-                .saturating_sub(self.lapsed)
-                .saturating_sub(lapsing)
-        } else {
-            self.by_holder
-                .values()
-                .filter(|h| now < h.expires_at())
-                .map(Hold::units)
-                .sum()
-        };
+        let all = self.total.saturating_sub(self.lapsed_at(now));
         let own = except
             .and_then(|holder| self.by_holder.get(&holder))
             .filter(|h| now < h.expires_at())
@@ -162,24 +171,15 @@ impl<K: Copy + Ord + Hash, H: Hold> Holds<K, H> {
 
     /// The earliest expiry among the holds live at `now`.
     pub(super) fn next_release(&self, now: Timestamp) -> Option<Timestamp> {
-        if self.horizon.is_none_or(|horizon| now >= horizon) {
-            self.pending.iter().map(|(at, _)| *at).find(|at| now < *at)
-        } else {
-            self.by_holder
-                .values()
-                .map(Hold::expires_at)
-                .filter(|at| now < *at)
-                .min()
-        }
+        self.by_expiry
+            .range((Bound::Excluded((now, K::MAX)), Bound::Unbounded))
+            .next()
+            .map(|(at, _)| *at)
     }
 
     /// Whether a hold has expired by `now` (and waits for a sweep).
     pub(super) fn any_expired(&self, now: Timestamp) -> bool {
-        if self.horizon.is_none_or(|horizon| now >= horizon) {
-            self.lapsed > 0 || self.pending.first().is_some_and(|(at, _)| *at <= now)
-        } else {
-            self.by_holder.values().any(|h| h.expires_at() <= now)
-        }
+        self.by_expiry.first().is_some_and(|(at, _)| *at <= now)
     }
 }
 

@@ -7,7 +7,7 @@ use crate::text::{TextField, check_optional_text};
 
 use super::{
     AdjustmentKind, Allocation, CartId, Error, IdempotencyKey, InventoryStore, OrderId, Quantity,
-    Reservation, Sku, StockAdjustment, StockLevel, TenantStores, Timestamp,
+    Reservation, Sku, SkuEntry, StockAdjustment, StockLevel, TenantStores, Timestamp,
 };
 
 #[async_trait]
@@ -80,46 +80,59 @@ impl InventoryStore for TenantStores {
     }
 
     async fn stock(&self, sku: &Sku, now: Timestamp) -> Result<StockLevel> {
-        let mut d = self.lock();
-        Ok(d.stock_mut(sku)?.level(sku, now))
+        Ok(self.read().stock(sku)?.level(sku, now))
     }
 
     async fn next_release(&self, sku: &Sku, now: Timestamp) -> Result<Option<Timestamp>> {
-        let mut d = self.lock();
-        Ok(d.stock_mut(sku)?.next_release(now))
+        Ok(self.read().stock(sku)?.next_release(now))
     }
 
     async fn adjustments(&self, sku: &Sku) -> Result<Vec<StockAdjustment>> {
-        let mut d = self.lock();
-        Ok(d.stock_mut(sku)?.adjustments.clone())
+        Ok(self.read().stock(sku)?.adjustments.clone())
     }
 
     async fn cart_reservations(&self, cart: CartId) -> Result<Vec<Reservation>> {
-        let d = self.lock();
+        let d = self.read();
         let Some(c) = d.carts.get(&cart) else {
             return Ok(Vec::new());
         };
+        // Cart before SKU, as everywhere.
+        let c = c.lock();
         Ok(c.lines
             .iter()
-            .filter_map(|line| d.stock.get(&line.sku)?.reservations.get(&cart).cloned())
+            .filter_map(|line| {
+                d.stock
+                    .get(&line.sku)?
+                    .lock()
+                    .reservations
+                    .get(&cart)
+                    .cloned()
+            })
             .collect())
     }
 
     async fn order_allocations(&self, order: OrderId) -> Result<Vec<Allocation>> {
-        let d = self.lock();
+        let d = self.read();
         let Some(o) = d.orders.get(&order) else {
             return Ok(Vec::new());
         };
         Ok(o.lines
             .iter()
-            .filter_map(|line| d.stock.get(&line.sku)?.allocations.get(&order).cloned())
+            .filter_map(|line| {
+                d.stock
+                    .get(&line.sku)?
+                    .lock()
+                    .allocations
+                    .get(&order)
+                    .cloned()
+            })
             .collect())
     }
 
     async fn sweep_reservations(&self, now: Timestamp, limit: usize) -> Result<usize> {
         let mut d = self.lock();
         let mut removed = 0;
-        for stock in d.stock.values_mut() {
+        for stock in d.stock.values_mut().map(SkuEntry::get_mut) {
             let expired: Vec<CartId> = stock
                 .reservations
                 .values()

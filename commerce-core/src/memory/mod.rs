@@ -1,10 +1,17 @@
 //! The in-memory store: a real implementation of every store trait, correct
 //! under concurrency, and the embedded default.
 //!
-//! Each tenant's data sits behind its own mutex. Every operation takes that
-//! lock once, checks everything, then writes; it never awaits while holding
-//! it. So each operation is atomic and operations of one tenant are
-//! serializable, while tenants never contend with each other.
+//! Each tenant's data sits behind its own read-write lock, and each of its
+//! carts and SKUs behind a mutex of its own. Most operations take the
+//! tenant's lock for writing once, check everything, then write; they never
+//! await while holding it. The hot path (setting a cart line, which
+//! reserves stock) and the reads of one cart or one SKU take the tenant's
+//! lock for reading and then the mutexes of the one cart and the one SKU
+//! they touch, always the cart's before the SKU's. So each operation is
+//! atomic and operations of one tenant are serializable (two of them that
+//! can run at once touch different carts and SKUs, or only read), while
+//! reservations of different SKUs run in parallel and tenants never contend
+//! with each other.
 
 mod api_keys;
 mod carts;
@@ -18,7 +25,7 @@ mod promotions;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use self::holds::{Allocations, Reservations};
 
@@ -77,7 +84,7 @@ impl Store for InMemoryStore {
         tenants.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(tenants
             .into_iter()
-            .filter(|(_, stores)| stores.lock().has_work(now))
+            .filter(|(_, stores)| stores.read().has_work(now))
             .take(limit)
             .map(|(id, _)| id)
             .collect())
@@ -94,45 +101,113 @@ impl Store for InMemoryStore {
     }
 }
 
-/// How many times [`TenantStores::lock`] tries the lock before parking.
+/// The hash maps of the hot path: foldhash, seeded per process, instead of
+/// SipHash (a few times faster on short keys, still seeded against chosen
+/// collisions).
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// What setting a cart line needs to know of a SKU's product, kept beside
+/// the catalog so the hot path reads it with one lookup.
+#[derive(Debug, Clone, Copy)]
+struct SkuOffer {
+    product: ProductId,
+    currency: crate::money::Currency,
+    published: bool,
+}
+
+/// One SKU: what setting a line needs of its product (changed under the
+/// tenant's write lock only), and its stock.
+#[derive(Debug, Default)]
+struct SkuEntry {
+    /// `None` once no product has the SKU (its stock stays).
+    offer: Option<SkuOffer>,
+    stock: Cell<SkuStock>,
+}
+
+impl SkuEntry {
+    fn lock(&self) -> MutexGuard<'_, SkuStock> {
+        self.stock.lock()
+    }
+
+    fn get_mut(&mut self) -> &mut SkuStock {
+        self.stock.get_mut()
+    }
+}
+
+/// How many times a lock is tried before the thread parks.
 const SPIN_TRIES: u32 = 200;
 /// The spin-loop hints between two tries (a few nanoseconds each).
 const SPIN_PAUSES: u32 = 32;
+
+/// Takes a lock with `try_lock`, spinning for up to about 20 µs before
+/// `lock` parks the thread.
+///
+/// Every operation holds its locks for a microsecond or two and never
+/// awaits under them. When one is taken, waiting by spinning for a while is
+/// far cheaper than parking the thread: on a small machine a parked worker
+/// thread takes from tens of microseconds to milliseconds to run again, and
+/// with two cores contending for one hot SKU parking made reservations 30
+/// times slower than spinning. After about 20 µs of spinning (the holder
+/// was descheduled, say) it parks as usual.
+fn spin<G>(try_lock: impl Fn() -> Option<G>, lock: impl FnOnce() -> G) -> G {
+    for _ in 0..SPIN_TRIES {
+        if let Some(guard) = try_lock() {
+            return guard;
+        }
+        for _ in 0..SPIN_PAUSES {
+            std::hint::spin_loop();
+        }
+    }
+    lock()
+}
+
+/// One cart or one SKU: locked alone, under the tenant's read lock, by the
+/// operations that touch only it; reached with [`get_mut`](Self::get_mut)
+/// under the tenant's write lock by the others.
+#[derive(Debug, Default)]
+struct Cell<T>(Mutex<T>);
+
+impl<T> Cell<T> {
+    fn new(value: T) -> Self {
+        Self(Mutex::new(value))
+    }
+
+    /// The value, locked (uncontended under the tenant's write lock).
+    fn lock(&self) -> MutexGuard<'_, T> {
+        spin(|| self.0.try_lock(), || self.0.lock())
+    }
+
+    /// The value, for the holder of the tenant's write lock.
+    fn get_mut(&mut self) -> &mut T {
+        self.0.get_mut()
+    }
+}
 
 /// One tenant's data and the stores over it.
 #[derive(Debug)]
 struct TenantStores {
     tenant: TenantId,
-    data: Mutex<TenantData>,
+    data: RwLock<TenantData>,
 }
 
 impl TenantStores {
     fn new(tenant: TenantId) -> Self {
         Self {
             tenant,
-            data: Mutex::new(TenantData::default()),
+            data: RwLock::new(TenantData::default()),
         }
     }
 
-    /// The tenant's data, locked.
-    ///
-    /// Every operation holds the lock for a microsecond or two and never
-    /// awaits under it. When it is taken, waiting by spinning for a while
-    /// is far cheaper than parking the thread: on a small machine a parked
-    /// worker thread takes from tens of microseconds to milliseconds to
-    /// run again, and with two cores contending for one hot SKU parking
-    /// made reservations 30 times slower than spinning. After about 20 µs
-    /// of spinning (the holder was descheduled, say) it parks as usual.
-    fn lock(&self) -> parking_lot::MutexGuard<'_, TenantData> {
-        for _ in 0..SPIN_TRIES {
-            if let Some(guard) = self.data.try_lock() {
-                return guard;
-            }
-            for _ in 0..SPIN_PAUSES {
-                std::hint::spin_loop();
-            }
-        }
-        self.data.lock()
+    /// The tenant's data, locked for writing: nothing else of the tenant
+    /// runs meanwhile.
+    fn lock(&self) -> RwLockWriteGuard<'_, TenantData> {
+        spin(|| self.data.try_write(), || self.data.write())
+    }
+
+    /// The tenant's data, locked for reading: the maps do not change
+    /// meanwhile; a cart or a SKU changes only under its own mutex.
+    fn read(&self) -> RwLockReadGuard<'_, TenantData> {
+        spin(|| self.data.try_read(), || self.data.read())
     }
 
     /// Refuses a value of another tenant.
@@ -212,9 +287,11 @@ impl SkuStock {
 #[derive(Debug, Default)]
 struct TenantData {
     products: BTreeMap<ProductId, Product>,
-    sku_owner: HashMap<Sku, ProductId>,
-    stock: HashMap<Sku, SkuStock>,
-    carts: HashMap<CartId, Cart>,
+    /// Every SKU ever put in the catalog: its stock, and what the hot path
+    /// needs of its product while it has one.
+    stock: Map<Sku, SkuEntry>,
+    /// Boxed: the map moves 8 bytes per cart when it grows, not the cart.
+    carts: Map<CartId, Box<Cell<Cart>>>,
     orders: HashMap<OrderId, Order>,
     events: HashMap<OrderId, Vec<OrderEvent>>,
     keys: HashMap<IdempotencyKey, OrderId>,
@@ -240,6 +317,15 @@ impl TenantData {
     fn stock_mut(&mut self, sku: &Sku) -> Result<&mut SkuStock> {
         self.stock
             .get_mut(sku)
+            .map(SkuEntry::get_mut)
+            .ok_or_else(|| Error::not_found(Entity::Sku, sku))
+    }
+
+    /// The stock of `sku`, locked (for a holder of the tenant's read lock).
+    fn stock(&self, sku: &Sku) -> Result<MutexGuard<'_, SkuStock>> {
+        self.stock
+            .get(sku)
+            .map(SkuEntry::lock)
             .ok_or_else(|| Error::not_found(Entity::Sku, sku))
     }
 
@@ -273,7 +359,9 @@ impl TenantData {
 
     /// Whether the sweep has something to do at `now`.
     fn has_work(&self, now: Timestamp) -> bool {
-        self.stock.values().any(|s| s.reservations.any_expired(now))
+        self.stock
+            .values()
+            .any(|s| s.lock().reservations.any_expired(now))
             || self
                 .orders
                 .values()
@@ -283,7 +371,7 @@ impl TenantData {
 
     fn release_allocations(&mut self, order: &Order) {
         for line in &order.lines {
-            if let Some(stock) = self.stock.get_mut(&line.sku) {
+            if let Some(stock) = self.stock.get_mut(&line.sku).map(SkuEntry::get_mut) {
                 stock.allocations.remove(&order.id);
             }
         }

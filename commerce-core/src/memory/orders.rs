@@ -19,7 +19,7 @@ use crate::order::{
 use crate::payment::PaymentEvent;
 use crate::store::{ChangedOrder, OrderCursor, OrderFilter, OrderStore, Placement};
 
-use super::{TenantData, TenantStores};
+use super::{SkuEntry, TenantData, TenantStores};
 
 impl TenantData {
     /// Makes `change` and stores its order and events.
@@ -55,16 +55,20 @@ impl OrderStore for TenantStores {
         if let Some(existing) = d.keys.get(&draft.idempotency_key) {
             return Placement::replay(d.order(*existing)?.clone(), draft);
         }
-        let cart = d
+        let data = &mut *d;
+        let cart = data
             .carts
-            .get(&draft.cart)
+            .get_mut(&draft.cart)
+            .map(|cart| cart.get_mut())
             .ok_or_else(|| Error::not_found(Entity::Cart, draft.cart))?;
+        let stock = &mut data.stock;
         let reservations: Vec<Reservation> = cart
             .lines
             .iter()
             .filter_map(|line| {
-                d.stock
-                    .get(&line.sku)?
+                stock
+                    .get_mut(&line.sku)
+                    .map(SkuEntry::get_mut)?
                     .reservations
                     .get(&draft.cart)
                     .cloned()
@@ -80,11 +84,11 @@ impl OrderStore for TenantStores {
     }
 
     async fn order(&self, id: OrderId) -> Result<Option<Order>> {
-        Ok(self.lock().orders.get(&id).cloned())
+        Ok(self.read().orders.get(&id).cloned())
     }
 
     async fn order_by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<Order>> {
-        let d = self.lock();
+        let d = self.read();
         Ok(d.keys.get(key).and_then(|id| d.orders.get(id)).cloned())
     }
 
@@ -94,7 +98,7 @@ impl OrderStore for TenantStores {
         after: Option<&OrderCursor>,
         limit: usize,
     ) -> Result<Vec<Order>> {
-        let d = self.lock();
+        let d = self.read();
         let mut matching: Vec<&Order> = d
             .orders
             .values()
@@ -105,17 +109,11 @@ impl OrderStore for TenantStores {
     }
 
     async fn events(&self, order: OrderId) -> Result<Vec<OrderEvent>> {
-        Ok(self
-            .data
-            .lock()
-            .events
-            .get(&order)
-            .cloned()
-            .unwrap_or_default())
+        Ok(self.read().events.get(&order).cloned().unwrap_or_default())
     }
 
     async fn feed(&self, after: Option<FeedPosition>, limit: usize) -> Result<Vec<FeedItem>> {
-        let d = self.lock();
+        let d = self.read();
         let start = d
             .feed
             .partition_point(|(position, _, _)| after.is_some_and(|after| *position <= after));
@@ -176,7 +174,7 @@ impl OrderStore for TenantStores {
                 .iter()
                 .filter(|line| {
                     d.stock.get(&line.sku).is_none_or(|s| {
-                        s.available(now, None, Some(order.id)) < line.quantity.get()
+                        s.lock().available(now, None, Some(order.id)) < line.quantity.get()
                     })
                 })
                 .map(|line| line.sku.clone())
@@ -194,13 +192,12 @@ impl OrderStore for TenantStores {
     }
 
     async fn refunds(&self, order: OrderId) -> Result<Vec<Refund>> {
-        Ok(self.lock().order_refunds(order))
+        Ok(self.read().order_refunds(order))
     }
 
     async fn pending_refunds(&self, limit: usize) -> Result<Vec<Refund>> {
         Ok(self
-            .data
-            .lock()
+            .read()
             .refunds
             .iter()
             .filter(|r| r.is_pending())

@@ -12,8 +12,7 @@ use super::{
 #[async_trait]
 impl PromotionStore for TenantStores {
     async fn put_promotion(&self, promotion: &Promotion) -> Result<()> {
-        self.data
-            .lock()
+        self.lock()
             .promotions
             .insert(promotion.id().clone(), promotion.clone());
         Ok(())
@@ -24,11 +23,11 @@ impl PromotionStore for TenantStores {
     }
 
     async fn promotion(&self, id: &PromotionId) -> Result<Option<Promotion>> {
-        Ok(self.lock().promotions.get(id).cloned())
+        Ok(self.read().promotions.get(id).cloned())
     }
 
     async fn promotions(&self) -> Result<Vec<Promotion>> {
-        let mut all: Vec<Promotion> = self.lock().promotions.values().cloned().collect();
+        let mut all: Vec<Promotion> = self.read().promotions.values().cloned().collect();
         all.sort_by(|a, b| {
             a.priority()
                 .cmp(&b.priority())
@@ -42,7 +41,7 @@ impl PromotionStore for TenantStores {
         promotions: &[PromotionId],
         customer: Option<&CustomerId>,
     ) -> Result<HashMap<PromotionId, PromotionUsage>> {
-        let d = self.lock();
+        let d = self.read();
         Ok(promotions
             .iter()
             .filter_map(|id| {
@@ -66,7 +65,7 @@ impl PromotionStore for TenantStores {
 #[async_trait]
 impl SettingsStore for TenantStores {
     async fn settings(&self) -> Result<Option<ShopSettings>> {
-        Ok(self.lock().settings.clone())
+        Ok(self.read().settings.clone())
     }
 
     async fn put_settings(&self, settings: &ShopSettings) -> Result<()> {
