@@ -47,6 +47,7 @@
 
 use std::fmt::Display;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use commerce_core::testkit::StoreFactory;
@@ -289,11 +290,11 @@ enum Op {
 
 /// One timed call; its latency in microseconds. Borrows the shop and the
 /// pool: a clone per call would be timed too.
-async fn one(op: Op, shop: Option<&Shop>, pool: Option<&PgPool>, refusals: bool) -> u32 {
+async fn one(op: &Op, shop: Option<&Shop>, pool: Option<&PgPool>, refusals: bool) -> u32 {
     let start = Instant::now();
     match (op, shop, pool) {
         (Op::Reserve(cart, sku), Some(shop), _) => {
-            match shop.set_line(cart, &sku, Quantity::ONE).await {
+            match shop.set_line(*cart, sku, Quantity::ONE).await {
                 Ok(_) if !refusals => {}
                 Err(Error::InsufficientStock { .. }) if refusals => {}
                 Ok(_) => or_exit("set_line on a sold-out SKU", Err("it held")),
@@ -304,7 +305,7 @@ async fn one(op: Op, shop: Option<&Shop>, pool: Option<&PgPool>, refusals: bool)
             or_exit(
                 "update",
                 sqlx::query("UPDATE bench_counter SET n = n + 1 WHERE id = $1")
-                    .bind(id)
+                    .bind(*id)
                     .execute(pool)
                     .await,
             );
@@ -327,33 +328,36 @@ async fn run(target: &Target, plan: Vec<Op>, tasks: usize, refusals: bool) -> (D
         Target::Counters(counters) => Some(counters.pool.clone()),
         Target::Shop(_) => None,
     };
-    let mut batches: Vec<Vec<Op>> = (0..tasks).map(|_| Vec::new()).collect();
-    for (i, op) in plan.into_iter().enumerate() {
-        if let Some(batch) = batches.get_mut(i % tasks) {
-            batch.push(op);
-        }
-    }
     let start = Instant::now();
-    let mut latencies = Vec::new();
     if tasks == 1 {
-        for op in batches.into_iter().flatten() {
+        let mut latencies = Vec::with_capacity(plan.len());
+        for op in &plan {
             latencies.push(one(op, shop.as_ref(), pool.as_ref(), refusals).await);
         }
         return (start.elapsed(), latencies);
     }
-    let handles: Vec<_> = batches
-        .into_iter()
-        .map(|batch| {
+    // Each task takes the next operation of the plan until none is left,
+    // as a client takes the next request: the work stays balanced to the
+    // end (with the plan split into one batch per task beforehand, a task
+    // that never waits, as on the in-memory store, keeps its thread until
+    // its batch is done, and the last batches ran on one core while the
+    // other idled).
+    let plan = Arc::new(plan);
+    let next = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = (0..tasks)
+        .map(|_| {
             let (shop, pool) = (shop.clone(), pool.clone());
+            let (plan, next) = (plan.clone(), next.clone());
             tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(batch.len());
-                for op in batch {
+                let mut latencies = Vec::with_capacity(plan.len() / tasks + 1);
+                while let Some(op) = plan.get(next.fetch_add(1, Ordering::Relaxed)) {
                     latencies.push(one(op, shop.as_ref(), pool.as_ref(), refusals).await);
                 }
                 latencies
             })
         })
         .collect();
+    let mut latencies = Vec::with_capacity(plan.len());
     for handle in handles {
         latencies.extend(or_exit("a task", handle.await));
     }
