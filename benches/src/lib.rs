@@ -420,6 +420,28 @@ pub fn cart(region: Region, with_promotions: bool) -> Result<PricingInput, Fixtu
     Ok(input)
 }
 
+/// The machine a bench ran on, for its summary: the cores, the CPU model
+/// and the load average when it is called (at the end of a run, what else
+/// was running shows there).
+pub fn machine() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    format!(
+        "{} vCPUs, {model}; load average at the end {load}",
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use commerce_core::pricing::price;

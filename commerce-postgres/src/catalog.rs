@@ -117,6 +117,31 @@ impl CatalogStore for PgTenant {
         doc.map(|doc| from_doc("a product", doc)).transpose()
     }
 
+    async fn products_by_skus(&self, skus: &[Sku]) -> Result<Vec<Option<Product>>> {
+        if skus.is_empty() {
+            return Ok(Vec::new());
+        }
+        let names: Vec<&str> = skus.iter().map(Sku::as_str).collect();
+        let mut tx = self.begin().await?;
+        // One row per SKU asked, in the order asked (`ord`), with its
+        // product's document or NULL.
+        let docs: Vec<Option<serde_json::Value>> = sqlx::query_scalar(
+            "SELECT p.doc FROM unnest($2::text[]) WITH ORDINALITY AS i(sku, ord) \
+             LEFT JOIN skus s ON s.tenant_id = $1 AND s.sku = i.sku \
+             LEFT JOIN products p ON p.tenant_id = s.tenant_id AND p.id = s.product_id \
+             ORDER BY i.ord",
+        )
+        .bind(self.tenant())
+        .bind(&names)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        docs.into_iter()
+            .map(|doc| doc.map(|doc| from_doc("a product", doc)).transpose())
+            .collect()
+    }
+
     async fn products_page(&self, query: &ProductQuery) -> Result<ProductPage> {
         // Static statements, one per shape, so that each plan (generic ones
         // included) is an index range scan: the partial index of published

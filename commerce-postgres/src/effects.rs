@@ -171,31 +171,53 @@ impl PgTenant {
     }
 
     /// Turns the cart's reservations of `order`'s lines into its
-    /// allocations, SKU by SKU in SKU order (a fixed lock order).
+    /// allocations: two statements whatever the number of lines. The first
+    /// locks the lines' SKU rows in SKU order (a fixed lock order: `LockRows`
+    /// sits above the sort); the second, over the lines as arrays, deletes
+    /// the cart's reservations, inserts the order's allocations and moves
+    /// each SKU's `held` counter by the difference.
     async fn allocate(&self, conn: &mut PgConnection, order: &Order) -> Result<()> {
-        let mut sorted: Vec<_> = order.lines.iter().collect();
-        sorted.sort_by(|a, b| a.sku.cmp(&b.sku));
-        for line in sorted {
-            sqlx::query(
-                "WITH gone AS ( \
-                   DELETE FROM reservations WHERE tenant_id = $1 AND sku = $2 AND cart_id = $3 RETURNING quantity), \
-                 allocated AS ( \
-                   INSERT INTO allocations (tenant_id, sku, order_id, quantity, expires_at) \
-                   VALUES ($1, $2, $4, $5, $6) RETURNING quantity) \
-                 UPDATE skus SET held = held - (SELECT COALESCE(SUM(quantity), 0) FROM gone) \
-                   + (SELECT quantity FROM allocated) \
-                 WHERE tenant_id = $1 AND sku = $2",
-            )
-            .bind(self.tenant())
-            .bind(line.sku.as_str())
-            .bind(order.cart.as_uuid())
-            .bind(order.id.as_uuid())
-            .bind(i32::try_from(line.quantity.get()).map_err(|e| corrupt("a quantity", e))?)
-            .bind(order.payment_expires_at)
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
+        let mut skus = Vec::with_capacity(order.lines.len());
+        let mut quantities = Vec::with_capacity(order.lines.len());
+        for line in &order.lines {
+            skus.push(line.sku.as_str());
+            quantities
+                .push(i32::try_from(line.quantity.get()).map_err(|e| corrupt("a quantity", e))?);
         }
+        sqlx::query(
+            "SELECT 1 FROM skus WHERE tenant_id = $1 AND sku = ANY($2) \
+             ORDER BY sku COLLATE \"C\" FOR UPDATE",
+        )
+        .bind(self.tenant())
+        .bind(&skus)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+        sqlx::query(
+            "WITH input AS ( \
+               SELECT * FROM unnest($2::text[], $4::int[]) AS i(sku, quantity)), \
+             gone AS ( \
+               DELETE FROM reservations r USING input i \
+               WHERE r.tenant_id = $1 AND r.sku = i.sku AND r.cart_id = $3 \
+               RETURNING r.sku, r.quantity), \
+             allocated AS ( \
+               INSERT INTO allocations (tenant_id, sku, order_id, quantity, expires_at) \
+               SELECT $1, i.sku, $5, i.quantity, $6 FROM input i \
+               RETURNING sku, quantity) \
+             UPDATE skus s SET held = s.held \
+               - COALESCE((SELECT SUM(g.quantity) FROM gone g WHERE g.sku = s.sku), 0) \
+               + (SELECT a.quantity FROM allocated a WHERE a.sku = s.sku) \
+             WHERE s.tenant_id = $1 AND s.sku IN (SELECT sku FROM input)",
+        )
+        .bind(self.tenant())
+        .bind(&skus)
+        .bind(order.cart.as_uuid())
+        .bind(&quantities)
+        .bind(order.id.as_uuid())
+        .bind(order.payment_expires_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
         Ok(())
     }
 

@@ -547,13 +547,10 @@ impl Shop {
         let mut input = PricingInput::new(cart.currency, settings.tax, self.now());
         input.shipping = settings.shipping_fee;
         input.discount_rounding = settings.discount_rounding;
-        for line in &cart.lines {
-            let product = self
-                .scope
-                .catalog()
-                .product_by_sku(&line.sku)
-                .await?
-                .ok_or_else(|| Error::not_found(Entity::Sku, &line.sku))?;
+        let skus: Vec<Sku> = cart.lines.iter().map(|line| line.sku.clone()).collect();
+        let products = self.scope.catalog().products_by_skus(&skus).await?;
+        for (line, product) in cart.lines.iter().zip(products) {
+            let product = product.ok_or_else(|| Error::not_found(Entity::Sku, &line.sku))?;
             input.lines.push(PricingLine::from_product(
                 &product,
                 &line.sku,

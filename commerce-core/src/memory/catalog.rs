@@ -77,6 +77,20 @@ impl CatalogStore for TenantStores {
             .cloned())
     }
 
+    async fn products_by_skus(&self, skus: &[Sku]) -> Result<Vec<Option<Product>>> {
+        let d = self.read();
+        Ok(skus
+            .iter()
+            .map(|sku| {
+                d.stock
+                    .get(sku)
+                    .and_then(|entry| entry.offer)
+                    .and_then(|offer| d.products.get(&offer.product))
+                    .cloned()
+            })
+            .collect())
+    }
+
     async fn products_page(&self, query: &ProductQuery) -> Result<ProductPage> {
         let d = self.read();
         let start = query.after.map_or(Bound::Unbounded, Bound::Excluded);

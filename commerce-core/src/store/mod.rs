@@ -215,6 +215,26 @@ pub trait CatalogStore: Send + Sync + 'static {
     /// errors are backend failures ([`Error::Backend`](crate::Error::Backend)).
     async fn product_by_sku(&self, sku: &Sku) -> Result<Option<Product>>;
 
+    /// The products of `skus`, one entry per SKU in the order given: the
+    /// product that has a variant with that SKU, published or not, or
+    /// `None` (a SKU given twice is answered twice). Pricing a cart reads
+    /// its lines' products with this: one read whatever the number of
+    /// lines.
+    ///
+    /// # Behavior
+    ///
+    /// A read, as [`product_by_sku`](Self::product_by_sku), of one
+    /// committed state for every SKU. The default asks `product_by_sku`
+    /// for each SKU in turn (so each answer is committed, not all from one
+    /// state); a store overrides it with one read.
+    async fn products_by_skus(&self, skus: &[Sku]) -> Result<Vec<Option<Product>>> {
+        let mut products = Vec::with_capacity(skus.len());
+        for sku in skus {
+            products.push(self.product_by_sku(sku).await?);
+        }
+        Ok(products)
+    }
+
     /// One page of the products `query` admits (unpublished ones only with
     /// `include_unpublished`), in ascending id order, starting after
     /// `query.after`, at most [`query.page_size()`](ProductQuery::page_size)

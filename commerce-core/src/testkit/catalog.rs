@@ -20,6 +20,7 @@ macro_rules! __conformance_catalog {
             tenants_are_isolated,
             product_search_matches_prefixes_and_pages,
             hostile_product_text_is_refused,
+            products_by_skus_answer_each_sku_in_order,
         }
     };
 }
@@ -323,5 +324,78 @@ pub async fn hostile_product_text_is_refused(factory: &dyn StoreFactory) {
     assert_eq!(
         found.iter().map(|p| p.id()).collect::<Vec<_>>(),
         vec![kept.id()]
+    );
+}
+
+/// `products_by_skus` answers one entry per SKU asked, in the order asked:
+/// the product of each SKU (a product with two variants answers for both;
+/// an unpublished one too), `None` for a SKU no product of the tenant has,
+/// a SKU asked twice answered twice; another tenant's SKU is `None`.
+pub async fn products_by_skus_answer_each_sku_in_order(factory: &dyn StoreFactory) {
+    let h = Harness::new(factory).await;
+    let a = h.stocked("BATCH-A", 1_000, 1).await;
+    let b = h.stocked("BATCH-B", 2_000, 1).await;
+    let product = h
+        .shop
+        .add_product(NewProduct {
+            name: "Two variants".into(),
+            category: Category::parse("batch").unwrap(),
+            tax_category: TaxCategory::parse("standard").unwrap(),
+            age_restricted: false,
+            variants: vec![
+                Variant::new(
+                    Sku::parse("BATCH-S").unwrap(),
+                    Money::new(500, Currency::AUD),
+                )
+                .with_option("size", "S"),
+                Variant::new(
+                    Sku::parse("BATCH-M").unwrap(),
+                    Money::new(600, Currency::AUD),
+                )
+                .with_option("size", "M"),
+            ],
+            published: false,
+        })
+        .await
+        .unwrap();
+    let other = h.other_shop("shop-b");
+    let foreign = Harness::stocked_in(&other, "BATCH-FOREIGN", 100, 1).await;
+    let missing = Sku::parse("BATCH-NONE").unwrap();
+    let asked = [
+        b.clone(),
+        Sku::parse("BATCH-M").unwrap(),
+        missing,
+        a.clone(),
+        Sku::parse("BATCH-S").unwrap(),
+        b.clone(),
+        foreign,
+    ];
+    let found = h
+        .shop
+        .scope()
+        .catalog()
+        .products_by_skus(&asked)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), asked.len());
+    for (sku, product) in asked.iter().zip(&found) {
+        let one = h.shop.scope().catalog().product_by_sku(sku).await.unwrap();
+        assert_eq!(product, &one, "{sku}");
+    }
+    let ids: Vec<Option<_>> = found.iter().map(|p| p.as_ref().map(|p| p.id())).collect();
+    assert_eq!(ids[1], Some(product.id()));
+    assert_eq!(ids[4], Some(product.id()));
+    assert_eq!(ids[2], None);
+    assert_eq!(ids[6], None);
+    assert_eq!(ids[0], ids[5]);
+    assert_ne!(ids[0], ids[3]);
+    assert!(
+        h.shop
+            .scope()
+            .catalog()
+            .products_by_skus(&[])
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
