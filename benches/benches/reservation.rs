@@ -80,6 +80,10 @@ const PREFILLED_HOLDS: usize = 100_000;
 /// benchmark.
 const REFILL_AFTER: u64 = 800_000;
 
+/// The most reservations timed in one go: a larger batch runs in chunks
+/// of this size.
+const CHUNK: u64 = 100_000;
+
 /// Prints `what` failed and stops the bench: a benchmark must never time
 /// an error path it does not mean to.
 fn or_exit<T, E: Display>(what: &str, result: Result<T, E>) -> T {
@@ -460,36 +464,50 @@ fn bench(
         });
         b.iter_custom(|iters| {
             let hot = scenario.skus == 1 && !scenario.sold_out;
-            if hot
-                && matches!(target, Target::Shop(_))
-                && on_fixture.saturating_add(iters) > REFILL_AFTER
-            {
-                target = make(runtime);
-                on_fixture = prefilled;
-            }
-            let count = usize::try_from(iters).unwrap_or(usize::MAX);
-            let (duration, mut measured) = runtime.block_on(async {
-                let plan: Vec<Op> = match &target {
-                    Target::Shop(fixture) => {
-                        let ids = carts(&fixture.shop, count).await;
-                        ids.into_iter()
-                            .filter_map(|id| {
-                                let sku = fixture.skus.get(draw.below(fixture.skus.len()))?;
-                                Some(Op::Reserve(id, sku.clone()))
+            // A batch runs in chunks, each with its carts made first and a
+            // fresh fixture when the hot SKU would pass its stock: only the
+            // chunks' calls are timed. (Criterion's warm-up doubles the
+            // batch until it fills 3 s, which in memory is millions of
+            // reservations, more units than a SKU holds.)
+            let mut batch = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let chunk = left.min(CHUNK);
+                left -= chunk;
+                if hot
+                    && matches!(target, Target::Shop(_))
+                    && on_fixture.saturating_add(chunk) > REFILL_AFTER
+                {
+                    target = make(runtime);
+                    on_fixture = prefilled;
+                }
+                let count = usize::try_from(chunk).unwrap_or(usize::MAX);
+                let (duration, mut measured) = runtime.block_on(async {
+                    let plan: Vec<Op> = match &target {
+                        Target::Shop(fixture) => {
+                            let ids = carts(&fixture.shop, count).await;
+                            ids.into_iter()
+                                .filter_map(|id| {
+                                    let sku = fixture.skus.get(draw.below(fixture.skus.len()))?;
+                                    Some(Op::Reserve(id, sku.clone()))
+                                })
+                                .collect()
+                        }
+                        Target::Counters(counters) => (0..count)
+                            .map(|_| {
+                                Op::Update(i32::try_from(draw.below(counters.rows)).unwrap_or(0))
                             })
-                            .collect()
-                    }
-                    Target::Counters(counters) => (0..count)
-                        .map(|_| Op::Update(i32::try_from(draw.below(counters.rows)).unwrap_or(0)))
-                        .collect(),
-                };
-                run(&target, plan, scenario.tasks, scenario.sold_out).await
-            });
-            made += iters;
-            on_fixture = on_fixture.saturating_add(iters);
-            timed += duration;
-            latencies.append(&mut measured);
-            duration
+                            .collect(),
+                    };
+                    run(&target, plan, scenario.tasks, scenario.sold_out).await
+                });
+                made += chunk;
+                on_fixture = on_fixture.saturating_add(chunk);
+                timed += duration;
+                batch += duration;
+                latencies.append(&mut measured);
+            }
+            batch
         });
         built = Some(target);
     });
