@@ -192,15 +192,9 @@ fn write_results(home: &Path, since: SystemTime, load_at_start: &str) {
         "benchmarks": benchmarks,
         "ratios": ratios,
     });
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
-    let path = dir.join("pricing.json");
-    let written = std::fs::create_dir_all(&dir).and_then(|()| {
-        let text = serde_json::to_string_pretty(&results).map_err(std::io::Error::other)?;
-        std::fs::write(&path, text + "\n")
-    });
-    match written {
-        Ok(()) => println!("wrote {}", path.display()),
-        Err(error) => eprintln!("could not write {}: {error}", path.display()),
+    match commerce_benches::write_result("pricing.json", &results) {
+        Ok(path) => println!("wrote {}", path.display()),
+        Err(error) => eprintln!("could not write benches/results/pricing.json: {error}"),
     }
 }
 

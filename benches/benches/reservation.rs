@@ -513,15 +513,7 @@ fn bench(
     });
     built.as_ref()?;
     latencies.sort_unstable();
-    let at = |q: f64| {
-        #[allow(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            clippy::cast_precision_loss
-        )]
-        let i = ((latencies.len().saturating_sub(1)) as f64 * q).round() as usize;
-        latencies.get(i).copied().unwrap_or(0)
-    };
+    let at = |q: f64| commerce_benches::quantile(&latencies, q);
     #[allow(clippy::cast_precision_loss)]
     let ops_per_sec = made as f64 / timed.as_secs_f64().max(f64::MIN_POSITIVE);
     println!(
@@ -624,14 +616,10 @@ fn summary(measured: &[Measured]) {
         "command": "DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p commerce-benches --bench reservation",
         "scenarios": scenarios,
     });
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results/reservation.json");
-    let written = std::fs::create_dir_all(path.parent().unwrap_or(&path)).and_then(|()| {
-        std::fs::write(
-            &path,
-            serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n",
-        )
-    });
-    or_exit("writing the summary", written);
+    let path = or_exit(
+        "writing the summary",
+        commerce_benches::write_result("reservation.json", &doc),
+    );
     println!("summary: {}", path.display());
 }
 

@@ -442,6 +442,29 @@ pub fn machine() -> String {
     )
 }
 
+/// Writes `doc`, pretty-printed, to `benches/results/<file>`; the path
+/// written.
+pub fn write_result(file: &str, doc: &serde_json::Value) -> std::io::Result<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+    let path = dir.join(file);
+    std::fs::create_dir_all(&dir)?;
+    let text = serde_json::to_string_pretty(doc).map_err(std::io::Error::other)?;
+    std::fs::write(&path, text + "\n")?;
+    Ok(path)
+}
+
+/// The `q` quantile (0 to 1) of `sorted` (ascending), by nearest rank; 0
+/// when it is empty.
+pub fn quantile(sorted: &[u32], q: f64) -> u32 {
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let i = ((sorted.len().saturating_sub(1)) as f64 * q).round() as usize;
+    sorted.get(i).copied().unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use commerce_core::pricing::price;
