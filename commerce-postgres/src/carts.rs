@@ -10,7 +10,7 @@ use sqlx::PgConnection;
 
 use crate::error::{corrupt, db, is_unique_violation};
 use crate::group::{Request, Turn};
-use crate::inventory::{live_held, quantity, reclaim_expired, sku};
+use crate::inventory::{live_held, quantity, sku};
 use crate::{PgTenant, ReservationStrategy, from_doc, to_doc};
 
 /// Reads a cart with its lines; `lock` takes the cart row `FOR UPDATE`.
@@ -101,7 +101,7 @@ pub(crate) async fn save_cart(conn: &mut PgConnection, tenant: &str, cart: &Cart
     Ok(())
 }
 
-/// A cart line to hold and write: what both reservation strategies take.
+/// A cart line to hold: what the advisory-lock strategy takes.
 #[derive(Clone, Copy)]
 struct LineChange<'a> {
     cart: CartId,
@@ -110,8 +110,6 @@ struct LineChange<'a> {
     /// The cart's currency: the SKU must be priced in it.
     currency: Currency,
     expires_at: Timestamp,
-    /// The cart's document once the line is set.
-    doc: &'a sqlx::types::Json<serde_json::Value>,
 }
 
 /// The cart's document: everything but its lines (`cart_lines` holds them).
@@ -144,60 +142,6 @@ pub(crate) fn units(q: Quantity) -> Result<i32> {
 }
 
 impl PgTenant {
-    /// The single-statement reservation: the SKU's counter is raised by the
-    /// difference to the cart's current hold only if a published product
-    /// has the SKU in the cart's currency and the stock covers it, and the
-    /// same statement writes the reservation, the cart line and the cart's
-    /// document (or nothing). `true` if it held.
-    ///
-    /// The cart's current reservation is read `FOR UPDATE`, so a concurrent
-    /// sweep or reclaim cannot delete it (and lower the counter) between this
-    /// read and the counter update; it also keeps the lock order of every
-    /// path: reservation rows before SKU rows.
-    async fn reserve_single_statement(
-        &self,
-        conn: &mut PgConnection,
-        line: &LineChange<'_>,
-    ) -> Result<bool> {
-        let written: Option<i32> = sqlx::query_scalar(
-            "WITH old AS ( \
-               SELECT COALESCE((SELECT quantity FROM reservations \
-                 WHERE tenant_id = $1 AND sku = $2 AND cart_id = $3 FOR UPDATE), 0) AS quantity), \
-             counted AS ( \
-               UPDATE skus SET held = held - (SELECT quantity FROM old) + $4 \
-               WHERE tenant_id = $1 AND sku = $2 AND product_id IS NOT NULL AND currency = $6 \
-                 AND EXISTS (SELECT 1 FROM products p \
-                   WHERE p.tenant_id = $1 AND p.id = skus.product_id AND p.published) \
-                 AND on_hand - (held - (SELECT quantity FROM old)) >= $4 \
-               RETURNING 1), \
-             held AS ( \
-               INSERT INTO reservations (tenant_id, sku, cart_id, quantity, expires_at) \
-               SELECT $1, $2, $3, $4, $5 FROM counted \
-               ON CONFLICT (tenant_id, sku, cart_id) \
-               DO UPDATE SET quantity = EXCLUDED.quantity, expires_at = EXCLUDED.expires_at \
-               RETURNING 1), \
-             line AS ( \
-               INSERT INTO cart_lines (tenant_id, cart_id, sku, quantity) \
-               SELECT $1, $3, $2, $4 FROM held \
-               ON CONFLICT (tenant_id, cart_id, sku) DO UPDATE SET quantity = EXCLUDED.quantity), \
-             document AS ( \
-               UPDATE carts SET doc = $7 \
-               WHERE tenant_id = $1 AND id = $3 AND EXISTS (SELECT 1 FROM held)) \
-             SELECT 1 FROM held",
-        )
-        .bind(self.tenant())
-        .bind(line.sku.as_str())
-        .bind(line.cart.as_uuid())
-        .bind(units(line.quantity)?)
-        .bind(line.expires_at)
-        .bind(line.currency.code())
-        .bind(line.doc)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?;
-        Ok(written.is_some())
-    }
-
     /// The advisory-lock reservation: serialize on the SKU, read on hand,
     /// sum the live holds of others, then write or refuse. The counter is
     /// kept for the other operations. `Err(available)` when refused.
@@ -266,41 +210,92 @@ impl PgTenant {
         Ok(Ok(()))
     }
 
-    /// The real available count for `cart`, and whether the SKU is sellable
-    /// (a published product has it).
-    async fn refusal(
+    /// `set_line` as one call of `commerce_set_line` (migration 0009),
+    /// outside any explicit transaction: one round trip and one commit.
+    /// The function locks the cart, checks it, holds and writes, or
+    /// refuses with what an answer needs; every answer is built here from
+    /// the cart as it was locked, with commerce-core's own checks.
+    async fn set_line_in_one_call(
         &self,
-        conn: &mut PgConnection,
         cart: CartId,
         sku: &Sku,
-        requested: Quantity,
-        currency: Currency,
+        quantity: Quantity,
+        limits: CartLimits,
+        expires_at: Timestamp,
         now: Timestamp,
-    ) -> Result<Error> {
-        let row: Option<(i32, Option<String>)> = sqlx::query_as(
-            "SELECT on_hand, currency FROM skus WHERE tenant_id = $1 AND sku = $2 \
-             AND EXISTS (SELECT 1 FROM products p \
-               WHERE p.tenant_id = $1 AND p.id = skus.product_id AND p.published)",
+    ) -> Result<Cart> {
+        let (outcome, doc, items, available, priced_in): SetLineRow = sqlx::query_as(
+            "SELECT outcome, cart_doc, cart_items, available, priced_in \
+             FROM commerce_set_line($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(self.tenant())
+        .bind(cart.as_uuid())
         .bind(sku.as_str())
-        .fetch_optional(&mut *conn)
+        .bind(units(quantity)?)
+        .bind(i32::try_from(limits.max_lines()).unwrap_or(i32::MAX))
+        .bind(i32::try_from(limits.max_units_per_line()).unwrap_or(i32::MAX))
+        .bind(expires_at)
+        .bind(now)
+        .bind(sqlx::types::Json(
+            serde_json::to_value(now).map_err(|e| corrupt("a timestamp", e))?,
+        ))
+        .fetch_one(&self.pool)
         .await
         .map_err(db)?;
-        let Some((on_hand, priced_in)) = row else {
-            return Ok(Error::not_found(Entity::Sku, sku));
+        let (Some(doc), Some(items)) = (doc, items) else {
+            return match outcome.as_str() {
+                "no_cart" => Err(Error::not_found(Entity::Cart, cart)),
+                other => Err(corrupt(
+                    "commerce_set_line's answer",
+                    format!("{other} without the cart"),
+                )),
+            };
         };
-        if let Some(mismatch) = currency_mismatch(currency, priced_in.as_deref())? {
-            return Ok(mismatch);
+        let mut current = build_cart(doc, items.0)?;
+        match outcome.as_str() {
+            "ok" => {
+                current.put_line(sku, quantity, now)?;
+                Ok(current)
+            }
+            "cart" => {
+                current.ensure_open()?;
+                limits.check(&current, sku, quantity)?;
+                Err(corrupt(
+                    "commerce_set_line's answer",
+                    "a cart refused that commerce-core accepts",
+                ))
+            }
+            "no_sku" => Err(Error::not_found(Entity::Sku, sku)),
+            "currency" => Err(currency_mismatch(current.currency, priced_in.as_deref())?
+                .unwrap_or_else(|| {
+                    corrupt(
+                        "commerce_set_line's answer",
+                        "a currency mismatch in the cart's currency",
+                    )
+                })),
+            "insufficient" => Err(Error::InsufficientStock {
+                sku: sku.clone(),
+                requested: quantity.get(),
+                available: u32::try_from(available.unwrap_or(0).max(0)).unwrap_or(u32::MAX),
+            }),
+            other => Err(corrupt(
+                "commerce_set_line's answer",
+                format!("unknown outcome {other}"),
+            )),
         }
-        let others = live_held(conn, self.tenant(), sku, now, Some(cart), None).await?;
-        Ok(Error::InsufficientStock {
-            sku: sku.clone(),
-            requested: requested.get(),
-            available: u32::try_from((i64::from(on_hand) - others).max(0)).unwrap_or(0),
-        })
     }
 }
+
+/// The answer of `commerce_set_line`: the outcome, the cart as locked (its
+/// document and its lines), and for a refusal the available count or the
+/// SKU's currency.
+type SetLineRow = (
+    String,
+    Option<serde_json::Value>,
+    Option<sqlx::types::Json<Vec<StoredLine>>>,
+    Option<i64>,
+    Option<String>,
+);
 
 #[async_trait]
 impl CartStore for PgTenant {
@@ -416,6 +411,11 @@ impl PgTenant {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<Cart> {
+        if quantity.is_zero() || self.strategy != ReservationStrategy::AdvisoryLock {
+            return self
+                .set_line_in_one_call(cart, sku, quantity, limits, expires_at, now)
+                .await;
+        }
         let mut tx = self.begin().await?;
         // The cart row lock serializes this cart's changes and its checkout,
         // whatever the reservation strategy: every writer of `cart_lines`
@@ -428,90 +428,39 @@ impl PgTenant {
             .ok_or_else(|| Error::not_found(Entity::Cart, cart))?;
         current.ensure_open()?;
         limits.check(&current, sku, quantity)?;
-        if quantity.is_zero() {
-            let sellable: Option<i32> = sqlx::query_scalar(
-                "SELECT 1 FROM skus WHERE tenant_id = $1 AND sku = $2 AND product_id IS NOT NULL",
-            )
-            .bind(self.tenant())
-            .bind(sku.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-            if sellable.is_none() {
-                return Err(Error::not_found(Entity::Sku, sku));
-            }
-            current.put_line(sku, quantity, now)?;
-            // The hold, the line and the cart's document in one statement.
-            sqlx::query(
-                "WITH gone AS ( \
-                   DELETE FROM reservations WHERE tenant_id = $1 AND sku = $2 AND cart_id = $3 RETURNING quantity), \
-                 released AS ( \
-                   UPDATE skus SET held = held - (SELECT COALESCE(SUM(quantity), 0) FROM gone) \
-                   WHERE tenant_id = $1 AND sku = $2), \
-                 line AS ( \
-                   DELETE FROM cart_lines WHERE tenant_id = $1 AND cart_id = $3 AND sku = $2) \
-                 UPDATE carts SET doc = $4 WHERE tenant_id = $1 AND id = $3",
-            )
-            .bind(self.tenant())
-            .bind(sku.as_str())
-            .bind(cart.as_uuid())
-            .bind(cart_doc(&current)?)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        } else {
-            let mut next = current.clone();
-            next.put_line(sku, quantity, now)?;
-            let doc = cart_doc(&next)?;
-            let line = LineChange {
-                cart,
-                sku,
-                quantity,
-                currency: current.currency,
-                expires_at,
-                doc: &doc,
-            };
-            match self.strategy {
-                ReservationStrategy::SingleStatement | ReservationStrategy::Grouped => {
-                    // One statement holds and writes, or does nothing.
-                    let mut held = self.reserve_single_statement(&mut tx, &line).await?;
-                    if !held {
-                        reclaim_expired(&mut tx, self.tenant(), sku, now).await?;
-                        held = self.reserve_single_statement(&mut tx, &line).await?;
-                    }
-                    if !held {
-                        return Err(self
-                            .refusal(&mut tx, cart, sku, quantity, current.currency, now)
-                            .await?);
-                    }
-                }
-                ReservationStrategy::AdvisoryLock => {
-                    if let Err(available) = self.reserve_advisory_lock(&mut tx, &line, now).await? {
-                        return Err(Error::InsufficientStock {
-                            sku: sku.clone(),
-                            requested: quantity.get(),
-                            available: u32::try_from(available.max(0)).unwrap_or(0),
-                        });
-                    }
-                    // The line and the cart's document in one statement.
-                    sqlx::query(
-                        "WITH line AS ( \
-                           INSERT INTO cart_lines (tenant_id, cart_id, sku, quantity) VALUES ($1, $2, $3, $4) \
-                           ON CONFLICT (tenant_id, cart_id, sku) DO UPDATE SET quantity = EXCLUDED.quantity) \
-                         UPDATE carts SET doc = $5 WHERE tenant_id = $1 AND id = $2",
-                    )
-                    .bind(self.tenant())
-                    .bind(cart.as_uuid())
-                    .bind(sku.as_str())
-                    .bind(units(quantity)?)
-                    .bind(&doc)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                }
-            }
-            current = next;
+        let mut next = current.clone();
+        next.put_line(sku, quantity, now)?;
+        let doc = cart_doc(&next)?;
+        let line = LineChange {
+            cart,
+            sku,
+            quantity,
+            currency: current.currency,
+            expires_at,
+        };
+        if let Err(available) = self.reserve_advisory_lock(&mut tx, &line, now).await? {
+            return Err(Error::InsufficientStock {
+                sku: sku.clone(),
+                requested: quantity.get(),
+                available: u32::try_from(available.max(0)).unwrap_or(0),
+            });
         }
+        // The line and the cart's document in one statement.
+        sqlx::query(
+            "WITH line AS ( \
+               INSERT INTO cart_lines (tenant_id, cart_id, sku, quantity) VALUES ($1, $2, $3, $4) \
+               ON CONFLICT (tenant_id, cart_id, sku) DO UPDATE SET quantity = EXCLUDED.quantity) \
+             UPDATE carts SET doc = $5 WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(self.tenant())
+        .bind(cart.as_uuid())
+        .bind(sku.as_str())
+        .bind(units(quantity)?)
+        .bind(&doc)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        current = next;
         tx.commit().await.map_err(db)?;
         Ok(current)
     }

@@ -182,6 +182,26 @@ impl StoreFactory for Recording {
     }
 }
 
+impl Recording {
+    /// Asserts that every store made since the last call has its counters
+    /// equal to its holds, then closes it; how many it checked.
+    async fn check_and_close(&self) -> usize {
+        let stores = std::mem::take(&mut *self.stores.lock());
+        for store in &stores {
+            let rows = counters(store).await;
+            assert!(!rows.is_empty());
+            for (sku, held, rows_total) in rows {
+                assert_eq!(
+                    held, rows_total,
+                    "{sku}: the counter drifted from the holds"
+                );
+            }
+            store.pool().close().await;
+        }
+        stores.len()
+    }
+}
+
 /// For every SKU of the harness tenant: the counter, and the units of its
 /// reservation and allocation rows.
 async fn counters(store: &PgStore) -> Vec<(String, i64, i64)> {
@@ -209,26 +229,26 @@ async fn counter_matches_holds_after_races(strategy: ReservationStrategy) {
         inner,
         stores: Mutex::new(Vec::new()),
     };
+    // Each scenario's stores are checked and closed as it ends: their pools
+    // would otherwise keep their connections open for the whole test.
+    let mut checked = 0;
     testkit::last_unit_race_has_one_winner(&recording).await;
+    checked += recording.check_and_close().await;
     testkit::five_units_fifty_racers_have_five_winners(&recording).await;
+    checked += recording.check_and_close().await;
     testkit::a_thousand_racers_for_one_unit_have_one_winner(&recording).await;
+    checked += recording.check_and_close().await;
     testkit::a_thousand_racers_for_fifty_units_have_fifty_winners(&recording).await;
+    checked += recording.check_and_close().await;
     testkit::random_racers_over_many_skus_never_oversell(&recording).await;
+    checked += recording.check_and_close().await;
     testkit::late_payment_after_resale_is_refunded_once(&recording).await;
+    checked += recording.check_and_close().await;
     testkit::limited_coupon_last_use_is_redeemed_once(&recording).await;
+    checked += recording.check_and_close().await;
     testkit::reservation_expiry_frees_stock_at_ttl_and_sweep_removes_it(&recording).await;
-    let stores = recording.stores.lock().clone();
-    assert_eq!(stores.len(), 8);
-    for store in &stores {
-        let rows = counters(store).await;
-        assert!(!rows.is_empty());
-        for (sku, held, rows_total) in rows {
-            assert_eq!(
-                held, rows_total,
-                "{sku}: the counter drifted from the holds"
-            );
-        }
-    }
+    checked += recording.check_and_close().await;
+    assert_eq!(checked, 8);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
