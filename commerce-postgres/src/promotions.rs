@@ -1,12 +1,13 @@
 //! Promotions, their usage counts, and shop settings.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use commerce_core::promotion::PromotionUsage;
-use commerce_core::store::{PromotionStore, SettingsStore};
-use commerce_core::{CustomerId, Promotion, PromotionId, Result, ShopSettings};
+use commerce_core::store::{PricingRead, PricingStore, PromotionStore, SettingsStore};
+use commerce_core::{CartId, CustomerId, Product, Promotion, PromotionId, Result, ShopSettings};
 
+use crate::carts::build_cart;
 use crate::error::{corrupt, db};
 use crate::{PgTenant, from_doc, to_doc};
 
@@ -138,5 +139,78 @@ impl SettingsStore for PgTenant {
         .await
         .map_err(db)?;
         tx.commit().await.map_err(db)
+    }
+}
+
+/// The answer of `commerce_pricing_read`: the cart's document and lines,
+/// the settings, the products in line order, the promotions, the usage
+/// totals and the customer's usage.
+type PricingRow = (
+    Option<serde_json::Value>,
+    Option<sqlx::types::Json<Vec<(String, i32)>>>,
+    Option<serde_json::Value>,
+    Option<sqlx::types::Json<Vec<Option<serde_json::Value>>>>,
+    Option<sqlx::types::Json<Vec<serde_json::Value>>>,
+    Option<sqlx::types::Json<Vec<(String, i32)>>>,
+    Option<sqlx::types::Json<Vec<(String, i32)>>>,
+);
+
+/// One call of `commerce_pricing_read` (migration 0009), outside any
+/// explicit transaction: one round trip, one snapshot.
+#[async_trait]
+impl PricingStore for PgTenant {
+    async fn pricing_read(&self, cart: CartId) -> Result<Option<PricingRead>> {
+        let (doc, items, settings, products, promotions, totals, by_customer): PricingRow =
+            sqlx::query_as(
+                "SELECT cart_doc, cart_items, settings_doc, products, promotions, \
+                 usage_totals, customer_usage FROM commerce_pricing_read($1, $2)",
+            )
+            .bind(self.tenant())
+            .bind(cart.as_uuid())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+        let Some(doc) = doc else {
+            return Ok(None);
+        };
+        let missing = |what: &str| corrupt("commerce_pricing_read's answer", format!("no {what}"));
+        let cart = build_cart(doc, items.ok_or_else(|| missing("cart lines"))?.0)?;
+        let settings = settings
+            .map(|doc| from_doc("shop settings", doc))
+            .transpose()?;
+        let products = products
+            .ok_or_else(|| missing("products"))?
+            .0
+            .into_iter()
+            .map(|doc| doc.map(|doc| from_doc("a product", doc)).transpose())
+            .collect::<Result<Vec<Option<Product>>>>()?;
+        let promotions: Vec<Promotion> = promotions
+            .ok_or_else(|| missing("promotions"))?
+            .0
+            .into_iter()
+            .map(|doc| from_doc("a promotion", doc))
+            .collect::<Result<_>>()?;
+        let limited: HashSet<&PromotionId> = promotions
+            .iter()
+            .filter(|p| p.is_limited())
+            .map(Promotion::id)
+            .collect();
+        let count = |n: i32| u32::try_from(n).map_err(|e| corrupt("a usage count", e));
+        let mut usage: HashMap<PromotionId, PromotionUsage> = HashMap::new();
+        for (id, total) in totals.ok_or_else(|| missing("usage"))?.0 {
+            let id = PromotionId::parse(id).map_err(|e| corrupt("a promotion id", e))?;
+            if limited.contains(&id) {
+                usage.entry(id).or_default().total = count(total)?;
+            }
+        }
+        for (id, used) in by_customer.ok_or_else(|| missing("customer usage"))?.0 {
+            let id = PromotionId::parse(id).map_err(|e| corrupt("a promotion id", e))?;
+            if limited.contains(&id) {
+                usage.entry(id).or_default().by_customer = count(used)?;
+            }
+        }
+        Ok(Some(PricingRead::new(
+            cart, settings, products, promotions, usage,
+        )))
     }
 }

@@ -163,8 +163,8 @@ impl Shop {
             }
             return self.open_session(order, false).await;
         }
-        let current = self.cart(cart).await?;
-        if let CartStatus::CheckedOut { order } = current.status() {
+        let read = self.pricing_read(cart).await?;
+        if let CartStatus::CheckedOut { order } = read.cart.status() {
             // A concurrent checkout with the same key may have just placed it.
             let placed = self.scope.orders().order(order).await?;
             if let Some(placed) = placed.filter(|o| &o.idempotency_key == key) {
@@ -172,7 +172,7 @@ impl Shop {
             }
             return Err(Error::CartCheckedOut { cart, order });
         }
-        let pricing = self.price(&current).await?;
+        let (current, pricing) = self.price(read).await?;
         if !pricing.accepting_orders {
             return Err(Error::NotAcceptingOrders);
         }

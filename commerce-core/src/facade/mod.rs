@@ -15,7 +15,7 @@ use chrono::{SubsecRound, TimeDelta};
 use crate::cart::{AgeVerification, AttributeKey, Cart, CartUpdate};
 use crate::catalog::{NewProduct, Page, Product, ProductPage, ProductQuery};
 use crate::clock::{Clock, SystemClock, Timestamp};
-use crate::error::{Entity, Error, Result};
+use crate::error::{BackendError, BackendErrorKind, Entity, Error, Result};
 use crate::ids::{
     CartId, CouponCode, IdempotencyKey, OrderId, ProductId, PromotionId, Quantity, Sku, TenantId,
 };
@@ -27,7 +27,7 @@ use crate::payment::{PaymentGateway, TestGateway};
 use crate::pricing::{self, CustomerContext, PricedCart, PricingInput, PricingLine};
 use crate::promotion::{Promotion, PromotionSpec};
 use crate::settings::ShopSettings;
-use crate::store::{Scope, Store};
+use crate::store::{PricingRead, Scope, Store};
 use crate::tax::{ConfiguredTax, TaxCalculator};
 use crate::text::{TextField, check_optional_text};
 
@@ -536,20 +536,35 @@ impl Shop {
     /// preview, with every promotion considered and why it did or did not
     /// apply.
     pub async fn price_cart(&self, cart: CartId) -> Result<PricedCart> {
-        let cart = self.cart(cart).await?;
-        Ok(self.price(&cart).await?.priced)
+        let read = self.pricing_read(cart).await?;
+        Ok(self.price(read).await?.1.priced)
     }
 
-    /// Prices `cart`; also returns what it was priced with.
-    async fn price(&self, cart: &Cart) -> Result<Pricing> {
-        let settings = self.settings().await?;
+    /// What pricing the cart `cart` reads, in one read.
+    async fn pricing_read(&self, cart: CartId) -> Result<PricingRead> {
+        self.scope
+            .pricing()
+            .pricing_read(cart)
+            .await?
+            .ok_or_else(|| Error::not_found(Entity::Cart, cart))
+    }
+
+    /// Prices the cart of `read`; also returns the cart and what it was
+    /// priced with.
+    async fn price(&self, read: PricingRead) -> Result<(Cart, Pricing)> {
+        let cart = read.cart;
+        let settings = read.settings.unwrap_or_default();
         let accepting_orders = settings.accepting_orders;
         let mut input = PricingInput::new(cart.currency, settings.tax, self.now());
         input.shipping = settings.shipping_fee;
         input.discount_rounding = settings.discount_rounding;
-        let skus: Vec<Sku> = cart.lines.iter().map(|line| line.sku.clone()).collect();
-        let products = self.scope.catalog().products_by_skus(&skus).await?;
-        for (line, product) in cart.lines.iter().zip(products) {
+        if read.products.len() != cart.lines.len() {
+            return Err(Error::from(BackendError::new(
+                BackendErrorKind::Other,
+                "the pricing read answered a product count other than the cart's lines",
+            )));
+        }
+        for (line, product) in cart.lines.iter().zip(read.products) {
             let product = product.ok_or_else(|| Error::not_found(Entity::Sku, &line.sku))?;
             input.lines.push(PricingLine::from_product(
                 &product,
@@ -557,22 +572,10 @@ impl Shop {
                 line.quantity,
             )?);
         }
-        input.promotions = self.scope.promotions().promotions().await?;
+        input.promotions = read.promotions;
         input.codes = cart.codes.clone();
         input.customer = cart.customer.clone().unwrap_or_default();
-        let limited: Vec<PromotionId> = input
-            .promotions
-            .iter()
-            .filter(|p| p.is_limited())
-            .map(|p| p.id().clone())
-            .collect();
-        if !limited.is_empty() {
-            input.usage = self
-                .scope
-                .promotions()
-                .usage(&limited, input.customer.id.as_ref())
-                .await?;
-        }
+        input.usage = read.usage;
         let discounted = pricing::discount(&input)?;
         let tax = self
             .commerce
@@ -580,11 +583,14 @@ impl Shop {
             .tax
             .calculate(&input.tax, &discounted.tax_request())
             .await?;
-        Ok(Pricing {
-            priced: discounted.finish(tax)?,
-            promotions: input.promotions,
-            accepting_orders,
-        })
+        Ok((
+            cart,
+            Pricing {
+                priced: discounted.finish(tax)?,
+                promotions: input.promotions,
+                accepting_orders,
+            },
+        ))
     }
 
     // ----- settings and promotions ---------------------------------------

@@ -73,3 +73,7 @@ impl SettingsStore for TenantStores {
         Ok(())
     }
 }
+
+/// The default: each part under its own lock, which in memory costs less
+/// than the pricing it feeds.
+impl crate::store::PricingStore for TenantStores {}

@@ -75,9 +75,10 @@ pub trait Store: Send + Sync + 'static {
 /// A shared, type-erased store.
 pub type DynStore = dyn Store;
 
-/// One tenant's seven aggregate stores as one value: the supertrait every
+/// One tenant's aggregate stores as one value: the supertrait every
 /// backend implements (a blanket implementation covers any type that
-/// implements the seven), so the aggregates of a tenant share one backend and
+/// implements the seven stores and [`PricingStore`], whose one method has a
+/// default), so the aggregates of a tenant share one backend and
 /// one transaction domain by type.
 pub trait TenantStore:
     CatalogStore
@@ -87,6 +88,7 @@ pub trait TenantStore:
     + PromotionStore
     + SettingsStore
     + ApiKeyStore
+    + PricingStore
 {
 }
 
@@ -98,6 +100,7 @@ impl<T> TenantStore for T where
         + PromotionStore
         + SettingsStore
         + ApiKeyStore
+        + PricingStore
 {
 }
 
@@ -161,6 +164,96 @@ impl Scope {
     /// The admin API keys.
     pub fn api_keys(&self) -> &dyn ApiKeyStore {
         self.stores.as_ref()
+    }
+
+    /// What pricing a cart reads, in one read.
+    pub fn pricing(&self) -> &dyn PricingStore {
+        self.stores.as_ref()
+    }
+}
+
+/// What pricing a cart reads: the cart, the shop's settings, the product of
+/// each line, the promotions, and the usage of the limited ones.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct PricingRead {
+    /// The cart.
+    pub cart: Cart,
+    /// The settings, if any were stored.
+    pub settings: Option<ShopSettings>,
+    /// The product of each line's SKU, in line order (`None` where no
+    /// product has it), as [`CatalogStore::products_by_skus`] answers.
+    pub products: Vec<Option<Product>>,
+    /// Every promotion, as [`PromotionStore::promotions`] answers.
+    pub promotions: Vec<Promotion>,
+    /// The usage of the limited promotions
+    /// ([`Promotion::is_limited`]), for the cart's customer, as
+    /// [`PromotionStore::usage`] answers (empty when none is limited).
+    pub usage: HashMap<PromotionId, PromotionUsage>,
+}
+
+impl PricingRead {
+    /// A read from its parts.
+    pub fn new(
+        cart: Cart,
+        settings: Option<ShopSettings>,
+        products: Vec<Option<Product>>,
+        promotions: Vec<Promotion>,
+        usage: HashMap<PromotionId, PromotionUsage>,
+    ) -> Self {
+        Self {
+            cart,
+            settings,
+            products,
+            promotions,
+            usage,
+        }
+    }
+}
+
+/// Everything pricing a cart reads, in one read.
+///
+/// Pricing (a preview or a checkout) needs the cart, the settings, the
+/// products of its lines, the promotions and their usage. The default reads
+/// them one after the other through the other stores, which is correct for
+/// any backend; a backend that can answer from one snapshot in one round
+/// trip (PostgreSQL does, with one function call) overrides it. A backend
+/// that keeps the default implements it with an empty block:
+///
+/// ```ignore
+/// impl commerce_core::store::PricingStore for MyTenantStore {}
+/// ```
+#[async_trait]
+pub trait PricingStore: CartStore + CatalogStore + PromotionStore + SettingsStore {
+    /// What pricing `cart` reads; `None` when there is no such cart.
+    ///
+    /// # Behavior
+    ///
+    /// A read: it changes nothing and takes no lock a writer waits on. Each
+    /// part answers as the store's own read of it would (the conformance
+    /// kit compares them); a store that answers from one snapshot should.
+    async fn pricing_read(&self, cart: CartId) -> Result<Option<PricingRead>> {
+        let Some(cart) = CartStore::cart(self, cart).await? else {
+            return Ok(None);
+        };
+        let settings = SettingsStore::settings(self).await?;
+        let skus: Vec<Sku> = cart.lines.iter().map(|line| line.sku.clone()).collect();
+        let products = self.products_by_skus(&skus).await?;
+        let promotions = PromotionStore::promotions(self).await?;
+        let limited: Vec<PromotionId> = promotions
+            .iter()
+            .filter(|p| p.is_limited())
+            .map(|p| p.id().clone())
+            .collect();
+        let usage = if limited.is_empty() {
+            HashMap::new()
+        } else {
+            let customer = cart.customer.as_ref().and_then(|c| c.id.as_ref());
+            self.usage(&limited, customer).await?
+        };
+        Ok(Some(PricingRead::new(
+            cart, settings, products, promotions, usage,
+        )))
     }
 }
 

@@ -3,7 +3,7 @@
 use super::{
     Action, Arc, Barrier, CheckoutRequest, Condition, CouponCode, Currency, CustomerContext,
     CustomerId, Decimal, Error, Harness, Money, NotApplied, PromotionId, PromotionOutcome,
-    PromotionSpec, ShopSettings, StoreFactory, TaxConfig, idempotency_key,
+    PromotionSpec, PromotionUsage, ShopSettings, StoreFactory, TaxConfig, idempotency_key, qty,
 };
 
 /// This area's scenarios, stamped by
@@ -17,6 +17,7 @@ macro_rules! __conformance_promotions {
             limited_coupon_last_use_is_redeemed_once,
             per_customer_limit_is_enforced,
             promotions_and_settings_are_tenant_scoped,
+            pricing_read_answers_as_the_separate_reads,
         }
     };
 }
@@ -311,4 +312,117 @@ pub async fn promotions_and_settings_are_tenant_scoped(factory: &dyn StoreFactor
         .await
         .unwrap();
     assert_eq!(usage_b.get(&spec.id).map_or(0, |u| u.total), 0);
+}
+
+/// `pricing_read` answers what the separate reads answer: the cart, the
+/// stored settings, each line's product in line order, every promotion, and
+/// the usage of the limited ones for the cart's customer (none of the
+/// unlimited one); no cart, or another tenant's, is `None`.
+pub async fn pricing_read_answers_as_the_separate_reads(factory: &dyn StoreFactory) {
+    let h = Harness::new(factory).await;
+    let a = h.stocked("READ-A", 1_500, 10).await;
+    let b = h.stocked("READ-B", 2_500, 10).await;
+    let settings = ShopSettings {
+        shipping_fee: Some(Money::new(900, Currency::AUD)),
+        ..ShopSettings::default()
+    };
+    h.shop.put_settings(settings).await.unwrap();
+    h.shop
+        .put_promotion(limited_coupon("read-once", "READONCE", Some(5), Some(2)))
+        .await
+        .unwrap();
+    h.shop
+        .put_promotion(limited_coupon("read-open", "READOPEN", None, None))
+        .await
+        .unwrap();
+    // One use of each by alice.
+    let used = h.cart_with(&a, 1).await;
+    for code in ["READONCE", "READOPEN"] {
+        h.shop
+            .add_code(used.id, &CouponCode::parse(code).unwrap())
+            .await
+            .unwrap();
+    }
+    h.shop
+        .set_customer(used.id, customer("alice"))
+        .await
+        .unwrap();
+    h.shop
+        .checkout(used.id, &idempotency_key("read-used"))
+        .await
+        .unwrap();
+
+    let cart = h.cart_with(&b, 2).await;
+    h.shop.set_line(cart.id, &a, qty(1)).await.unwrap();
+    h.shop
+        .add_code(cart.id, &CouponCode::parse("READONCE").unwrap())
+        .await
+        .unwrap();
+    let cart = h
+        .shop
+        .set_customer(cart.id, customer("alice"))
+        .await
+        .unwrap();
+    let scope = h.shop.scope();
+    let read = scope
+        .pricing()
+        .pricing_read(cart.id)
+        .await
+        .unwrap()
+        .expect("the cart's read");
+    let once = PromotionId::parse("read-once").unwrap();
+    let expected = crate::store::PricingRead::new(
+        cart.clone(),
+        scope.settings().settings().await.unwrap(),
+        scope
+            .catalog()
+            .products_by_skus(&[b.clone(), a.clone()])
+            .await
+            .unwrap(),
+        scope.promotions().promotions().await.unwrap(),
+        scope
+            .promotions()
+            .usage(
+                std::slice::from_ref(&once),
+                Some(&CustomerId::parse("alice").unwrap()),
+            )
+            .await
+            .unwrap(),
+    );
+    assert_eq!(read, expected);
+    assert_eq!(read.products.len(), 2);
+    assert!(read.products.iter().all(Option::is_some));
+    assert_eq!(read.promotions.len(), 2);
+    assert_eq!(
+        read.usage.get(&once),
+        Some(&PromotionUsage {
+            total: 1,
+            by_customer: 1
+        })
+    );
+    assert_eq!(read.usage.len(), 1, "only the limited promotion's usage");
+    assert_eq!(
+        read.settings.and_then(|s| s.shipping_fee),
+        Some(Money::new(900, Currency::AUD))
+    );
+
+    // No such cart; another tenant's cart.
+    assert!(
+        scope
+            .pricing()
+            .pricing_read(crate::ids::CartId::new())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let other = h.other_shop("shop-b");
+    assert!(
+        other
+            .scope()
+            .pricing()
+            .pricing_read(cart.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

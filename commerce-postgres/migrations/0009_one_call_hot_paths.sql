@@ -1,4 +1,6 @@
--- One reservation, one round trip.
+-- One round trip for the hot paths: a reservation, and what pricing reads.
+--
+-- 1. One reservation, one round trip.
 --
 -- CartStore::set_line on the single-statement and grouped strategies (and
 -- every strategy's removal of a line) is one call of this function, sent
@@ -198,3 +200,51 @@ REVOKE ALL ON FUNCTION commerce_hold(text, uuid, text, integer, text) FROM PUBLI
 GRANT EXECUTE ON FUNCTION commerce_hold(text, uuid, text, integer, text) TO commerce_app;
 REVOKE ALL ON FUNCTION commerce_set_line(text, uuid, text, integer, integer, integer, timestamptz, timestamptz, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION commerce_set_line(text, uuid, text, integer, integer, integer, timestamptz, timestamptz, jsonb) TO commerce_app;
+
+-- 2. What pricing a cart reads (PricingStore::pricing_read), in one call and
+-- one snapshot: the cart's document and lines, the settings, each line's
+-- product in line order (NULL where no product has its SKU), every
+-- promotion in priority order, and the usage of those promotions, in
+-- total and by the cart's customer where the cart names one (each a probe
+-- of the usage table's key per promotion). The store keeps the usage of
+-- the limited promotions only. A read: it locks nothing.
+CREATE FUNCTION commerce_pricing_read(
+    p_tenant text,
+    p_cart uuid,
+    OUT cart_doc jsonb,
+    OUT cart_items jsonb,
+    OUT settings_doc jsonb,
+    OUT products jsonb,
+    OUT promotions jsonb,
+    OUT usage_totals jsonb,
+    OUT customer_usage jsonb)
+LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+    PERFORM set_config('app.tenant_id', p_tenant, true);
+    SELECT c.doc,
+        COALESCE((SELECT jsonb_agg(jsonb_build_array(l.sku, l.quantity) ORDER BY l.position)
+            FROM cart_lines l WHERE l.tenant_id = p_tenant AND l.cart_id = p_cart), '[]'::jsonb),
+        (SELECT st.doc FROM shop_settings st WHERE st.tenant_id = p_tenant),
+        COALESCE((SELECT jsonb_agg(p.doc ORDER BY l.position)
+            FROM cart_lines l
+            LEFT JOIN skus s ON s.tenant_id = l.tenant_id AND s.sku = l.sku
+            LEFT JOIN products p ON p.tenant_id = s.tenant_id AND p.id = s.product_id
+            WHERE l.tenant_id = p_tenant AND l.cart_id = p_cart), '[]'::jsonb),
+        COALESCE((SELECT jsonb_agg(pr.doc ORDER BY pr.priority, pr.id COLLATE "C")
+            FROM promotions pr WHERE pr.tenant_id = p_tenant), '[]'::jsonb),
+        COALESCE((SELECT jsonb_agg(jsonb_build_array(u.promotion_id, u.total))
+            FROM promotions pr
+            JOIN promotion_usage u ON u.tenant_id = pr.tenant_id AND u.promotion_id = pr.id
+            WHERE pr.tenant_id = p_tenant), '[]'::jsonb),
+        COALESCE((SELECT jsonb_agg(jsonb_build_array(cu.promotion_id, cu.used))
+            FROM promotions pr
+            JOIN promotion_customer_usage cu ON cu.tenant_id = pr.tenant_id AND cu.promotion_id = pr.id
+            WHERE pr.tenant_id = p_tenant AND cu.customer_id = c.doc->'customer'->>'id'), '[]'::jsonb)
+    INTO cart_doc, cart_items, settings_doc, products, promotions, usage_totals, customer_usage
+    FROM carts c WHERE c.tenant_id = p_tenant AND c.id = p_cart;
+END
+$$;
+
+REVOKE ALL ON FUNCTION commerce_pricing_read(text, uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION commerce_pricing_read(text, uuid) TO commerce_app;
