@@ -401,7 +401,8 @@ impl CartStore for PgTenant {
 impl PgTenant {
     /// `set_line` in a transaction of its own: every strategy's path, and
     /// the grouped strategy's when no other reservation of the SKU is in
-    /// flight.
+    /// flight. One call of `commerce_set_line` for a removal and for every
+    /// strategy but the advisory lock's.
     pub(crate) async fn set_line_alone(
         &self,
         cart: CartId,

@@ -55,10 +55,12 @@ pub const APP_ROLE: &str = "commerce_app";
 #[non_exhaustive]
 pub enum ReservationStrategy {
     /// One conditional `UPDATE ... WHERE on_hand - held >= n` of the SKU's
-    /// counter that also writes the reservation (a CTE): one statement, and
-    /// a row lock held only from that statement to the commit. Expired holds
-    /// are reclaimed lazily when a request would otherwise be refused, and
-    /// by the sweep. The default: faster.
+    /// counter, then the reservation, the cart line and the cart's
+    /// `updated_at`, all in one call of `commerce_set_line` (migration
+    /// 0009) sent outside any explicit transaction: one round trip, one
+    /// commit, and the SKU's row lock held only from the counter update to
+    /// that commit. Expired holds are reclaimed lazily when a request would
+    /// otherwise be refused, and by the sweep. The default: faster.
     #[default]
     SingleStatement,
     /// `pg_advisory_xact_lock` keyed to the SKU, then read the on-hand
@@ -72,9 +74,10 @@ pub enum ReservationStrategy {
     /// document in one statement, and answers each request with its own
     /// result. A reservation with nothing in flight for its SKU runs
     /// alone, as with [`SingleStatement`](Self::SingleStatement). In the
-    /// bench, about twice the single statement's throughput on a hot SKU
-    /// with 32 tasks and almost six times its refusals on a sold-out one,
-    /// at the cost of the wait for the group in flight; see the crate docs.
+    /// bench, 2.4 times the single statement's throughput on a hot SKU
+    /// with 32 tasks and 3.3 times its refusals on a sold-out one (latest
+    /// run), at the cost of the wait for the group in flight; see the
+    /// crate docs.
     Grouped,
 }
 
@@ -115,7 +118,9 @@ impl Default for PgStoreOptions {
 ///
 /// Every operation is one transaction that first pins the tenant with
 /// `set_config('app.tenant_id', $tenant, true)`; row-level security then
-/// confines it to that tenant's rows. The store refuses to start on a role
+/// confines it to that tenant's rows. The hot paths (setting a cart line,
+/// the pricing read) are one call of a function of migration 0009 that
+/// does the same as its first step, sent outside any explicit transaction. The store refuses to start on a role
 /// that is a superuser or bypasses row-level security.
 #[derive(Clone)]
 pub struct PgStore {
