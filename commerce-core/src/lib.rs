@@ -22,6 +22,10 @@ pub mod testkit;
 
 pub use domain::{api_key, cart, catalog, clock, ids, inventory, money, order, payment, text};
 pub use pricing::{promotion, settings, tax};
+/// The decimal type the API takes for rates and percentages (tax rates,
+/// percent-off promotions), re-exported so that callers need not depend on
+/// `rust_decimal` themselves.
+pub use rust_decimal::Decimal;
 
 pub use api_key::{ApiKeyRecord, ApiScope, IssuedApiKey};
 pub use cart::{

@@ -29,7 +29,7 @@ use std::collections::BTreeSet;
 
 use commerce_core::pricing::{
     CustomerContext, Measured, NotApplied, PricedCart, PricingInput, PricingLine, PromotionOutcome,
-    price,
+    discount, price,
 };
 use commerce_core::promotion::{
     Action, AmountPer, Condition, DiscountBasis, DiscountOrder, Promotion, PromotionSpec,
@@ -2669,5 +2669,38 @@ fn us_basket_rounding_policies() {
             totals: sums(2147, 0, 0, 116, 2263),
             promotions: vec![],
         }),
+    );
+}
+
+/// The tax request lists the lines in SKU order, whatever order they were
+/// added in, and names each: its position in the input (the cart's order)
+/// and its SKU; shipping names none.
+#[test]
+fn tax_request_names_each_line() {
+    let input = eu()
+        .line("ZINFANDEL", "wine", "standard", 1_500, 1)
+        .line("APPLES", "fruit", "reduced", 300, 2)
+        .line("MERLOT", "wine", "standard", 2_000, 1)
+        .shipping(490);
+    let request = discount(&input).unwrap().tax_request();
+    let named: Vec<(usize, &str, i64)> = request
+        .lines
+        .iter()
+        .map(|amount| {
+            let line = amount.line.as_ref().unwrap();
+            (line.position, line.sku.as_str(), amount.amount.minor())
+        })
+        .collect();
+    assert_eq!(
+        named,
+        vec![
+            (1, "APPLES", 600),
+            (2, "MERLOT", 2_000),
+            (0, "ZINFANDEL", 1_500)
+        ]
+    );
+    assert_eq!(
+        request.shipping.as_ref().map(|s| s.line.is_none()),
+        Some(true)
     );
 }

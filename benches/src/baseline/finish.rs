@@ -29,16 +29,15 @@ impl DiscountedCart {
             .canonical
             .iter()
             .filter_map(|&i| Some((self.lines.get(i)?, self.remaining.get(i)?)))
-            .map(|(line, remaining)| TaxableAmount {
-                category: line.tax_category.clone(),
-                amount: Money::new(*remaining, currency),
+            .map(|(line, remaining)| {
+                TaxableAmount::new(line.tax_category.clone(), Money::new(*remaining, currency))
             })
             .collect();
         let shipping = match (&self.shipping_tax, self.shipping) {
-            (ShippingTax::Taxable { category }, Some(amount)) => Some(TaxableAmount {
-                category: category.clone(),
-                amount: Money::new(amount, currency),
-            }),
+            (ShippingTax::Taxable { category }, Some(amount)) => Some(TaxableAmount::new(
+                category.clone(),
+                Money::new(amount, currency),
+            )),
             _ => None,
         };
         TaxRequest {

@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::money::Money;
 use crate::tax::{
-    LineTax, PriceBasis, ShippingTax, TaxError, TaxRequest, TaxResult, TaxableAmount,
+    LineRef, LineTax, PriceBasis, ShippingTax, TaxError, TaxRequest, TaxResult, TaxableAmount,
 };
 
 use super::{DiscountedCart, PricedCart, PricedLine, PromotionReport, ShippingCharge, Totals};
@@ -18,24 +18,28 @@ impl DiscountedCart {
 
     /// What a tax calculator must be asked: each line's discounted amount,
     /// in SKU order (so that per-invoice rounding does not depend on the
-    /// order of the cart's lines), and shipping's when it is charged and
+    /// order of the cart's lines), each naming its line (its position in
+    /// the input and its SKU), and shipping's when it is charged and
     /// taxable.
     pub fn tax_request(&self) -> TaxRequest {
         let currency = self.currency;
         let lines = self
             .canonical
             .iter()
-            .filter_map(|&i| Some((self.lines.get(i)?, self.remaining.get(i)?)))
-            .map(|(line, remaining)| TaxableAmount {
-                category: line.tax_category.clone(),
-                amount: Money::new(*remaining, currency),
+            .filter_map(|&i| Some((i, self.lines.get(i)?, self.remaining.get(i)?)))
+            .map(|(position, line, remaining)| {
+                TaxableAmount::new(line.tax_category.clone(), Money::new(*remaining, currency))
+                    .of_line(LineRef {
+                        position,
+                        sku: line.sku.clone(),
+                    })
             })
             .collect();
         let shipping = match (&self.shipping_tax, self.shipping) {
-            (ShippingTax::Taxable { category }, Some(amount)) => Some(TaxableAmount {
-                category: category.clone(),
-                amount: Money::new(amount, currency),
-            }),
+            (ShippingTax::Taxable { category }, Some(amount)) => Some(TaxableAmount::new(
+                category.clone(),
+                Money::new(amount, currency),
+            )),
             _ => None,
         };
         TaxRequest {

@@ -24,10 +24,10 @@
 //! let gst = TaxConfig::australia_gst();
 //! let request = TaxRequest {
 //!     currency: Currency::AUD,
-//!     lines: vec![TaxableAmount {
-//!         category: TaxCategory::parse("standard")?,
-//!         amount: Money::new(1100, Currency::AUD),
-//!     }],
+//!     lines: vec![TaxableAmount::new(
+//!         TaxCategory::parse("standard")?,
+//!         Money::new(1100, Currency::AUD),
+//!     )],
 //!     shipping: None,
 //! };
 //! let result = gst.compute(&request)?;
@@ -45,10 +45,7 @@
 //! use commerce_core::{Currency, Money, TaxCategory};
 //! use rust_decimal::Decimal;
 //!
-//! let line = TaxableAmount {
-//!     category: TaxCategory::parse("standard")?,
-//!     amount: Money::new(10, Currency::USD),
-//! };
+//! let line = TaxableAmount::new(TaxCategory::parse("standard")?, Money::new(10, Currency::USD));
 //! let request = TaxRequest { currency: Currency::USD, lines: vec![line.clone(), line], shipping: None };
 //! let taxes = |level| -> Result<Vec<i64>, Box<dyn std::error::Error>> {
 //!     let mut us = TaxConfig::us_sales_tax("XX", Decimal::from(5));
@@ -73,7 +70,7 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::TaxCategory;
+use crate::ids::{Sku, TaxCategory};
 use crate::money::{Currency, Money, MoneyError, allocate_minor};
 
 /// How an exact amount is rounded to the minor unit.
@@ -283,6 +280,41 @@ pub struct TaxableAmount {
     pub category: TaxCategory,
     /// The amount, as priced (including tax if prices are tax-inclusive).
     pub amount: Money,
+    /// The line it is the amount of (`None` for shipping, and for an
+    /// amount built without one), so a custom calculator can tell lines
+    /// apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<LineRef>,
+}
+
+impl TaxableAmount {
+    /// `amount` in `category`, of no particular line.
+    pub fn new(category: TaxCategory, amount: Money) -> Self {
+        Self {
+            category,
+            amount,
+            line: None,
+        }
+    }
+
+    /// The same amount, as the amount of `line`.
+    #[must_use]
+    pub fn of_line(mut self, line: LineRef) -> Self {
+        self.line = Some(line);
+        self
+    }
+}
+
+/// Which line a [`TaxableAmount`] is the amount of.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LineRef {
+    /// Its position in [`PricingInput::lines`](crate::pricing::PricingInput::lines),
+    /// from 0: the cart's line order when a [`Shop`](crate::Shop) prices a
+    /// cart.
+    pub position: usize,
+    /// Its SKU.
+    pub sku: Sku,
 }
 
 /// What a tax calculator is asked.
@@ -291,7 +323,9 @@ pub struct TaxableAmount {
 pub struct TaxRequest {
     /// The currency of every amount.
     pub currency: Currency,
-    /// The lines, in cart order.
+    /// The lines, in SKU order (the order pricing works in, so that no
+    /// answer depends on the order lines were added in), each naming its
+    /// line ([`TaxableAmount::line`]).
     pub lines: Vec<TaxableAmount>,
     /// Shipping, when it is charged and taxable.
     pub shipping: Option<TaxableAmount>,

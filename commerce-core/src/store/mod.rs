@@ -218,11 +218,8 @@ impl PricingRead {
 /// them one after the other through the other stores, which is correct for
 /// any backend; a backend that can answer from one snapshot in one round
 /// trip (PostgreSQL does, with one function call) overrides it. A backend
-/// that keeps the default implements it with an empty block:
-///
-/// ```ignore
-/// impl commerce_core::store::PricingStore for MyTenantStore {}
-/// ```
+/// that keeps the default implements it with an empty block
+/// (`impl PricingStore for MyTenantStore {}`), as the in-memory store does.
 #[async_trait]
 pub trait PricingStore: CartStore + CatalogStore + PromotionStore + SettingsStore {
     /// What pricing `cart` reads; `None` when there is no such cart.

@@ -210,14 +210,8 @@ async fn sales_tax(
     let gst = TaxConfig::australia_gst().compute(&TaxRequest {
         currency: CURRENCY,
         lines: vec![
-            TaxableAmount {
-                category: TaxCategory::parse("standard")?,
-                amount: usd(2_400),
-            },
-            TaxableAmount {
-                category: TaxCategory::parse("standard")?,
-                amount: usd(5_800),
-            },
+            TaxableAmount::new(TaxCategory::parse("standard")?, usd(2_400)),
+            TaxableAmount::new(TaxCategory::parse("standard")?, usd(5_800)),
         ],
         shipping: None,
     })?;
