@@ -429,9 +429,8 @@ impl PgTenant {
             .ok_or_else(|| Error::not_found(Entity::Cart, cart))?;
         current.ensure_open()?;
         limits.check(&current, sku, quantity)?;
-        let mut next = current.clone();
-        next.put_line(sku, quantity, now)?;
-        let doc = cart_doc(&next)?;
+        current.put_line(sku, quantity, now)?;
+        let doc = cart_doc(&current)?;
         let line = LineChange {
             cart,
             sku,
@@ -461,7 +460,6 @@ impl PgTenant {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        current = next;
         tx.commit().await.map_err(db)?;
         Ok(current)
     }

@@ -120,8 +120,9 @@ impl Default for PgStoreOptions {
 /// `set_config('app.tenant_id', $tenant, true)`; row-level security then
 /// confines it to that tenant's rows. The hot paths (setting a cart line,
 /// the pricing read) are one call of a function of migration 0009 that
-/// does the same as its first step, sent outside any explicit transaction. The store refuses to start on a role
-/// that is a superuser or bypasses row-level security.
+/// does the same as its first step, sent outside any explicit transaction.
+/// The store refuses to start on a role that is a superuser or bypasses
+/// row-level security.
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,

@@ -99,17 +99,7 @@ impl PromotionStore for PgTenant {
             None => Vec::new(),
         };
         tx.commit().await.map_err(db)?;
-        let count = |n: i32| u32::try_from(n).map_err(|e| corrupt("a usage count", e));
-        let mut usage: HashMap<PromotionId, PromotionUsage> = HashMap::new();
-        for (id, total) in totals {
-            let id = PromotionId::parse(id).map_err(|e| corrupt("a promotion id", e))?;
-            usage.entry(id).or_default().total = count(total)?;
-        }
-        for (id, used) in by_customer {
-            let id = PromotionId::parse(id).map_err(|e| corrupt("a promotion id", e))?;
-            usage.entry(id).or_default().by_customer = count(used)?;
-        }
-        Ok(usage)
+        usage_from_rows(totals, by_customer, |_| true)
     }
 }
 
@@ -195,22 +185,39 @@ impl PricingStore for PgTenant {
             .filter(|p| p.is_limited())
             .map(Promotion::id)
             .collect();
-        let count = |n: i32| u32::try_from(n).map_err(|e| corrupt("a usage count", e));
-        let mut usage: HashMap<PromotionId, PromotionUsage> = HashMap::new();
-        for (id, total) in totals.ok_or_else(|| missing("usage"))?.0 {
-            let id = PromotionId::parse(id).map_err(|e| corrupt("a promotion id", e))?;
-            if limited.contains(&id) {
-                usage.entry(id).or_default().total = count(total)?;
-            }
-        }
-        for (id, used) in by_customer.ok_or_else(|| missing("customer usage"))?.0 {
-            let id = PromotionId::parse(id).map_err(|e| corrupt("a promotion id", e))?;
-            if limited.contains(&id) {
-                usage.entry(id).or_default().by_customer = count(used)?;
-            }
-        }
+        let usage = usage_from_rows(
+            totals.ok_or_else(|| missing("usage"))?.0,
+            by_customer.ok_or_else(|| missing("customer usage"))?.0,
+            |id| limited.contains(id),
+        )?;
         Ok(Some(PricingRead::new(
             cart, settings, products, promotions, usage,
         )))
     }
+}
+
+/// Usage by promotion from its rows, `(promotion id, total)` and
+/// `(promotion id, used by the customer)`, keeping the promotions `keep`
+/// accepts.
+fn usage_from_rows(
+    totals: Vec<(String, i32)>,
+    by_customer: Vec<(String, i32)>,
+    keep: impl Fn(&PromotionId) -> bool,
+) -> Result<HashMap<PromotionId, PromotionUsage>> {
+    let count = |n: i32| u32::try_from(n).map_err(|e| corrupt("a usage count", e));
+    let id = |id: String| PromotionId::parse(id).map_err(|e| corrupt("a promotion id", e));
+    let mut usage: HashMap<PromotionId, PromotionUsage> = HashMap::new();
+    for (promotion, total) in totals {
+        let promotion = id(promotion)?;
+        if keep(&promotion) {
+            usage.entry(promotion).or_default().total = count(total)?;
+        }
+    }
+    for (promotion, used) in by_customer {
+        let promotion = id(promotion)?;
+        if keep(&promotion) {
+            usage.entry(promotion).or_default().by_customer = count(used)?;
+        }
+    }
+    Ok(usage)
 }
