@@ -20,7 +20,7 @@ use std::sync::Arc;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use commerce_core::{OrderEvent, OrderId, OrderStatus, Product, Shop, Timestamp};
+use commerce_core::{OrderEvent, OrderEventKind, OrderId, OrderStatus, Product, Shop, Timestamp};
 use futures_util::Stream;
 use futures_util::stream;
 use serde::Serialize;
@@ -101,16 +101,31 @@ fn order_frame(event: &OrderEvent) -> Event {
 }
 
 /// The order's log, and whether nothing can be appended to it any more:
-/// its status is final and no refund waits for the provider's answer
-/// (which comes as another event). The refunds are read before the log,
-/// and a refund's answer is recorded with its event in one transaction, so
-/// a settled answer never misses an event.
+/// its status is final and every refund it requested has its provider's
+/// confirmation in the log (a failed refund stays pending and is retried,
+/// which appends another event).
+///
+/// Both are decided from the one read of the log, a single snapshot: a
+/// refund's request is written with its event, and its confirmation with
+/// its event, each in one transaction. Deciding from a separate read of
+/// the refunds raced with them: read the refunds before a request
+/// committed and the log after, and a refunded order looked settled while
+/// its refund's answer was still to come, so the stream ended one event
+/// short.
 async fn read_log(shop: &Shop, order: OrderId) -> Result<(Vec<OrderEvent>, bool), Problem> {
-    let refunds = shop.order_refunds(order).await?;
     let events = shop.order_events(order).await?;
-    let settled = events.last().is_some_and(|e| is_final(e.to))
-        && refunds.iter().all(|refund| !refund.is_pending());
+    let settled = events.last().is_some_and(|e| is_final(e.to)) && refunds_answered(&events);
     Ok((events, settled))
+}
+
+/// Whether every refund requested in `events` was confirmed in `events`.
+fn refunds_answered(events: &[OrderEvent]) -> bool {
+    events.iter().all(|requested| match &requested.kind {
+        OrderEventKind::RefundRequested { refund, .. } => events.iter().any(|e| {
+            matches!(&e.kind, OrderEventKind::RefundSucceeded { refund: done, .. } if done == refund)
+        }),
+        _ => true,
+    })
 }
 
 /// The sequence number a reconnecting client last saw.
@@ -268,4 +283,69 @@ pub(crate) fn wants_stream(headers: &HeaderMap) -> bool {
         .get(axum::http::header::ACCEPT)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.contains("text/event-stream"))
+}
+
+#[cfg(test)]
+mod tests {
+    use commerce_core::{
+        Currency, Money, OrderEvent, OrderEventKind, OrderId, OrderStatus, RefundFailureKind,
+        RefundId, Timestamp,
+    };
+
+    use super::{is_final, refunds_answered};
+
+    fn event(seq: u32, to: OrderStatus, kind: OrderEventKind) -> OrderEvent {
+        OrderEvent {
+            order: OrderId::new(),
+            seq,
+            at: Timestamp::UNIX_EPOCH,
+            from: OrderStatus::Paid,
+            to,
+            kind,
+        }
+    }
+
+    #[test]
+    fn a_refund_settles_the_log_only_with_its_confirmation() {
+        let refund = RefundId::parse("rf_1").unwrap();
+        let requested = event(
+            4,
+            OrderStatus::Refunded,
+            OrderEventKind::RefundRequested {
+                refund: refund.clone(),
+                amount: Money::new(30_000, Currency::EUR),
+                lines: vec![],
+            },
+        );
+        let failed = event(
+            5,
+            OrderStatus::Refunded,
+            OrderEventKind::RefundFailed {
+                refund: refund.clone(),
+                message: "provider down".to_owned(),
+                kind: RefundFailureKind::Other,
+            },
+        );
+        let other = event(
+            6,
+            OrderStatus::Refunded,
+            OrderEventKind::RefundSucceeded {
+                refund: RefundId::parse("rf_2").unwrap(),
+                provider_ref: "re_2".to_owned(),
+            },
+        );
+        let succeeded = event(
+            7,
+            OrderStatus::Refunded,
+            OrderEventKind::RefundSucceeded {
+                refund,
+                provider_ref: "re_1".to_owned(),
+            },
+        );
+        assert!(is_final(OrderStatus::Refunded));
+        assert!(!refunds_answered(std::slice::from_ref(&requested)));
+        assert!(!refunds_answered(&[requested.clone(), failed.clone()]));
+        assert!(!refunds_answered(&[requested.clone(), other.clone()]));
+        assert!(refunds_answered(&[requested, failed, other, succeeded]));
+    }
 }
