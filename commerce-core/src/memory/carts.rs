@@ -5,9 +5,10 @@ use async_trait::async_trait;
 use crate::cart::CartLimits;
 use crate::error::Result;
 
+use super::holds::Held;
 use super::{
     BackendError, BackendErrorKind, Cart, CartId, CartStore, CartUpdate, Cell, Entity, Error,
-    Quantity, Reservation, Sku, TenantStores, Timestamp,
+    Quantity, Sku, TenantStores, Timestamp,
 };
 
 #[async_trait]
@@ -98,9 +99,7 @@ impl CartStore for TenantStores {
                 }
                 stock.reservations.insert(
                     cart,
-                    Reservation {
-                        cart,
-                        sku: sku.clone(),
+                    Held {
                         quantity,
                         expires_at,
                     },

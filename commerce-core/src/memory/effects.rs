@@ -4,9 +4,11 @@
 
 use crate::clock::Timestamp;
 use crate::error::Result;
-use crate::inventory::{AdjustmentKind, Allocation, StockAdjustment};
+use crate::inventory::{AdjustmentKind, StockAdjustment};
 use crate::order::{Order, OrderEffect, RefundError, check_redemption};
 use crate::promotion::PromotionUsage;
+
+use super::holds::Held;
 
 use super::{Cell, TenantData};
 
@@ -80,9 +82,7 @@ impl TenantData {
                         stock.reservations.remove(&order.cart);
                         stock.allocations.insert(
                             order.id,
-                            Allocation {
-                                order: order.id,
-                                sku: line.sku.clone(),
+                            Held {
                                 quantity: line.quantity,
                                 expires_at: order.payment_expires_at,
                             },

@@ -26,7 +26,7 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 
 use crate::clock::Timestamp;
-use crate::ids::{CartId, OrderId};
+use crate::ids::{CartId, OrderId, Quantity, Sku};
 use crate::inventory::{Allocation, Reservation};
 
 /// What a hold tells the totals.
@@ -37,16 +37,44 @@ pub(super) trait Hold {
     fn expires_at(&self) -> Timestamp;
 }
 
-impl Hold for Reservation {
-    fn units(&self) -> u64 {
-        u64::from(self.quantity.get())
+/// One hold as the holds of a SKU keep it: how many units, until when.
+/// The holder is the key and the SKU the owner of the holds, so neither is
+/// stored again: 16 bytes a hold, no reference count to touch, nothing to
+/// drop. [`Held::reservation`] and [`Held::allocation`] give it back whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Held {
+    pub(super) quantity: Quantity,
+    pub(super) expires_at: Timestamp,
+}
+
+impl Held {
+    /// Whether it still holds stock at `now`.
+    pub(super) fn is_live(self, now: Timestamp) -> bool {
+        now < self.expires_at
     }
-    fn expires_at(&self) -> Timestamp {
-        self.expires_at
+
+    /// The reservation of `cart` on `sku` it stands for.
+    pub(super) fn reservation(self, cart: CartId, sku: &Sku) -> Reservation {
+        Reservation {
+            cart,
+            sku: sku.clone(),
+            quantity: self.quantity,
+            expires_at: self.expires_at,
+        }
+    }
+
+    /// The allocation of `order` on `sku` it stands for.
+    pub(super) fn allocation(self, order: OrderId, sku: &Sku) -> Allocation {
+        Allocation {
+            order,
+            sku: sku.clone(),
+            quantity: self.quantity,
+            expires_at: self.expires_at,
+        }
     }
 }
 
-impl Hold for Allocation {
+impl Hold for Held {
     fn units(&self) -> u64 {
         u64::from(self.quantity.get())
     }
@@ -83,9 +111,9 @@ pub(super) struct Holds<K, H> {
 }
 
 /// A cart's reservations of one SKU.
-pub(super) type Reservations = Holds<CartId, Reservation>;
+pub(super) type Reservations = Holds<CartId, Held>;
 /// An order's allocations of one SKU.
-pub(super) type Allocations = Holds<OrderId, Allocation>;
+pub(super) type Allocations = Holds<OrderId, Held>;
 
 impl<K, H> Default for Holds<K, H> {
     fn default() -> Self {
@@ -108,9 +136,11 @@ impl<K: Copy + Eq + Hash, H: Hold> Holds<K, H> {
         self.by_holder.get(holder).map(|(hold, _)| hold)
     }
 
-    /// Every hold, live or not, in no particular order.
-    pub(super) fn values(&self) -> impl Iterator<Item = &H> {
-        self.by_holder.values().map(|(hold, _)| hold)
+    /// Every holder and its hold, live or not, in no particular order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&K, &H)> {
+        self.by_holder
+            .iter()
+            .map(|(holder, (hold, _))| (holder, hold))
     }
 
     /// The hold an entry stands for, unless the entry is stale.
@@ -128,7 +158,6 @@ impl<K: Copy + Eq + Hash, H: Hold> Holds<K, H> {
 
     /// Puts `hold` for `holder`, replacing (and returning) the one it had.
     pub(super) fn insert(&mut self, holder: K, hold: H) -> Option<H> {
-        let old = self.remove(&holder);
         let (units, at) = (hold.units(), hold.expires_at());
         let ticket = self.tickets;
         self.tickets = self.tickets.wrapping_add(1);
@@ -143,13 +172,16 @@ impl<K: Copy + Eq + Hash, H: Hold> Holds<K, H> {
             self.cursor = self.cursor.saturating_add(1);
             self.lapsed = self.lapsed.saturating_add(units);
         }
-        self.by_holder.insert(holder, (hold, ticket));
-        old
+        // One look-up for the holder: the replaced hold, if any, leaves the
+        // totals as `remove` would take it out.
+        let (old, _) = self.by_holder.insert(holder, (hold, ticket))?;
+        self.forget(&old);
+        Some(old)
     }
 
-    /// Removes (and returns) the hold of `holder`.
-    pub(super) fn remove(&mut self, holder: &K) -> Option<H> {
-        let (hold, _) = self.by_holder.remove(holder)?;
+    /// Takes a hold that left `by_holder` out of the totals; its queue
+    /// entry is stale from now on.
+    fn forget(&mut self, hold: &H) {
         let (units, at) = (hold.units(), hold.expires_at());
         self.total = self.total.saturating_sub(units);
         if at <= self.horizon {
@@ -159,6 +191,12 @@ impl<K: Copy + Eq + Hash, H: Hold> Holds<K, H> {
         if self.stale > STALE_BEFORE_COMPACTION && self.stale > self.queue.len() / 2 {
             self.compact();
         }
+    }
+
+    /// Removes (and returns) the hold of `holder`.
+    pub(super) fn remove(&mut self, holder: &K) -> Option<H> {
+        let (hold, _) = self.by_holder.remove(holder)?;
+        self.forget(&hold);
         Some(hold)
     }
 
@@ -254,16 +292,13 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::ids::{Quantity, Sku};
 
     fn at(seconds: i64) -> Timestamp {
         Timestamp::UNIX_EPOCH + TimeDelta::seconds(seconds)
     }
 
-    fn hold(cart: CartId, units: u32, expires: i64) -> Reservation {
-        Reservation {
-            cart,
-            sku: Sku::parse("SKU").unwrap(),
+    fn hold(units: u32, expires: i64) -> Held {
+        Held {
             quantity: Quantity::new(units).unwrap(),
             expires_at: at(expires),
         }
@@ -314,10 +349,7 @@ mod tests {
         let mut holds = Reservations::default();
         for round in 0..1_000i64 {
             for (i, cart) in carts.iter().enumerate() {
-                holds.insert(
-                    *cart,
-                    hold(*cart, 1, 100 + round + i64::try_from(i).unwrap()),
-                );
+                holds.insert(*cart, hold(1, 100 + round + i64::try_from(i).unwrap()));
             }
             holds.remove(&carts[0]);
             holds.advance(at(round));
@@ -335,12 +367,12 @@ mod tests {
         fn the_totals_agree_with_summing_every_hold(steps in proptest::collection::vec(step(), 1..400)) {
             let carts: Vec<CartId> = (0..6).map(|_| CartId::new()).collect();
             let mut holds = Reservations::default();
-            let mut plain: HashMap<CartId, Reservation> = HashMap::new();
+            let mut plain: HashMap<CartId, Held> = HashMap::new();
             for step in steps {
                 match step {
                     Step::Put { cart, units, expires } => {
-                        let h = hold(carts[cart], units, expires);
-                        prop_assert_eq!(holds.insert(carts[cart], h.clone()), plain.insert(carts[cart], h));
+                        let h = hold(units, expires);
+                        prop_assert_eq!(holds.insert(carts[cart], h), plain.insert(carts[cart], h));
                     }
                     Step::Remove { cart } => {
                         prop_assert_eq!(holds.remove(&carts[cart]), plain.remove(&carts[cart]));
@@ -352,9 +384,9 @@ mod tests {
                         }
                         let except = except.map(|i| carts[i]);
                         let live: u64 = plain
-                            .values()
-                            .filter(|r| r.is_live(now) && Some(r.cart) != except)
-                            .map(|r| u64::from(r.quantity.get()))
+                            .iter()
+                            .filter(|(cart, r)| r.is_live(now) && Some(**cart) != except)
+                            .map(|(_, r)| u64::from(r.quantity.get()))
                             .sum();
                         prop_assert_eq!(holds.live(now, except), live);
                         let next = plain.values().filter(|r| r.is_live(now)).map(|r| r.expires_at).min();

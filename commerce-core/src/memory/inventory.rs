@@ -106,7 +106,7 @@ impl InventoryStore for TenantStores {
                     .lock()
                     .reservations
                     .get(&cart)
-                    .cloned()
+                    .map(|held| held.reservation(cart, &line.sku))
             })
             .collect())
     }
@@ -124,7 +124,7 @@ impl InventoryStore for TenantStores {
                     .lock()
                     .allocations
                     .get(&order)
-                    .cloned()
+                    .map(|held| held.allocation(order, &line.sku))
             })
             .collect())
     }
@@ -135,9 +135,9 @@ impl InventoryStore for TenantStores {
         for stock in d.stock.values_mut().map(SkuEntry::get_mut) {
             let expired: Vec<CartId> = stock
                 .reservations
-                .values()
-                .filter(|r| !r.is_live(now))
-                .map(|r| r.cart)
+                .iter()
+                .filter(|(_, held)| !held.is_live(now))
+                .map(|(cart, _)| *cart)
                 .take(limit - removed)
                 .collect();
             for cart in expired {

@@ -71,7 +71,7 @@ impl OrderStore for TenantStores {
                     .map(SkuEntry::get_mut)?
                     .reservations
                     .get(&draft.cart)
-                    .cloned()
+                    .map(|held| held.reservation(draft.cart, &line.sku))
             })
             .collect();
         let change = place(cart, draft, &reservations, now)?;
