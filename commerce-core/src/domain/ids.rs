@@ -104,6 +104,43 @@ enum Charset {
     Slug,
     /// Any printable ASCII character except space.
     Graphic,
+    /// A name a merchant types, normalised to a slug by [`label`]: lower
+    /// case letters (any script) and digits, `-` and `_`, starting with a
+    /// letter or digit.
+    Label,
+}
+
+/// Normalises what a merchant typed as a category, a tax category, a
+/// customer group or a promotion id, in the one documented way: letters
+/// are lower-cased, every run of characters other than letters, digits,
+/// `-` and `_` becomes one `-` (none at the start or the end), and leading
+/// `-` and `_` are dropped. So `"Wine & Spirits"` is `"wine-spirits"`,
+/// `" GST Free "` is `"gst-free"`, `"Getränke"` is `"getränke"`, and a
+/// value that is already a slug (`"wine_5-off"`) is left as it is:
+/// normalising twice changes nothing.
+fn label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut gap = false;
+    for c in value.chars().flat_map(char::to_lowercase) {
+        let joiner = c == '-' || c == '_';
+        if c.is_alphanumeric() {
+            // A gap between two words is one `-`, unless a typed `-` or
+            // `_` already separates them.
+            if gap && !out.is_empty() && !out.ends_with(['-', '_']) {
+                out.push('-');
+            }
+            out.push(c);
+            gap = false;
+        } else if joiner && !out.is_empty() {
+            if !(gap && out.ends_with(['-', '_'])) {
+                out.push(c);
+            }
+            gap = false;
+        } else {
+            gap = true;
+        }
+    }
+    out
 }
 
 fn check_text(
@@ -143,6 +180,8 @@ fn check_text(
                 ));
             }
         }
+        // Normalised before the check: only emptiness and length can fail.
+        Charset::Label => {}
     }
     Ok(())
 }
@@ -188,6 +227,10 @@ macro_rules! text_id_impls {
             /// Parses `value`, refusing anything malformed.
             pub fn parse(value: impl Into<String>) -> Result<Self, ParseError> {
                 let value = value.into();
+                let value = match $charset {
+                    Charset::Label => label(&value),
+                    Charset::Slug | Charset::Graphic => value,
+                };
                 check_text($field, &value, $max, $charset)?;
                 Ok(Self(value.into()))
             }
@@ -297,31 +340,37 @@ text_id!(
 text_id!(
     /// A merchandising category that promotions select on (`"wine"`).
     ///
-    /// 1 to 64 characters: lowercase ASCII letters, digits, `-` and `_`.
+    /// Parsing accepts what a merchant types and normalises it (`"Wine &
+    /// Spirits"` is `"wine-spirits"`): letters lower-cased, every other run
+    /// of characters but digits, `-` and `_` one `-`, none at the ends.
+    /// At most 64 bytes once normalised, and at least one letter or digit.
     Category,
     "category",
     64,
-    Charset::Slug
+    Charset::Label
 );
 text_id!(
     /// A tax category that tax rules map to a rate (`"standard"`, `"gst-free"`).
     ///
-    /// 1 to 64 characters: lowercase ASCII letters, digits, `-` and `_`.
+    /// Parsing normalises what a merchant types as [`Category`] does
+    /// (`"GST Free"` is `"gst-free"`). At most 64 bytes once normalised.
     TaxCategory,
     "tax category",
     64,
-    Charset::Slug
+    Charset::Label
 );
 
 text_id!(
     shared
     /// Identifies a promotion; chosen by the merchant (`"wine-5-off"`).
     ///
-    /// 1 to 64 characters: lowercase ASCII letters, digits, `-` and `_`.
+    /// Parsing normalises what a merchant types as [`Category`] does
+    /// (`"Wine 5 Off!"` is `"wine-5-off"`). At most 64 bytes once
+    /// normalised.
     PromotionId,
     "promotion id",
     64,
-    Charset::Slug
+    Charset::Label
 );
 text_id!(
     /// Identifies a customer, as the embedding service knows them.
@@ -335,11 +384,12 @@ text_id!(
 text_id!(
     /// A customer group promotions can target (`"staff"`, `"wholesale"`).
     ///
-    /// 1 to 64 characters: lowercase ASCII letters, digits, `-` and `_`.
+    /// Parsing normalises what a merchant types as [`Category`] does
+    /// (`"Staff"` is `"staff"`). At most 64 bytes once normalised.
     CustomerGroup,
     "customer group",
     64,
-    Charset::Slug
+    Charset::Label
 );
 
 /// A coupon code. Codes are case-insensitive: parsing trims surrounding
@@ -510,6 +560,56 @@ mod tests {
         assert!(TenantId::parse("GPU").is_err());
         assert!(TenantId::parse("-x").is_err());
         assert!(TenantId::parse("a b").is_err());
+    }
+
+    /// What merchants type, and what it becomes.
+    #[test]
+    fn labels_take_what_merchants_type() {
+        let cases = [
+            ("Wine & Spirits", "wine-spirits"),
+            ("  Staff ", "staff"),
+            ("GST Free", "gst-free"),
+            ("GST-Free", "gst-free"),
+            ("Summer Sale 2026!", "summer-sale-2026"),
+            ("wine_5-off", "wine_5-off"),
+            ("a--b_", "a--b_"),
+            ("Wine - 5 Off", "wine-5-off"),
+            ("_internal", "internal"),
+            ("Getränke", "getränke"),
+            ("ÉTÉ 10 %", "été-10"),
+        ];
+        for (typed, expected) in cases {
+            assert_eq!(
+                Category::parse(typed).unwrap().as_str(),
+                expected,
+                "{typed}"
+            );
+            assert_eq!(TaxCategory::parse(typed).unwrap().as_str(), expected);
+            assert_eq!(PromotionId::parse(typed).unwrap().as_str(), expected);
+            assert_eq!(CustomerGroup::parse(typed).unwrap().as_str(), expected);
+        }
+        for nothing in ["", "   ", "!!!", "--", "%_"] {
+            assert!(Category::parse(nothing).is_err(), "{nothing:?}");
+        }
+        assert!(Category::parse("é".repeat(33)).is_err(), "66 bytes");
+        assert!(Category::parse("é".repeat(32)).is_ok(), "64 bytes");
+        let read: CustomerGroup = serde_json::from_str("\"Wholesale Buyers\"").unwrap();
+        assert_eq!(read.as_str(), "wholesale-buyers");
+    }
+
+    proptest::proptest! {
+        /// Normalising is idempotent (so a stored value reads back as
+        /// itself), leaves every slug the stricter parser accepted as it
+        /// was, and makes only letters, digits, `-` and `_`, starting with
+        /// a letter or digit.
+        #[test]
+        fn labels_are_stable(typed in "\\PC{0,40}", slug in "[a-z0-9][a-z0-9_-]{0,30}") {
+            let once = label(&typed);
+            proptest::prop_assert_eq!(label(&once), once.clone());
+            proptest::prop_assert!(once.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_'));
+            proptest::prop_assert!(once.is_empty() || once.starts_with(char::is_alphanumeric));
+            proptest::prop_assert_eq!(label(&slug), slug);
+        }
     }
 
     #[test]

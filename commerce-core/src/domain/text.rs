@@ -280,9 +280,13 @@ mod tests {
     }
 
     #[test]
-    fn identifiers_refuse_nul_when_parsed() {
-        assert!(crate::Category::parse("wi\0ne").is_err());
+    fn identifiers_never_hold_nul() {
         assert!(crate::Sku::parse("GPU\0").is_err());
-        assert!(crate::TaxCategory::parse("stan\0dard").is_err());
+        // A name a merchant types is normalised: the NUL separates words.
+        assert_eq!(crate::Category::parse("wi\0ne").unwrap().as_str(), "wi-ne");
+        assert_eq!(
+            crate::TaxCategory::parse("stan\0dard").unwrap().as_str(),
+            "stan-dard"
+        );
     }
 }
