@@ -341,9 +341,10 @@ text_id!(
     /// A merchandising category that promotions select on (`"wine"`).
     ///
     /// Parsing accepts what a merchant types and normalises it (`"Wine &
-    /// Spirits"` is `"wine-spirits"`): letters lower-cased, every other run
-    /// of characters but digits, `-` and `_` one `-`, none at the ends.
-    /// At most 64 bytes once normalised, and at least one letter or digit.
+    /// Spirits"` is `"wine-spirits"`): letters are lower-cased, and each run
+    /// of characters that are not letters, digits, `-` or `_` becomes one
+    /// `-`, none at the ends. At most 64 bytes once normalised, and at
+    /// least one letter or digit.
     Category,
     "category",
     64,
