@@ -31,6 +31,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use commerce_core::promotion::{
     Action, AmountPer, Condition, DiscountBasis, DiscountOrder, PromotionUsage, Selector, TaxBasis,
+    Threshold,
 };
 use commerce_core::{
     Category, Clock, CouponCode, Currency, CustomerContext, CustomerGroup, CustomerId, ManualClock,
@@ -214,6 +215,7 @@ fn promotion(k: usize, currency: Currency) -> Result<Promotion, FixtureError> {
             vec![Condition::MinQuantity {
                 selector: cat.clone(),
                 quantity: 3,
+                threshold: Threshold::AtLeast,
             }],
             Action::PercentOffItems {
                 selector: cat,
@@ -242,6 +244,7 @@ fn promotion(k: usize, currency: Currency) -> Result<Promotion, FixtureError> {
             vec![Condition::MinSubtotal {
                 selector: both.clone(),
                 amount: money(2_000)?,
+                threshold: Threshold::AtLeast,
                 discounts: DiscountBasis::AfterDiscounts,
                 tax: TaxBasis::AsPriced,
             }],
@@ -256,6 +259,7 @@ fn promotion(k: usize, currency: Currency) -> Result<Promotion, FixtureError> {
             let mut conditions = vec![Condition::MinSubtotal {
                 selector: Selector::All,
                 amount: money(50_000)?,
+                threshold: Threshold::AtLeast,
                 discounts: DiscountBasis::BeforeDiscounts,
                 tax: TaxBasis::ExcludingTax,
             }];
@@ -275,6 +279,7 @@ fn promotion(k: usize, currency: Currency) -> Result<Promotion, FixtureError> {
                     conditions.push(Condition::MinSubtotal {
                         selector: Selector::All,
                         amount: money(100_000_000)?,
+                        threshold: Threshold::AtLeast,
                         discounts: DiscountBasis::AfterDiscounts,
                         tax: TaxBasis::IncludingTax,
                     });
@@ -309,6 +314,7 @@ fn promotion(k: usize, currency: Currency) -> Result<Promotion, FixtureError> {
             vec![Condition::MinSubtotal {
                 selector: Selector::All,
                 amount: money(5_000 * (1 + decade % 3))?,
+                threshold: Threshold::AtLeast,
                 discounts: DiscountBasis::AfterDiscounts,
                 tax: TaxBasis::AsPriced,
             }],
@@ -327,6 +333,7 @@ fn promotion(k: usize, currency: Currency) -> Result<Promotion, FixtureError> {
             vec![Condition::MinQuantity {
                 selector: Selector::All,
                 quantity: if decade.is_multiple_of(2) { 40 } else { 1_000 },
+                threshold: Threshold::AtLeast,
             }],
             Action::AmountOffCart {
                 amount: money(300 + k)?,

@@ -25,7 +25,7 @@ use commerce_benches::baseline;
 use commerce_core::pricing::{CustomerContext, PricingInput, PricingLine, price};
 use commerce_core::promotion::{
     Action, AmountPer, Condition, DiscountBasis, DiscountOrder, Promotion, PromotionSpec,
-    PromotionUsage, Selector, TaxBasis,
+    PromotionUsage, Selector, TaxBasis, Threshold,
 };
 use commerce_core::tax::{Rounding, RoundingLevel, RoundingMode, TaxConfig};
 use commerce_core::{
@@ -238,11 +238,16 @@ fn condition(currency: Currency) -> impl Strategy<Value = Condition> {
         });
     prop_oneof![
         3 => (selector(), 1_u32..=60)
-            .prop_map(|(selector, quantity)| Condition::MinQuantity { selector, quantity }),
+            .prop_map(|(selector, quantity)| Condition::MinQuantity {
+                selector,
+                quantity,
+                threshold: Threshold::AtLeast,
+            }),
         5 => (selector(), amount(), discount_basis, tax_basis).prop_map(
             move |(selector, amount, discounts, tax)| Condition::MinSubtotal {
                 selector,
                 amount: Money::new(amount, currency),
+                threshold: Threshold::AtLeast,
                 discounts,
                 tax,
             }

@@ -33,7 +33,7 @@ use commerce_core::pricing::{
 };
 use commerce_core::promotion::{
     Action, AmountPer, Condition, DiscountBasis, DiscountOrder, Promotion, PromotionSpec,
-    PromotionUsage, Selector, TaxBasis,
+    PromotionUsage, Selector, TaxBasis, Threshold,
 };
 use commerce_core::tax::{PriceBasis, RoundingLevel, RoundingMode, TaxConfig, TaxError};
 use commerce_core::{
@@ -592,13 +592,36 @@ fn sku(name: &str) -> Selector {
 }
 
 fn min_quantity(selector: Selector, quantity: u32) -> Condition {
-    Condition::MinQuantity { selector, quantity }
+    Condition::MinQuantity {
+        selector,
+        quantity,
+        threshold: Threshold::AtLeast,
+    }
+}
+
+fn more_than_quantity(selector: Selector, quantity: u32) -> Condition {
+    Condition::MinQuantity {
+        selector,
+        quantity,
+        threshold: Threshold::MoreThan,
+    }
+}
+
+fn more_than_subtotal(amount: Money, tax: TaxBasis) -> Condition {
+    Condition::MinSubtotal {
+        selector: Selector::All,
+        amount,
+        threshold: Threshold::MoreThan,
+        discounts: DiscountBasis::BeforeDiscounts,
+        tax,
+    }
 }
 
 fn min_subtotal(amount: Money, discounts: DiscountBasis, tax: TaxBasis) -> Condition {
     Condition::MinSubtotal {
         selector: Selector::All,
         amount,
+        threshold: Threshold::AtLeast,
         discounts,
         tax,
     }
@@ -834,6 +857,69 @@ fn conditions() {
                 unmet(Measured::Quantity {
                     required: 1,
                     found: 0,
+                }),
+            ),
+        ),
+        // --- Strict thresholds (`>`): 3 wines, 60.00 as priced. "More than
+        // 3" is not met by 3 and "more than 2" is; "over 60.00" is not met
+        // by 60.00 and "over 59.99" is. The inclusive default of the same
+        // figures is met in each case above and below.
+        (
+            wine_p(vec![more_than_quantity(category("wine"), 3)]),
+            wine_not_applied(
+                "more than 3 wines: 3 found, not met",
+                unmet(Measured::Quantity {
+                    required: 3,
+                    found: 3,
+                }),
+            ),
+        ),
+        (
+            wine_p(vec![more_than_quantity(category("wine"), 2)]),
+            wine_applied("more than 2 wines: 3 found, met"),
+        ),
+        (
+            wine_p(vec![more_than_quantity(category("beer"), 0)]),
+            wine_not_applied(
+                "more than 0 beers (any beer): none found",
+                unmet(Measured::Quantity {
+                    required: 0,
+                    found: 0,
+                }),
+            ),
+        ),
+        (
+            wine_p(vec![min_subtotal(aud(6000), BeforeDiscounts, AsPriced)]),
+            wine_applied("AU at least 60.00 as priced: 6000, met"),
+        ),
+        (
+            wine_p(vec![more_than_subtotal(aud(6000), AsPriced)]),
+            wine_not_applied(
+                "AU over 60.00 as priced: 6000, not met",
+                unmet(Measured::Subtotal {
+                    required: aud(6000),
+                    found: aud(6000),
+                }),
+            ),
+        ),
+        (
+            wine_p(vec![more_than_subtotal(aud(5999), AsPriced)]),
+            wine_applied("AU over 59.99 as priced: 6000, met"),
+        ),
+        (
+            // Excluding tax the cart measures 5454.5454…: over 54.54, and
+            // not over 54.55 (the comparison is exact, not on the
+            // displayed 5455).
+            wine_p(vec![more_than_subtotal(aud(5454), ExcludingTax)]),
+            wine_applied("AU over 54.54 excluding tax: 5454.54…, met"),
+        ),
+        (
+            wine_p(vec![more_than_subtotal(aud(5455), ExcludingTax)]),
+            wine_not_applied(
+                "AU over 54.55 excluding tax: 5454.54…, not met",
+                unmet(Measured::Subtotal {
+                    required: aud(5455),
+                    found: aud(5455),
                 }),
             ),
         ),
@@ -2703,4 +2789,50 @@ fn tax_request_names_each_line() {
         request.shipping.as_ref().map(|s| s.line.is_none()),
         Some(true)
     );
+}
+
+#[test]
+fn a_zero_quantity_threshold_is_a_mistake_only_when_inclusive() {
+    let zero = |threshold| {
+        Promotion::new(spec(
+            "p",
+            1,
+            vec![Condition::MinQuantity {
+                selector: category("beer"),
+                quantity: 0,
+                threshold,
+            }],
+            amount_off_cart(aud(500)),
+        ))
+    };
+    // "At least 0" always holds: refused as a mistake.
+    assert!(zero(Threshold::AtLeast).is_err());
+    // "More than 0" means "any": a real condition.
+    assert!(zero(Threshold::MoreThan).is_ok());
+}
+
+#[test]
+fn thresholds_default_to_inclusive_in_stored_specs() {
+    // Promotions stored before thresholds had a comparison read as `>=`.
+    let condition: Condition = serde_json::from_value(serde_json::json!({
+        "type": "min_quantity",
+        "selector": {"type": "all"},
+        "quantity": 3
+    }))
+    .unwrap();
+    assert_eq!(
+        condition,
+        Condition::MinQuantity {
+            selector: Selector::All,
+            quantity: 3,
+            threshold: Threshold::AtLeast,
+        }
+    );
+    let strict = serde_json::to_value(Condition::MinQuantity {
+        selector: Selector::All,
+        quantity: 3,
+        threshold: Threshold::MoreThan,
+    })
+    .unwrap();
+    assert_eq!(strict["threshold"], "more_than");
 }

@@ -34,7 +34,7 @@ use std::collections::{BTreeMap, HashMap};
 use commerce_core::pricing::{PricedCart, PricingInput, PricingLine, PromotionOutcome, price};
 use commerce_core::promotion::{
     Action, AmountPer, Condition, DiscountBasis, DiscountOrder, Promotion, PromotionSpec, Selector,
-    TaxBasis,
+    TaxBasis, Threshold,
 };
 use commerce_core::tax::{PriceBasis, Rounding, RoundingLevel, RoundingMode, TaxConfig};
 use commerce_core::{
@@ -116,18 +116,28 @@ fn condition(currency: Currency) -> impl Strategy<Value = Condition> {
         Just(TaxBasis::ExcludingTax)
     ];
     prop_oneof![
-        (selector(), prop_oneof![1_u32..=30, Just(u32::MAX)])
-            .prop_map(|(selector, quantity)| Condition::MinQuantity { selector, quantity }),
+        (
+            selector(),
+            prop_oneof![1_u32..=30, Just(u32::MAX)],
+            threshold()
+        )
+            .prop_map(|(selector, quantity, threshold)| Condition::MinQuantity {
+                selector,
+                quantity,
+                threshold
+            }),
         (
             selector(),
             extreme_amount().prop_map(|a| a.max(1)),
             discounts,
-            tax
+            tax,
+            threshold()
         )
-            .prop_map(move |(selector, amount, discounts, tax)| {
+            .prop_map(move |(selector, amount, discounts, tax, threshold)| {
                 Condition::MinSubtotal {
                     selector,
                     amount: Money::new(amount, currency),
+                    threshold,
                     discounts,
                     tax,
                 }
@@ -572,4 +582,9 @@ fn examples_at_the_limit() {
     let priced = price(&promoted).unwrap();
     assert_eq!(priced.totals.grand_total.minor(), 0);
     check(&promoted).unwrap();
+}
+
+/// Either comparison of a quantity or subtotal condition.
+fn threshold() -> impl Strategy<Value = Threshold> {
+    prop_oneof![Just(Threshold::AtLeast), Just(Threshold::MoreThan)]
 }

@@ -41,7 +41,7 @@ use commerce_core::pricing::{
 };
 use commerce_core::promotion::{
     Action, AmountPer, Condition, DiscountBasis, DiscountOrder, Promotion, PromotionSpec,
-    PromotionUsage, Selector, TaxBasis,
+    PromotionUsage, Selector, TaxBasis, Threshold,
 };
 use commerce_core::tax::{PriceBasis, Rounding, RoundingLevel, RoundingMode, TaxConfig};
 use commerce_core::{
@@ -263,12 +263,13 @@ fn condition(currency: Currency) -> impl Strategy<Value = Condition> {
         Just(TaxBasis::ExcludingTax)
     ];
     prop_oneof![
-        3 => (selector(), 1_u32..=30)
-            .prop_map(|(selector, quantity)| Condition::MinQuantity { selector, quantity }),
-        4 => (selector(), 1_i64..=200_000, discount_basis, tax_basis).prop_map(
-            move |(selector, amount, discounts, tax)| Condition::MinSubtotal {
+        3 => (selector(), 1_u32..=30, threshold())
+            .prop_map(|(selector, quantity, threshold)| Condition::MinQuantity { selector, quantity, threshold }),
+        4 => (selector(), 1_i64..=200_000, discount_basis, tax_basis, threshold()).prop_map(
+            move |(selector, amount, discounts, tax, threshold)| Condition::MinSubtotal {
                 selector,
                 amount: Money::new(amount, currency),
+                threshold,
                 discounts,
                 tax,
             }
@@ -1256,4 +1257,9 @@ fn generator_covers_every_outcome() {
         .filter(|e| !seen.contains(*e))
         .collect();
     assert!(missing.is_empty(), "never generated: {missing:?}");
+}
+
+/// Either comparison of a quantity or subtotal condition.
+fn threshold() -> impl Strategy<Value = Threshold> {
+    prop_oneof![Just(Threshold::AtLeast), Just(Threshold::MoreThan)]
 }

@@ -276,7 +276,9 @@ impl Engine<'_> {
                 })
             }
             Condition::FirstOrder if !customer.first_order => Some(Measured::FirstOrder),
-            Condition::MinQuantity { selector, quantity } => {
+            Condition::MinQuantity {
+                selector, quantity, ..
+            } => {
                 let found = self
                     .matching(selector)
                     .iter()
@@ -293,6 +295,7 @@ impl Engine<'_> {
                 amount,
                 discounts,
                 tax,
+                ..
             } => {
                 let mut found = Decimal::ZERO;
                 for i in self.matching(selector) {

@@ -549,14 +549,18 @@ impl<'a> Engine<'a> {
                 })
             }
             Condition::FirstOrder if !customer.first_order => Some(Measured::FirstOrder),
-            Condition::MinQuantity { selector, quantity } => {
+            Condition::MinQuantity {
+                selector,
+                quantity,
+                threshold,
+            } => {
                 let found = self
                     .index
                     .select(selector)
                     .positions()
                     .try_fold(0_u64, |sum, p| sum.checked_add(self.index.quantity(p)))
                     .ok_or(MoneyError::Overflow)?;
-                (found < u64::from(*quantity)).then(|| Measured::Quantity {
+                (!threshold.met(found, u64::from(*quantity))).then(|| Measured::Quantity {
                     required: *quantity,
                     found: u32::try_from(found).unwrap_or(u32::MAX),
                 })
@@ -564,6 +568,7 @@ impl<'a> Engine<'a> {
             Condition::MinSubtotal {
                 selector,
                 amount,
+                threshold,
                 discounts,
                 tax,
             } => {
@@ -585,19 +590,26 @@ impl<'a> Engine<'a> {
                                 .checked_add(i128::from(base))
                                 .ok_or(MoneyError::Overflow)?;
                         }
-                        (found < i128::from(amount.minor())).then(|| Measured::Subtotal {
-                            required: *amount,
-                            found: Money::new(i64::try_from(found).unwrap_or(i64::MAX), currency),
+                        (!threshold.met(found, i128::from(amount.minor()))).then(|| {
+                            Measured::Subtotal {
+                                required: *amount,
+                                found: Money::new(
+                                    i64::try_from(found).unwrap_or(i64::MAX),
+                                    currency,
+                                ),
+                            }
                         })
                     }
                     Some(add) => {
                         let found = self.adjusted_sum(&selected, *discounts, *tax, add)?;
-                        (found < Decimal::from(amount.minor())).then(|| Measured::Subtotal {
-                            required: *amount,
-                            found: Money::new(
-                                RoundingMode::HalfUp.to_minor(found).unwrap_or(i64::MAX),
-                                currency,
-                            ),
+                        (!threshold.met(found, Decimal::from(amount.minor()))).then(|| {
+                            Measured::Subtotal {
+                                required: *amount,
+                                found: Money::new(
+                                    RoundingMode::HalfUp.to_minor(found).unwrap_or(i64::MAX),
+                                    currency,
+                                ),
+                            }
                         })
                     }
                 }

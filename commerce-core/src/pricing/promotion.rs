@@ -95,6 +95,42 @@ impl Selector {
     }
 }
 
+/// How a quantity or subtotal condition compares what it finds with its
+/// threshold.
+///
+/// Platforms differ here: "spend $50 or more" (`>=`) is the common reading
+/// and the default; "orders over $50" is often meant strictly (`>`), and a
+/// merchant moving from a platform that compares strictly keeps its
+/// promotions' meaning by saying so.
+///
+/// ```
+/// use commerce_core::promotion::Threshold;
+///
+/// assert!(Threshold::AtLeast.met(50, 50));
+/// assert!(!Threshold::MoreThan.met(50, 50));
+/// assert!(Threshold::MoreThan.met(51, 50));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Threshold {
+    /// Met by the threshold itself (`found >= threshold`).
+    #[default]
+    AtLeast,
+    /// Met only above the threshold (`found > threshold`).
+    MoreThan,
+}
+
+impl Threshold {
+    /// Whether `found` meets `threshold` under this comparison.
+    pub fn met<T: PartialOrd>(self, found: T, threshold: T) -> bool {
+        match self {
+            Threshold::AtLeast => found >= threshold,
+            Threshold::MoreThan => found > threshold,
+        }
+    }
+}
+
 /// Whether a subtotal condition counts discounts that earlier promotions
 /// already gave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -129,19 +165,29 @@ pub enum TaxBasis {
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Condition {
-    /// At least `quantity` units of matching lines.
+    /// At least `quantity` units of matching lines (or more than
+    /// `quantity`, with [`Threshold::MoreThan`]).
     MinQuantity {
         /// Which lines count.
         selector: Selector,
-        /// The minimum number of units.
+        /// The threshold number of units.
         quantity: u32,
+        /// Whether `quantity` itself meets it (`>=`, the default) or only
+        /// more does (`>`).
+        #[serde(default)]
+        threshold: Threshold,
     },
-    /// The matching lines come to at least `amount`.
+    /// The matching lines come to at least `amount` (or more than `amount`,
+    /// with [`Threshold::MoreThan`]).
     MinSubtotal {
         /// Which lines count.
         selector: Selector,
         /// The threshold.
         amount: Money,
+        /// Whether `amount` itself meets it (`>=`, the default) or only more
+        /// does (`>`).
+        #[serde(default)]
+        threshold: Threshold,
         /// Before or after earlier discounts.
         #[serde(default)]
         discounts: DiscountBasis,
@@ -351,7 +397,8 @@ fn check_amount(what: &str, amount: Money) -> Result<(), PromotionError> {
 
 impl Promotion {
     /// Checks `spec`: a non-blank name; percentages above 0 and at most 100;
-    /// positive amounts, caps and thresholds; quantities of at least one;
+    /// positive amounts, caps and thresholds; quantities of at least one
+    /// (a quantity condition's may be zero when it is strict: "more than 0");
     /// non-empty selector sets; a window that starts before it ends; limits
     /// of at least one; all amounts in one currency.
     pub fn new(spec: PromotionSpec) -> Result<Self, PromotionError> {
@@ -397,9 +444,15 @@ impl Promotion {
         }
         for condition in &spec.conditions {
             match condition {
-                Condition::MinQuantity { selector, quantity } => {
+                Condition::MinQuantity {
+                    selector,
+                    quantity,
+                    threshold,
+                } => {
                     selector.validate()?;
-                    if *quantity == 0 {
+                    // "More than 0 units" is a real condition; "at least 0"
+                    // always holds and is refused as a mistake.
+                    if *quantity == 0 && *threshold == Threshold::AtLeast {
                         return Err(PromotionError::new("a minimum quantity must be at least 1"));
                     }
                 }

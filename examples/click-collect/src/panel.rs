@@ -135,7 +135,9 @@ pub fn explain_empty(promotion: &Promotion) -> Explanation {
         .conditions()
         .iter()
         .find_map(|condition| match condition {
-            Condition::MinQuantity { selector, quantity } => Some(missing(
+            Condition::MinQuantity {
+                selector, quantity, ..
+            } => Some(missing(
                 &Measured::Quantity {
                     required: *quantity,
                     found: 0,
@@ -199,7 +201,9 @@ fn measured_selector<'p>(promotion: &'p Promotion, measured: &Measured) -> Optio
         .iter()
         .find_map(|condition| match (condition, measured) {
             (
-                Condition::MinQuantity { selector, quantity },
+                Condition::MinQuantity {
+                    selector, quantity, ..
+                },
                 Measured::Quantity { required, .. },
             ) if quantity == required => Some(selector),
             _ => None,

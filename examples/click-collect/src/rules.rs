@@ -4,7 +4,7 @@
 //! spend-$100 discount is taken from what the other two left.
 
 use commerce_core::promotion::{
-    Action, Condition, DiscountBasis, PromotionSpec, Selector, TaxBasis,
+    Action, Condition, DiscountBasis, PromotionSpec, Selector, TaxBasis, Threshold,
 };
 use commerce_core::{Category, Currency, Money, ParseError, PromotionId};
 use rust_decimal::Decimal;
@@ -56,6 +56,7 @@ pub fn specs() -> Result<Vec<PromotionSpec>, ParseError> {
             Condition::MinQuantity {
                 selector: category("wine")?,
                 quantity: 5,
+                threshold: Threshold::AtLeast,
             },
             Action::PercentOffItems {
                 selector: category("wine")?,
@@ -69,6 +70,7 @@ pub fn specs() -> Result<Vec<PromotionSpec>, ParseError> {
             Condition::MinQuantity {
                 selector: category("beer")?,
                 quantity: 6,
+                threshold: Threshold::AtLeast,
             },
             Action::PercentOffItems {
                 selector: category("snacks")?,
@@ -82,6 +84,7 @@ pub fn specs() -> Result<Vec<PromotionSpec>, ParseError> {
             Condition::MinSubtotal {
                 selector: Selector::All,
                 amount: Money::new(SPEND_THRESHOLD_CENTS, Currency::AUD),
+                threshold: Threshold::AtLeast,
                 discounts: DiscountBasis::BeforeDiscounts,
                 tax: TaxBasis::AsPriced,
             },
