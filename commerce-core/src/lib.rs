@@ -21,7 +21,7 @@ pub mod store;
 pub mod testkit;
 
 pub use domain::{api_key, cart, catalog, clock, ids, inventory, money, order, payment, text};
-pub use pricing::{promotion, settings, tax};
+pub use pricing::{promotion, rounding, settings, tax};
 /// The decimal type the API takes for rates and percentages (tax rates,
 /// percent-off promotions), re-exported so that callers need not depend on
 /// `rust_decimal` themselves.

@@ -1502,7 +1502,7 @@ fn item_and_cart_actions() {
             // The same, half-even: 208.5 → 208. GST 1877/11 = 170.64 → 171.
             au().line("GIFT", "gifts", "standard", 695, 3)
                 .promo(spec("cart-10", 1, vec![], percent_off_cart(10)))
-                .with(|i| i.discount_rounding = RoundingMode::HalfEven),
+                .with(|i| i.tax.rounding.discount_mode = RoundingMode::HalfEven),
             Expected::Priced(Priced {
                 case: "discount rounding half-even on an exact half",
                 lines: vec![line("GIFT", 2085, &[("cart-10", 208)], 171, 1877)],
@@ -2369,7 +2369,7 @@ fn tax_rules() {
         (
             // 32.5 half-even → 32.
             us().line("TAPE", "tools", "standard", 500, 1)
-                .with(|i| i.tax.rounding.mode = RoundingMode::HalfEven),
+                .with(|i| i.tax.rounding.tax_mode = RoundingMode::HalfEven),
             Expected::Priced(Priced {
                 case: "US tax half-even on an exact half",
                 lines: vec![line("TAPE", 500, &[], 32, 532)],
@@ -2435,7 +2435,7 @@ fn tax_rules() {
                 .line("COFFEE", "groceries", "reduced", 899, 1)
                 .line("ADAPTER", "electronics", "standard", 499, 1)
                 .shipping(490)
-                .with(|i| i.tax.rounding.level = RoundingLevel::PerLine),
+                .with(|i| i.tax.rounding.tax_level = RoundingLevel::PerLine),
             Expected::Priced(Priced {
                 case: "EU VAT standard and reduced, per line",
                 lines: vec![
@@ -2724,7 +2724,7 @@ fn us_basket_rounding_policies() {
         us().line("HAMMER", "tools", "standard", 1299, 1)
             .line("GLOVES", "apparel", "standard", 499, 1)
             .line("MILK", "groceries", "exempt", 349, 1)
-            .with(|i| i.tax.rounding.level = level)
+            .with(|i| i.tax.rounding.tax_level = level)
     };
     check(
         basket(RoundingLevel::PerInvoice),

@@ -36,7 +36,10 @@ use commerce_core::promotion::{
     Action, AmountPer, Condition, DiscountBasis, DiscountOrder, Promotion, PromotionSpec, Selector,
     TaxBasis, Threshold,
 };
-use commerce_core::tax::{PriceBasis, Rounding, RoundingLevel, RoundingMode, TaxConfig};
+use commerce_core::rounding::{DiscountLevel, Leftover, LineOrder, Split, SplitWeights};
+use commerce_core::tax::{
+    PriceBasis, Rounding, RoundingLevel, RoundingMode, ShippingTax, TaxConfig,
+};
 use commerce_core::{
     Category, Clock, Currency, Error, ManualClock, Money, MoneyError, ProductId, PromotionId,
     Quantity, Sku, TaxCategory,
@@ -209,15 +212,53 @@ fn tax_config() -> impl Strategy<Value = TaxConfig> {
         // A steep exclusive rate, so that adding tax overflows more often.
         Just(TaxConfig::us_sales_tax("XX", Decimal::new(9999, 2))),
     ];
-    let mode = prop_oneof![Just(RoundingMode::HalfUp), Just(RoundingMode::HalfEven)];
+    let mode = || prop::sample::select(RoundingMode::ALL.to_vec());
     let level = prop_oneof![
         Just(RoundingLevel::PerLine),
+        Just(RoundingLevel::PerUnit),
         Just(RoundingLevel::PerInvoice)
     ];
-    (region, mode, level).prop_map(|(mut tax, mode, level)| {
-        tax.rounding = Rounding { mode, level };
-        tax
-    })
+    let split = (
+        prop::sample::select(vec![
+            SplitWeights::AsPriced,
+            SplitWeights::Net,
+            SplitWeights::Gross,
+        ]),
+        prop::sample::select(vec![
+            Leftover::LargestRemainder,
+            Leftover::FirstLines,
+            Leftover::LastLine,
+        ]),
+        prop::sample::select(vec![LineOrder::Sku, LineOrder::Cart]),
+    )
+        .prop_map(|(weights, leftover, order)| Split {
+            weights,
+            leftover,
+            order,
+        });
+    let discount_level =
+        prop::sample::select(vec![DiscountLevel::PerPromotion, DiscountLevel::PerLine]);
+    let shipping = prop::sample::select(vec![None, Some(ShippingTax::Apportioned)]);
+    (
+        region,
+        (mode(), level, mode(), discount_level, split),
+        shipping,
+    )
+        .prop_map(
+            |(mut tax, (tax_mode, tax_level, discount_mode, discount_level, split), shipping)| {
+                tax.rounding = Rounding {
+                    tax_mode,
+                    tax_level,
+                    discount_mode,
+                    discount_level,
+                    split,
+                };
+                if let Some(shipping) = shipping {
+                    tax.shipping = shipping;
+                }
+                tax
+            },
+        )
 }
 
 fn input() -> impl Strategy<Value = PricingInput> {
@@ -240,45 +281,41 @@ fn input() -> impl Strategy<Value = PricingInput> {
         promotions(currency),
         prop::option::of(extreme_amount()),
         tax_config(),
-        prop_oneof![Just(RoundingMode::HalfUp), Just(RoundingMode::HalfEven)],
     )
-        .prop_map(
-            move |(lines, fit, promotions, shipping, tax, discount_rounding)| {
-                let count = i64::try_from(lines.len()).unwrap();
-                // Each line is in one of the tax categories the rules know.
-                let tax_categories: Vec<TaxCategory> = tax.rates.keys().cloned().collect();
-                let mut input = PricingInput::new(currency, tax, ManualClock::at_unix(0).now());
-                input.lines = lines
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, (category, prod, tax, price, quantity))| PricingLine {
-                        sku: Sku::parse(format!("SKU-{i}")).unwrap(),
-                        product: product(prod),
-                        name: format!("Item {i}"),
-                        options: BTreeMap::new(),
-                        category: Category::parse(CATEGORIES[category]).unwrap(),
-                        tax_category: tax_categories
-                            .get(tax % tax_categories.len().max(1))
-                            .cloned()
-                            .unwrap_or_else(|| TaxCategory::parse("standard").unwrap()),
-                        age_restricted: false,
-                        unit_price: Money::new(
-                            if fit {
-                                price.min(i64::MAX / count / i64::from(quantity))
-                            } else {
-                                price
-                            },
-                            currency,
-                        ),
-                        quantity: Quantity::new(quantity).unwrap(),
-                    })
-                    .collect();
-                input.promotions = promotions;
-                input.shipping = shipping.map(|s| Money::new(s, currency));
-                input.discount_rounding = discount_rounding;
-                input
-            },
-        )
+        .prop_map(move |(lines, fit, promotions, shipping, tax)| {
+            let count = i64::try_from(lines.len()).unwrap();
+            // Each line is in one of the tax categories the rules know.
+            let tax_categories: Vec<TaxCategory> = tax.rates.keys().cloned().collect();
+            let mut input = PricingInput::new(currency, tax, ManualClock::at_unix(0).now());
+            input.lines = lines
+                .into_iter()
+                .enumerate()
+                .map(|(i, (category, prod, tax, price, quantity))| PricingLine {
+                    sku: Sku::parse(format!("SKU-{i}")).unwrap(),
+                    product: product(prod),
+                    name: format!("Item {i}"),
+                    options: BTreeMap::new(),
+                    category: Category::parse(CATEGORIES[category]).unwrap(),
+                    tax_category: tax_categories
+                        .get(tax % tax_categories.len().max(1))
+                        .cloned()
+                        .unwrap_or_else(|| TaxCategory::parse("standard").unwrap()),
+                    age_restricted: false,
+                    unit_price: Money::new(
+                        if fit {
+                            price.min(i64::MAX / count / i64::from(quantity))
+                        } else {
+                            price
+                        },
+                        currency,
+                    ),
+                    quantity: Quantity::new(quantity).unwrap(),
+                })
+                .collect();
+            input.promotions = promotions;
+            input.shipping = shipping.map(|s| Money::new(s, currency));
+            input
+        })
 }
 
 // ---------------------------------------------------------------------------

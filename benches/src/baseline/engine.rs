@@ -345,7 +345,7 @@ impl Engine<'_> {
 
     fn round_percent(&self, base: i64, percent: Decimal) -> Result<i64> {
         let exact = decimal_mul_div(Decimal::from(base), percent, Decimal::ONE_HUNDRED)?;
-        Ok(self.input.discount_rounding.to_minor(exact)?)
+        Ok(self.input.tax.rounding.discount_mode.to_minor(exact)?)
     }
 
     /// `total` allocated over `lines` by what they have left.
@@ -523,7 +523,12 @@ impl Engine<'_> {
                 let exact_total = exacts
                     .iter()
                     .try_fold(Decimal::ZERO, |sum, (_, e)| decimal_add(sum, *e))?;
-                let total = self.input.discount_rounding.to_minor(exact_total)?;
+                let total = self
+                    .input
+                    .tax
+                    .rounding
+                    .discount_mode
+                    .to_minor(exact_total)?;
                 let parts =
                     allocate_exact(total, &exacts.iter().map(|(_, e)| *e).collect::<Vec<_>>())?;
                 for ((i, _), off) in exacts.iter().zip(parts) {

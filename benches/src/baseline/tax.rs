@@ -27,13 +27,18 @@ pub fn compute(config: &TaxConfig, request: &TaxRequest) -> Result<TaxResult, Ta
         }
         entries.push((config.rate(&taxable.category)?, taxable.amount.minor()));
     }
-    let mode = config.rounding.mode;
+    let mode = config.rounding.tax_mode;
     let mut taxes = vec![0_i64; entries.len()];
-    match config.rounding.level {
+    match config.rounding.tax_level {
         RoundingLevel::PerLine => {
             for (tax, (rate, amount)) in taxes.iter_mut().zip(&entries) {
                 *tax = mode.to_minor(rate.exact_tax(*amount, config.prices)?)?;
             }
+        }
+        RoundingLevel::PerUnit => {
+            return Err(TaxError::InvalidAmount(
+                "the baseline engine does not round tax per unit".into(),
+            ));
         }
         RoundingLevel::PerInvoice => {
             for group in group_by_rate(&entries) {

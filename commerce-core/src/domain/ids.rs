@@ -615,7 +615,14 @@ mod tests {
 
     #[test]
     fn builtin_tax_categories_are_valid() {
-        for name in ["standard", "gst-free", "exempt", "reduced", "zero-rated"] {
+        for name in [
+            "standard",
+            "gst-free",
+            "exempt",
+            "reduced",
+            "zero-rated",
+            "shipping",
+        ] {
             assert_eq!(
                 TaxCategory::parse(name).unwrap(),
                 TaxCategory::builtin(name)

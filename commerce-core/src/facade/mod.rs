@@ -557,7 +557,6 @@ impl Shop {
         let accepting_orders = settings.accepting_orders;
         let mut input = PricingInput::new(cart.currency, settings.tax, self.now());
         input.shipping = settings.shipping_fee;
-        input.discount_rounding = settings.discount_rounding;
         if read.products.len() != cart.lines.len() {
             return Err(Error::from(BackendError::new(
                 BackendErrorKind::Other,

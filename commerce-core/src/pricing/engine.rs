@@ -27,6 +27,8 @@ use crate::promotion::{
 };
 use crate::tax::{PriceBasis, RoundingMode};
 
+use super::rounding::{DiscountLevel, LineOrder, Split, SplitWeights, split_exact, split_weighted};
+
 use super::{
     DiscountedCart, LineDiscount, Measured, NotApplied, PricingInput, PricingLine,
     PromotionOutcome, PromotionReport,
@@ -428,6 +430,11 @@ impl<'a> Index<'a> {
 struct Engine<'a> {
     input: &'a PricingInput,
     index: Index<'a>,
+    /// The split settings.
+    split: Split,
+    /// By position: the line's place in the split order (its position in
+    /// SKU order, or in the cart).
+    ranks: Vec<usize>,
     /// By position: the subtotals before any discount.
     subtotals: Vec<i64>,
     /// By position: what is left of each line.
@@ -464,9 +471,16 @@ impl<'a> Engine<'a> {
             .iter()
             .map(|&i| subtotals.get(i).copied().unwrap_or(0))
             .collect();
+        let split = input.tax.rounding.split;
+        let ranks = match split.order {
+            LineOrder::Sku => (0..canonical.len()).collect(),
+            LineOrder::Cart => canonical.to_vec(),
+        };
         Self {
             input,
             index: Index::new(lines, !input.promotions.is_empty()),
+            split,
+            ranks,
             remaining: subtotals.clone(),
             given: Vec::new(),
             adjusted: vec![None; subtotals.len()],
@@ -695,12 +709,15 @@ impl<'a> Engine<'a> {
 
     fn round_percent(&self, base: i64, percent: Decimal) -> Result<i64> {
         let exact = decimal_mul_div(Decimal::from(base), percent, Decimal::ONE_HUNDRED)?;
-        Ok(self.input.discount_rounding.to_minor(exact)?)
+        Ok(self.input.tax.rounding.discount_mode.to_minor(exact)?)
     }
 
     /// `total` allocated over `selected` by what they have left, added to
     /// `lines`.
     fn spread(&mut self, total: i64, selected: &Mask, lines: &mut Vec<(usize, i64)>) -> Result<()> {
+        if !self.split.is_default() {
+            return self.spread_by_settings(total, selected, lines);
+        }
         self.weights.clear();
         for p in selected.positions() {
             let weight = self.remaining.get(p).copied().unwrap_or(0).unsigned_abs();
@@ -714,12 +731,61 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
+    /// [`spread`](Self::spread) by the shop's [`Split`] settings: the
+    /// weights what each line has left as priced, net or gross, the
+    /// leftover units where the settings say, no line given more than it
+    /// has left.
+    fn spread_by_settings(
+        &mut self,
+        total: i64,
+        selected: &Mask,
+        lines: &mut Vec<(usize, i64)>,
+    ) -> Result<()> {
+        let positions: Vec<usize> = selected.positions().collect();
+        let caps: Vec<i64> = positions.iter().map(|&p| self.remaining(p)).collect();
+        if total == 0 || caps.iter().all(|c| *c == 0) {
+            return Ok(());
+        }
+        let ranks: Vec<usize> = positions
+            .iter()
+            .map(|&p| self.ranks.get(p).copied().unwrap_or(p))
+            .collect();
+        let adjustment = match self.split.weights {
+            SplitWeights::AsPriced => None,
+            SplitWeights::Net => self.tax_adjustment(TaxBasis::ExcludingTax),
+            SplitWeights::Gross => self.tax_adjustment(TaxBasis::IncludingTax),
+        };
+        // Net or gross weights in whole minor units (rounded half-up): the
+        // split is then exact integer arithmetic whatever the amounts.
+        let mut weights: Vec<u64> = Vec::with_capacity(positions.len());
+        for (&p, &left) in positions.iter().zip(&caps) {
+            let weight = match adjustment {
+                None => left,
+                Some(add) => RoundingMode::HalfUp.to_minor(self.adjusted(p, left, add)?)?,
+            };
+            weights.push(weight.unsigned_abs());
+        }
+        if weights.iter().all(|w| *w == 0) {
+            return Ok(());
+        }
+        let parts = split_weighted(total, &weights, &caps, &ranks, self.split.leftover)?;
+        lines.extend(positions.into_iter().zip(parts));
+        Ok(())
+    }
+
     fn percent_off(
         &mut self,
         selected: &Mask,
         percent: Decimal,
         lines: &mut Vec<(usize, i64)>,
     ) -> Result<()> {
+        if self.input.tax.rounding.discount_level == DiscountLevel::PerLine {
+            for p in selected.positions() {
+                let left = self.remaining(p);
+                lines.push((p, self.round_percent(left, percent)?.min(left)));
+            }
+            return Ok(());
+        }
         let base = checked_sum(selected.positions().map(|p| self.remaining(p)))?;
         let off = self.round_percent(base, percent)?.min(base);
         self.spread(off, selected, lines)
@@ -899,14 +965,33 @@ impl<'a> Engine<'a> {
                     )?;
                     exacts.push((p, decimal_mul_div(share, *percent, Decimal::ONE_HUNDRED)?));
                 }
-                let exact_total = exacts
-                    .iter()
-                    .try_fold(Decimal::ZERO, |sum, (_, e)| decimal_add(sum, *e))?;
-                let total = self.input.discount_rounding.to_minor(exact_total)?;
-                let parts =
-                    allocate_exact(total, &exacts.iter().map(|(_, e)| *e).collect::<Vec<_>>())?;
-                for ((p, _), off) in exacts.iter().zip(parts) {
-                    lines.push((*p, off.min(self.remaining(*p))));
+                let rounding = self.input.tax.rounding;
+                if rounding.discount_level == DiscountLevel::PerLine {
+                    for (p, exact) in exacts {
+                        let off = rounding.discount_mode.to_minor(exact)?;
+                        lines.push((p, off.min(self.remaining(p))));
+                    }
+                } else {
+                    let exact_total = exacts
+                        .iter()
+                        .try_fold(Decimal::ZERO, |sum, (_, e)| decimal_add(sum, *e))?;
+                    let total = rounding.discount_mode.to_minor(exact_total)?;
+                    let shares: Vec<Decimal> = exacts.iter().map(|(_, e)| *e).collect();
+                    let parts = if self.split.is_default() {
+                        // Ties to the units discounted first.
+                        allocate_exact(total, &shares)?
+                    } else {
+                        let caps: Vec<i64> =
+                            exacts.iter().map(|(p, _)| self.remaining(*p)).collect();
+                        let ranks: Vec<usize> = exacts
+                            .iter()
+                            .map(|(p, _)| self.ranks.get(*p).copied().unwrap_or(*p))
+                            .collect();
+                        split_exact(total, &shares, &caps, &ranks, self.split.leftover)?
+                    };
+                    for ((p, _), off) in exacts.iter().zip(parts) {
+                        lines.push((*p, off.min(self.remaining(*p))));
+                    }
                 }
             }
             Action::FreeShipping => shipping_off = self.shipping.unwrap_or(0),
@@ -918,12 +1003,33 @@ impl<'a> Engine<'a> {
             self.weights
                 .extend(lines.iter().map(|(_, off)| off.unsigned_abs()));
             self.weights.push(shipping_off.unsigned_abs());
-            allocate_minor_into(
-                cap.minor(),
-                &self.weights,
-                &mut self.parts,
-                &mut self.remainders,
-            )?;
+            if self.split.is_default() {
+                allocate_minor_into(
+                    cap.minor(),
+                    &self.weights,
+                    &mut self.parts,
+                    &mut self.remainders,
+                )?;
+            } else {
+                // Each part at most the discount it replaces; shipping last.
+                let caps: Vec<i64> = lines
+                    .iter()
+                    .map(|(_, off)| *off)
+                    .chain([shipping_off])
+                    .collect();
+                let ranks: Vec<usize> = lines
+                    .iter()
+                    .map(|(p, _)| self.ranks.get(*p).copied().unwrap_or(*p))
+                    .chain([usize::MAX])
+                    .collect();
+                self.parts = split_weighted(
+                    cap.minor(),
+                    &self.weights,
+                    &caps,
+                    &ranks,
+                    self.split.leftover,
+                )?;
+            }
             shipping_off = self.parts.pop().unwrap_or(0);
             for ((_, off), part) in lines.iter_mut().zip(&self.parts) {
                 *off = *part;

@@ -33,6 +33,7 @@ impl DiscountedCart {
                         position,
                         sku: line.sku.clone(),
                     })
+                    .with_units(line.quantity.get())
             })
             .collect();
         let shipping = match (&self.shipping_tax, self.shipping) {
@@ -40,7 +41,11 @@ impl DiscountedCart {
                 category.clone(),
                 Money::new(amount, currency),
             )),
-            _ => None,
+            (ShippingTax::Apportioned, Some(amount)) => Some(TaxableAmount::new(
+                TaxRequest::apportioned_category(),
+                Money::new(amount, currency),
+            )),
+            (ShippingTax::NotTaxable, _) | (_, None) => None,
         };
         TaxRequest {
             currency,
@@ -62,10 +67,7 @@ impl DiscountedCart {
         if tax.lines.len() != self.lines.len() {
             return Err(malformed("a different number of lines than asked"));
         }
-        let expects_shipping_tax = matches!(
-            (&self.shipping_tax, self.shipping),
-            (ShippingTax::Taxable { .. }, Some(_))
-        );
+        let expects_shipping_tax = self.shipping_tax.taxes_shipping() && self.shipping.is_some();
         if tax.shipping.is_some() != expects_shipping_tax {
             return Err(malformed(
                 "shipping tax where none was asked, or none where it was",

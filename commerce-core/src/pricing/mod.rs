@@ -21,12 +21,16 @@
 //!    promotions *left*: discounts compound. A discount never takes a line
 //!    below zero, and a cap limits the promotion's total.
 //!
-//! Percentages are taken of the total of the lines they apply to and rounded
-//! once (by the policy's [`RoundingMode`], half-up by default); that amount
-//! is then allocated over the lines by the largest-remainder method, so the
-//! lines' parts sum exactly to it. Fixed amounts spread over several lines
-//! are allocated the same way. Lines are processed in SKU order, so the
-//! result does not depend on the order of the cart's lines.
+//! By default, percentages are taken of the total of the lines they apply
+//! to and rounded once (half-up); that amount is then allocated over the
+//! lines by the largest-remainder method, so the lines' parts sum exactly
+//! to it. Fixed amounts spread over several lines are allocated the same
+//! way. Ties go by SKU, so the result does not depend on the order of the
+//! cart's lines. Each of these is a setting of
+//! [`Rounding`](crate::rounding::Rounding), in
+//! [`TaxConfig::rounding`](crate::tax::TaxConfig::rounding): rounding per
+//! line, other rounding modes, net or gross weights, leftovers to the first
+//! or last line, ties by cart order.
 //!
 //! A worked example of compounding: a A$100.00 basket of wine, with
 //! "10% off wine" (priority 1) and "10% off the cart" (priority 2). The
@@ -98,6 +102,7 @@
 #![deny(clippy::arithmetic_side_effects)]
 
 pub mod promotion;
+pub mod rounding;
 pub mod settings;
 pub mod tax;
 
@@ -119,7 +124,7 @@ use crate::ids::{
 };
 use crate::money::{Currency, Money, MoneyError};
 use crate::promotion::{Promotion, PromotionUsage};
-use crate::tax::{LineTax, PriceBasis, RoundingMode, ShippingTax, TaxConfig, TaxLine};
+use crate::tax::{LineTax, PriceBasis, ShippingTax, TaxConfig, TaxLine};
 
 /// One cart line as pricing sees it: the catalog facts and the quantity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,17 +202,16 @@ pub struct PricingInput {
     pub customer: CustomerContext,
     /// The flat shipping fee, if shipping is charged.
     pub shipping: Option<Money>,
-    /// The tax rules.
+    /// The tax rules, and how every amount is rounded and split
+    /// ([`TaxConfig::rounding`]).
     pub tax: TaxConfig,
-    /// How percentage discounts are rounded to the minor unit.
-    pub discount_rounding: RoundingMode,
     /// The pricing time (promotion windows).
     pub now: Timestamp,
 }
 
 impl PricingInput {
-    /// An input with no lines, promotions, codes or shipping, an anonymous
-    /// customer, and half-up discount rounding.
+    /// An input with no lines, promotions, codes or shipping, and an
+    /// anonymous customer.
     pub fn new(currency: Currency, tax: TaxConfig, now: Timestamp) -> Self {
         Self {
             currency,
@@ -218,7 +222,6 @@ impl PricingInput {
             customer: CustomerContext::default(),
             shipping: None,
             tax,
-            discount_rounding: RoundingMode::HalfUp,
             now,
         }
     }

@@ -11,17 +11,19 @@ use crate::money::Money;
 use crate::tax::{RoundingMode, TaxConfig};
 
 /// The pricing settings of one shop (tenant).
+///
+/// Rounding, of discounts and of tax, is configured in one place:
+/// [`TaxConfig::rounding`]. Settings stored when discount rounding was a
+/// field of its own (`discount_rounding`) read with it moved there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(from = "StoredSettings")]
 pub struct ShopSettings {
-    /// The tax rules.
+    /// The tax rules, and how every amount is rounded and split.
     pub tax: TaxConfig,
     /// The flat shipping fee charged on every order, if any.
     #[serde(default)]
     pub shipping_fee: Option<Money>,
-    /// How percentage discounts are rounded to the minor unit.
-    #[serde(default)]
-    pub discount_rounding: RoundingMode,
     /// Whether checkout places new orders. `false` pauses the shop:
     /// [`Shop::checkout`](crate::Shop::checkout) refuses with
     /// [`Error::NotAcceptingOrders`] (a checkout replayed with the key of an
@@ -41,18 +43,47 @@ fn accepting_by_default() -> bool {
     true
 }
 
+/// [`ShopSettings`] as stored, including the field discount rounding had
+/// before it moved into [`TaxConfig::rounding`].
+#[derive(Deserialize)]
+struct StoredSettings {
+    tax: TaxConfig,
+    #[serde(default)]
+    shipping_fee: Option<Money>,
+    #[serde(default)]
+    discount_rounding: Option<RoundingMode>,
+    #[serde(default = "accepting_by_default")]
+    accepting_orders: bool,
+    #[serde(default)]
+    switches: BTreeMap<String, bool>,
+}
+
+impl From<StoredSettings> for ShopSettings {
+    fn from(stored: StoredSettings) -> Self {
+        let mut tax = stored.tax;
+        if let Some(mode) = stored.discount_rounding {
+            tax.rounding.discount_mode = mode;
+        }
+        Self {
+            tax,
+            shipping_fee: stored.shipping_fee,
+            accepting_orders: stored.accepting_orders,
+            switches: stored.switches,
+        }
+    }
+}
+
 /// The most switches one shop keeps.
 const MAX_SWITCHES: usize = 64;
 /// The longest switch name, in bytes.
 const MAX_SWITCH_NAME: usize = 64;
 
 impl Default for ShopSettings {
-    /// No tax, no shipping fee, discounts rounded half-up.
+    /// No tax, no shipping fee, amounts rounded half-up.
     fn default() -> Self {
         Self {
             tax: TaxConfig::untaxed(),
             shipping_fee: None,
-            discount_rounding: RoundingMode::HalfUp,
             accepting_orders: true,
             switches: BTreeMap::new(),
         }
@@ -180,5 +211,26 @@ mod tests {
         let read: ShopSettings = serde_json::from_value(old).unwrap();
         assert!(read.accepting_orders);
         assert!(read.switches.is_empty());
+    }
+
+    /// Discount rounding stored as a field of its own (before rounding was
+    /// configured in one place) reads into the tax configuration's
+    /// rounding, and is written back there.
+    #[test]
+    fn discount_rounding_stored_on_its_own_moves_into_the_one_rounding_setting() {
+        let mut tax = serde_json::to_value(TaxConfig::australia_gst()).unwrap();
+        tax["rounding"] = serde_json::json!({"mode": "half_up", "level": "per_line"});
+        let old = serde_json::json!({
+            "tax": tax,
+            "shipping_fee": null,
+            "discount_rounding": "half_even",
+        });
+        let read: ShopSettings = serde_json::from_value(old).unwrap();
+        assert_eq!(read.tax.rounding.discount_mode, RoundingMode::HalfEven);
+        let written = serde_json::to_value(&read).unwrap();
+        assert!(written.get("discount_rounding").is_none(), "{written}");
+        assert_eq!(written["tax"]["rounding"]["discount_mode"], "half_even");
+        let again: ShopSettings = serde_json::from_value(written).unwrap();
+        assert_eq!(again, read);
     }
 }

@@ -2,15 +2,23 @@
 //! and rounding chosen by configuration.
 //!
 //! Tax is always computed on the discounted amount. How it is rounded is
-//! data, never code:
+//! data, never code, set in [`TaxConfig::rounding`] (the one place rounding
+//! is configured, [`crate::rounding`]):
 //!
-//! - [`RoundingMode`]: half-up (away from zero) or half-even (banker's).
+//! - [`RoundingMode`] ([`Rounding::tax_mode`]): half-up, half-even, half
+//!   toward positive infinity, down or up.
 //! - [`RoundingLevel::PerLine`]: each line's tax is rounded on its own; the
 //!   invoice tax is their sum.
+//! - [`RoundingLevel::PerUnit`]: the tax of one unit is rounded, then
+//!   multiplied by the quantity ([`TaxableAmount::units`]).
 //! - [`RoundingLevel::PerInvoice`]: the exact tax of all lines at one rate is
-//!   summed and rounded once, then allocated back to the lines (largest
-//!   remainder, by their taxable amounts), so the lines still sum exactly to
-//!   the invoice tax.
+//!   summed and rounded once, then allocated back to the lines (by their
+//!   taxable amounts, leftovers as [`Split`](crate::rounding::Split) says),
+//!   so the lines still sum exactly to the invoice tax.
+//!
+//! Shipping is taxed at its own category's rate, at the cart's line rates
+//! (apportioned over them by the lines' amounts), or not at all
+//! ([`ShippingTax`]).
 //!
 //! For tax-inclusive prices (GST, VAT) the tax of an amount `g` at rate `r`
 //! is the part of `g` it includes, `g × r / (1 + r)`; for tax-exclusive
@@ -49,7 +57,7 @@
 //! let request = TaxRequest { currency: Currency::USD, lines: vec![line.clone(), line], shipping: None };
 //! let taxes = |level| -> Result<Vec<i64>, Box<dyn std::error::Error>> {
 //!     let mut us = TaxConfig::us_sales_tax("XX", Decimal::from(5));
-//!     us.rounding.level = level;
+//!     us.rounding.tax_level = level;
 //!     Ok(us.compute(&request)?.lines.iter().map(|t| t.amount.minor()).collect())
 //! };
 //! assert_eq!(taxes(RoundingLevel::PerLine)?, vec![1, 1]);
@@ -66,63 +74,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use async_trait::async_trait;
-use rust_decimal::prelude::ToPrimitive;
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{Sku, TaxCategory};
-use crate::money::{Currency, Money, MoneyError, allocate_minor};
+use crate::money::{Currency, Money, MoneyError};
 
-/// How an exact amount is rounded to the minor unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum RoundingMode {
-    /// Halves round away from zero (0.5 → 1, 2.5 → 3).
-    #[default]
-    HalfUp,
-    /// Halves round to the even neighbour (0.5 → 0, 2.5 → 2): banker's rounding.
-    HalfEven,
-}
-
-impl RoundingMode {
-    /// Rounds `exact` minor units to a whole number of minor units.
-    pub fn round(self, exact: Decimal) -> Decimal {
-        let strategy = match self {
-            RoundingMode::HalfUp => RoundingStrategy::MidpointAwayFromZero,
-            RoundingMode::HalfEven => RoundingStrategy::MidpointNearestEven,
-        };
-        exact.round_dp_with_strategy(0, strategy)
-    }
-
-    /// Rounds `exact` minor units to an `i64`, or an overflow error.
-    pub fn to_minor(self, exact: Decimal) -> Result<i64, MoneyError> {
-        self.round(exact).to_i64().ok_or(MoneyError::Overflow)
-    }
-}
-
-/// Where tax is rounded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum RoundingLevel {
-    /// Each line's tax is rounded on its own.
-    #[default]
-    PerLine,
-    /// The tax of each rate is rounded once over the whole invoice and
-    /// allocated back to the lines.
-    PerInvoice,
-}
-
-/// The rounding policy of a tax configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Rounding {
-    /// How halves round.
-    pub mode: RoundingMode,
-    /// Where rounding happens.
-    pub level: RoundingLevel,
-}
+use super::rounding::{DiscountLevel, Leftover, LineOrder, Split, SplitWeights, split_weighted};
+pub use super::rounding::{Rounding, RoundingLevel, RoundingMode};
 
 /// Whether catalog prices include tax.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -219,6 +178,21 @@ pub enum ShippingTax {
         /// The category whose rate applies.
         category: TaxCategory,
     },
+    /// Shipping is taxed at the cart's line rates: it is apportioned over
+    /// the rates in proportion to the lines' (discounted) amounts at each,
+    /// and each part taxed at its rate, so its tax is the weighted average
+    /// of the line rates (the rule of the EU VAT Committee and of HMRC's
+    /// VAT Notice 700/24 for delivery of mixed-rate goods). With no line
+    /// amount to weigh by, the lines weigh equally; with no lines, shipping
+    /// is not taxed.
+    Apportioned,
+}
+
+impl ShippingTax {
+    /// Whether shipping, when charged, is taxed.
+    pub fn taxes_shipping(&self) -> bool {
+        !matches!(self, ShippingTax::NotTaxable)
+    }
 }
 
 /// The tax rules of one region.
@@ -285,6 +259,14 @@ pub struct TaxableAmount {
     /// apart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<LineRef>,
+    /// How many units the amount is of (1 for shipping), which
+    /// [`RoundingLevel::PerUnit`] rounds one by one.
+    #[serde(default = "one_unit")]
+    pub units: u32,
+}
+
+fn one_unit() -> u32 {
+    1
 }
 
 impl TaxableAmount {
@@ -294,7 +276,15 @@ impl TaxableAmount {
             category,
             amount,
             line: None,
+            units: 1,
         }
+    }
+
+    /// The same amount, of `units` units (at least one: 0 reads as 1).
+    #[must_use]
+    pub fn with_units(mut self, units: u32) -> Self {
+        self.units = units.max(1);
+        self
     }
 
     /// The same amount, as the amount of `line`.
@@ -325,10 +315,22 @@ pub struct TaxRequest {
     pub currency: Currency,
     /// The lines, in SKU order (the order pricing works in, so that no
     /// answer depends on the order lines were added in), each naming its
-    /// line ([`TaxableAmount::line`]).
+    /// line ([`TaxableAmount::line`]: its position in the cart and its SKU)
+    /// and its units.
     pub lines: Vec<TaxableAmount>,
-    /// Shipping, when it is charged and taxable.
+    /// Shipping, when it is charged and taxable. When it is
+    /// [apportioned](ShippingTax::Apportioned) its category is
+    /// `shipping` ([`TaxRequest::apportioned_category`]) and is not looked
+    /// up: the amount is shared over the lines' rates.
     pub shipping: Option<TaxableAmount>,
+}
+
+impl TaxRequest {
+    /// The category of shipping [apportioned](ShippingTax::Apportioned)
+    /// over the lines' rates: `shipping`, a name that selects no rate.
+    pub fn apportioned_category() -> TaxCategory {
+        category("shipping")
+    }
 }
 
 /// The tax of one amount.
@@ -367,7 +369,11 @@ pub struct TaxLine {
 pub struct TaxResult {
     /// The tax of each line, in request order.
     pub lines: Vec<LineTax>,
-    /// The tax of shipping, when shipping was in the request.
+    /// The tax of shipping, when shipping was in the request. Shipping
+    /// [apportioned](ShippingTax::Apportioned) over several rates has
+    /// one entry labelled with theirs (`"GST + GST-free"`), at their
+    /// weighted average rate (to four decimal places), its tax the sum of
+    /// its parts'; the parts are in the summary under their rates.
     pub shipping: Option<LineTax>,
     /// The tax per rate, in order of first appearance.
     pub summary: Vec<TaxLine>,
@@ -390,8 +396,15 @@ impl TaxConfig {
                 category: category("standard"),
             },
             rounding: Rounding {
-                mode: RoundingMode::HalfUp,
-                level: RoundingLevel::PerLine,
+                tax_mode: RoundingMode::HalfUp,
+                tax_level: RoundingLevel::PerLine,
+                discount_mode: RoundingMode::HalfUp,
+                discount_level: DiscountLevel::PerPromotion,
+                split: Split {
+                    weights: SplitWeights::AsPriced,
+                    leftover: Leftover::LargestRemainder,
+                    order: LineOrder::Sku,
+                },
             },
         }
     }
@@ -413,8 +426,15 @@ impl TaxConfig {
             fallback: None,
             shipping: ShippingTax::NotTaxable,
             rounding: Rounding {
-                mode: RoundingMode::HalfUp,
-                level: RoundingLevel::PerInvoice,
+                tax_mode: RoundingMode::HalfUp,
+                tax_level: RoundingLevel::PerInvoice,
+                discount_mode: RoundingMode::HalfUp,
+                discount_level: DiscountLevel::PerPromotion,
+                split: Split {
+                    weights: SplitWeights::AsPriced,
+                    leftover: Leftover::LargestRemainder,
+                    order: LineOrder::Sku,
+                },
             },
         }
     }
@@ -443,8 +463,15 @@ impl TaxConfig {
                 category: category("standard"),
             },
             rounding: Rounding {
-                mode: RoundingMode::HalfUp,
-                level: RoundingLevel::PerInvoice,
+                tax_mode: RoundingMode::HalfUp,
+                tax_level: RoundingLevel::PerInvoice,
+                discount_mode: RoundingMode::HalfUp,
+                discount_level: DiscountLevel::PerPromotion,
+                split: Split {
+                    weights: SplitWeights::AsPriced,
+                    leftover: Leftover::LargestRemainder,
+                    order: LineOrder::Sku,
+                },
             },
         }
     }
@@ -493,8 +520,8 @@ impl TaxConfig {
     /// Computes the tax of `request` under this configuration.
     pub fn compute(&self, request: &TaxRequest) -> Result<TaxResult, TaxError> {
         let currency = request.currency;
-        let mut entries: Vec<(&TaxRate, i64)> =
-            Vec::with_capacity(request.lines.len().saturating_add(1));
+        let split = self.rounding.split;
+        let mut entries: Vec<Entry<'_>> = Vec::with_capacity(request.lines.len().saturating_add(1));
         for taxable in request.lines.iter().chain(request.shipping.as_ref()) {
             if taxable.amount.currency() != currency || taxable.amount.is_negative() {
                 return Err(TaxError::InvalidAmount(format!(
@@ -502,34 +529,199 @@ impl TaxConfig {
                     taxable.amount, taxable.category
                 )));
             }
-            entries.push((self.rate(&taxable.category)?, taxable.amount.minor()));
         }
-        let mode = self.rounding.mode;
+        for (index, taxable) in request.lines.iter().enumerate() {
+            let rank = match (split.order, &taxable.line) {
+                (LineOrder::Cart, Some(line)) => line.position,
+                _ => index,
+            };
+            entries.push(Entry {
+                rate: self.rate(&taxable.category)?,
+                amount: taxable.amount.minor(),
+                units: taxable.units.max(1),
+                rank,
+            });
+        }
+        let line_count = entries.len();
+        // Shipping: one entry at its category's rate, or one part per rate
+        // of the lines when it is apportioned over them.
+        let mut apportioned = false;
+        if let Some(shipping) = &request.shipping {
+            let after_lines = line_count;
+            if self.shipping == ShippingTax::Apportioned {
+                apportioned = true;
+                let groups = group_by_rate(&entries);
+                let mut weights: Vec<u64> = groups
+                    .iter()
+                    .map(|group| {
+                        group
+                            .iter()
+                            .filter_map(|&i| entries.get(i))
+                            .fold(0_u64, |sum, e| sum.saturating_add(e.amount.unsigned_abs()))
+                    })
+                    .collect();
+                if weights.iter().all(|w| *w == 0) {
+                    weights = groups.iter().map(|g| g.len() as u64).collect();
+                }
+                if !groups.is_empty() {
+                    let ranks: Vec<usize> = (0..groups.len()).collect();
+                    let caps = vec![i64::MAX; groups.len()];
+                    let parts = split_weighted(
+                        shipping.amount.minor(),
+                        &weights,
+                        &caps,
+                        &ranks,
+                        split.leftover,
+                    )?;
+                    for (group, part) in groups.iter().zip(parts) {
+                        if let Some(rate) =
+                            group.first().and_then(|&i| entries.get(i)).map(|e| e.rate)
+                        {
+                            entries.push(Entry {
+                                rate,
+                                amount: part,
+                                units: 1,
+                                rank: after_lines,
+                            });
+                        }
+                    }
+                }
+            } else {
+                entries.push(Entry {
+                    rate: self.rate(&shipping.category)?,
+                    amount: shipping.amount.minor(),
+                    units: 1,
+                    rank: after_lines,
+                });
+            }
+        }
+        let taxes = self.round(&entries)?;
+        let line_tax = |rate: &TaxRate, tax: i64| LineTax {
+            label: rate.label.clone(),
+            percent: rate.percent,
+            treatment: rate.treatment,
+            amount: Money::new(tax, currency),
+        };
+        let mut summary: Vec<TaxLine> = Vec::new();
+        for (entry, &tax) in entries.iter().zip(&taxes) {
+            let rate = entry.rate;
+            let position = summary.iter().position(|line| {
+                line.label == rate.label
+                    && line.percent == rate.percent
+                    && line.treatment == rate.treatment
+            });
+            match position.and_then(|p| summary.get_mut(p)) {
+                Some(line) => {
+                    line.taxable = line
+                        .taxable
+                        .checked_add(Money::new(entry.amount, currency))?;
+                    line.tax = line.tax.checked_add(Money::new(tax, currency))?;
+                }
+                None => summary.push(TaxLine {
+                    label: rate.label.clone(),
+                    percent: rate.percent,
+                    treatment: rate.treatment,
+                    taxable: Money::new(entry.amount, currency),
+                    tax: Money::new(tax, currency),
+                }),
+            }
+        }
+        let lines: Vec<LineTax> = entries
+            .iter()
+            .zip(&taxes)
+            .take(line_count)
+            .map(|(entry, &tax)| line_tax(entry.rate, tax))
+            .collect();
+        let shipping_parts: Vec<(&Entry<'_>, i64)> = entries
+            .iter()
+            .zip(taxes.iter().copied())
+            .skip(line_count)
+            .collect();
+        let shipping = match (&request.shipping, apportioned) {
+            (None, _) => None,
+            (Some(_), false) => shipping_parts
+                .first()
+                .map(|(entry, tax)| line_tax(entry.rate, *tax)),
+            (Some(shipping), true) => Some(apportioned_tax(
+                &shipping_parts,
+                shipping.amount.minor(),
+                currency,
+            )?),
+        };
+        Ok(TaxResult {
+            lines,
+            shipping,
+            summary,
+        })
+    }
+
+    /// The rounded tax of each entry, at the configured level and mode.
+    fn round(&self, entries: &[Entry<'_>]) -> Result<Vec<i64>, TaxError> {
+        let mode = self.rounding.tax_mode;
+        let split = self.rounding.split;
         let mut taxes = vec![0_i64; entries.len()];
-        match self.rounding.level {
+        match self.rounding.tax_level {
             RoundingLevel::PerLine => {
-                for (tax, (rate, amount)) in taxes.iter_mut().zip(&entries) {
-                    *tax = mode.to_minor(rate.exact_tax(*amount, self.prices)?)?;
+                for (tax, entry) in taxes.iter_mut().zip(entries) {
+                    *tax = mode.to_minor(entry.rate.exact_tax(entry.amount, self.prices)?)?;
+                }
+            }
+            RoundingLevel::PerUnit => {
+                for (tax, entry) in taxes.iter_mut().zip(entries) {
+                    // `units` units of `each` and, for the remainder, `rest`
+                    // of them one minor unit more: they sum to the amount.
+                    let units = i64::from(entry.units.max(1));
+                    let each = entry
+                        .amount
+                        .checked_div(units)
+                        .ok_or(MoneyError::Overflow)?;
+                    let rest = entry
+                        .amount
+                        .checked_rem(units)
+                        .ok_or(MoneyError::Overflow)?;
+                    let plain = units.checked_sub(rest).ok_or(MoneyError::Overflow)?;
+                    let unit_tax = |amount: i64| -> Result<i64, TaxError> {
+                        Ok(mode.to_minor(entry.rate.exact_tax(amount, self.prices)?)?)
+                    };
+                    let mut total = unit_tax(each)?
+                        .checked_mul(plain)
+                        .ok_or(MoneyError::Overflow)?;
+                    if rest > 0 {
+                        let more = each.checked_add(1).ok_or(MoneyError::Overflow)?;
+                        total = unit_tax(more)?
+                            .checked_mul(rest)
+                            .and_then(|t| t.checked_add(total))
+                            .ok_or(MoneyError::Overflow)?;
+                    }
+                    *tax = total;
                 }
             }
             RoundingLevel::PerInvoice => {
-                for group in group_by_rate(&entries) {
-                    let Some(&(rate, _)) = group.first().and_then(|&i| entries.get(i)) else {
+                for group in group_by_rate(entries) {
+                    let Some(rate) = group.first().and_then(|&i| entries.get(i)).map(|e| e.rate)
+                    else {
                         continue;
                     };
-                    let amounts: Vec<i64> = group
-                        .iter()
-                        .filter_map(|&i| entries.get(i).map(|e| e.1))
-                        .collect();
-                    let total: i64 = amounts.iter().try_fold(0_i64, |sum, a| {
-                        sum.checked_add(*a).ok_or(MoneyError::Overflow)
+                    let members: Vec<&Entry<'_>> =
+                        group.iter().filter_map(|&i| entries.get(i)).collect();
+                    let total: i64 = members.iter().try_fold(0_i64, |sum, e| {
+                        sum.checked_add(e.amount).ok_or(MoneyError::Overflow)
                     })?;
-                    let invoice_tax = mode.to_minor(rate.exact_tax(total, self.prices)?)?;
                     if total == 0 {
                         continue;
                     }
-                    let weights: Vec<u64> = amounts.iter().map(|a| a.unsigned_abs()).collect();
-                    let parts = allocate_minor(invoice_tax, &weights)?;
+                    let invoice_tax = mode.to_minor(rate.exact_tax(total, self.prices)?)?;
+                    let weights: Vec<u64> =
+                        members.iter().map(|e| e.amount.unsigned_abs()).collect();
+                    let parts = if split.leftover == Leftover::LargestRemainder
+                        && split.order == LineOrder::Sku
+                    {
+                        crate::money::allocate_minor(invoice_tax, &weights)?
+                    } else {
+                        let caps: Vec<i64> = members.iter().map(|e| e.amount).collect();
+                        let ranks: Vec<usize> = members.iter().map(|e| e.rank).collect();
+                        split_weighted(invoice_tax, &weights, &caps, &ranks, split.leftover)?
+                    };
                     for (&i, part) in group.iter().zip(parts) {
                         if let Some(tax) = taxes.get_mut(i) {
                             *tax = part;
@@ -538,56 +730,74 @@ impl TaxConfig {
                 }
             }
         }
-        let line_tax = |rate: &TaxRate, tax: i64| LineTax {
-            label: rate.label.clone(),
-            percent: rate.percent,
-            treatment: rate.treatment,
-            amount: Money::new(tax, currency),
-        };
-        let mut summary: Vec<TaxLine> = Vec::new();
-        for ((rate, amount), &tax) in entries.iter().zip(&taxes) {
-            let position = summary.iter().position(|line| {
-                line.label == rate.label
-                    && line.percent == rate.percent
-                    && line.treatment == rate.treatment
-            });
-            match position.and_then(|p| summary.get_mut(p)) {
-                Some(line) => {
-                    line.taxable = line.taxable.checked_add(Money::new(*amount, currency))?;
-                    line.tax = line.tax.checked_add(Money::new(tax, currency))?;
-                }
-                None => summary.push(TaxLine {
-                    label: rate.label.clone(),
-                    percent: rate.percent,
-                    treatment: rate.treatment,
-                    taxable: Money::new(*amount, currency),
-                    tax: Money::new(tax, currency),
-                }),
-            }
-        }
-        let mut lines: Vec<LineTax> = entries
-            .iter()
-            .zip(&taxes)
-            .map(|((rate, _), &tax)| line_tax(rate, tax))
-            .collect();
-        let shipping = if request.shipping.is_some() {
-            lines.pop()
-        } else {
-            None
-        };
-        Ok(TaxResult {
-            lines,
-            shipping,
-            summary,
-        })
+        Ok(taxes)
     }
+}
+
+/// One amount to tax: a line, shipping, or shipping's part at one rate.
+struct Entry<'r> {
+    rate: &'r TaxRate,
+    amount: i64,
+    units: u32,
+    /// Its place in the split order ([`LineOrder`]).
+    rank: usize,
+}
+
+/// The tax of shipping apportioned over `parts` (each at its rate) of
+/// `amount` minor units: one entry labelled with the parts' rates, at
+/// their weighted average rate, taxed their sum; no tax with no parts.
+fn apportioned_tax(
+    parts: &[(&Entry<'_>, i64)],
+    amount: i64,
+    currency: Currency,
+) -> Result<LineTax, TaxError> {
+    let mut labels: Vec<&str> = Vec::new();
+    let mut tax: i64 = 0;
+    let mut weighted = Decimal::ZERO;
+    let mut treatment = TaxTreatment::Exempt;
+    for (entry, part_tax) in parts {
+        if entry.amount > 0 || parts.len() == 1 {
+            labels.push(&entry.rate.label);
+        }
+        tax = tax.checked_add(*part_tax).ok_or(MoneyError::Overflow)?;
+        weighted = Decimal::from(entry.amount)
+            .checked_mul(entry.rate.percent)
+            .and_then(|w| weighted.checked_add(w))
+            .ok_or(MoneyError::Overflow)?;
+        treatment = match (treatment, entry.rate.treatment) {
+            (TaxTreatment::Taxable, _) | (_, TaxTreatment::Taxable) => TaxTreatment::Taxable,
+            (TaxTreatment::ZeroRated, _) | (_, TaxTreatment::ZeroRated) => TaxTreatment::ZeroRated,
+            _ => TaxTreatment::Exempt,
+        };
+    }
+    let percent = if amount > 0 {
+        weighted
+            .checked_div(Decimal::from(amount))
+            .ok_or(MoneyError::Overflow)?
+            .round_dp(4)
+            .normalize()
+    } else {
+        Decimal::ZERO
+    };
+    let label = if labels.is_empty() {
+        "Not taxed".to_owned()
+    } else {
+        labels.join(" + ")
+    };
+    Ok(LineTax {
+        label,
+        percent,
+        treatment,
+        amount: Money::new(tax, currency),
+    })
 }
 
 /// Indices of `entries` grouped by rate (label, percent, treatment), groups
 /// in order of first appearance.
-fn group_by_rate(entries: &[(&TaxRate, i64)]) -> Vec<Vec<usize>> {
+fn group_by_rate(entries: &[Entry<'_>]) -> Vec<Vec<usize>> {
     let mut groups: Vec<(&TaxRate, Vec<usize>)> = Vec::new();
-    for (index, (rate, _)) in entries.iter().enumerate() {
+    for (index, entry) in entries.iter().enumerate() {
+        let rate = entry.rate;
         match groups.iter_mut().find(|(r, _)| {
             r.label == rate.label && r.percent == rate.percent && r.treatment == rate.treatment
         }) {
