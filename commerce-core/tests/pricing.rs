@@ -35,7 +35,10 @@ use commerce_core::promotion::{
     Action, AmountPer, Condition, DiscountBasis, DiscountOrder, Promotion, PromotionSpec,
     PromotionUsage, Selector, TaxBasis, Threshold,
 };
-use commerce_core::tax::{PriceBasis, RoundingLevel, RoundingMode, TaxConfig, TaxError};
+use commerce_core::rounding::{DiscountLevel, Leftover, LineOrder, SplitWeights};
+use commerce_core::tax::{
+    PriceBasis, RoundingLevel, RoundingMode, ShippingTax, TaxConfig, TaxError, TaxRate,
+};
 use commerce_core::{
     Category, Clock, CouponCode, Currency, CustomerGroup, CustomerId, Error, ManualClock, Money,
     ProductId, PromotionId, Quantity, Sku, TaxCategory, Timestamp,
@@ -492,6 +495,10 @@ fn identities(case: &str, input: &PricingInput, cart: &PricedCart) {
 /// reports and totals, line for line, taxes included: the tax request is
 /// in SKU order too (see `per_invoice_tax_ties_follow_sku_order`).
 fn order_independence(case: &str, input: &PricingInput, cart: &PricedCart) {
+    // Ties broken by cart order promise no such thing.
+    if input.tax.rounding.split.order == LineOrder::Cart {
+        return;
+    }
     let mut reversed = input.clone();
     reversed.lines.reverse();
     let other = price(&reversed).unwrap_or_else(|e| panic!("{case}: reversed: {e}"));
@@ -2835,4 +2842,426 @@ fn thresholds_default_to_inclusive_in_stored_specs() {
     })
     .unwrap();
     assert_eq!(strict["threshold"], "more_than");
+}
+
+// ===========================================================================
+// Rounding conventions (TaxConfig::rounding)
+// ===========================================================================
+
+/// An untaxed US cart, so that only the discount conventions show.
+fn untaxed_usd() -> PricingInput {
+    PricingInput::new(Currency::USD, TaxConfig::untaxed(), at(0))
+}
+
+/// A tax-exclusive cart at one `percent` rate (category "standard"),
+/// rounded per line half-up: `TaxConfig::us_sales_tax("XX", percent)` with
+/// the level set.
+fn flat_rate(percent: Decimal, level: RoundingLevel) -> PricingInput {
+    let mut tax = TaxConfig::us_sales_tax("XX", percent);
+    tax.rounding.tax_level = level;
+    PricingInput::new(Currency::USD, tax, at(0))
+}
+
+/// Tax rounding modes, per line. 5% of three tax-exclusive lines:
+///
+/// | line | amount | exact tax | half-up | half-even | half → +∞ | down | up |
+/// |------|-------:|----------:|--------:|----------:|----------:|-----:|---:|
+/// | A    |     10 |      0.5  |       1 |         0 |         1 |    0 |  1 |
+/// | B    |     30 |      1.5  |       2 |         2 |         2 |    1 |  2 |
+/// | C    |     21 |      1.05 |       1 |         1 |         1 |    1 |  2 |
+///
+/// Half toward +∞ is JavaScript's `Math.round` (ECMA-262, "Math.round":
+/// of two equally close integers, the one closer to +∞), which for the
+/// positive amounts tax has agrees with half-up.
+#[test]
+fn tax_rounding_modes() {
+    for (mode, taxes) in [
+        (RoundingMode::HalfUp, [1, 2, 1]),
+        (RoundingMode::HalfEven, [0, 2, 1]),
+        (RoundingMode::HalfTowardPositiveInfinity, [1, 2, 1]),
+        (RoundingMode::Down, [0, 1, 1]),
+        (RoundingMode::Up, [1, 2, 2]),
+    ] {
+        let input = flat_rate(percent(5), RoundingLevel::PerLine)
+            .line("A", "any", "standard", 10, 1)
+            .line("B", "any", "standard", 30, 1)
+            .line("C", "any", "standard", 21, 1)
+            .with(|i| i.tax.rounding.tax_mode = mode);
+        let tax: i64 = taxes.iter().sum();
+        check(
+            input,
+            Expected::Priced(Priced {
+                case: "tax rounding modes",
+                lines: vec![
+                    line("A", 10, &[], taxes[0], 10 + taxes[0]),
+                    line("B", 30, &[], taxes[1], 30 + taxes[1]),
+                    line("C", 21, &[], taxes[2], 21 + taxes[2]),
+                ],
+                shipping: None,
+                taxes: vec![rate("XX sales tax", 61, tax)],
+                totals: sums(61, 0, 0, tax, 61 + tax),
+                promotions: vec![],
+            }),
+        );
+    }
+}
+
+/// Discount rounding modes: 50% off a 5¢ line is 2.5¢, and 10% off a 21¢
+/// line 2.1¢; rounded once each (one promotion per line).
+///
+/// | mode      | 2.5 | 2.1 |
+/// |-----------|----:|----:|
+/// | half-up   |   3 |   2 |
+/// | half-even |   2 |   2 |
+/// | half → +∞ |   3 |   2 |
+/// | down      |   2 |   2 |
+/// | up        |   3 |   3 |
+#[test]
+fn discount_rounding_modes() {
+    for (mode, [a, b]) in [
+        (RoundingMode::HalfUp, [3, 2]),
+        (RoundingMode::HalfEven, [2, 2]),
+        (RoundingMode::HalfTowardPositiveInfinity, [3, 2]),
+        (RoundingMode::Down, [2, 2]),
+        (RoundingMode::Up, [3, 3]),
+    ] {
+        let input = untaxed_usd()
+            .line("A", "any", "standard", 5, 1)
+            .line("B", "any", "standard", 21, 1)
+            .promo(spec("half-a", 1, vec![], percent_off(sku("A"), 50)))
+            .promo(spec("tenth-b", 2, vec![], percent_off(sku("B"), 10)))
+            .with(|i| i.tax.rounding.discount_mode = mode);
+        check(
+            input,
+            Expected::Priced(Priced {
+                case: "discount rounding modes",
+                lines: vec![
+                    line("A", 5, &[("half-a", a)], 0, 5 - a),
+                    line("B", 21, &[("tenth-b", b)], 0, 21 - b),
+                ],
+                shipping: None,
+                taxes: vec![rate("No tax", 26 - a - b, 0)],
+                totals: sums(26, a + b, 0, 0, 26 - a - b),
+                promotions: vec![applied("half-a", a), applied("tenth-b", b)],
+            }),
+        );
+    }
+}
+
+/// HMRC's invoice-level rule (VAT Notice 700, section 16, "Calculation of
+/// VAT on invoices – rounding of amounts"): the VAT of an invoice worked
+/// out on its total may be rounded down to a whole penny. Three lines at
+/// 20%, prices excluding VAT: 333 + 199 + 1 = 533, VAT 106.6 → down 106
+/// (half-up would give 107). Allocated back by amount: 106 × 333/533 =
+/// 66.22, × 199/533 = 39.57, × 1/533 = 0.20; floors 66 + 39 + 0 = 105, the
+/// penny left to the largest remainder (0.57): 66, 40, 0.
+#[test]
+fn hmrc_invoice_vat_rounded_down() {
+    let mut tax = TaxConfig::untaxed();
+    tax.region = "GB".into();
+    tax.fallback = None;
+    tax.rates.insert(
+        TaxCategory::parse("standard").unwrap(),
+        TaxRate::taxable("VAT 20%", percent(20)),
+    );
+    tax.rounding.tax_mode = RoundingMode::Down;
+    tax.rounding.tax_level = RoundingLevel::PerInvoice;
+    let input = PricingInput::new(Currency::GBP, tax, at(0))
+        .line("PENS", "office", "standard", 333, 1)
+        .line("PAPER", "office", "standard", 199, 1)
+        .line("CLIP", "office", "standard", 1, 1);
+    check(
+        input,
+        Expected::Priced(Priced {
+            case: "HMRC invoice VAT rounded down",
+            lines: vec![
+                line("PENS", 333, &[], 66, 399),
+                line("PAPER", 199, &[], 40, 239),
+                line("CLIP", 1, &[], 0, 1),
+            ],
+            shipping: None,
+            taxes: vec![rate("VAT 20%", 533, 106)],
+            totals: sums(533, 0, 0, 106, 639),
+            promotions: vec![],
+        }),
+    );
+}
+
+/// Tax per unit, per line and per invoice: Adobe Commerce's "Tax
+/// Calculation Method Based On" setting (Unit Price, Row Total, Total). At
+/// 6.5%, prices excluding tax:
+///
+/// - CUP 3 × 99: per unit 99 × 6.5% = 6.435 → 6, × 3 = **18**; per line
+///   297 × 6.5% = 19.305 → **19**.
+/// - MUG 3 × 100 with 10¢ off the line: 290 over 3 units is 96, 97, 97;
+///   per unit 6.24 → 6, 6.305 → 6, 6.305 → 6 = **18**; per line 290 × 6.5%
+///   = 18.85 → **19**.
+/// - Per invoice: (297 + 290) × 6.5% = 38.155 → 38, allocated 38 × 297/587
+///   = 19.23 and 38 × 290/587 = 18.77; floors 19 + 18, the cent left to
+///   MUG (0.77): **19, 19**.
+#[test]
+fn tax_per_unit_line_and_invoice() {
+    let mug_off = amount_off(sku("MUG"), usd(10), AmountPer::Selection);
+    for (level, cup, mug) in [
+        (RoundingLevel::PerUnit, 18, 18),
+        (RoundingLevel::PerLine, 19, 19),
+        (RoundingLevel::PerInvoice, 19, 19),
+    ] {
+        let input = flat_rate(Decimal::new(65, 1), level)
+            .line("CUP", "kitchen", "standard", 99, 3)
+            .line("MUG", "kitchen", "standard", 100, 3)
+            .promo(spec("mug-10", 1, vec![], mug_off.clone()));
+        check(
+            input,
+            Expected::Priced(Priced {
+                case: "tax per unit, line, invoice",
+                lines: vec![
+                    line("CUP", 297, &[], cup, 297 + cup),
+                    line("MUG", 300, &[("mug-10", 10)], mug, 290 + mug),
+                ],
+                shipping: None,
+                taxes: vec![rate("XX sales tax", 587, cup + mug)],
+                totals: sums(597, 10, 0, cup + mug, 587 + cup + mug),
+                promotions: vec![applied("mug-10", 10)],
+            }),
+        );
+    }
+}
+
+/// A percentage rounded per promotion or per line. Solidus's percent
+/// calculator rounds each line's discount on its own (solidus_promotions,
+/// `calculators/percent_spec.rb`: 15% of 10 × 9.99 is 14.985 → 14.99).
+/// Two such lines, 15% off the cart:
+///
+/// - per line: 14.99 + 14.99 = **29.98**;
+/// - per promotion: 15% of 199.80 = 29.97 exactly, split 1498.5 each; the
+///   tied cent to the first in SKU order: A 1499, B 1498.
+#[test]
+fn percent_discount_per_promotion_or_per_line() {
+    for (level, a, b) in [
+        (DiscountLevel::PerLine, 1499, 1499),
+        (DiscountLevel::PerPromotion, 1499, 1498),
+    ] {
+        let input = untaxed_usd()
+            .line("A", "any", "standard", 999, 10)
+            .line("B", "any", "standard", 999, 10)
+            .promo(spec("cart-15", 1, vec![], percent_off_cart(15)))
+            .with(|i| i.tax.rounding.discount_level = level);
+        check(
+            input,
+            Expected::Priced(Priced {
+                case: "percent per promotion or line",
+                lines: vec![
+                    line("A", 9990, &[("cart-15", a)], 0, 9990 - a),
+                    line("B", 9990, &[("cart-15", b)], 0, 9990 - b),
+                ],
+                shipping: None,
+                taxes: vec![rate("No tax", 19980 - a - b, 0)],
+                totals: sums(19980, a + b, 0, 0, 19980 - a - b),
+                promotions: vec![applied("cart-15", a + b)],
+            }),
+        );
+    }
+}
+
+/// Where the cents of a split go, and in which order. $3.00 off a cart of
+/// three lines added in the order Z (43.00), M (14.00), A (23.00): Sylius's
+/// own case (`ProportionalIntegerDistributorSpec`: 300 over 4300, 1400,
+/// 2300 is [162, 52, 86], in cart order). Exact shares 161.25, 52.5, 86.25.
+///
+/// | leftover          | order | Z   | M  | A  | why |
+/// |-------------------|-------|----:|---:|---:|-----|
+/// | largest remainder | SKU   | 161 | 53 | 86 | floors 161 + 52 + 86 = 299; the cent to the largest fraction (M, 0.5) |
+/// | first lines       | cart  | 162 | 52 | 86 | nearest (halves down) 161, 52, 86 = 299; the cent to the first in cart order (Z): Sylius |
+/// | first lines       | SKU   | 161 | 52 | 87 | the same, to the first in SKU order (A) |
+/// | last line         | cart  | 161 | 52 | 87 | floors 299; the last added (A) takes the rest |
+/// | last line         | SKU   | 162 | 52 | 86 | the last in SKU order (Z) takes the rest |
+#[test]
+fn leftover_cents_and_their_order() {
+    for (leftover, order, [z, m, a]) in [
+        (Leftover::LargestRemainder, LineOrder::Sku, [161, 53, 86]),
+        (Leftover::FirstLines, LineOrder::Cart, [162, 52, 86]),
+        (Leftover::FirstLines, LineOrder::Sku, [161, 52, 87]),
+        (Leftover::LastLine, LineOrder::Cart, [161, 52, 87]),
+        (Leftover::LastLine, LineOrder::Sku, [162, 52, 86]),
+    ] {
+        let input = untaxed_usd()
+            .line("Z", "any", "standard", 4300, 1)
+            .line("M", "any", "standard", 1400, 1)
+            .line("A", "any", "standard", 2300, 1)
+            .promo(spec("cart-3", 1, vec![], amount_off_cart(usd(300))))
+            .with(|i| {
+                i.tax.rounding.split.leftover = leftover;
+                i.tax.rounding.split.order = order;
+            });
+        check(
+            input,
+            Expected::Priced(Priced {
+                case: "leftover cents",
+                lines: vec![
+                    line("Z", 4300, &[("cart-3", z)], 0, 4300 - z),
+                    line("M", 1400, &[("cart-3", m)], 0, 1400 - m),
+                    line("A", 2300, &[("cart-3", a)], 0, 2300 - a),
+                ],
+                shipping: None,
+                taxes: vec![rate("No tax", 7700, 0)],
+                totals: sums(8000, 300, 0, 0, 7700),
+                promotions: vec![applied("cart-3", 300)],
+            }),
+        );
+    }
+}
+
+/// The weights of a cart discount when lines carry different rates.
+///
+/// German VAT (prices include it, per invoice): BOOK 107.00 at 7% and LAMP
+/// 119.00 at 19%, both 100.00 net; €10.00 off the cart.
+///
+/// - As priced (gross here): 1000 × 10700/22600 = 473.45, 1000 ×
+///   11900/22600 = 526.55; floors 473 + 526, the cent to LAMP: 473, 527.
+///   VAT of 10227 at 7%: 10227 × 7/107 = 669.06 → 669; of 11373 at 19%:
+///   11373 × 19/119 = 1815.86 → 1816.
+/// - Net: 10000 and 10000, so 500 each. VAT of 10200: 667.29 → 667; of
+///   11400: 1820.17 → 1820.
+///
+/// US sales tax (prices exclude it, 6.5% per invoice): TOOL 100.00 taxed
+/// and MILK 100.00 exempt; $10.00 off the cart.
+///
+/// - As priced (net here): 500 each; tax 9500 × 6.5% = 617.5 → 618.
+/// - Gross: 10650 and 10000: 1000 × 10650/20650 = 515.74, 484.26; floors
+///   515 + 484, the cent to TOOL: 516, 484; tax 9484 × 6.5% = 616.46 → 616.
+#[test]
+fn split_weights_net_or_gross() {
+    for (weights, book, lamp, book_vat, lamp_vat) in [
+        (SplitWeights::AsPriced, 473, 527, 669, 1816),
+        (SplitWeights::Gross, 473, 527, 669, 1816),
+        (SplitWeights::Net, 500, 500, 667, 1820),
+    ] {
+        let input = eu()
+            .line("BOOK", "books", "reduced", 10700, 1)
+            .line("LAMP", "home", "standard", 11900, 1)
+            .promo(spec(
+                "cart-10",
+                1,
+                vec![],
+                amount_off_cart(Money::new(1000, Currency::EUR)),
+            ))
+            .with(|i| i.tax.rounding.split.weights = weights);
+        check(
+            input,
+            Expected::Priced(Priced {
+                case: "EU split weights",
+                lines: vec![
+                    line("BOOK", 10700, &[("cart-10", book)], book_vat, 10700 - book),
+                    line("LAMP", 11900, &[("cart-10", lamp)], lamp_vat, 11900 - lamp),
+                ],
+                shipping: None,
+                taxes: vec![
+                    rate("VAT 7%", 10700 - book, book_vat),
+                    rate("VAT 19%", 11900 - lamp, lamp_vat),
+                ],
+                totals: sums(22600, 1000, 0, book_vat + lamp_vat, 21600),
+                promotions: vec![applied("cart-10", 1000)],
+            }),
+        );
+    }
+    for (weights, tool, milk, tax) in [
+        (SplitWeights::AsPriced, 500, 500, 618),
+        (SplitWeights::Net, 500, 500, 618),
+        (SplitWeights::Gross, 516, 484, 616),
+    ] {
+        let input = us()
+            .line("TOOL", "tools", "standard", 10000, 1)
+            .line("MILK", "groceries", "exempt", 10000, 1)
+            .promo(spec("cart-10", 1, vec![], amount_off_cart(usd(1000))))
+            .with(|i| i.tax.rounding.split.weights = weights);
+        check(
+            input,
+            Expected::Priced(Priced {
+                case: "US split weights",
+                lines: vec![
+                    line("TOOL", 10000, &[("cart-10", tool)], tax, 10000 - tool + tax),
+                    line("MILK", 10000, &[("cart-10", milk)], 0, 10000 - milk),
+                ],
+                shipping: None,
+                taxes: vec![
+                    rate("WA sales tax", 10000 - tool, tax),
+                    rate("Exempt", 10000 - milk, 0),
+                ],
+                totals: sums(20000, 1000, 0, tax, 19000 + tax),
+                promotions: vec![applied("cart-10", 1000)],
+            }),
+        );
+    }
+}
+
+/// Shipping taxed at its own category's rate, at the lines' rates, or not
+/// at all. HMRC (VAT Notice 700/24, "Postage and delivery charges") has a
+/// delivery charge for goods at different rates apportioned over them.
+///
+/// Australia (GST 10% included, per line): MEAT 60.00 taxable, FRUIT 40.00
+/// GST-free, shipping 10.00.
+///
+/// - Its own category (standard): 1000/11 = 90.91 → 91.
+/// - Apportioned: 600 at GST (600/11 = 54.55 → 55) and 400 GST-free (0):
+///   55; reported at the weighted average rate, 6%.
+/// - Not taxed: 0.
+///
+/// The lines: MEAT 6000/11 = 545.45 → 545, FRUIT 0.
+#[test]
+fn shipping_tax_own_rate_apportioned_or_none() {
+    for (shipping_tax, tax, gst_taxable) in [
+        (
+            ShippingTax::Taxable {
+                category: TaxCategory::parse("standard").unwrap(),
+            },
+            Some(91),
+            7000,
+        ),
+        (ShippingTax::Apportioned, Some(55), 6600),
+        (ShippingTax::NotTaxable, None, 6000),
+    ] {
+        let input = au()
+            .line("MEAT", "butcher", "standard", 6000, 1)
+            .line("FRUIT", "fruit", "gst-free", 4000, 1)
+            .shipping(1000)
+            .with(|i| i.tax.shipping = shipping_tax.clone());
+        let gst = 545 + tax.unwrap_or(0);
+        let mut taxes = vec![rate("GST", gst_taxable, gst)];
+        taxes.push(rate(
+            "GST-free",
+            if shipping_tax == ShippingTax::Apportioned {
+                4400
+            } else {
+                4000
+            },
+            0,
+        ));
+        check(
+            input.clone(),
+            Expected::Priced(Priced {
+                case: "shipping tax",
+                lines: vec![
+                    line("MEAT", 6000, &[], 545, 6000),
+                    line("FRUIT", 4000, &[], 0, 4000),
+                ],
+                shipping: Some(Ship {
+                    amount: 1000,
+                    discounts: vec![],
+                    tax,
+                    total: 1000,
+                }),
+                taxes,
+                totals: sums(10000, 0, 1000, gst, 11000),
+                promotions: vec![],
+            }),
+        );
+        if shipping_tax == ShippingTax::Apportioned {
+            let priced = price(&input).unwrap();
+            let shipping = priced.shipping.unwrap().tax.unwrap();
+            // The rates in order of first appearance, SKU order (FRUIT, MEAT).
+            assert_eq!(shipping.label, "GST-free + GST");
+            assert_eq!(shipping.percent, percent(6));
+        }
+    }
 }

@@ -181,8 +181,8 @@ pub enum ShippingTax {
     /// Shipping is taxed at the cart's line rates: it is apportioned over
     /// the rates in proportion to the lines' (discounted) amounts at each,
     /// and each part taxed at its rate, so its tax is the weighted average
-    /// of the line rates (the rule of the EU VAT Committee and of HMRC's
-    /// VAT Notice 700/24 for delivery of mixed-rate goods). With no line
+    /// of the line rates (HMRC's VAT Notice 700/24 has a delivery charge
+    /// for goods at different rates apportioned so). With no line
     /// amount to weigh by, the lines weigh equally; with no lines, shipping
     /// is not taxed.
     Apportioned,

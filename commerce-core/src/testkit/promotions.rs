@@ -18,6 +18,7 @@ macro_rules! __conformance_promotions {
             per_customer_limit_is_enforced,
             promotions_and_settings_are_tenant_scoped,
             pricing_read_answers_as_the_separate_reads,
+            rounding_settings_are_stored_and_price_the_cart,
         }
     };
 }
@@ -424,5 +425,49 @@ pub async fn pricing_read_answers_as_the_separate_reads(factory: &dyn StoreFacto
             .await
             .unwrap()
             .is_none()
+    );
+}
+
+/// Every rounding setting (in the tax configuration's `rounding`, the one
+/// place) is stored and read back as it was put, and pricing a cart uses
+/// them: 10% off two lines of A$1.05, rounded up per line, takes 11¢ from
+/// each (22¢), where the default (half-up, once for the promotion) takes 21¢.
+pub async fn rounding_settings_are_stored_and_price_the_cart(factory: &dyn StoreFactory) {
+    use crate::rounding::{DiscountLevel, Leftover, LineOrder, Rounding, Split, SplitWeights};
+    use crate::tax::{RoundingLevel, RoundingMode, ShippingTax};
+
+    let h = Harness::new(factory).await;
+    let mut tax = TaxConfig::australia_gst();
+    tax.shipping = ShippingTax::Apportioned;
+    tax.rounding = Rounding {
+        tax_mode: RoundingMode::HalfEven,
+        tax_level: RoundingLevel::PerUnit,
+        discount_mode: RoundingMode::Up,
+        discount_level: DiscountLevel::PerLine,
+        split: Split {
+            weights: SplitWeights::Net,
+            leftover: Leftover::LastLine,
+            order: LineOrder::Cart,
+        },
+    };
+    let settings = ShopSettings::with_tax(tax);
+    h.shop.put_settings(settings.clone()).await.unwrap();
+    assert_eq!(h.shop.settings().await.unwrap(), settings);
+
+    let a = h.stocked("ROUND-A", 105, 10).await;
+    let b = h.stocked("ROUND-B", 105, 10).await;
+    let cart = h.cart_with(&a, 1).await;
+    h.shop.set_line(cart.id, &b, qty(1)).await.unwrap();
+    let mut spec = limited_coupon("round-10", "ROUND10", None, None);
+    spec.conditions.clear();
+    spec.action = Action::PercentOffCart {
+        percent: Decimal::TEN,
+    };
+    h.shop.put_promotion(spec).await.unwrap();
+    let priced = h.shop.price_cart(cart.id).await.unwrap();
+    assert_eq!(
+        priced.totals.discount_total,
+        Money::new(22, Currency::AUD),
+        "10% of 105 is 10.5, rounded up per line: 11 + 11"
     );
 }
