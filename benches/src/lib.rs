@@ -385,6 +385,7 @@ fn promotion(k: usize, currency: Currency) -> Result<Promotion, FixtureError> {
         name: format!("Promotion {k}"),
         priority,
         exclusive,
+        group: None,
         conditions,
         action,
         cap,

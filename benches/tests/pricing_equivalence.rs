@@ -314,6 +314,7 @@ fn promotion(currency: Currency) -> impl Strategy<Value = (PromotionSpec, Option
                         name: "A promotion".into(),
                         priority,
                         exclusive,
+                        group: None,
                         conditions,
                         action,
                         cap: cap.map(|c| Money::new(c, currency)),

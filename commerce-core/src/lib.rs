@@ -41,7 +41,8 @@ pub use facade::{
 };
 pub use ids::{
     CartId, Category, CouponCode, CustomerGroup, CustomerId, IdempotencyKey, OrderId, ParseError,
-    PaymentEventId, ProductId, PromotionId, Quantity, RefundId, Sku, TaxCategory, TenantId,
+    PaymentEventId, ProductId, PromotionGroup, PromotionId, Quantity, RefundId, Sku, TaxCategory,
+    TenantId,
 };
 pub use inventory::{AdjustmentKind, Allocation, Reservation, StockAdjustment, StockLevel};
 pub use memory::InMemoryStore;

@@ -33,7 +33,7 @@ use commerce_core::pricing::{
 };
 use commerce_core::promotion::{
     Action, AmountPer, Condition, DiscountBasis, DiscountOrder, Promotion, PromotionSpec,
-    PromotionUsage, Selector, TaxBasis, Threshold,
+    PromotionUsage, Selector, TaxBasis, Threshold, Tier, TierReward, UnitsOff,
 };
 use commerce_core::rounding::{DiscountLevel, Leftover, LineOrder, SplitWeights};
 use commerce_core::tax::{
@@ -41,7 +41,7 @@ use commerce_core::tax::{
 };
 use commerce_core::{
     Category, Clock, CouponCode, Currency, CustomerGroup, CustomerId, Error, ManualClock, Money,
-    ProductId, PromotionId, Quantity, Sku, TaxCategory, Timestamp,
+    ProductId, PromotionGroup, PromotionId, Quantity, Sku, TaxCategory, Timestamp,
 };
 use rust_decimal::Decimal;
 
@@ -317,6 +317,28 @@ fn identities(case: &str, input: &PricingInput, cart: &PricedCart) {
         assert!(
             !priced.tax.amount.is_negative(),
             "{case}: {sku} tax not negative"
+        );
+        // Each discount on both bases: the entry basis is the amount, and
+        // the other carries the tax at the line's rate.
+        for d in &priced.discounts {
+            let (entry, other) = if inclusive {
+                (d.including_tax, d.excluding_tax)
+            } else {
+                (d.excluding_tax, d.including_tax)
+            };
+            assert_eq!(entry, d.amount, "{case}: {sku} discount on its entry basis");
+            assert!(
+                d.including_tax.minor() >= d.excluding_tax.minor() && !other.is_negative(),
+                "{case}: {sku} discount with tax at least without"
+            );
+        }
+        // The unit net price is the net over the quantity, to the cent.
+        let net = priced.net().unwrap().minor();
+        let quantity = i64::from(priced.quantity.get());
+        assert!(
+            (priced.unit_net_price.minor() * quantity * 2 - net * 2).abs() <= quantity,
+            "{case}: {sku} unit net price {} for a net of {net} over {quantity}",
+            priced.unit_net_price
         );
         if inclusive {
             assert_eq!(priced.total, priced.discounted, "{case}: {sku} total");
@@ -699,6 +721,7 @@ fn spec(id: &str, priority: i32, conditions: Vec<Condition>, action: Action) -> 
         name: format!("Promotion {id}"),
         priority,
         exclusive: false,
+        group: None,
         conditions,
         action,
         cap: None,
@@ -2043,6 +2066,7 @@ fn combination() {
                 ))
                 .promo(PromotionSpec {
                     exclusive: true,
+                    group: None,
                     ..spec("vip-20", 1, vec![], percent_off_cart(20))
                 }),
             Expected::Priced(Priced {
@@ -2085,6 +2109,7 @@ fn combination() {
                 ))
                 .promo(PromotionSpec {
                     exclusive: true,
+                    group: None,
                     ..spec("vip-20", 1, vec![coupon("VIP")], percent_off_cart(20))
                 }),
             Expected::Priced(Priced {
@@ -2118,6 +2143,7 @@ fn combination() {
                 .promo(spec("cart-10", 2, vec![], percent_off_cart(10)))
                 .promo(PromotionSpec {
                     exclusive: true,
+                    group: None,
                     ..spec("vip-20", 1, vec![], percent_off_cart(20))
                 })
                 .promo(spec("first-5", 0, vec![], percent_off_cart(5))),
@@ -3264,4 +3290,661 @@ fn shipping_tax_own_rate_apportioned_or_none() {
             assert_eq!(shipping.percent, percent(6));
         }
     }
+}
+
+// ===========================================================================
+// Promotion vocabulary: selectors, nested conditions, exclusivity groups
+// ===========================================================================
+
+fn groups(names: &[&str]) -> BTreeSet<CustomerGroup> {
+    names
+        .iter()
+        .map(|g| CustomerGroup::parse(*g).unwrap())
+        .collect()
+}
+
+/// Selectors by a set of SKUs and by a range of unit prices (bounds
+/// inclusive). A 5.00, B 15.00, C 25.00, one each, untaxed.
+///
+/// 1. "mid" (priority 1): 10% off units priced 15.00 to 25.00, both bounds
+///    included: B and C, 10% of 4000 = 400, spread 1500 : 2500 = 150, 250.
+/// 2. "set" (priority 2): 1.00 off each unit of A or C: 100 each.
+///
+/// Discounts 150 + 250 + 200 = 600; pays 4500 − 600 = 3900.
+#[test]
+fn selectors_by_sku_set_and_price_range() {
+    let range = Selector::PriceRange {
+        min: Some(usd(1500)),
+        max: Some(usd(2500)),
+    };
+    let set = Selector::Skus {
+        skus: ["A", "C"].iter().map(|s| Sku::parse(*s).unwrap()).collect(),
+    };
+    let input = untaxed_usd()
+        .line("A", "any", "standard", 500, 1)
+        .line("B", "any", "standard", 1500, 1)
+        .line("C", "any", "standard", 2500, 1)
+        .promo(spec("mid", 1, vec![], percent_off(range, 10)))
+        .promo(spec(
+            "set",
+            2,
+            vec![],
+            amount_off(set, usd(100), AmountPer::Unit),
+        ));
+    check(
+        input,
+        Expected::Priced(Priced {
+            case: "selectors by SKU set and price range",
+            lines: vec![
+                line("A", 500, &[("set", 100)], 0, 400),
+                line("B", 1500, &[("mid", 150)], 0, 1350),
+                line("C", 2500, &[("mid", 250), ("set", 100)], 0, 2150),
+            ],
+            shipping: None,
+            taxes: vec![rate("No tax", 3900, 0)],
+            totals: sums(4500, 600, 0, 0, 3900),
+            promotions: vec![applied("mid", 400), applied("set", 200)],
+        }),
+    );
+}
+
+/// A per-line quantity: "3 of the same shirt", 10% off apparel. Two shirts
+/// of each of two sizes make 4 apparel units but at most 2 on one line: not
+/// met (a cart-wide `min_quantity` of 3 would be). With 3 of size M: 10% of
+/// 2000 + 3000 = 500, spread 200, 300.
+#[test]
+fn per_line_quantity_condition() {
+    let three_same = || Condition::LineQuantity {
+        selector: category("apparel"),
+        quantity: 3,
+        threshold: Threshold::AtLeast,
+    };
+    let cart = |m| {
+        untaxed_usd()
+            .line("SHIRT-S", "apparel", "standard", 1000, 2)
+            .line("SHIRT-M", "apparel", "standard", 1000, m)
+            .promo(spec(
+                "three-same",
+                1,
+                vec![three_same()],
+                percent_off(category("apparel"), 10),
+            ))
+    };
+    check(
+        cart(2),
+        Expected::Priced(Priced {
+            case: "per-line quantity not met",
+            lines: vec![
+                line("SHIRT-S", 2000, &[], 0, 2000),
+                line("SHIRT-M", 2000, &[], 0, 2000),
+            ],
+            shipping: None,
+            taxes: vec![rate("No tax", 4000, 0)],
+            totals: sums(4000, 0, 0, 0, 4000),
+            promotions: vec![not_applied(
+                "three-same",
+                unmet(Measured::LineQuantity {
+                    required: 3,
+                    found: 2,
+                }),
+            )],
+        }),
+    );
+    check(
+        cart(3),
+        Expected::Priced(Priced {
+            case: "per-line quantity met",
+            lines: vec![
+                line("SHIRT-S", 2000, &[("three-same", 200)], 0, 1800),
+                line("SHIRT-M", 3000, &[("three-same", 300)], 0, 2700),
+            ],
+            shipping: None,
+            taxes: vec![rate("No tax", 4500, 0)],
+            totals: sums(5000, 500, 0, 0, 4500),
+            promotions: vec![applied("three-same", 500)],
+        }),
+    );
+}
+
+/// A customer-group condition over a set of groups, and conditions
+/// combined with any/all, nested. One line X 10.00, untaxed.
+///
+/// - "trade": 20% off for staff or wholesale: a wholesale buyer gets 200; a
+///   retail one is in none of the groups.
+/// - "either": 5.00 off with the code SAVE5 or for a VIP: neither gives the
+///   reasons of both; the code alone, or being a VIP alone, is enough.
+/// - "welcome": 10% off for a first order of at least 50.00, or with the
+///   code WELCOME: a first order of 10.00 meets neither (the all-of reports
+///   its first failing part, the subtotal).
+#[test]
+fn customer_group_sets_and_nested_any_all() {
+    let x = || untaxed_usd().line("X", "any", "standard", 1000, 1);
+    let trade = || {
+        spec(
+            "trade",
+            1,
+            vec![Condition::CustomerGroups {
+                groups: groups(&["staff", "wholesale"]),
+            }],
+            percent_off_cart(20),
+        )
+    };
+    let priced = |case, off: i64, report| {
+        Expected::Priced(Priced {
+            case,
+            lines: vec![line(
+                "X",
+                1000,
+                &if off > 0 {
+                    vec![(report_id(&report), off)]
+                } else {
+                    vec![]
+                },
+                0,
+                1000 - off,
+            )],
+            shipping: None,
+            taxes: vec![rate("No tax", 1000 - off, 0)],
+            totals: sums(1000, off, 0, 0, 1000 - off),
+            promotions: vec![report],
+        })
+    };
+    check(
+        x().promo(trade())
+            .with(|i| i.customer = customer(None, &["wholesale"], false)),
+        priced("a group of the set", 200, applied("trade", 200)),
+    );
+    check(
+        x().promo(trade())
+            .with(|i| i.customer = customer(None, &["retail"], false)),
+        priced(
+            "no group of the set",
+            0,
+            not_applied(
+                "trade",
+                unmet(Measured::CustomerGroups {
+                    required: groups(&["staff", "wholesale"]),
+                }),
+            ),
+        ),
+    );
+
+    let either = || {
+        spec(
+            "either",
+            1,
+            vec![Condition::AnyOf {
+                conditions: vec![
+                    coupon("SAVE5"),
+                    Condition::CustomerGroup {
+                        group: CustomerGroup::parse("vip").unwrap(),
+                    },
+                ],
+            }],
+            amount_off_cart(usd(500)),
+        )
+    };
+    check(
+        x().promo(either()),
+        priced(
+            "any of: neither",
+            0,
+            not_applied(
+                "either",
+                unmet(Measured::NoneOf {
+                    unmet: vec![
+                        NotApplied::CodeMissing {
+                            code: CouponCode::parse("SAVE5").unwrap(),
+                        },
+                        unmet(Measured::CustomerGroup {
+                            required: CustomerGroup::parse("vip").unwrap(),
+                        }),
+                    ],
+                }),
+            ),
+        ),
+    );
+    check(
+        x().promo(either()).code("save5"),
+        priced("any of: the code", 500, applied("either", 500)),
+    );
+    check(
+        x().promo(either())
+            .with(|i| i.customer = customer(None, &["VIP"], false)),
+        priced("any of: the group", 500, applied("either", 500)),
+    );
+
+    let welcome = || {
+        spec(
+            "welcome",
+            1,
+            vec![Condition::AnyOf {
+                conditions: vec![
+                    Condition::AllOf {
+                        conditions: vec![
+                            Condition::FirstOrder,
+                            min_subtotal(
+                                usd(5000),
+                                DiscountBasis::BeforeDiscounts,
+                                TaxBasis::AsPriced,
+                            ),
+                        ],
+                    },
+                    coupon("WELCOME"),
+                ],
+            }],
+            percent_off_cart(10),
+        )
+    };
+    check(
+        x().promo(welcome())
+            .with(|i| i.customer = customer(None, &[], true)),
+        priced(
+            "nested all of inside any of",
+            0,
+            not_applied(
+                "welcome",
+                unmet(Measured::NoneOf {
+                    unmet: vec![
+                        unmet(Measured::Subtotal {
+                            required: usd(5000),
+                            found: usd(1000),
+                        }),
+                        NotApplied::CodeMissing {
+                            code: CouponCode::parse("WELCOME").unwrap(),
+                        },
+                    ],
+                }),
+            ),
+        ),
+    );
+    check(
+        x().promo(welcome()).code("WELCOME"),
+        priced("nested: the code", 100, applied("welcome", 100)),
+    );
+}
+
+/// The promotion id of a report, for a line's discount.
+fn report_id(report: &Report<'static>) -> &'static str {
+    report.promotion
+}
+
+/// Exclusivity within a named group. X 100.00, untaxed:
+///
+/// - "loyal-a" (priority 1, exclusive, group "Loyalty"): 10% off, 1000;
+/// - "loyal-b" (priority 2, group "loyalty"): 1.00 off: excluded by loyal-a;
+/// - "sale" (priority 3, no group): 2.00 off: applies, 200.
+///
+/// Without the group, loyal-a excludes both.
+#[test]
+fn exclusivity_within_a_named_group() {
+    let grouped = |mut spec: PromotionSpec, group: &str| {
+        spec.group = Some(PromotionGroup::parse(group).unwrap());
+        spec
+    };
+    let cart = |group_a: bool| {
+        let mut a = spec("loyal-a", 1, vec![], percent_off_cart(10));
+        a.exclusive = true;
+        if group_a {
+            a = grouped(a, "Loyalty");
+        }
+        untaxed_usd()
+            .line("X", "any", "standard", 10_000, 1)
+            .promo(a)
+            .promo(grouped(
+                spec("loyal-b", 2, vec![], amount_off_cart(usd(100))),
+                "loyalty",
+            ))
+            .promo(spec("sale", 3, vec![], amount_off_cart(usd(200))))
+    };
+    let excluded = NotApplied::ExcludedBy {
+        promotion: PromotionId::parse("loyal-a").unwrap(),
+    };
+    check(
+        cart(true),
+        Expected::Priced(Priced {
+            case: "exclusive within its group",
+            lines: vec![line(
+                "X",
+                10_000,
+                &[("loyal-a", 1000), ("sale", 200)],
+                0,
+                8800,
+            )],
+            shipping: None,
+            taxes: vec![rate("No tax", 8800, 0)],
+            totals: sums(10_000, 1200, 0, 0, 8800),
+            promotions: vec![
+                applied("loyal-a", 1000),
+                not_applied("loyal-b", excluded.clone()),
+                applied("sale", 200),
+            ],
+        }),
+    );
+    check(
+        cart(false),
+        Expected::Priced(Priced {
+            case: "exclusive against everything",
+            lines: vec![line("X", 10_000, &[("loyal-a", 1000)], 0, 9000)],
+            shipping: None,
+            taxes: vec![rate("No tax", 9000, 0)],
+            totals: sums(10_000, 1000, 0, 0, 9000),
+            promotions: vec![
+                applied("loyal-a", 1000),
+                not_applied("loyal-b", excluded.clone()),
+                not_applied("sale", excluded),
+            ],
+        }),
+    );
+}
+
+/// Validation of the new vocabulary: empty sets, a price range without a
+/// bound or upside down, and nesting deeper than 8 are refused.
+#[test]
+fn new_vocabulary_is_validated() {
+    let refused = |conditions: Vec<Condition>, action: Action| {
+        Promotion::new(spec("bad", 1, conditions, action)).is_err()
+    };
+    let ten = || percent_off_cart(10);
+    assert!(refused(
+        vec![Condition::AnyOf { conditions: vec![] }],
+        ten()
+    ));
+    assert!(refused(
+        vec![Condition::AllOf { conditions: vec![] }],
+        ten()
+    ));
+    assert!(refused(
+        vec![Condition::CustomerGroups {
+            groups: BTreeSet::new()
+        }],
+        ten()
+    ));
+    assert!(refused(
+        vec![],
+        percent_off(
+            Selector::Skus {
+                skus: BTreeSet::new()
+            },
+            10
+        )
+    ));
+    assert!(refused(
+        vec![],
+        percent_off(
+            Selector::PriceRange {
+                min: None,
+                max: None
+            },
+            10
+        )
+    ));
+    assert!(refused(
+        vec![],
+        percent_off(
+            Selector::PriceRange {
+                min: Some(usd(500)),
+                max: Some(usd(100)),
+            },
+            10
+        )
+    ));
+    // A price range in another currency than the promotion's amount.
+    assert!(refused(
+        vec![],
+        amount_off(
+            Selector::PriceRange {
+                min: Some(aud(100)),
+                max: None,
+            },
+            usd(100),
+            AmountPer::Unit
+        )
+    ));
+    let mut deep = Condition::FirstOrder;
+    for _ in 0..9 {
+        deep = Condition::AnyOf {
+            conditions: vec![deep],
+        };
+    }
+    assert!(refused(vec![deep.clone()], ten()));
+    if let Condition::AnyOf { conditions } = deep {
+        assert!(!refused(conditions, ten()), "8 deep is fine");
+    }
+}
+
+/// The cheapest N units, with nothing to buy. Untaxed: A 3.00 × 2, B 5.00,
+/// C 2.00.
+///
+/// - "two-half": the 2 cheapest units at 50% off: C (2.00) and one A
+///   (3.00): exact 100 and 150 (A's line of 600, one of its two units, at
+///   50%), 250 in all, no rounding.
+/// - "priciest-2": 1.00 off each of the 2 most expensive: B and one A,
+///   100 each.
+/// - "ten-units": 10% off the cheapest 10: only 4 units match, all of them:
+///   10% of 600 + 500 + 200 = 130, spread 60, 50, 20.
+#[test]
+fn cheapest_units_without_a_purchase() {
+    let cart = || {
+        untaxed_usd()
+            .line("A", "any", "standard", 300, 2)
+            .line("B", "any", "standard", 500, 1)
+            .line("C", "any", "standard", 200, 1)
+    };
+    let cheapest = |count, off, order| Action::CheapestUnits {
+        selector: Selector::All,
+        count,
+        off,
+        order,
+    };
+    check(
+        cart().promo(spec(
+            "two-half",
+            1,
+            vec![],
+            cheapest(
+                2,
+                UnitsOff::Percent {
+                    percent: percent(50),
+                },
+                DiscountOrder::CheapestFirst,
+            ),
+        )),
+        Expected::Priced(Priced {
+            case: "cheapest 2 at half price",
+            lines: vec![
+                line("A", 600, &[("two-half", 150)], 0, 450),
+                line("B", 500, &[], 0, 500),
+                line("C", 200, &[("two-half", 100)], 0, 100),
+            ],
+            shipping: None,
+            taxes: vec![rate("No tax", 1050, 0)],
+            totals: sums(1300, 250, 0, 0, 1050),
+            promotions: vec![applied("two-half", 250)],
+        }),
+    );
+    check(
+        cart().promo(spec(
+            "priciest-2",
+            1,
+            vec![],
+            cheapest(
+                2,
+                UnitsOff::Amount { amount: usd(100) },
+                DiscountOrder::MostExpensiveFirst,
+            ),
+        )),
+        Expected::Priced(Priced {
+            case: "1.00 off the 2 most expensive",
+            lines: vec![
+                line("A", 600, &[("priciest-2", 100)], 0, 500),
+                line("B", 500, &[("priciest-2", 100)], 0, 400),
+                line("C", 200, &[], 0, 200),
+            ],
+            shipping: None,
+            taxes: vec![rate("No tax", 1100, 0)],
+            totals: sums(1300, 200, 0, 0, 1100),
+            promotions: vec![applied("priciest-2", 200)],
+        }),
+    );
+    check(
+        cart().promo(spec(
+            "ten-units",
+            1,
+            vec![],
+            cheapest(
+                10,
+                UnitsOff::Percent {
+                    percent: percent(10),
+                },
+                DiscountOrder::CheapestFirst,
+            ),
+        )),
+        Expected::Priced(Priced {
+            case: "fewer units than the count",
+            lines: vec![
+                line("A", 600, &[("ten-units", 60)], 0, 540),
+                line("B", 500, &[("ten-units", 50)], 0, 450),
+                line("C", 200, &[("ten-units", 20)], 0, 180),
+            ],
+            shipping: None,
+            taxes: vec![rate("No tax", 1170, 0)],
+            totals: sums(1300, 130, 0, 0, 1170),
+            promotions: vec![applied("ten-units", 130)],
+        }),
+    );
+}
+
+/// Tiered promotions: spend 50.00 get 5.00 off, spend 100.00 get 15.00
+/// off; the best tier reached applies. X alone, untaxed.
+///
+/// | subtotal | tier            | off  |
+/// |---------:|-----------------|-----:|
+/// |  40.00   | none: 50.00 asked, 40.00 found | 0 |
+/// |  50.00   | the first (inclusive) | 500 |
+/// |  99.99   | the first       |  500 |
+/// | 120.00   | the second      | 1500 |
+///
+/// And by percent: 5% from 50.00, 10% from 100.00: 120.00 → 1200.
+#[test]
+fn tiered_promotion_gives_the_best_tier() {
+    let amount_tiers = || Action::Tiered {
+        selector: Selector::All,
+        tiers: vec![
+            Tier {
+                threshold: usd(5000),
+                reward: TierReward::AmountOff { amount: usd(500) },
+            },
+            Tier {
+                threshold: usd(10_000),
+                reward: TierReward::AmountOff { amount: usd(1500) },
+            },
+        ],
+    };
+    for (subtotal, off) in [(5000, 500), (9999, 500), (12_000, 1500)] {
+        check(
+            untaxed_usd()
+                .line("X", "any", "standard", subtotal, 1)
+                .promo(spec("tiers", 1, vec![], amount_tiers())),
+            Expected::Priced(Priced {
+                case: "tiered amount",
+                lines: vec![line("X", subtotal, &[("tiers", off)], 0, subtotal - off)],
+                shipping: None,
+                taxes: vec![rate("No tax", subtotal - off, 0)],
+                totals: sums(subtotal, off, 0, 0, subtotal - off),
+                promotions: vec![applied("tiers", off)],
+            }),
+        );
+    }
+    check(
+        untaxed_usd()
+            .line("X", "any", "standard", 4000, 1)
+            .promo(spec("tiers", 1, vec![], amount_tiers())),
+        Expected::Priced(Priced {
+            case: "no tier reached",
+            lines: vec![line("X", 4000, &[], 0, 4000)],
+            shipping: None,
+            taxes: vec![rate("No tax", 4000, 0)],
+            totals: sums(4000, 0, 0, 0, 4000),
+            promotions: vec![not_applied(
+                "tiers",
+                unmet(Measured::Subtotal {
+                    required: usd(5000),
+                    found: usd(4000),
+                }),
+            )],
+        }),
+    );
+    let percent_tiers = Action::Tiered {
+        selector: Selector::All,
+        tiers: vec![
+            Tier {
+                threshold: usd(5000),
+                reward: TierReward::PercentOff {
+                    percent: percent(5),
+                },
+            },
+            Tier {
+                threshold: usd(10_000),
+                reward: TierReward::PercentOff {
+                    percent: percent(10),
+                },
+            },
+        ],
+    };
+    check(
+        untaxed_usd()
+            .line("X", "any", "standard", 12_000, 1)
+            .promo(spec("tiers", 1, vec![], percent_tiers)),
+        Expected::Priced(Priced {
+            case: "tiered percent",
+            lines: vec![line("X", 12_000, &[("tiers", 1200)], 0, 10_800)],
+            shipping: None,
+            taxes: vec![rate("No tax", 10_800, 0)],
+            totals: sums(12_000, 1200, 0, 0, 10_800),
+            promotions: vec![applied("tiers", 1200)],
+        }),
+    );
+    // Tiers out of order are refused.
+    let mut backwards = amount_tiers();
+    if let Action::Tiered { tiers, .. } = &mut backwards {
+        tiers.reverse();
+    }
+    assert!(Promotion::new(spec("tiers", 1, vec![], backwards)).is_err());
+}
+
+/// What a merchant and an accountant read off a priced line: the unit net
+/// price, and each discount both as entered and with (or without) tax.
+///
+/// - US, 6.5% added: TOOL 3 × 10.00 with 1.00 off. The discount is 100
+///   excluding tax (as entered) and 100 + 6.5 → 107 including it. The line's
+///   net is 2900: 966.67 a unit → 967.
+/// - Australia, GST included: WINE 2 × 22.00 with 10% off: 440 including
+///   GST (as entered), 440 − 440/11 = 400 excluding it. The line comes to
+///   3960 with 360 of GST: net 3600, 1800 a unit.
+#[test]
+fn unit_net_price_and_discounts_on_both_bases() {
+    let us_cart = us().line("TOOL", "tools", "standard", 1000, 3).promo(spec(
+        "tool-1",
+        1,
+        vec![],
+        amount_off(sku("TOOL"), usd(100), AmountPer::Selection),
+    ));
+    let tool = &price(&us_cart).unwrap().lines[0];
+    assert_eq!(tool.discounts[0].amount, usd(100));
+    assert_eq!(tool.discounts[0].excluding_tax, usd(100));
+    assert_eq!(tool.discounts[0].including_tax, usd(107));
+    assert_eq!(tool.unit_net_price, usd(967));
+
+    let au_cart = au().line("WINE", "wine", "standard", 2200, 2).promo(spec(
+        "wine-10",
+        1,
+        vec![],
+        percent_off(category("wine"), 10),
+    ));
+    let wine = &price(&au_cart).unwrap().lines[0];
+    assert_eq!(wine.discounts[0].including_tax, aud(440));
+    assert_eq!(wine.discounts[0].excluding_tax, aud(400));
+    assert_eq!(wine.tax.amount, aud(360));
+    assert_eq!(wine.unit_net_price, aud(1800));
 }

@@ -191,6 +191,7 @@ fn promotions(currency: Currency) -> impl Strategy<Value = Vec<Promotion>> {
                     name: format!("Promotion {i}"),
                     priority,
                     exclusive,
+                    group: None,
                     conditions,
                     action,
                     cap: cap.map(|c| Money::new(c, currency)),
@@ -604,6 +605,7 @@ fn examples_at_the_limit() {
             name: "All off".into(),
             priority: 0,
             exclusive: false,
+            group: None,
             conditions: vec![],
             action: Action::AmountOffItems {
                 selector: Selector::All,

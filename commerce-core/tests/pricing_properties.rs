@@ -37,11 +37,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use commerce_core::pricing::{
-    CustomerContext, NotApplied, PricedCart, PricingInput, PricingLine, PromotionOutcome, price,
+    CustomerContext, Measured, NotApplied, PricedCart, PricingInput, PricingLine, PromotionOutcome,
+    price,
 };
 use commerce_core::promotion::{
     Action, AmountPer, Condition, DiscountBasis, DiscountOrder, Promotion, PromotionSpec,
-    PromotionUsage, Selector, TaxBasis, Threshold,
+    PromotionUsage, Selector, TaxBasis, Threshold, Tier, TierReward, UnitsOff,
 };
 use commerce_core::rounding::{DiscountLevel, Leftover, LineOrder, Split, SplitWeights};
 use commerce_core::tax::{
@@ -49,7 +50,7 @@ use commerce_core::tax::{
 };
 use commerce_core::{
     Category, Clock, CouponCode, Currency, CustomerGroup, CustomerId, ManualClock, Money,
-    ProductId, PromotionId, Quantity, Sku, TaxCategory, Timestamp,
+    ProductId, PromotionGroup, PromotionId, Quantity, Sku, TaxCategory, Timestamp,
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -257,16 +258,39 @@ fn leaf_selector() -> impl Strategy<Value = Selector> {
         3 => prop::sample::select(CATEGORIES)
             .prop_map(|c| Selector::Category { category: Category::parse(c).unwrap() }),
         2 => prop::sample::select(SKUS).prop_map(|s| Selector::Sku { sku: Sku::parse(s).unwrap() }),
+        1 => prop::collection::btree_set(prop::sample::select(SKUS), 1..=3).prop_map(|skus| {
+            Selector::Skus { skus: skus.into_iter().map(|s| Sku::parse(s).unwrap()).collect() }
+        }),
         2 => (1..=PRODUCTS).prop_map(|p| Selector::Product { product: product(p) }),
     ]
 }
 
-fn selector() -> impl Strategy<Value = Selector> {
+/// A leaf selector, or a price range with bounds in `currency`.
+fn leaf_selector_in(currency: Currency) -> BoxedStrategy<Selector> {
+    prop_oneof![
+        3 => leaf_selector(),
+        2 => (prop::option::of(0_i64..=20_000), prop::option::of(0_i64..=20_000))
+            .prop_filter("a bound", |(min, max)| min.is_some() || max.is_some())
+            .prop_map(move |(min, max)| {
+                let (min, max) = match (min, max) {
+                    (Some(a), Some(b)) if a > b => (Some(b), Some(a)),
+                    bounds => bounds,
+                };
+                Selector::PriceRange {
+                    min: min.map(|m| Money::new(m, currency)),
+                    max: max.map(|m| Money::new(m, currency)),
+                }
+            }),
+    ]
+    .boxed()
+}
+
+fn selector() -> BoxedStrategy<Selector> {
     let any_of = |inner: BoxedStrategy<Selector>| {
         prop::collection::vec(inner, 1..=3).prop_map(|selectors| Selector::AnyOf { selectors })
     };
     let nested = prop_oneof![3 => leaf_selector(), 1 => any_of(leaf_selector().boxed())];
-    prop_oneof![5 => leaf_selector(), 2 => any_of(nested.boxed())]
+    prop_oneof![5 => leaf_selector(), 2 => any_of(nested.boxed())].boxed()
 }
 
 fn percent() -> impl Strategy<Value = Decimal> {
@@ -305,7 +329,7 @@ fn window() -> impl Strategy<Value = Condition> {
         })
 }
 
-fn condition(currency: Currency) -> impl Strategy<Value = Condition> {
+fn condition(currency: Currency) -> BoxedStrategy<Condition> {
     let discount_basis = prop_oneof![
         Just(DiscountBasis::BeforeDiscounts),
         Just(DiscountBasis::AfterDiscounts)
@@ -332,10 +356,37 @@ fn condition(currency: Currency) -> impl Strategy<Value = Condition> {
             .prop_map(|g| Condition::CustomerGroup { group: CustomerGroup::parse(g).unwrap() }),
         1 => Just(Condition::FirstOrder),
         2 => window(),
+        1 => (selector(), 1_u32..=6, threshold())
+            .prop_map(|(selector, quantity, threshold)| Condition::LineQuantity { selector, quantity, threshold }),
+        1 => prop::collection::btree_set(prop::sample::select(GROUPS), 1..=2).prop_map(|groups| {
+            Condition::CustomerGroups {
+                groups: groups.into_iter().map(|g| CustomerGroup::parse(g).unwrap()).collect(),
+            }
+        }),
     ]
+    .boxed()
 }
 
-fn action(currency: Currency) -> impl Strategy<Value = Action> {
+/// A condition, or any/all of a few (nested one level).
+fn nested_condition(currency: Currency) -> BoxedStrategy<Condition> {
+    let set = move || prop::collection::vec(condition(currency), 1..=3);
+    prop_oneof![
+        8 => condition(currency),
+        1 => set().prop_map(|conditions| Condition::AnyOf { conditions }),
+        1 => set().prop_map(|conditions| Condition::AllOf { conditions }),
+        1 => prop::collection::vec(
+            prop_oneof![
+                condition(currency),
+                set().prop_map(|conditions| Condition::AllOf { conditions }),
+            ],
+            1..=3,
+        )
+        .prop_map(|conditions| Condition::AnyOf { conditions }),
+    ]
+    .boxed()
+}
+
+fn action(currency: Currency) -> BoxedStrategy<Action> {
     let order = prop_oneof![
         Just(DiscountOrder::CheapestFirst),
         Just(DiscountOrder::MostExpensiveFirst)
@@ -355,7 +406,39 @@ fn action(currency: Currency) -> impl Strategy<Value = Action> {
                 Action::BuyXGetY { buy, buy_quantity, get, get_quantity, percent, repeat, order }
             }),
         2 => Just(Action::FreeShipping),
+        2 => (
+            selector(),
+            1_u32..=5,
+            prop_oneof![
+                percent().prop_map(|percent| UnitsOff::Percent { percent }),
+                (1_i64..=3_000).prop_map(move |a| UnitsOff::Amount { amount: Money::new(a, currency) }),
+            ],
+            prop_oneof![Just(DiscountOrder::CheapestFirst), Just(DiscountOrder::MostExpensiveFirst)],
+        )
+            .prop_map(|(selector, count, off, order)| Action::CheapestUnits { selector, count, off, order }),
+        2 => (
+            selector(),
+            prop::collection::btree_set(1_i64..=100_000, 1..=3),
+            prop::collection::vec(
+                prop_oneof![
+                    percent().prop_map(|percent| TierReward::PercentOff { percent }),
+                    (1_i64..=5_000).prop_map(move |a| TierReward::AmountOff { amount: Money::new(a, currency) }),
+                ],
+                3,
+            ),
+        )
+            .prop_map(move |(selector, thresholds, rewards)| Action::Tiered {
+                selector,
+                tiers: thresholds
+                    .into_iter()
+                    .zip(rewards)
+                    .map(|(t, reward)| Tier { threshold: Money::new(t, currency), reward })
+                    .collect(),
+            }),
+        1 => (leaf_selector_in(currency), percent())
+            .prop_map(|(selector, percent)| Action::PercentOffItems { selector, percent }),
     ]
+    .boxed()
 }
 
 /// A promotion spec (its id is set later, to make ids unique) and its usage.
@@ -371,7 +454,7 @@ fn promotion(currency: Currency) -> impl Strategy<Value = (PromotionSpec, Option
             (
                 -3_i32..=3,
                 prop::bool::weighted(0.2),
-                prop::collection::vec(condition(currency), 0..=3),
+                prop::collection::vec(nested_condition(currency), 0..=3),
                 action(currency),
                 prop::option::weighted(0.3, 1_i64..=30_000),
             ),
@@ -379,18 +462,20 @@ fn promotion(currency: Currency) -> impl Strategy<Value = (PromotionSpec, Option
                 prop::option::weighted(0.2, 1_u32..=4),
                 prop::option::weighted(0.2, 1_u32..=3),
                 prop::option::weighted(0.4, (0_u32..=5, 0_u32..=4)),
+                prop::option::weighted(0.3, prop::sample::select(vec!["loyalty", "clearance"])),
             ),
         )
             .prop_map(
                 move |(
                     (priority, exclusive, conditions, action, cap),
-                    (usage_limit, per_customer_limit, usage),
+                    (usage_limit, per_customer_limit, usage, group),
                 )| {
                     let spec = PromotionSpec {
                         id: PromotionId::parse("unset").unwrap(),
                         name: "A promotion".into(),
                         priority,
                         exclusive,
+                        group: group.map(|g| PromotionGroup::parse(g).unwrap()),
                         conditions,
                         action,
                         cap: cap.map(|c| Money::new(c, currency)),
@@ -885,12 +970,22 @@ fn check_exclusivity(input: &PricingInput, priced: &PricedCart) -> Result<(), Te
         "reports are not in ascending (priority, id) order: {:?}",
         keys
     );
+    // An exclusive promotion that applied stops every later one, or, when it
+    // has a group, every later one of its group.
     let mut stopped_by: Option<&PromotionId> = None;
+    let mut stopped_groups: Vec<(&PromotionGroup, &PromotionId)> = Vec::new();
     for report in &priced.promotions {
         let promotion = by_id[&report.promotion];
         prop_assert_eq!(&report.name, promotion.name());
         prop_assert_eq!(report.limited, promotion.is_limited());
-        match stopped_by {
+        let by = stopped_by.or_else(|| {
+            let group = promotion.group()?;
+            stopped_groups
+                .iter()
+                .find(|(g, _)| *g == group)
+                .map(|(_, by)| *by)
+        });
+        match by {
             Some(by) => prop_assert_eq!(
                 &report.outcome,
                 &PromotionOutcome::NotApplied(NotApplied::ExcludedBy {
@@ -910,7 +1005,10 @@ fn check_exclusivity(input: &PricingInput, priced: &PricedCart) -> Result<(), Te
                     &report.promotion
                 );
                 if promotion.exclusive() && report.applied() {
-                    stopped_by = Some(&report.promotion);
+                    match promotion.group() {
+                        Some(group) => stopped_groups.push((group, &report.promotion)),
+                        None => stopped_by = Some(&report.promotion),
+                    }
                 }
             }
         }
@@ -1393,6 +1491,21 @@ fn generator_covers_every_outcome() {
             "{} {:?}",
             input.tax.region, input.tax.rounding.tax_level
         ));
+        let rounding = input.tax.rounding;
+        seen.insert(format!("discount {:?}", rounding.discount_level));
+        seen.insert(format!("weights {:?}", rounding.split.weights));
+        seen.insert(format!("leftover {:?}", rounding.split.leftover));
+        seen.insert(format!("order {:?}", rounding.split.order));
+        if input.shipping.is_some() {
+            seen.insert(
+                match input.tax.shipping {
+                    ShippingTax::NotTaxable => "shipping NotTaxable",
+                    ShippingTax::Apportioned => "shipping Apportioned",
+                    _ => "shipping Taxable",
+                }
+                .into(),
+            );
+        }
         let by_id: HashMap<&PromotionId, &Promotion> =
             input.promotions.iter().map(|p| (p.id(), p)).collect();
         for report in &priced.promotions {
@@ -1407,6 +1520,8 @@ fn generator_covers_every_outcome() {
                 Action::PercentOffCart { .. } => "percent-off-cart",
                 Action::AmountOffCart { .. } => "amount-off-cart",
                 Action::BuyXGetY { .. } => "buy-x-get-y",
+                Action::CheapestUnits { .. } => "cheapest-units",
+                Action::Tiered { .. } => "tiered",
                 Action::FreeShipping => "free-shipping",
                 _ => "other",
             };
@@ -1417,6 +1532,9 @@ fn generator_covers_every_outcome() {
                     }
                     if promotion.exclusive() {
                         seen.insert("exclusive applied".into());
+                        if promotion.group().is_some() {
+                            seen.insert("exclusive in a group applied".into());
+                        }
                     }
                     seen.insert(format!("{kind} applied"));
                     continue;
@@ -1430,6 +1548,15 @@ fn generator_covers_every_outcome() {
                     NotApplied::CustomerLimitReached { .. } => "customer limit",
                     NotApplied::CustomerRequired => "customer required",
                     NotApplied::CurrencyMismatch { .. } => "currency mismatch",
+                    NotApplied::ConditionNotMet {
+                        measured: Measured::NoneOf { .. },
+                    } => "none of a set met",
+                    NotApplied::ConditionNotMet {
+                        measured: Measured::LineQuantity { .. },
+                    } => "line quantity not met",
+                    NotApplied::ConditionNotMet {
+                        measured: Measured::CustomerGroups { .. },
+                    } => "customer groups not met",
                     NotApplied::ConditionNotMet { .. } => "condition not met",
                     NotApplied::NothingToDiscount => "nothing to discount",
                     _ => "other",
@@ -1448,6 +1575,27 @@ fn generator_covers_every_outcome() {
         "DE PerInvoice",
         "untaxed PerLine",
         "untaxed PerInvoice",
+        "AU PerUnit",
+        "US-WA PerUnit",
+        "DE PerUnit",
+        "discount PerPromotion",
+        "discount PerLine",
+        "weights AsPriced",
+        "weights Net",
+        "weights Gross",
+        "leftover LargestRemainder",
+        "leftover FirstLines",
+        "leftover LastLine",
+        "order Sku",
+        "order Cart",
+        "shipping Apportioned",
+        "shipping NotTaxable",
+        "cheapest-units applied",
+        "tiered applied",
+        "exclusive in a group applied",
+        "none of a set met",
+        "line quantity not met",
+        "customer groups not met",
         "percent-off-items applied",
         "amount-off-unit applied",
         "amount-off-selection applied",

@@ -144,6 +144,7 @@ async fn discounts_and_added_tax_add_up_to_the_grand_total_exactly() {
         name: "10% off everything".into(),
         priority: 1,
         exclusive: false,
+        group: None,
         conditions: vec![],
         action: Action::PercentOffCart {
             percent: Decimal::TEN,

@@ -121,6 +121,7 @@ pub fn discount(input: &PricingInput) -> Result<DiscountedCart> {
         shipping_discounts: state.shipping_discounts,
         reports,
         canonical: state.canonical,
+        tax_mode: input.tax.rounding.tax_mode,
     })
 }
 
@@ -208,10 +209,7 @@ impl Engine<'_> {
         self.canonical
             .iter()
             .copied()
-            .filter(|&i| {
-                self.line(i)
-                    .is_some_and(|l| selector.matches(&l.sku, l.product, &l.category))
-            })
+            .filter(|&i| self.line(i).is_some_and(|l| selector.matches(l)))
             .collect()
     }
 
@@ -566,9 +564,12 @@ impl Engine<'_> {
                 (self.remaining.get_mut(i), self.discounts.get_mut(i))
             {
                 *remaining = remaining.checked_sub(off).ok_or(MoneyError::Overflow)?;
+                let amount = Money::new(off, currency);
                 discounts.push(LineDiscount {
                     promotion: promotion.id().clone(),
-                    amount: Money::new(off, currency),
+                    amount,
+                    including_tax: amount,
+                    excluding_tax: amount,
                 });
             }
         }
@@ -578,9 +579,12 @@ impl Engine<'_> {
                     .checked_sub(shipping_off)
                     .ok_or(MoneyError::Overflow)?;
             }
+            let amount = Money::new(shipping_off, currency);
             self.shipping_discounts.push(LineDiscount {
                 promotion: promotion.id().clone(),
-                amount: Money::new(shipping_off, currency),
+                amount,
+                including_tax: amount,
+                excluding_tax: amount,
             });
         }
         Ok(PromotionOutcome::Applied {

@@ -1,13 +1,18 @@
 //! After promotions as of `fea34db` (copied from
 //! `commerce-core/src/pricing/finish.rs`): the tax request, and totals
-//! summed from the lines. Changed only in its imports.
+//! summed from the lines. Changed only in its imports and in the outputs
+//! added since (each discount on both bases, the unit net price), computed
+//! as the engine computes them so that both engines' answers compare.
 
 #![deny(clippy::arithmetic_side_effects)]
 
-use commerce_core::money::Money;
-use commerce_core::pricing::{PricedCart, PricedLine, PromotionReport, ShippingCharge, Totals};
+use commerce_core::Decimal;
+use commerce_core::money::{Money, MoneyError};
+use commerce_core::pricing::{
+    LineDiscount, PricedCart, PricedLine, PromotionReport, ShippingCharge, Totals,
+};
 use commerce_core::tax::{
-    LineTax, PriceBasis, ShippingTax, TaxError, TaxRequest, TaxResult, TaxableAmount,
+    LineTax, PriceBasis, RoundingMode, ShippingTax, TaxError, TaxRequest, TaxResult, TaxableAmount,
 };
 use commerce_core::{Error, Result};
 
@@ -107,12 +112,21 @@ impl DiscountedCart {
                 .unit_price
                 .checked_mul(i64::from(line.quantity.get()))?;
             let discount_total = Money::sum(currency, discounts.iter().map(|d| d.amount))?;
+            // The outputs added since `fea34db`, computed as the engine does.
+            let discounts = on_both_bases(discounts, &line_tax, self.prices, self.tax_mode)?;
             let discounted = money(remaining);
-            let total = if inclusive {
-                discounted
+            let (total, net) = if inclusive {
+                (discounted, discounted.checked_sub(line_tax.amount)?)
             } else {
-                discounted.checked_add(line_tax.amount)?
+                (discounted.checked_add(line_tax.amount)?, discounted)
             };
+            let unit_net_price = money(
+                RoundingMode::HalfUp.to_minor(
+                    Decimal::from(net.minor())
+                        .checked_div(Decimal::from(line.quantity.get()))
+                        .ok_or(MoneyError::Overflow)?,
+                )?,
+            );
             lines.push(PricedLine {
                 sku: line.sku,
                 product: line.product,
@@ -127,6 +141,7 @@ impl DiscountedCart {
                 discounts,
                 discount_total,
                 discounted,
+                unit_net_price,
                 tax: line_tax,
                 total,
             });
@@ -142,9 +157,18 @@ impl DiscountedCart {
                     (Some(t), false) => discounted.checked_add(t.amount)?,
                     _ => discounted,
                 };
+                let discounts = match &tax.shipping {
+                    Some(shipping_tax) => on_both_bases(
+                        self.shipping_discounts,
+                        shipping_tax,
+                        self.prices,
+                        self.tax_mode,
+                    )?,
+                    None => self.shipping_discounts,
+                };
                 Some(ShippingCharge {
                     amount,
-                    discounts: self.shipping_discounts,
+                    discounts,
                     discount_total,
                     discounted,
                     tax: tax.shipping,
@@ -185,4 +209,20 @@ impl DiscountedCart {
             promotions: self.reports,
         })
     }
+}
+
+/// `discounts` of a line taxed as `tax`, each on both bases.
+fn on_both_bases(
+    discounts: Vec<LineDiscount>,
+    tax: &LineTax,
+    prices: PriceBasis,
+    mode: RoundingMode,
+) -> Result<Vec<LineDiscount>> {
+    discounts
+        .into_iter()
+        .map(|d| {
+            LineDiscount::at_rate(d.promotion, d.amount, tax.percent, prices, mode)
+                .map_err(Error::from)
+        })
+        .collect()
 }

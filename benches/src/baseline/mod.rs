@@ -25,7 +25,7 @@ use commerce_core::Result;
 use commerce_core::pricing::{
     LineDiscount, PricedCart, PricingInput, PricingLine, PromotionReport,
 };
-use commerce_core::tax::{PriceBasis, ShippingTax};
+use commerce_core::tax::{PriceBasis, RoundingMode, ShippingTax};
 
 /// The cart after promotions, before tax, as the old engine kept it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +41,9 @@ pub struct DiscountedCart {
     reports: Vec<PromotionReport>,
     /// Line indices in SKU order: the order of the tax request.
     canonical: Vec<usize>,
+    /// How taxes round (the outputs added since `fea34db`: each discount
+    /// on both bases).
+    tax_mode: RoundingMode,
 }
 
 /// Applies the promotions of `input` and prices its lines, taxing them with

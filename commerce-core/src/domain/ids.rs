@@ -393,6 +393,19 @@ text_id!(
     Charset::Label
 );
 
+text_id!(
+    /// A named group of promotions within which one exclusive promotion
+    /// excludes the others (`"loyalty"`, `"clearance"`), while promotions
+    /// outside it still apply.
+    ///
+    /// Parsing normalises what a merchant types as [`Category`] does. At
+    /// most 64 bytes once normalised.
+    PromotionGroup,
+    "promotion group",
+    64,
+    Charset::Label
+);
+
 /// A coupon code. Codes are case-insensitive: parsing trims surrounding
 /// white space and upper-cases, so `" welcome10 "` and `"WELCOME10"` are the
 /// same code.
@@ -435,6 +448,15 @@ impl<'de> Deserialize<'de> for CouponCode {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = String::deserialize(deserializer)?;
         Self::parse(value).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Category {
+    /// A category from a name known at compile time to be a valid slug
+    /// (`uncategorized`, the category of a pricing line built without one;
+    /// a unit test parses it).
+    pub(crate) fn builtin(name: &'static str) -> Self {
+        Self(name.into())
     }
 }
 
@@ -611,6 +633,14 @@ mod tests {
             proptest::prop_assert!(once.is_empty() || once.starts_with(char::is_alphanumeric));
             proptest::prop_assert_eq!(label(&slug), slug);
         }
+    }
+
+    #[test]
+    fn builtin_categories_are_valid() {
+        assert_eq!(
+            Category::parse("uncategorized").unwrap(),
+            Category::builtin("uncategorized")
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::money::Money;
 use crate::order::{Order, OrderCommand, OrderDraft, OrderStatus, Redemption};
 use crate::payment::PaymentSession;
 use crate::pricing::{NotApplied, PricedCart, PromotionOutcome};
-use crate::promotion::{Condition, Promotion};
+use crate::promotion::Promotion;
 
 use super::Shop;
 
@@ -94,7 +94,7 @@ pub fn plan_checkout(
             .iter()
             .filter(|p| p.id() == &report.promotion)
             .flat_map(|p| p.conditions())
-            .any(|c| matches!(c, Condition::Coupon { code } if cart.codes.contains(code)));
+            .any(|c| c.codes().into_iter().any(|code| cart.codes.contains(code)));
         if entered {
             return Err(Error::PromotionExhausted {
                 promotion: report.promotion.clone(),
@@ -240,7 +240,7 @@ mod tests {
     };
     use crate::money::Currency;
     use crate::pricing::{CustomerContext, PricingInput, PricingLine, price};
-    use crate::promotion::{Action, PromotionSpec, PromotionUsage};
+    use crate::promotion::{Action, Condition, PromotionSpec, PromotionUsage};
     use crate::tax::TaxConfig;
 
     fn aud(minor: i64) -> Money {
@@ -301,6 +301,7 @@ mod tests {
                     name: "ten off".into(),
                     priority: 1,
                     exclusive: false,
+                    group: None,
                     conditions: vec![Condition::Coupon { code: code.clone() }],
                     action: Action::AmountOffCart { amount: aud(1000) },
                     cap: None,

@@ -20,10 +20,11 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use crate::error::{Error, Result};
-use crate::ids::{Category, ProductId, PromotionId};
+use crate::ids::{Category, ProductId, PromotionGroup, PromotionId, Sku};
 use crate::money::{Money, MoneyError, allocate_minor_into};
 use crate::promotion::{
     Action, AmountPer, Condition, DiscountBasis, DiscountOrder, Promotion, Selector, TaxBasis,
+    TierReward, UnitsOff,
 };
 use crate::tax::{PriceBasis, RoundingMode};
 
@@ -96,10 +97,20 @@ pub fn discount(input: &PricingInput) -> Result<DiscountedCart> {
             .cmp(&b.priority())
             .then_with(|| a.id().cmp(b.id()))
     });
+    // The exclusive promotion that applied, and those that applied within
+    // their groups.
     let mut stopped_by: Option<PromotionId> = None;
+    let mut stopped_groups: Vec<(&PromotionGroup, &PromotionId)> = Vec::new();
     let mut reports = Vec::with_capacity(promotions.len());
     for promotion in promotions {
-        let outcome = match &stopped_by {
+        let excluded_by = stopped_by.as_ref().or_else(|| {
+            let group = promotion.group()?;
+            stopped_groups
+                .iter()
+                .find(|(g, _)| *g == group)
+                .map(|(_, by)| *by)
+        });
+        let outcome = match excluded_by {
             Some(by) => PromotionOutcome::NotApplied(NotApplied::ExcludedBy {
                 promotion: by.clone(),
             }),
@@ -109,7 +120,10 @@ pub fn discount(input: &PricingInput) -> Result<DiscountedCart> {
             },
         };
         if promotion.exclusive() && matches!(outcome, PromotionOutcome::Applied { .. }) {
-            stopped_by = Some(promotion.id().clone());
+            match promotion.group() {
+                Some(group) => stopped_groups.push((group, promotion.id())),
+                None => stopped_by = Some(promotion.id().clone()),
+            }
         }
         reports.push(PromotionReport {
             promotion: promotion.id().clone(),
@@ -136,9 +150,12 @@ pub fn discount(input: &PricingInput) -> Result<DiscountedCart> {
     }
     for (p, promotion, off) in state.given {
         if let Some(d) = canonical.get(p).and_then(|&i| discounts.get_mut(i)) {
+            let amount = Money::new(off, currency);
             d.push(LineDiscount {
                 promotion: promotion.clone(),
-                amount: Money::new(off, currency),
+                amount,
+                including_tax: amount,
+                excluding_tax: amount,
             });
         }
     }
@@ -152,6 +169,7 @@ pub fn discount(input: &PricingInput) -> Result<DiscountedCart> {
         shipping: state.shipping,
         shipping_discounts: state.shipping_discounts,
         reports,
+        tax_mode: input.tax.rounding.tax_mode,
         canonical,
     })
 }
@@ -385,6 +403,14 @@ impl<'a> Index<'a> {
         mask
     }
 
+    /// Adds the lines of `sku` (one at most: a cart has each SKU once) to `mask`.
+    fn add_sku(&self, sku: &Sku, mask: &mut Mask) {
+        let start = self.lines.partition_point(|line| line.sku < *sku);
+        (start..self.lines.len())
+            .take_while(|&p| self.line(p).is_some_and(|line| line.sku == *sku))
+            .for_each(|p| mask.insert(p));
+    }
+
     /// Adds the lines `selector` matches to `mask`.
     fn add(&self, selector: &Selector, mask: &mut Mask) {
         let insert_group = |mask: &mut Mask, positions: &[usize], start: usize, end: usize| {
@@ -405,11 +431,14 @@ impl<'a> Index<'a> {
                     insert_group(mask, &self.by_category, start, end);
                 }
             }
-            Selector::Sku { sku } => {
-                let start = self.lines.partition_point(|line| line.sku < *sku);
-                (start..self.lines.len())
-                    .take_while(|&p| self.line(p).is_some_and(|line| line.sku == *sku))
-                    .for_each(|p| mask.insert(p));
+            Selector::Sku { sku } => self.add_sku(sku, mask),
+            Selector::Skus { skus } => skus.iter().for_each(|sku| self.add_sku(sku, mask)),
+            Selector::PriceRange { .. } => {
+                for (p, line) in self.lines.iter().enumerate() {
+                    if selector.matches(line) {
+                        mask.insert(p);
+                    }
+                }
             }
             Selector::Product { product } => {
                 if let Ok(at) = self.products.binary_search_by(|(p, _, _)| p.cmp(product))
@@ -546,11 +575,53 @@ impl<'a> Engine<'a> {
             return Ok(Some(NotApplied::CurrencyMismatch { found }));
         }
         for condition in promotion.conditions() {
-            if let Some(measured) = self.unmet(condition)? {
-                return Ok(Some(NotApplied::ConditionNotMet { measured }));
+            if let Some(reason) = self.reason(condition)? {
+                return Ok(Some(reason));
             }
         }
         Ok(None)
+    }
+
+    /// Why `condition` does not hold, or `None` if it does; nested sets of
+    /// conditions included.
+    fn reason(&mut self, condition: &Condition) -> Result<Option<NotApplied>> {
+        let now = self.input.now;
+        Ok(match condition {
+            Condition::Window { starts_at, ends_at } => {
+                if let Some(start) = starts_at.filter(|start| now < *start) {
+                    Some(NotApplied::NotStarted { starts_at: start })
+                } else {
+                    ends_at
+                        .filter(|end| now >= *end)
+                        .map(|end| NotApplied::Ended { ended_at: end })
+                }
+            }
+            Condition::Coupon { code } => (!self.input.codes.contains(code))
+                .then(|| NotApplied::CodeMissing { code: code.clone() }),
+            Condition::AllOf { conditions } => {
+                for condition in conditions {
+                    if let Some(reason) = self.reason(condition)? {
+                        return Ok(Some(reason));
+                    }
+                }
+                None
+            }
+            Condition::AnyOf { conditions } => {
+                let mut unmet = Vec::with_capacity(conditions.len());
+                for condition in conditions {
+                    match self.reason(condition)? {
+                        None => return Ok(None),
+                        Some(reason) => unmet.push(reason),
+                    }
+                }
+                Some(NotApplied::ConditionNotMet {
+                    measured: Measured::NoneOf { unmet },
+                })
+            }
+            other => self
+                .unmet(other)?
+                .map(|measured| NotApplied::ConditionNotMet { measured }),
+        })
     }
 
     /// What an unmet condition measured, or `None` if it holds.
@@ -562,7 +633,29 @@ impl<'a> Engine<'a> {
                     required: group.clone(),
                 })
             }
+            Condition::CustomerGroups { groups } if customer.groups.is_disjoint(groups) => {
+                Some(Measured::CustomerGroups {
+                    required: groups.clone(),
+                })
+            }
             Condition::FirstOrder if !customer.first_order => Some(Measured::FirstOrder),
+            Condition::LineQuantity {
+                selector,
+                quantity,
+                threshold,
+            } => {
+                let found = self
+                    .index
+                    .select(selector)
+                    .positions()
+                    .map(|p| self.index.quantity(p))
+                    .max()
+                    .unwrap_or(0);
+                (!threshold.met(found, u64::from(*quantity))).then(|| Measured::LineQuantity {
+                    required: *quantity,
+                    found: u32::try_from(found).unwrap_or(u32::MAX),
+                })
+            }
             Condition::MinQuantity {
                 selector,
                 quantity,
@@ -886,6 +979,98 @@ impl<'a> Engine<'a> {
         Ok(best)
     }
 
+    /// `percent`% off `picks` (position, units): each line's exact
+    /// discount of its units, rounded per line or once in total and
+    /// allocated, as the shop's rounding says.
+    fn percent_of_units(
+        &mut self,
+        picks: Vec<(usize, u64)>,
+        percent: Decimal,
+        lines: &mut Vec<(usize, i64)>,
+    ) -> Result<()> {
+        // The exact discount of each line's discounted units, rounded
+        // once in total and allocated by largest remainder.
+        let mut exacts = Vec::new();
+        for (p, units) in picks {
+            let quantity = self
+                .index
+                .line(p)
+                .map(|l| u64::from(l.quantity.get()))
+                .unwrap_or(1);
+            let share = decimal_mul_div(
+                Decimal::from(self.remaining(p)),
+                Decimal::from(units),
+                Decimal::from(quantity),
+            )?;
+            exacts.push((p, decimal_mul_div(share, percent, Decimal::ONE_HUNDRED)?));
+        }
+        let rounding = self.input.tax.rounding;
+        if rounding.discount_level == DiscountLevel::PerLine {
+            for (p, exact) in exacts {
+                let off = rounding.discount_mode.to_minor(exact)?;
+                lines.push((p, off.min(self.remaining(p))));
+            }
+        } else {
+            let exact_total = exacts
+                .iter()
+                .try_fold(Decimal::ZERO, |sum, (_, e)| decimal_add(sum, *e))?;
+            let total = rounding.discount_mode.to_minor(exact_total)?;
+            let shares: Vec<Decimal> = exacts.iter().map(|(_, e)| *e).collect();
+            let parts = if self.split.is_default() {
+                // Ties to the units discounted first.
+                allocate_exact(total, &shares)?
+            } else {
+                let caps: Vec<i64> = exacts.iter().map(|(p, _)| self.remaining(*p)).collect();
+                let ranks: Vec<usize> = exacts
+                    .iter()
+                    .map(|(p, _)| self.ranks.get(*p).copied().unwrap_or(*p))
+                    .collect();
+                split_exact(total, &shares, &caps, &ranks, self.split.leftover)?
+            };
+            for ((p, _), off) in exacts.iter().zip(parts) {
+                lines.push((*p, off.min(self.remaining(*p))));
+            }
+        }
+        Ok(())
+    }
+
+    /// Up to `count` units of the lines `selector` matches, cheapest (or
+    /// most expensive) first, ties in SKU order: (position, units).
+    fn cheapest_units(
+        &self,
+        selector: &Selector,
+        count: u32,
+        order: DiscountOrder,
+    ) -> Vec<(usize, u64)> {
+        let mut candidates: Vec<usize> = self.index.select(selector).positions().collect();
+        let price = |p| {
+            self.index
+                .line(p)
+                .map(|l| l.unit_price.minor())
+                .unwrap_or(0)
+        };
+        candidates.sort_unstable_by(|&a, &b| {
+            let by_price = match order {
+                DiscountOrder::CheapestFirst => price(a).cmp(&price(b)),
+                DiscountOrder::MostExpensiveFirst => price(b).cmp(&price(a)),
+            };
+            by_price.then(a.cmp(&b))
+        });
+        let mut left = u64::from(count);
+        let mut picks = Vec::new();
+        for p in candidates {
+            if left == 0 {
+                break;
+            }
+            let take = self.index.quantity(p).min(left);
+            if take > 0 {
+                picks.push((p, take));
+                left = left.saturating_sub(take);
+            }
+        }
+        picks
+    }
+
     /// Applies `promotion`'s action, cap included.
     fn apply(&mut self, promotion: &'a Promotion) -> Result<PromotionOutcome> {
         // (position, discount) per line, in a buffer kept for the next one.
@@ -947,50 +1132,60 @@ impl<'a> Engine<'a> {
                 repeat,
                 order,
             } => {
-                // The exact discount of each line's discounted units, rounded
-                // once in total and allocated by largest remainder.
-                let mut exacts = Vec::new();
-                for (p, units) in
-                    self.get_units(buy, *buy_quantity, get, *get_quantity, *repeat, *order)?
-                {
-                    let quantity = self
-                        .index
-                        .line(p)
-                        .map(|l| u64::from(l.quantity.get()))
-                        .unwrap_or(1);
-                    let share = decimal_mul_div(
-                        Decimal::from(self.remaining(p)),
-                        Decimal::from(units),
-                        Decimal::from(quantity),
-                    )?;
-                    exacts.push((p, decimal_mul_div(share, *percent, Decimal::ONE_HUNDRED)?));
-                }
-                let rounding = self.input.tax.rounding;
-                if rounding.discount_level == DiscountLevel::PerLine {
-                    for (p, exact) in exacts {
-                        let off = rounding.discount_mode.to_minor(exact)?;
-                        lines.push((p, off.min(self.remaining(p))));
+                let picks =
+                    self.get_units(buy, *buy_quantity, get, *get_quantity, *repeat, *order)?;
+                self.percent_of_units(picks, *percent, lines)?;
+            }
+            Action::CheapestUnits {
+                selector,
+                count,
+                off,
+                order,
+            } => {
+                let picks = self.cheapest_units(selector, *count, *order);
+                match off {
+                    UnitsOff::Percent { percent } => {
+                        self.percent_of_units(picks, *percent, lines)?
                     }
-                } else {
-                    let exact_total = exacts
-                        .iter()
-                        .try_fold(Decimal::ZERO, |sum, (_, e)| decimal_add(sum, *e))?;
-                    let total = rounding.discount_mode.to_minor(exact_total)?;
-                    let shares: Vec<Decimal> = exacts.iter().map(|(_, e)| *e).collect();
-                    let parts = if self.split.is_default() {
-                        // Ties to the units discounted first.
-                        allocate_exact(total, &shares)?
-                    } else {
-                        let caps: Vec<i64> =
-                            exacts.iter().map(|(p, _)| self.remaining(*p)).collect();
-                        let ranks: Vec<usize> = exacts
-                            .iter()
-                            .map(|(p, _)| self.ranks.get(*p).copied().unwrap_or(*p))
-                            .collect();
-                        split_exact(total, &shares, &caps, &ranks, self.split.leftover)?
-                    };
-                    for ((p, _), off) in exacts.iter().zip(parts) {
-                        lines.push((*p, off.min(self.remaining(*p))));
+                    UnitsOff::Amount { amount } => {
+                        for (p, units) in picks {
+                            // Positive amount and units; what the line has
+                            // left bounds it, so saturating is exact.
+                            let off = amount
+                                .minor()
+                                .saturating_mul(i64::try_from(units).unwrap_or(i64::MAX));
+                            lines.push((p, off.min(self.remaining(p))));
+                        }
+                    }
+                }
+            }
+            Action::Tiered { selector, tiers } => {
+                let selected = self.index.select(selector);
+                let reached = checked_sum(
+                    selected
+                        .positions()
+                        .map(|p| self.subtotals.get(p).copied().unwrap_or(0)),
+                )?;
+                let Some(tier) = tiers
+                    .iter()
+                    .rev()
+                    .find(|tier| reached >= tier.threshold.minor())
+                else {
+                    let lowest = tiers.first().map(|tier| tier.threshold);
+                    let currency = self.input.currency;
+                    return Ok(PromotionOutcome::NotApplied(NotApplied::ConditionNotMet {
+                        measured: Measured::Subtotal {
+                            required: lowest.unwrap_or(Money::zero(currency)),
+                            found: Money::new(reached, currency),
+                        },
+                    }));
+                };
+                match tier.reward {
+                    TierReward::AmountOff { amount } => {
+                        self.amount_off(&selected, amount.minor(), lines)?;
+                    }
+                    TierReward::PercentOff { percent } => {
+                        self.percent_off(&selected, percent, lines)?;
                     }
                 }
             }
@@ -1053,9 +1248,12 @@ impl<'a> Engine<'a> {
                     .checked_sub(shipping_off)
                     .ok_or(MoneyError::Overflow)?;
             }
+            let amount = Money::new(shipping_off, currency);
             self.shipping_discounts.push(LineDiscount {
                 promotion: promotion.id().clone(),
-                amount: Money::new(shipping_off, currency),
+                amount,
+                including_tax: amount,
+                excluding_tax: amount,
             });
         }
         Ok(PromotionOutcome::Applied {

@@ -2,13 +2,35 @@
 
 #![deny(clippy::arithmetic_side_effects)]
 
+use rust_decimal::Decimal;
+
 use crate::error::{Error, Result};
-use crate::money::Money;
+use crate::money::{Money, MoneyError};
 use crate::tax::{
-    LineRef, LineTax, PriceBasis, ShippingTax, TaxError, TaxRequest, TaxResult, TaxableAmount,
+    LineRef, LineTax, PriceBasis, RoundingMode, ShippingTax, TaxError, TaxRequest, TaxResult,
+    TaxableAmount,
 };
 
-use super::{DiscountedCart, PricedCart, PricedLine, PromotionReport, ShippingCharge, Totals};
+use super::{
+    DiscountedCart, LineDiscount, PricedCart, PricedLine, PromotionReport, ShippingCharge, Totals,
+};
+
+/// `discounts` of a line taxed as `tax`, with each one's amount on both
+/// bases.
+fn on_both_bases(
+    discounts: Vec<LineDiscount>,
+    tax: &LineTax,
+    prices: PriceBasis,
+    mode: RoundingMode,
+) -> Result<Vec<LineDiscount>> {
+    discounts
+        .into_iter()
+        .map(|d| {
+            LineDiscount::at_rate(d.promotion, d.amount, tax.percent, prices, mode)
+                .map_err(Error::from)
+        })
+        .collect()
+}
 
 impl DiscountedCart {
     /// The promotions considered, in evaluation order.
@@ -111,12 +133,20 @@ impl DiscountedCart {
                 .unit_price
                 .checked_mul(i64::from(line.quantity.get()))?;
             let discount_total = Money::sum(currency, discounts.iter().map(|d| d.amount))?;
+            let discounts = on_both_bases(discounts, &line_tax, self.prices, self.tax_mode)?;
             let discounted = money(remaining);
-            let total = if inclusive {
-                discounted
+            let (total, net) = if inclusive {
+                (discounted, discounted.checked_sub(line_tax.amount)?)
             } else {
-                discounted.checked_add(line_tax.amount)?
+                (discounted.checked_add(line_tax.amount)?, discounted)
             };
+            let unit_net_price = money(
+                RoundingMode::HalfUp.to_minor(
+                    Decimal::from(net.minor())
+                        .checked_div(Decimal::from(line.quantity.get()))
+                        .ok_or(MoneyError::Overflow)?,
+                )?,
+            );
             lines.push(PricedLine {
                 sku: line.sku,
                 product: line.product,
@@ -131,6 +161,7 @@ impl DiscountedCart {
                 discounts,
                 discount_total,
                 discounted,
+                unit_net_price,
                 tax: line_tax,
                 total,
             });
@@ -146,9 +177,18 @@ impl DiscountedCart {
                     (Some(t), false) => discounted.checked_add(t.amount)?,
                     _ => discounted,
                 };
+                let discounts = match &tax.shipping {
+                    Some(shipping_tax) => on_both_bases(
+                        self.shipping_discounts,
+                        shipping_tax,
+                        self.prices,
+                        self.tax_mode,
+                    )?,
+                    None => self.shipping_discounts,
+                };
                 Some(ShippingCharge {
                     amount,
-                    discounts: self.shipping_discounts,
+                    discounts,
                     discount_total,
                     discounted,
                     tax: tax.shipping,

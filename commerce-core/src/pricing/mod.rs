@@ -50,6 +50,7 @@
 //!         name: id.into(),
 //!         priority,
 //!         exclusive: false,
+//!         group: None,
 //!         conditions: vec![],
 //!         action,
 //!         cap: None,
@@ -124,7 +125,7 @@ use crate::ids::{
 };
 use crate::money::{Currency, Money, MoneyError};
 use crate::promotion::{Promotion, PromotionUsage};
-use crate::tax::{LineTax, PriceBasis, ShippingTax, TaxConfig, TaxLine};
+use crate::tax::{LineTax, PriceBasis, RoundingMode, ShippingTax, TaxConfig, TaxLine};
 
 /// One cart line as pricing sees it: the catalog facts and the quantity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,6 +152,62 @@ pub struct PricingLine {
 }
 
 impl PricingLine {
+    /// `quantity` of `sku` at `unit_price`, with only what pricing needs:
+    /// the other facts are neutral until set with the `with_*` methods
+    /// (product: the nil id; name: the SKU; no options; category
+    /// `uncategorized`; tax category `standard`; not age-restricted).
+    ///
+    /// ```
+    /// use commerce_core::pricing::{price, PricingInput, PricingLine};
+    /// use commerce_core::tax::TaxConfig;
+    /// use commerce_core::*;
+    ///
+    /// let input = PricingInput::new(Currency::AUD, TaxConfig::australia_gst(), ManualClock::at_unix(0).now())
+    ///     .with_line(PricingLine::new(Sku::parse("TEA")?, Money::new(1_100, Currency::AUD), Quantity::new(2)?))
+    ///     .with_line(
+    ///         PricingLine::new(Sku::parse("APPLES")?, Money::new(450, Currency::AUD), Quantity::new(1)?)
+    ///             .with_tax_category(TaxCategory::parse("gst-free")?),
+    ///     );
+    /// let priced = price(&input)?;
+    /// assert_eq!(priced.totals.grand_total, Money::new(2_650, Currency::AUD));
+    /// assert_eq!(priced.totals.tax_total, Money::new(200, Currency::AUD));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(sku: Sku, unit_price: Money, quantity: Quantity) -> Self {
+        Self {
+            name: sku.as_str().to_owned(),
+            sku,
+            product: ProductId::from_uuid(uuid::Uuid::nil()),
+            options: BTreeMap::new(),
+            category: Category::builtin("uncategorized"),
+            tax_category: TaxCategory::builtin("standard"),
+            age_restricted: false,
+            unit_price,
+            quantity,
+        }
+    }
+
+    /// The same line, of `product`.
+    #[must_use]
+    pub fn with_product(mut self, product: ProductId) -> Self {
+        self.product = product;
+        self
+    }
+
+    /// The same line, in `category`.
+    #[must_use]
+    pub fn with_category(mut self, category: Category) -> Self {
+        self.category = category;
+        self
+    }
+
+    /// The same line, taxed as `tax_category`.
+    #[must_use]
+    pub fn with_tax_category(mut self, tax_category: TaxCategory) -> Self {
+        self.tax_category = tax_category;
+        self
+    }
+
     /// The line for `quantity` of `sku` of `product`.
     pub fn from_product(product: &Product, sku: &Sku, quantity: Quantity) -> Result<Self> {
         let variant = product
@@ -225,16 +282,103 @@ impl PricingInput {
             now,
         }
     }
+
+    /// The same input with `line` after its lines.
+    #[must_use]
+    pub fn with_line(mut self, line: PricingLine) -> Self {
+        self.lines.push(line);
+        self
+    }
+
+    /// The same input with `promotion` to consider.
+    #[must_use]
+    pub fn with_promotion(mut self, promotion: Promotion) -> Self {
+        self.promotions.push(promotion);
+        self
+    }
+
+    /// The same input with the buyer's coupon `code` entered.
+    #[must_use]
+    pub fn with_code(mut self, code: CouponCode) -> Self {
+        self.codes.insert(code);
+        self
+    }
+
+    /// The same input with `fee` charged for shipping.
+    #[must_use]
+    pub fn with_shipping(mut self, fee: Money) -> Self {
+        self.shipping = Some(fee);
+        self
+    }
+
+    /// The same input for `customer`.
+    #[must_use]
+    pub fn with_customer(mut self, customer: CustomerContext) -> Self {
+        self.customer = customer;
+        self
+    }
 }
 
-/// A discount a promotion gave to a line or to shipping.
+/// A discount a promotion gave to a line or to shipping, on both bases.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LineDiscount {
     /// The promotion.
     pub promotion: PromotionId,
-    /// The amount taken off.
+    /// The amount taken off, as priced (the basis prices are entered on:
+    /// with tax when they include it).
     pub amount: Money,
+    /// The same discount including tax: `amount` when prices include tax,
+    /// else `amount` plus its tax at the line's rate.
+    pub including_tax: Money,
+    /// The same discount excluding tax: `amount` when prices exclude tax,
+    /// else `amount` less the tax it includes at the line's rate.
+    pub excluding_tax: Money,
+}
+
+impl LineDiscount {
+    /// `amount` off by `promotion`, entered on `prices`, at a rate of
+    /// `percent`: the tax it carries is rounded by `mode` (the shop's tax
+    /// rounding), so that `including_tax − excluding_tax` is that tax.
+    ///
+    /// ```
+    /// use commerce_core::pricing::LineDiscount;
+    /// use commerce_core::tax::{PriceBasis, RoundingMode};
+    /// use commerce_core::{Currency, Decimal, Money, PromotionId};
+    ///
+    /// // US$10.00 off a line taxed at 6.5%, prices excluding tax: US$10.65 with tax.
+    /// let off = LineDiscount::at_rate(
+    ///     PromotionId::parse("ten")?,
+    ///     Money::new(1_000, Currency::USD),
+    ///     Decimal::new(65, 1),
+    ///     PriceBasis::TaxExclusive,
+    ///     RoundingMode::HalfUp,
+    /// )?;
+    /// assert_eq!(off.including_tax, Money::new(1_065, Currency::USD));
+    /// assert_eq!(off.excluding_tax, Money::new(1_000, Currency::USD));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn at_rate(
+        promotion: PromotionId,
+        amount: Money,
+        percent: rust_decimal::Decimal,
+        prices: PriceBasis,
+        mode: RoundingMode,
+    ) -> Result<Self, MoneyError> {
+        let rate = crate::tax::TaxRate::taxable("", percent);
+        let tax = mode.to_minor(rate.exact_tax(amount.minor(), prices)?)?;
+        let tax = Money::new(tax, amount.currency());
+        let (including_tax, excluding_tax) = match prices {
+            PriceBasis::TaxInclusive => (amount, amount.checked_sub(tax)?),
+            PriceBasis::TaxExclusive => (amount.checked_add(tax)?, amount),
+        };
+        Ok(Self {
+            promotion,
+            amount,
+            including_tax,
+            excluding_tax,
+        })
+    }
 }
 
 /// A priced line.
@@ -267,6 +411,11 @@ pub struct PricedLine {
     pub discount_total: Money,
     /// `subtotal − discount_total`, as priced (with tax if prices include it).
     pub discounted: Money,
+    /// What one unit comes to without tax, after discounts: the line's net
+    /// amount ([`net`](Self::net), exact) over its quantity, to the nearest
+    /// minor unit (half-up). The "item net price" of an invoice line
+    /// (EN 16931, BT-146).
+    pub unit_net_price: Money,
     /// The line's tax.
     pub tax: LineTax,
     /// What the buyer pays for the line: `discounted`, plus the tax when
@@ -339,10 +488,28 @@ pub enum Measured {
         /// The amount found (rounded half-up for display; the comparison is exact).
         found: Money,
     },
+    /// Units on the one matching line that has the most.
+    LineQuantity {
+        /// The threshold asked.
+        required: u32,
+        /// The most units found on one matching line.
+        found: u32,
+    },
     /// The customer is not in the group.
     CustomerGroup {
         /// The group asked for.
         required: CustomerGroup,
+    },
+    /// The customer is in none of the groups.
+    CustomerGroups {
+        /// The groups asked for.
+        required: BTreeSet<CustomerGroup>,
+    },
+    /// None of a set of alternatives holds ([`Condition::AnyOf`](crate::promotion::Condition::AnyOf)).
+    NoneOf {
+        /// Why each does not, in order.
+        #[cfg_attr(feature = "openapi", schema(no_recursion))]
+        unmet: Vec<NotApplied>,
     },
     /// This is not the customer's first order.
     FirstOrder,
@@ -479,6 +646,8 @@ pub struct DiscountedCart {
     shipping: Option<i64>,
     shipping_discounts: Vec<LineDiscount>,
     reports: Vec<PromotionReport>,
+    /// How taxes round: the tax carried by each discount.
+    tax_mode: RoundingMode,
     /// Line indices in SKU order: the order of the tax request.
     canonical: Vec<usize>,
 }

@@ -30,14 +30,21 @@
 
 #![deny(clippy::arithmetic_side_effects)]
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
-use crate::ids::{Category, CouponCode, CustomerGroup, ProductId, PromotionId, Sku};
-use crate::money::Money;
+use crate::ids::{
+    Category, CouponCode, CustomerGroup, ProductId, PromotionGroup, PromotionId, Sku,
+};
+use crate::money::{Currency, Money};
+use crate::pricing::PricingLine;
+
+/// How deep selectors and conditions may nest ("any of" inside "all of"…).
+const MAX_NESTING: usize = 8;
 
 /// Which cart lines a condition or action looks at.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -62,6 +69,21 @@ pub enum Selector {
         /// The product.
         product: ProductId,
     },
+    /// Lines with any of these SKUs.
+    Skus {
+        /// The SKUs (at least one).
+        skus: BTreeSet<Sku>,
+    },
+    /// Lines whose unit price is within the bounds (each inclusive; at
+    /// least one of them).
+    PriceRange {
+        /// The lowest unit price that matches.
+        #[serde(default)]
+        min: Option<Money>,
+        /// The highest unit price that matches.
+        #[serde(default)]
+        max: Option<Money>,
+    },
     /// Lines any of these selectors matches.
     AnyOf {
         /// The selectors (at least one).
@@ -71,25 +93,75 @@ pub enum Selector {
 }
 
 impl Selector {
-    /// Whether a line with this SKU, product and category matches.
-    pub fn matches(&self, sku: &Sku, product: ProductId, category: &Category) -> bool {
+    /// Whether `line` matches.
+    ///
+    /// ```
+    /// use commerce_core::promotion::Selector;
+    /// use commerce_core::pricing::PricingLine;
+    /// use commerce_core::{Currency, Money, Quantity};
+    ///
+    /// let line = PricingLine::new("MUG".parse()?, Money::new(1_250, Currency::EUR), Quantity::new(1)?);
+    /// let mid_price = Selector::PriceRange {
+    ///     min: Some(Money::new(1_000, Currency::EUR)),
+    ///     max: Some(Money::new(2_000, Currency::EUR)),
+    /// };
+    /// assert!(mid_price.matches(&line));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn matches(&self, line: &PricingLine) -> bool {
         match self {
             Selector::All => true,
-            Selector::Category { category: c } => c == category,
-            Selector::Sku { sku: s } => s == sku,
-            Selector::Product { product: p } => *p == product,
-            Selector::AnyOf { selectors } => {
-                selectors.iter().any(|s| s.matches(sku, product, category))
+            Selector::Category { category } => *category == line.category,
+            Selector::Sku { sku } => *sku == line.sku,
+            Selector::Skus { skus } => skus.contains(&line.sku),
+            Selector::Product { product } => *product == line.product,
+            Selector::PriceRange { min, max } => {
+                let price = line.unit_price.minor();
+                min.is_none_or(|min| price >= min.minor())
+                    && max.is_none_or(|max| price <= max.minor())
             }
+            Selector::AnyOf { selectors } => selectors.iter().any(|s| s.matches(line)),
         }
     }
 
-    fn validate(&self) -> Result<(), PromotionError> {
-        if let Selector::AnyOf { selectors } = self {
-            if selectors.is_empty() {
-                return Err(PromotionError::new("a set of selectors must not be empty"));
+    fn validate(&self, depth: usize, currencies: &mut Vec<Currency>) -> Result<(), PromotionError> {
+        if depth > MAX_NESTING {
+            return Err(PromotionError::new(format!(
+                "selectors nest at most {MAX_NESTING} deep"
+            )));
+        }
+        match self {
+            Selector::AnyOf { selectors } => {
+                if selectors.is_empty() {
+                    return Err(PromotionError::new("a set of selectors must not be empty"));
+                }
+                for selector in selectors {
+                    selector.validate(depth.saturating_add(1), currencies)?;
+                }
             }
-            selectors.iter().try_for_each(Selector::validate)?;
+            Selector::Skus { skus } if skus.is_empty() => {
+                return Err(PromotionError::new("a set of SKUs must not be empty"));
+            }
+            Selector::PriceRange { min, max } => {
+                if min.is_none() && max.is_none() {
+                    return Err(PromotionError::new(
+                        "a price range needs a lowest or a highest price",
+                    ));
+                }
+                if min.is_some_and(Money::is_negative) || max.is_some_and(Money::is_negative) {
+                    return Err(PromotionError::new("a price range must not be negative"));
+                }
+                if let (Some(min), Some(max)) = (min, max)
+                    && min.currency() == max.currency()
+                    && min.minor() > max.minor()
+                {
+                    return Err(PromotionError::new(
+                        "a price range's lowest price must not be above its highest",
+                    ));
+                }
+                currencies.extend(min.iter().chain(max).map(|m| m.currency()));
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -200,10 +272,41 @@ pub enum Condition {
         /// The code.
         code: CouponCode,
     },
+    /// Some one matching line has at least `quantity` units (or more than
+    /// `quantity`, with [`Threshold::MoreThan`]): "buy 3 of the same shirt".
+    LineQuantity {
+        /// Which lines count.
+        selector: Selector,
+        /// The threshold number of units on one line.
+        quantity: u32,
+        /// Whether `quantity` itself meets it (`>=`, the default) or only
+        /// more does (`>`).
+        #[serde(default)]
+        threshold: Threshold,
+    },
     /// The buyer belongs to this customer group.
     CustomerGroup {
         /// The group.
         group: CustomerGroup,
+    },
+    /// The buyer belongs to at least one of these customer groups.
+    CustomerGroups {
+        /// The groups (at least one).
+        groups: BTreeSet<CustomerGroup>,
+    },
+    /// At least one of these conditions holds.
+    AnyOf {
+        /// The conditions (at least one).
+        #[cfg_attr(feature = "openapi", schema(no_recursion))]
+        conditions: Vec<Condition>,
+    },
+    /// Every one of these conditions holds (to nest inside
+    /// [`AnyOf`](Condition::AnyOf): a promotion's own conditions must
+    /// already all hold).
+    AllOf {
+        /// The conditions (at least one).
+        #[cfg_attr(feature = "openapi", schema(no_recursion))]
+        conditions: Vec<Condition>,
     },
     /// This is the buyer's first order.
     FirstOrder,
@@ -218,6 +321,83 @@ pub enum Condition {
         #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
         ends_at: Option<Timestamp>,
     },
+}
+
+impl Condition {
+    /// The coupon codes this condition names, nested ones included.
+    pub fn codes(&self) -> Vec<&CouponCode> {
+        let mut codes = Vec::new();
+        self.collect_codes(&mut codes);
+        codes
+    }
+
+    fn collect_codes<'a>(&'a self, codes: &mut Vec<&'a CouponCode>) {
+        match self {
+            Condition::Coupon { code } => codes.push(code),
+            Condition::AnyOf { conditions } | Condition::AllOf { conditions } => {
+                for condition in conditions {
+                    condition.collect_codes(codes);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn validate(&self, depth: usize, currencies: &mut Vec<Currency>) -> Result<(), PromotionError> {
+        if depth > MAX_NESTING {
+            return Err(PromotionError::new(format!(
+                "conditions nest at most {MAX_NESTING} deep"
+            )));
+        }
+        let next = depth.saturating_add(1);
+        match self {
+            Condition::MinQuantity {
+                selector,
+                quantity,
+                threshold,
+            }
+            | Condition::LineQuantity {
+                selector,
+                quantity,
+                threshold,
+            } => {
+                selector.validate(next, currencies)?;
+                // "More than 0 units" is a real condition; "at least 0"
+                // always holds and is refused as a mistake.
+                if *quantity == 0 && *threshold == Threshold::AtLeast {
+                    return Err(PromotionError::new("a minimum quantity must be at least 1"));
+                }
+            }
+            Condition::MinSubtotal {
+                selector, amount, ..
+            } => {
+                selector.validate(next, currencies)?;
+                check_amount("a minimum subtotal", *amount)?;
+                currencies.push(amount.currency());
+            }
+            Condition::Window {
+                starts_at: Some(start),
+                ends_at: Some(end),
+            } if start >= end => {
+                return Err(PromotionError::new("the window must start before it ends"));
+            }
+            Condition::CustomerGroups { groups } if groups.is_empty() => {
+                return Err(PromotionError::new(
+                    "a set of customer groups must not be empty",
+                ));
+            }
+            Condition::AnyOf { conditions } | Condition::AllOf { conditions } => {
+                if conditions.is_empty() {
+                    return Err(PromotionError::new("a set of conditions must not be empty"));
+                }
+                for condition in conditions {
+                    condition.validate(next, currencies)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
 }
 
 /// How a fixed amount off items is given.
@@ -298,8 +478,78 @@ pub enum Action {
         #[serde(default)]
         order: DiscountOrder,
     },
+    /// The `count` cheapest units of the matching lines (or the most
+    /// expensive, by `order`) get `off`, with nothing else to buy: "the
+    /// cheapest 2 items half price". Fewer matching units get it too.
+    CheapestUnits {
+        /// Which lines.
+        selector: Selector,
+        /// How many units at most (at least one).
+        count: u32,
+        /// What each of them gets.
+        off: UnitsOff,
+        /// Which units are discounted.
+        #[serde(default)]
+        order: DiscountOrder,
+    },
+    /// The best tier the matching lines reach applies: "spend 50 get 5 off,
+    /// spend 100 get 15 off". The lines are measured as priced, before
+    /// discounts; the tier's reward is taken off them.
+    Tiered {
+        /// Which lines are measured and discounted.
+        selector: Selector,
+        /// The tiers, by rising threshold (at least one).
+        tiers: Vec<Tier>,
+    },
     /// Shipping is free.
     FreeShipping,
+}
+
+/// What each unit a [`CheapestUnits`](Action::CheapestUnits) picks gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum UnitsOff {
+    /// `percent`% off each (100 = free), rounded as the shop's discounts
+    /// round.
+    Percent {
+        /// Above 0 and at most 100.
+        percent: Decimal,
+    },
+    /// `amount` off each (never below zero).
+    Amount {
+        /// Positive.
+        amount: Money,
+    },
+}
+
+/// One tier of a [`Tiered`](Action::Tiered) promotion.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Tier {
+    /// The subtotal that reaches it (at least).
+    pub threshold: Money,
+    /// What it gives.
+    pub reward: TierReward,
+}
+
+/// What a [`Tier`] gives, taken off the matching lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TierReward {
+    /// A fixed amount, spread over the lines.
+    AmountOff {
+        /// Positive.
+        amount: Money,
+    },
+    /// A percentage of the lines.
+    PercentOff {
+        /// Above 0 and at most 100.
+        percent: Decimal,
+    },
 }
 
 /// A promotion as a merchant writes it: plain data, checked by
@@ -314,9 +564,15 @@ pub struct PromotionSpec {
     /// Evaluation order: lower numbers are evaluated first; ties by id.
     #[serde(default)]
     pub priority: i32,
-    /// When it applies, promotions evaluated after it are not applied.
+    /// When it applies, promotions evaluated after it are not applied
+    /// (only those of its [`group`](Self::group), when it has one).
     #[serde(default)]
     pub exclusive: bool,
+    /// The group an exclusive promotion excludes the others of; promotions
+    /// outside it, or of no group, still apply. `None`: an exclusive
+    /// promotion excludes every promotion after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<PromotionGroup>,
     /// What must hold (all of them).
     #[serde(default)]
     pub conditions: Vec<Condition>,
@@ -355,6 +611,9 @@ impl PromotionError {
 #[serde(try_from = "PromotionSpec", into = "PromotionSpec")]
 pub struct Promotion {
     spec: PromotionSpec,
+    /// The currency of the amounts it names, if any (checked to be one).
+    #[serde(skip)]
+    currency: Option<Currency>,
 }
 
 /// On the wire a promotion is its spec.
@@ -399,8 +658,10 @@ impl Promotion {
     /// Checks `spec`: a non-blank name; percentages above 0 and at most 100;
     /// positive amounts, caps and thresholds; quantities of at least one
     /// (a quantity condition's may be zero when it is strict: "more than 0");
-    /// non-empty selector sets; a window that starts before it ends; limits
-    /// of at least one; all amounts in one currency.
+    /// non-empty sets of selectors, SKUs, customer groups and conditions;
+    /// price ranges with a bound, not negative, the lowest not above the
+    /// highest; nesting at most 8 deep; a window that starts before it
+    /// ends; limits of at least one; all amounts in one currency.
     pub fn new(spec: PromotionSpec) -> Result<Self, PromotionError> {
         if spec.name.trim().is_empty() {
             return Err(PromotionError::new("the name must not be blank"));
@@ -408,13 +669,13 @@ impl Promotion {
         let mut currencies = Vec::new();
         match &spec.action {
             Action::PercentOffItems { selector, percent } => {
-                selector.validate()?;
+                selector.validate(0, &mut currencies)?;
                 check_percent(*percent)?;
             }
             Action::AmountOffItems {
                 selector, amount, ..
             } => {
-                selector.validate()?;
+                selector.validate(0, &mut currencies)?;
                 check_amount("the amount off", *amount)?;
                 currencies.push(amount.currency());
             }
@@ -431,8 +692,8 @@ impl Promotion {
                 percent,
                 ..
             } => {
-                buy.validate()?;
-                get.validate()?;
+                buy.validate(0, &mut currencies)?;
+                get.validate(0, &mut currencies)?;
                 check_percent(*percent)?;
                 if *buy_quantity == 0 || *get_quantity == 0 {
                     return Err(PromotionError::new(
@@ -440,37 +701,54 @@ impl Promotion {
                     ));
                 }
             }
+            Action::CheapestUnits {
+                selector,
+                count,
+                off,
+                ..
+            } => {
+                selector.validate(0, &mut currencies)?;
+                if *count == 0 {
+                    return Err(PromotionError::new(
+                        "the cheapest units need a count of at least one",
+                    ));
+                }
+                match off {
+                    UnitsOff::Percent { percent } => check_percent(*percent)?,
+                    UnitsOff::Amount { amount } => {
+                        check_amount("the amount off", *amount)?;
+                        currencies.push(amount.currency());
+                    }
+                }
+            }
+            Action::Tiered { selector, tiers } => {
+                selector.validate(0, &mut currencies)?;
+                if tiers.is_empty() {
+                    return Err(PromotionError::new("a tiered promotion needs a tier"));
+                }
+                for tier in tiers {
+                    check_amount("a tier's threshold", tier.threshold)?;
+                    currencies.push(tier.threshold.currency());
+                    match tier.reward {
+                        TierReward::AmountOff { amount } => {
+                            check_amount("a tier's amount off", amount)?;
+                            currencies.push(amount.currency());
+                        }
+                        TierReward::PercentOff { percent } => check_percent(percent)?,
+                    }
+                }
+                if tiers.windows(2).any(|w| {
+                    w.first().map(|t| t.threshold.minor()) >= w.last().map(|t| t.threshold.minor())
+                }) {
+                    return Err(PromotionError::new(
+                        "tiers must be listed by strictly rising threshold",
+                    ));
+                }
+            }
             Action::FreeShipping => {}
         }
         for condition in &spec.conditions {
-            match condition {
-                Condition::MinQuantity {
-                    selector,
-                    quantity,
-                    threshold,
-                } => {
-                    selector.validate()?;
-                    // "More than 0 units" is a real condition; "at least 0"
-                    // always holds and is refused as a mistake.
-                    if *quantity == 0 && *threshold == Threshold::AtLeast {
-                        return Err(PromotionError::new("a minimum quantity must be at least 1"));
-                    }
-                }
-                Condition::MinSubtotal {
-                    selector, amount, ..
-                } => {
-                    selector.validate()?;
-                    check_amount("a minimum subtotal", *amount)?;
-                    currencies.push(amount.currency());
-                }
-                Condition::Window {
-                    starts_at: Some(start),
-                    ends_at: Some(end),
-                } if start >= end => {
-                    return Err(PromotionError::new("the window must start before it ends"));
-                }
-                _ => {}
-            }
+            condition.validate(0, &mut currencies)?;
         }
         if let Some(cap) = spec.cap {
             check_amount("the cap", cap)?;
@@ -482,7 +760,8 @@ impl Promotion {
         if currencies.windows(2).any(|w| w.first() != w.last()) {
             return Err(PromotionError::new("all amounts must be in one currency"));
         }
-        Ok(Self { spec })
+        let currency = currencies.first().copied();
+        Ok(Self { spec, currency })
     }
 
     /// The specification.
@@ -541,21 +820,13 @@ impl Promotion {
     }
 
     /// The amounts it names are in this currency (`None` if it names none).
-    pub fn currency(&self) -> Option<crate::money::Currency> {
-        let from_action = match &self.spec.action {
-            Action::AmountOffItems { amount, .. } | Action::AmountOffCart { amount } => {
-                Some(amount.currency())
-            }
-            _ => None,
-        };
-        from_action
-            .or(self.spec.cap.map(Money::currency))
-            .or_else(|| {
-                self.spec.conditions.iter().find_map(|c| match c {
-                    Condition::MinSubtotal { amount, .. } => Some(amount.currency()),
-                    _ => None,
-                })
-            })
+    pub fn currency(&self) -> Option<Currency> {
+        self.currency
+    }
+
+    /// The group its exclusivity is limited to, if any.
+    pub fn group(&self) -> Option<&PromotionGroup> {
+        self.spec.group.as_ref()
     }
 }
 

@@ -51,6 +51,7 @@
 //!         name: "10% off".into(),
 //!         priority: 0,
 //!         exclusive: false,
+//!         group: None,
 //!         conditions: vec![],
 //!         action: Action::PercentOffCart { percent: Decimal::TEN },
 //!         cap: None,

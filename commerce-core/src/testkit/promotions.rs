@@ -35,6 +35,7 @@ pub(crate) fn limited_coupon(
         name: format!("{code}: 20% off"),
         priority: 1,
         exclusive: false,
+        group: None,
         conditions: vec![Condition::Coupon {
             code: CouponCode::parse(code).unwrap(),
         }],

@@ -129,6 +129,7 @@ fn every_core_error_has_one_status_and_code() {
                     name: String::new(),
                     priority: 0,
                     exclusive: false,
+                    group: None,
                     conditions: vec![],
                     action: commerce_core::promotion::Action::AmountOffCart { amount: aud(-1) },
                     cap: None,

@@ -235,6 +235,7 @@ pub fn three_for_two() -> Result<PromotionSpec, Error> {
         name: "3 for 2: the cheapest of every three items is free".to_owned(),
         priority: 0,
         exclusive: false,
+        group: None,
         conditions: Vec::new(),
         action: Action::BuyXGetY {
             buy: Selector::All,

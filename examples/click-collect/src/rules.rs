@@ -38,6 +38,7 @@ fn spec(
         name: name.to_owned(),
         priority,
         exclusive: false,
+        group: None,
         conditions: vec![condition],
         action,
         cap: None,
