@@ -389,6 +389,7 @@ fn promotion(k: usize, currency: Currency) -> Result<Promotion, FixtureError> {
         conditions,
         action,
         cap,
+        max_units_per_line: None,
         usage_limit,
         per_customer_limit,
     })?)

@@ -318,6 +318,7 @@ fn promotion(currency: Currency) -> impl Strategy<Value = (PromotionSpec, Option
                         conditions,
                         action,
                         cap: cap.map(|c| Money::new(c, currency)),
+                        max_units_per_line: None,
                         usage_limit,
                         per_customer_limit,
                     };

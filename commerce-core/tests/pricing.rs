@@ -725,6 +725,7 @@ fn spec(id: &str, priority: i32, conditions: Vec<Condition>, action: Action) -> 
         conditions,
         action,
         cap: None,
+        max_units_per_line: None,
         usage_limit: None,
         per_customer_limit: None,
     }
@@ -1595,6 +1596,7 @@ fn item_and_cart_actions() {
                 .line("BITS", "tools", "standard", 2499, 1)
                 .promo(PromotionSpec {
                     cap: Some(aud(2000)),
+                    max_units_per_line: None,
                     ..spec("half-off", 1, vec![], percent_off_cart(50))
                 }),
             Expected::Priced(Priced {
@@ -2275,6 +2277,7 @@ fn limits_currency_and_nothing_to_discount() {
         (
             wine_cart().promo(PromotionSpec {
                 cap: Some(nzd(100)),
+                max_units_per_line: None,
                 ..spec("p", 1, vec![], percent_off_cart(10))
             }),
             wine_not_applied(
@@ -3947,4 +3950,75 @@ fn unit_net_price_and_discounts_on_both_bases() {
     assert_eq!(wine.discounts[0].excluding_tax, aud(400));
     assert_eq!(wine.tax.amount, aud(360));
     assert_eq!(wine.unit_net_price, aud(1800));
+}
+
+/// A limit of units per line ("limit 2 per item"). SHIRT 10.00 × 5 and HAT
+/// 5.00 × 1, untaxed.
+///
+/// - 20% off everything, 2 units a line at most: SHIRT 20% of 2 × 1000 =
+///   400, HAT 20% of 500 = 100.
+/// - 1.00 off each unit, 2 a line at most: SHIRT 200, HAT 100.
+/// - 3.00 off the cart over 1 unit a line: covered 1000 + 500, spread 200
+///   and 100.
+#[test]
+fn a_limit_of_units_per_line() {
+    let cart = |action, units| {
+        let mut limited = spec("limited", 1, vec![], action);
+        limited.max_units_per_line = Some(units);
+        untaxed_usd()
+            .line("SHIRT", "apparel", "standard", 1000, 5)
+            .line("HAT", "apparel", "standard", 500, 1)
+            .promo(limited)
+    };
+    for (case, action, units, shirt, hat) in [
+        ("percent, 2 a line", percent_off_cart(20), 2, 400, 100),
+        (
+            "amount a unit, 2 a line",
+            amount_off(Selector::All, usd(100), AmountPer::Unit),
+            2,
+            200,
+            100,
+        ),
+        (
+            "amount off the cart, 1 a line",
+            amount_off_cart(usd(300)),
+            1,
+            200,
+            100,
+        ),
+    ] {
+        check(
+            cart(action, units),
+            Expected::Priced(Priced {
+                case,
+                lines: vec![
+                    line("SHIRT", 5000, &[("limited", shirt)], 0, 5000 - shirt),
+                    line("HAT", 500, &[("limited", hat)], 0, 500 - hat),
+                ],
+                shipping: None,
+                taxes: vec![rate("No tax", 5500 - shirt - hat, 0)],
+                totals: sums(5500, shirt + hat, 0, 0, 5500 - shirt - hat),
+                promotions: vec![applied("limited", shirt + hat)],
+            }),
+        );
+    }
+    let mut nonsense = spec(
+        "bogo",
+        1,
+        vec![],
+        buy_get(
+            Selector::All,
+            1,
+            Selector::All,
+            1,
+            100,
+            false,
+            DiscountOrder::CheapestFirst,
+        ),
+    );
+    nonsense.max_units_per_line = Some(2);
+    assert!(
+        Promotion::new(nonsense).is_err(),
+        "no meaning for buy X get Y"
+    );
 }

@@ -195,6 +195,7 @@ fn promotions(currency: Currency) -> impl Strategy<Value = Vec<Promotion>> {
                     conditions,
                     action,
                     cap: cap.map(|c| Money::new(c, currency)),
+                    max_units_per_line: None,
                     usage_limit: None,
                     per_customer_limit: None,
                 })
@@ -613,6 +614,7 @@ fn examples_at_the_limit() {
                 per: AmountPer::Unit,
             },
             cap: None,
+            max_units_per_line: None,
             usage_limit: None,
             per_customer_limit: None,
         })

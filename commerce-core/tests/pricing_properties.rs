@@ -463,13 +463,25 @@ fn promotion(currency: Currency) -> impl Strategy<Value = (PromotionSpec, Option
                 prop::option::weighted(0.2, 1_u32..=3),
                 prop::option::weighted(0.4, (0_u32..=5, 0_u32..=4)),
                 prop::option::weighted(0.3, prop::sample::select(vec!["loyalty", "clearance"])),
+                prop::option::weighted(0.15, 1_u32..=3),
             ),
         )
             .prop_map(
                 move |(
                     (priority, exclusive, conditions, action, cap),
-                    (usage_limit, per_customer_limit, usage, group),
+                    (usage_limit, per_customer_limit, usage, group, max_units),
                 )| {
+                    // A limit of units per line, where the action takes one.
+                    let max_units_per_line = max_units.filter(|_| {
+                        matches!(
+                            action,
+                            Action::PercentOffItems { .. }
+                                | Action::AmountOffItems { .. }
+                                | Action::PercentOffCart { .. }
+                                | Action::AmountOffCart { .. }
+                                | Action::Tiered { .. }
+                        )
+                    });
                     let spec = PromotionSpec {
                         id: PromotionId::parse("unset").unwrap(),
                         name: "A promotion".into(),
@@ -479,6 +491,7 @@ fn promotion(currency: Currency) -> impl Strategy<Value = (PromotionSpec, Option
                         conditions,
                         action,
                         cap: cap.map(|c| Money::new(c, currency)),
+                        max_units_per_line,
                         usage_limit,
                         per_customer_limit,
                     };
@@ -1530,6 +1543,9 @@ fn generator_covers_every_outcome() {
                     if promotion.cap() == Some(*discount) {
                         seen.insert("capped".into());
                     }
+                    if promotion.max_units_per_line().is_some() {
+                        seen.insert("limited units per line applied".into());
+                    }
                     if promotion.exclusive() {
                         seen.insert("exclusive applied".into());
                         if promotion.group().is_some() {
@@ -1593,6 +1609,7 @@ fn generator_covers_every_outcome() {
         "cheapest-units applied",
         "tiered applied",
         "exclusive in a group applied",
+        "limited units per line applied",
         "none of a set met",
         "line quantity not met",
         "customer groups not met",

@@ -150,6 +150,7 @@ async fn discounts_and_added_tax_add_up_to_the_grand_total_exactly() {
             percent: Decimal::TEN,
         },
         cap: None,
+        max_units_per_line: None,
         usage_limit: None,
         per_customer_limit: None,
     })

@@ -305,6 +305,7 @@ mod tests {
                     conditions: vec![Condition::Coupon { code: code.clone() }],
                     action: Action::AmountOffCart { amount: aud(1000) },
                     cap: None,
+                    max_units_per_line: None,
                     usage_limit: None,
                     per_customer_limit: Some(limit),
                 })

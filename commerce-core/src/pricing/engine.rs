@@ -979,6 +979,97 @@ impl<'a> Engine<'a> {
         Ok(best)
     }
 
+    /// `percent`% off the lines of `selected`, or of at most `unit_cap`
+    /// units of each.
+    fn percent_within(
+        &mut self,
+        selected: &Mask,
+        percent: Decimal,
+        unit_cap: Option<u32>,
+        lines: &mut Vec<(usize, i64)>,
+    ) -> Result<()> {
+        match unit_cap {
+            None => self.percent_off(selected, percent, lines),
+            Some(cap) => {
+                let picks = self.capped_units(selected, cap);
+                self.percent_of_units(picks, percent, lines)
+            }
+        }
+    }
+
+    /// `amount` off the lines of `selected` (spread over them), or over at
+    /// most `unit_cap` units of each.
+    fn amount_within(
+        &mut self,
+        selected: &Mask,
+        amount: i64,
+        unit_cap: Option<u32>,
+        lines: &mut Vec<(usize, i64)>,
+    ) -> Result<()> {
+        let Some(cap) = unit_cap else {
+            return self.amount_off(selected, amount, lines);
+        };
+        // What the covered units of each line have left, exactly.
+        let mut exacts = Vec::new();
+        for (p, units) in self.capped_units(selected, cap) {
+            let quantity = self.index.quantity(p).max(1);
+            exacts.push((
+                p,
+                decimal_mul_div(
+                    Decimal::from(self.remaining(p)),
+                    Decimal::from(units),
+                    Decimal::from(quantity),
+                )?,
+            ));
+        }
+        let base = exacts
+            .iter()
+            .try_fold(Decimal::ZERO, |sum, (_, e)| decimal_add(sum, *e))?;
+        let total = amount.min(base.floor().to_i64().ok_or(MoneyError::Overflow)?);
+        if total <= 0 {
+            return Ok(());
+        }
+        let shares = exacts
+            .iter()
+            .map(|(_, e)| decimal_mul_div(*e, Decimal::from(total), base))
+            .collect::<Result<Vec<Decimal>, MoneyError>>()?;
+        self.allocate_shares(total, &exacts, &shares, lines)
+    }
+
+    /// `total` split over `exacts`' lines by their exact `shares`, as the
+    /// shop's split settings say, no line given more than it has left.
+    fn allocate_shares(
+        &mut self,
+        total: i64,
+        exacts: &[(usize, Decimal)],
+        shares: &[Decimal],
+        lines: &mut Vec<(usize, i64)>,
+    ) -> Result<()> {
+        let parts = if self.split.is_default() {
+            allocate_exact(total, shares)?
+        } else {
+            let caps: Vec<i64> = exacts.iter().map(|(p, _)| self.remaining(*p)).collect();
+            let ranks: Vec<usize> = exacts
+                .iter()
+                .map(|(p, _)| self.ranks.get(*p).copied().unwrap_or(*p))
+                .collect();
+            split_exact(total, shares, &caps, &ranks, self.split.leftover)?
+        };
+        for ((p, _), off) in exacts.iter().zip(parts) {
+            lines.push((*p, off.min(self.remaining(*p))));
+        }
+        Ok(())
+    }
+
+    /// At most `cap` units of each line of `selected`: (position, units).
+    fn capped_units(&self, selected: &Mask, cap: u32) -> Vec<(usize, u64)> {
+        selected
+            .positions()
+            .map(|p| (p, self.index.quantity(p).min(u64::from(cap))))
+            .filter(|(_, units)| *units > 0)
+            .collect()
+    }
+
     /// `percent`% off `picks` (position, units): each line's exact
     /// discount of its units, rounded per line or once in total and
     /// allocated, as the shop's rounding says.
@@ -1016,20 +1107,8 @@ impl<'a> Engine<'a> {
                 .try_fold(Decimal::ZERO, |sum, (_, e)| decimal_add(sum, *e))?;
             let total = rounding.discount_mode.to_minor(exact_total)?;
             let shares: Vec<Decimal> = exacts.iter().map(|(_, e)| *e).collect();
-            let parts = if self.split.is_default() {
-                // Ties to the units discounted first.
-                allocate_exact(total, &shares)?
-            } else {
-                let caps: Vec<i64> = exacts.iter().map(|(p, _)| self.remaining(*p)).collect();
-                let ranks: Vec<usize> = exacts
-                    .iter()
-                    .map(|(p, _)| self.ranks.get(*p).copied().unwrap_or(*p))
-                    .collect();
-                split_exact(total, &shares, &caps, &ranks, self.split.leftover)?
-            };
-            for ((p, _), off) in exacts.iter().zip(parts) {
-                lines.push((*p, off.min(self.remaining(*p))));
-            }
+            // Ties to the units discounted first (by default).
+            self.allocate_shares(total, &exacts, &shares, lines)?;
         }
         Ok(())
     }
@@ -1087,14 +1166,15 @@ impl<'a> Engine<'a> {
         lines: &mut Vec<(usize, i64)>,
     ) -> Result<PromotionOutcome> {
         let mut shipping_off = 0;
+        let unit_cap = promotion.max_units_per_line();
         match promotion.action() {
             Action::PercentOffItems { selector, percent } => {
                 let selected = self.index.select(selector);
-                self.percent_off(&selected, *percent, lines)?;
+                self.percent_within(&selected, *percent, unit_cap, lines)?;
             }
             Action::PercentOffCart { percent } => {
                 let selected = self.index.select(&Selector::All);
-                self.percent_off(&selected, *percent, lines)?;
+                self.percent_within(&selected, *percent, unit_cap, lines)?;
             }
             Action::AmountOffItems {
                 selector,
@@ -1105,23 +1185,27 @@ impl<'a> Engine<'a> {
                 match per {
                     AmountPer::Unit => {
                         for p in selected.positions() {
-                            let units =
-                                i64::from(self.index.line(p).map_or(0, |l| l.quantity.get()));
+                            let units = self
+                                .index
+                                .quantity(p)
+                                .min(unit_cap.map_or(u64::MAX, u64::from));
                             // The amount and the units are positive, and what the
                             // line has left bounds the discount: a product past
                             // `i64::MAX` takes all of it, so saturating is exact.
-                            let off = amount.minor().saturating_mul(units);
+                            let off = amount
+                                .minor()
+                                .saturating_mul(i64::try_from(units).unwrap_or(i64::MAX));
                             lines.push((p, off.min(self.remaining(p))));
                         }
                     }
                     AmountPer::Selection => {
-                        self.amount_off(&selected, amount.minor(), lines)?;
+                        self.amount_within(&selected, amount.minor(), unit_cap, lines)?;
                     }
                 }
             }
             Action::AmountOffCart { amount } => {
                 let selected = self.index.select(&Selector::All);
-                self.amount_off(&selected, amount.minor(), lines)?;
+                self.amount_within(&selected, amount.minor(), unit_cap, lines)?;
             }
             Action::BuyXGetY {
                 buy,
@@ -1182,10 +1266,10 @@ impl<'a> Engine<'a> {
                 };
                 match tier.reward {
                     TierReward::AmountOff { amount } => {
-                        self.amount_off(&selected, amount.minor(), lines)?;
+                        self.amount_within(&selected, amount.minor(), unit_cap, lines)?;
                     }
                     TierReward::PercentOff { percent } => {
-                        self.percent_off(&selected, percent, lines)?;
+                        self.percent_within(&selected, percent, unit_cap, lines)?;
                     }
                 }
             }

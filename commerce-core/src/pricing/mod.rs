@@ -54,6 +54,7 @@
 //!         conditions: vec![],
 //!         action,
 //!         cap: None,
+//!         max_units_per_line: None,
 //!         usage_limit: None,
 //!         per_customer_limit: None,
 //!     })?)

@@ -581,6 +581,11 @@ pub struct PromotionSpec {
     /// The most it can take off one cart.
     #[serde(default)]
     pub cap: Option<Money>,
+    /// The most units of each line its discount covers ("limit 2 per
+    /// item"): the rest of the line pays full price. For the percent and
+    /// amount actions (items, cart, tiers); refused with the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_units_per_line: Option<u32>,
     /// How many orders can use it, in total.
     #[serde(default)]
     pub usage_limit: Option<u32>,
@@ -750,6 +755,25 @@ impl Promotion {
         for condition in &spec.conditions {
             condition.validate(0, &mut currencies)?;
         }
+        if let Some(units) = spec.max_units_per_line {
+            if units == 0 {
+                return Err(PromotionError::new(
+                    "a limit of units per line must be at least 1",
+                ));
+            }
+            if !matches!(
+                spec.action,
+                Action::PercentOffItems { .. }
+                    | Action::AmountOffItems { .. }
+                    | Action::PercentOffCart { .. }
+                    | Action::AmountOffCart { .. }
+                    | Action::Tiered { .. }
+            ) {
+                return Err(PromotionError::new(
+                    "a limit of units per line applies to percent and amount actions only",
+                ));
+            }
+        }
         if let Some(cap) = spec.cap {
             check_amount("the cap", cap)?;
             currencies.push(cap.currency());
@@ -822,6 +846,11 @@ impl Promotion {
     /// The amounts it names are in this currency (`None` if it names none).
     pub fn currency(&self) -> Option<Currency> {
         self.currency
+    }
+
+    /// The most units of each line its discount covers, if limited.
+    pub fn max_units_per_line(&self) -> Option<u32> {
+        self.spec.max_units_per_line
     }
 
     /// The group its exclusivity is limited to, if any.

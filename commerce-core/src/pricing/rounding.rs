@@ -55,6 +55,7 @@
 //!         conditions: vec![],
 //!         action: Action::PercentOffCart { percent: Decimal::TEN },
 //!         cap: None,
+//!         max_units_per_line: None,
 //!         usage_limit: None,
 //!         per_customer_limit: None,
 //!     })?);

@@ -43,6 +43,7 @@ pub(crate) fn limited_coupon(
             percent: Decimal::from(20),
         },
         cap: None,
+        max_units_per_line: None,
         usage_limit,
         per_customer_limit,
     }

@@ -133,6 +133,7 @@ fn every_core_error_has_one_status_and_code() {
                     conditions: vec![],
                     action: commerce_core::promotion::Action::AmountOffCart { amount: aud(-1) },
                     cap: None,
+                    max_units_per_line: None,
                     usage_limit: None,
                     per_customer_limit: None,
                 })

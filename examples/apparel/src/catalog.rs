@@ -247,6 +247,7 @@ pub fn three_for_two() -> Result<PromotionSpec, Error> {
             order: DiscountOrder::CheapestFirst,
         },
         cap: None,
+        max_units_per_line: None,
         usage_limit: None,
         per_customer_limit: None,
     })

@@ -42,6 +42,7 @@ fn spec(
         conditions: vec![condition],
         action,
         cap: None,
+        max_units_per_line: None,
         usage_limit: None,
         per_customer_limit: None,
     })
