@@ -32,8 +32,8 @@ use commerce_core::pricing::{
     discount, price,
 };
 use commerce_core::promotion::{
-    Action, AmountPer, Condition, DiscountBasis, DiscountOrder, Promotion, PromotionSpec,
-    PromotionUsage, Selector, TaxBasis, Threshold, Tier, TierReward, UnitsOff,
+    Action, AmountPer, BundleItem, Condition, DiscountBasis, DiscountOrder, Promotion,
+    PromotionSpec, PromotionUsage, Selector, TaxBasis, Threshold, Tier, TierReward, UnitsOff,
 };
 use commerce_core::rounding::{DiscountLevel, Leftover, LineOrder, SplitWeights};
 use commerce_core::tax::{
@@ -4020,5 +4020,98 @@ fn a_limit_of_units_per_line() {
     assert!(
         Promotion::new(nonsense).is_err(),
         "no meaning for buy X get Y"
+    );
+}
+
+/// Bundle prices, untaxed.
+///
+/// "3 socks for 10.00" (once, cheapest units first): SOCK-A 4.00 × 2 and
+/// SOCK-B 5.00 × 2 give A, A, B: 1300 for 1000, 300 off, shared by value:
+/// A 800 × 300/1300 = 184.62, B 500 × 300/1300 = 115.38; rounded once
+/// (300) and split, the cent to the larger fraction: 185, 115.
+///
+/// "burger, fries and a drink for 12.00" (repeating): BURGER 8.00 × 2,
+/// FRIES 3.50 × 1, DRINK 2.50 × 2 complete one bundle (one fries): 1400 for
+/// 1200, 200 off: BURGER 800 × 200/1400 = 114.29, DRINK 250 × 200/1400 =
+/// 35.71, FRIES 350 × 200/1400 = 50; floors 114 + 35 + 50 = 199, the cent
+/// to DRINK (0.71): 114, 36, 50.
+///
+/// A bundle priced above what its units cost gives nothing.
+#[test]
+fn bundle_prices() {
+    let socks = Action::Bundle {
+        items: vec![BundleItem {
+            selector: category("socks"),
+            quantity: 3,
+        }],
+        price: usd(1000),
+        repeat: false,
+        order: DiscountOrder::CheapestFirst,
+    };
+    check(
+        untaxed_usd()
+            .line("SOCK-A", "socks", "standard", 400, 2)
+            .line("SOCK-B", "socks", "standard", 500, 2)
+            .promo(spec("socks-3", 1, vec![], socks)),
+        Expected::Priced(Priced {
+            case: "3 socks for 10.00",
+            lines: vec![
+                line("SOCK-A", 800, &[("socks-3", 185)], 0, 615),
+                line("SOCK-B", 1000, &[("socks-3", 115)], 0, 885),
+            ],
+            shipping: None,
+            taxes: vec![rate("No tax", 1500, 0)],
+            totals: sums(1800, 300, 0, 0, 1500),
+            promotions: vec![applied("socks-3", 300)],
+        }),
+    );
+    let meal = |price| Action::Bundle {
+        items: ["burgers", "fries", "drinks"]
+            .iter()
+            .map(|c| BundleItem {
+                selector: category(c),
+                quantity: 1,
+            })
+            .collect(),
+        price: usd(price),
+        repeat: true,
+        order: DiscountOrder::CheapestFirst,
+    };
+    let diner = |price| {
+        untaxed_usd()
+            .line("BURGER", "burgers", "standard", 800, 2)
+            .line("FRIES", "fries", "standard", 350, 1)
+            .line("DRINK", "drinks", "standard", 250, 2)
+            .promo(spec("meal", 1, vec![], meal(price)))
+    };
+    check(
+        diner(1200),
+        Expected::Priced(Priced {
+            case: "a meal deal",
+            lines: vec![
+                line("BURGER", 1600, &[("meal", 114)], 0, 1486),
+                line("FRIES", 350, &[("meal", 50)], 0, 300),
+                line("DRINK", 500, &[("meal", 36)], 0, 464),
+            ],
+            shipping: None,
+            taxes: vec![rate("No tax", 2250, 0)],
+            totals: sums(2450, 200, 0, 0, 2250),
+            promotions: vec![applied("meal", 200)],
+        }),
+    );
+    check(
+        diner(1500),
+        Expected::Priced(Priced {
+            case: "a bundle dearer than its units",
+            lines: vec![
+                line("BURGER", 1600, &[], 0, 1600),
+                line("FRIES", 350, &[], 0, 350),
+                line("DRINK", 500, &[], 0, 500),
+            ],
+            shipping: None,
+            taxes: vec![rate("No tax", 2450, 0)],
+            totals: sums(2450, 0, 0, 0, 2450),
+            promotions: vec![not_applied("meal", NotApplied::NothingToDiscount)],
+        }),
     );
 }

@@ -41,8 +41,8 @@ use commerce_core::pricing::{
     price,
 };
 use commerce_core::promotion::{
-    Action, AmountPer, Condition, DiscountBasis, DiscountOrder, Promotion, PromotionSpec,
-    PromotionUsage, Selector, TaxBasis, Threshold, Tier, TierReward, UnitsOff,
+    Action, AmountPer, BundleItem, Condition, DiscountBasis, DiscountOrder, Promotion,
+    PromotionSpec, PromotionUsage, Selector, TaxBasis, Threshold, Tier, TierReward, UnitsOff,
 };
 use commerce_core::rounding::{DiscountLevel, Leftover, LineOrder, Split, SplitWeights};
 use commerce_core::tax::{
@@ -437,6 +437,21 @@ fn action(currency: Currency) -> BoxedStrategy<Action> {
             }),
         1 => (leaf_selector_in(currency), percent())
             .prop_map(|(selector, percent)| Action::PercentOffItems { selector, percent }),
+        2 => (
+            prop::collection::vec(
+                (selector(), 1_u32..=3).prop_map(|(selector, quantity)| BundleItem { selector, quantity }),
+                1..=3,
+            ),
+            1_i64..=20_000,
+            any::<bool>(),
+            prop_oneof![Just(DiscountOrder::CheapestFirst), Just(DiscountOrder::MostExpensiveFirst)],
+        )
+            .prop_map(move |(items, price, repeat, order)| Action::Bundle {
+                items,
+                price: Money::new(price, currency),
+                repeat,
+                order,
+            }),
     ]
     .boxed()
 }
@@ -1535,6 +1550,7 @@ fn generator_covers_every_outcome() {
                 Action::BuyXGetY { .. } => "buy-x-get-y",
                 Action::CheapestUnits { .. } => "cheapest-units",
                 Action::Tiered { .. } => "tiered",
+                Action::Bundle { .. } => "bundle",
                 Action::FreeShipping => "free-shipping",
                 _ => "other",
             };
@@ -1608,6 +1624,7 @@ fn generator_covers_every_outcome() {
         "shipping NotTaxable",
         "cheapest-units applied",
         "tiered applied",
+        "bundle applied",
         "exclusive in a group applied",
         "limited units per line applied",
         "none of a set met",

@@ -23,8 +23,8 @@ use crate::error::{Error, Result};
 use crate::ids::{Category, ProductId, PromotionGroup, PromotionId, Sku};
 use crate::money::{Money, MoneyError, allocate_minor_into};
 use crate::promotion::{
-    Action, AmountPer, Condition, DiscountBasis, DiscountOrder, Promotion, Selector, TaxBasis,
-    TierReward, UnitsOff,
+    Action, AmountPer, BundleItem, Condition, DiscountBasis, DiscountOrder, Promotion, Selector,
+    TaxBasis, TierReward, UnitsOff,
 };
 use crate::tax::{PriceBasis, RoundingMode};
 
@@ -1095,6 +1095,17 @@ impl<'a> Engine<'a> {
             )?;
             exacts.push((p, decimal_mul_div(share, percent, Decimal::ONE_HUNDRED)?));
         }
+        self.give_exact(exacts, lines)
+    }
+
+    /// Exact discounts of lines (position, exact minor units), rounded per
+    /// line or once in total and allocated, as the shop's rounding says; no
+    /// line given more than it has left.
+    fn give_exact(
+        &mut self,
+        exacts: Vec<(usize, Decimal)>,
+        lines: &mut Vec<(usize, i64)>,
+    ) -> Result<()> {
         let rounding = self.input.tax.rounding;
         if rounding.discount_level == DiscountLevel::PerLine {
             for (p, exact) in exacts {
@@ -1111,6 +1122,92 @@ impl<'a> Engine<'a> {
             self.allocate_shares(total, &exacts, &shares, lines)?;
         }
         Ok(())
+    }
+
+    /// The bundles of `items` the cart completes (at most one unless
+    /// `repeat`) and the units they take of each line: (bundles, [(position,
+    /// units)]). Each item takes its units from the lines it matches in
+    /// `order`, skipping units an earlier item took; the largest number of
+    /// bundles that fits is found by a binary search (what fits for `k`
+    /// bundles fits for fewer).
+    fn bundle_units(
+        &self,
+        items: &[BundleItem],
+        repeat: bool,
+        order: DiscountOrder,
+    ) -> Result<(u64, Vec<(usize, u64)>), MoneyError> {
+        let price = |p| {
+            self.index
+                .line(p)
+                .map(|l| l.unit_price.minor())
+                .unwrap_or(0)
+        };
+        let candidates: Vec<Vec<usize>> = items
+            .iter()
+            .map(|item| {
+                let mut lines: Vec<usize> = self.index.select(&item.selector).positions().collect();
+                lines.sort_unstable_by(|&a, &b| {
+                    let by_price = match order {
+                        DiscountOrder::CheapestFirst => price(a).cmp(&price(b)),
+                        DiscountOrder::MostExpensiveFirst => price(b).cmp(&price(a)),
+                    };
+                    by_price.then(a.cmp(&b))
+                });
+                lines
+            })
+            .collect();
+        let mut most = u64::MAX;
+        for (item, lines) in items.iter().zip(&candidates) {
+            let units = lines
+                .iter()
+                .try_fold(0_u64, |sum, &p| sum.checked_add(self.index.quantity(p)))
+                .ok_or(MoneyError::Overflow)?;
+            most = most.min(units.checked_div(u64::from(item.quantity)).unwrap_or(0));
+        }
+        if !repeat {
+            most = most.min(1);
+        }
+        let fill = |bundles: u64| -> Result<Option<Vec<u64>>, MoneyError> {
+            let mut taken = vec![0_u64; self.index.lines.len()];
+            for (item, lines) in items.iter().zip(&candidates) {
+                let mut need = bundles
+                    .checked_mul(u64::from(item.quantity))
+                    .ok_or(MoneyError::Overflow)?;
+                for &p in lines {
+                    if need == 0 {
+                        break;
+                    }
+                    let Some(slot) = taken.get_mut(p) else {
+                        continue;
+                    };
+                    let take = self.index.quantity(p).saturating_sub(*slot).min(need);
+                    *slot = slot.saturating_add(take);
+                    need = need.saturating_sub(take);
+                }
+                if need > 0 {
+                    return Ok(None);
+                }
+            }
+            Ok(Some(taken))
+        };
+        let (mut low, mut high) = (0_u64, most);
+        let mut best = Vec::new();
+        while low < high {
+            let mid = low.saturating_add(high.saturating_sub(low).div_ceil(2));
+            match fill(mid)? {
+                Some(taken) => {
+                    low = mid;
+                    best = taken;
+                }
+                None => high = mid.saturating_sub(1),
+            }
+        }
+        let picks = best
+            .into_iter()
+            .enumerate()
+            .filter(|(_, units)| *units > 0)
+            .collect();
+        Ok((low, picks))
     }
 
     /// Up to `count` units of the lines `selector` matches, cheapest (or
@@ -1271,6 +1368,43 @@ impl<'a> Engine<'a> {
                     TierReward::PercentOff { percent } => {
                         self.percent_within(&selected, percent, unit_cap, lines)?;
                     }
+                }
+            }
+            Action::Bundle {
+                items,
+                price,
+                repeat,
+                order,
+            } => {
+                let (bundles, picks) = self.bundle_units(items, *repeat, *order)?;
+                // The exact value of the bundled units, as they are left.
+                let mut values = Vec::with_capacity(picks.len());
+                for (p, units) in picks {
+                    let quantity = self.index.quantity(p).max(1);
+                    values.push((
+                        p,
+                        decimal_mul_div(
+                            Decimal::from(self.remaining(p)),
+                            Decimal::from(units),
+                            Decimal::from(quantity),
+                        )?,
+                    ));
+                }
+                let value = values
+                    .iter()
+                    .try_fold(Decimal::ZERO, |sum, (_, v)| decimal_add(sum, *v))?;
+                let bundled_price = Decimal::from(price.minor())
+                    .checked_mul(Decimal::from(bundles))
+                    .ok_or(MoneyError::Overflow)?;
+                let off = value
+                    .checked_sub(bundled_price)
+                    .ok_or(MoneyError::Overflow)?;
+                if off > Decimal::ZERO {
+                    let exacts = values
+                        .into_iter()
+                        .map(|(p, v)| Ok((p, decimal_mul_div(v, off, value)?)))
+                        .collect::<Result<Vec<(usize, Decimal)>, MoneyError>>()?;
+                    self.give_exact(exacts, lines)?;
                 }
             }
             Action::FreeShipping => shipping_off = self.shipping.unwrap_or(0),

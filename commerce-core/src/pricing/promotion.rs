@@ -501,8 +501,37 @@ pub enum Action {
         /// The tiers, by rising threshold (at least one).
         tiers: Vec<Tier>,
     },
+    /// A bundle price: "these items for X". Each bundle takes `quantity`
+    /// units of each item (the cheapest, or most expensive, units matching
+    /// it, not taken by an earlier item); the units of as many bundles as
+    /// the cart completes (one unless `repeat`) are discounted so that each
+    /// bundle costs `price`, as priced, after earlier promotions. A bundle
+    /// already cheaper than its price is not discounted.
+    Bundle {
+        /// What one bundle holds (at least one item).
+        items: Vec<BundleItem>,
+        /// What one bundle costs (positive).
+        price: Money,
+        /// Whether every complete bundle is priced so (else the first).
+        #[serde(default)]
+        repeat: bool,
+        /// Which units go into bundles first.
+        #[serde(default)]
+        order: DiscountOrder,
+    },
     /// Shipping is free.
     FreeShipping,
+}
+
+/// One item of a [`Bundle`](Action::Bundle): units of the lines a selector
+/// matches.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BundleItem {
+    /// Which lines supply it.
+    pub selector: Selector,
+    /// How many units of it one bundle holds (at least one).
+    pub quantity: u32,
 }
 
 /// What each unit a [`CheapestUnits`](Action::CheapestUnits) picks gets.
@@ -749,6 +778,21 @@ impl Promotion {
                         "tiers must be listed by strictly rising threshold",
                     ));
                 }
+            }
+            Action::Bundle { items, price, .. } => {
+                if items.is_empty() {
+                    return Err(PromotionError::new("a bundle needs an item"));
+                }
+                for item in items {
+                    item.selector.validate(0, &mut currencies)?;
+                    if item.quantity == 0 {
+                        return Err(PromotionError::new(
+                            "a bundle item's quantity must be at least 1",
+                        ));
+                    }
+                }
+                check_amount("a bundle price", *price)?;
+                currencies.push(price.currency());
             }
             Action::FreeShipping => {}
         }
