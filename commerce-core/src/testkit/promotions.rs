@@ -19,6 +19,7 @@ macro_rules! __conformance_promotions {
             promotions_and_settings_are_tenant_scoped,
             pricing_read_answers_as_the_separate_reads,
             rounding_settings_are_stored_and_price_the_cart,
+            every_kind_of_promotion_is_stored_as_written,
         }
     };
 }
@@ -472,4 +473,91 @@ pub async fn rounding_settings_are_stored_and_price_the_cart(factory: &dyn Store
         Money::new(22, Currency::AUD),
         "10% of 105 is 10.5, rounded up per line: 11 + 11"
     );
+}
+
+/// Promotions using every selector, condition and action kind (nested
+/// conditions, an exclusivity group, a limit of units per line, tiers,
+/// cheapest units, a bundle) are stored and read back as written.
+pub async fn every_kind_of_promotion_is_stored_as_written(factory: &dyn StoreFactory) {
+    use crate::ids::{CustomerGroup, PromotionGroup, Sku};
+    use crate::promotion::{
+        BundleItem, DiscountOrder, Selector, Threshold, Tier, TierReward, UnitsOff,
+    };
+
+    let h = Harness::new(factory).await;
+    let aud = |minor| Money::new(minor, Currency::AUD);
+    let skus: std::collections::BTreeSet<Sku> = ["KIND-A", "KIND-B"]
+        .iter()
+        .map(|s| Sku::parse(*s).unwrap())
+        .collect();
+    let mut tiered = limited_coupon("kinds-tiered", "KINDS", None, None);
+    tiered.group = Some(PromotionGroup::parse("Loyalty").unwrap());
+    tiered.exclusive = true;
+    tiered.max_units_per_line = Some(2);
+    tiered.conditions = vec![Condition::AnyOf {
+        conditions: vec![
+            Condition::AllOf {
+                conditions: vec![
+                    Condition::LineQuantity {
+                        selector: Selector::Skus { skus: skus.clone() },
+                        quantity: 2,
+                        threshold: Threshold::MoreThan,
+                    },
+                    Condition::FirstOrder,
+                ],
+            },
+            Condition::CustomerGroups {
+                groups: [CustomerGroup::parse("staff").unwrap()]
+                    .into_iter()
+                    .collect(),
+            },
+        ],
+    }];
+    tiered.action = Action::Tiered {
+        selector: Selector::PriceRange {
+            min: Some(aud(500)),
+            max: None,
+        },
+        tiers: vec![
+            Tier {
+                threshold: aud(5_000),
+                reward: TierReward::AmountOff { amount: aud(500) },
+            },
+            Tier {
+                threshold: aud(10_000),
+                reward: TierReward::PercentOff {
+                    percent: Decimal::from(15),
+                },
+            },
+        ],
+    };
+    let mut cheapest = limited_coupon("kinds-cheapest", "KINDS2", None, None);
+    cheapest.action = Action::CheapestUnits {
+        selector: Selector::Skus { skus },
+        count: 2,
+        off: UnitsOff::Amount { amount: aud(100) },
+        order: DiscountOrder::MostExpensiveFirst,
+    };
+    let mut bundle = limited_coupon("kinds-bundle", "KINDS3", None, None);
+    bundle.action = Action::Bundle {
+        items: vec![BundleItem {
+            selector: Selector::All,
+            quantity: 3,
+        }],
+        price: aud(1_000),
+        repeat: true,
+        order: DiscountOrder::CheapestFirst,
+    };
+    for spec in [tiered, cheapest, bundle] {
+        h.shop.put_promotion(spec.clone()).await.unwrap();
+        let stored = h
+            .shop
+            .scope()
+            .promotions()
+            .promotion(&spec.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.spec(), &spec, "{} as written", spec.id);
+    }
 }
