@@ -27,6 +27,62 @@
 //! assert!(serde_json::from_str::<Promotion>(&nonsense).is_err());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # The vocabulary
+//!
+//! | What a merchant says | How it is written |
+//! |---|---|
+//! | "5% off wine" | [`Action::PercentOffItems`] with [`Selector::Category`] |
+//! | "2.00 off each, limit 2 per item" | [`Action::AmountOffItems`], [`PromotionSpec::max_units_per_line`] |
+//! | "these SKUs", "this product", "items from 10.00 to 20.00" | [`Selector::Skus`], [`Selector::Product`], [`Selector::PriceRange`] |
+//! | "spend 50 get 5 off, spend 100 get 15 off" | [`Action::Tiered`] |
+//! | "buy 2 get 1 free" | [`Action::BuyXGetY`] |
+//! | "the cheapest 2 items half price" | [`Action::CheapestUnits`] |
+//! | "3 for 10.00", "burger, fries and a drink for 12.00" | [`Action::Bundle`] |
+//! | "orders over 50" (strictly), "at least 3" | [`Condition::MinSubtotal`], [`Condition::MinQuantity`] with a [`Threshold`] |
+//! | "3 of the same shirt" | [`Condition::LineQuantity`] |
+//! | "staff or wholesale" | [`Condition::CustomerGroups`] |
+//! | "with the code SAVE5, or for VIPs" | [`Condition::AnyOf`] (and [`Condition::AllOf`] inside it) |
+//! | "not with other loyalty offers" | [`PromotionSpec::exclusive`] with a [`PromotionSpec::group`] |
+//!
+//! A worked example: "spend 50 get 5 off, spend 100 get 15 off", and "3 pairs
+//! of socks for 10.00", on a cart of four pairs at 4.00 and a 95.00 jacket
+//! (untaxed). The socks promotion comes first: A$12.00 of socks for A$10.00,
+//! A$2.00 off. The tiers measure the cart before discounts, A$111.00, so the
+//! second tier applies: A$15.00 off what is left, spread by amount.
+//!
+//! ```
+//! use commerce_core::pricing::{price, PricingInput, PricingLine};
+//! use commerce_core::promotion::Promotion;
+//! use commerce_core::tax::TaxConfig;
+//! use commerce_core::*;
+//!
+//! let tiers: Promotion = serde_json::from_str(r#"{
+//!     "id": "spend-more", "name": "Spend more, save more", "priority": 2,
+//!     "action": { "type": "tiered", "selector": { "type": "all" }, "tiers": [
+//!         { "threshold": { "amount": 5000, "currency": "AUD" },
+//!           "reward": { "type": "amount_off", "amount": { "amount": 500, "currency": "AUD" } } },
+//!         { "threshold": { "amount": 10000, "currency": "AUD" },
+//!           "reward": { "type": "amount_off", "amount": { "amount": 1500, "currency": "AUD" } } }
+//!     ] }
+//! }"#)?;
+//! let socks: Promotion = serde_json::from_str(r#"{
+//!     "id": "socks-3", "name": "3 pairs for $10", "priority": 1,
+//!     "action": { "type": "bundle", "price": { "amount": 1000, "currency": "AUD" },
+//!         "items": [ { "selector": { "type": "category", "category": "socks" }, "quantity": 3 } ] }
+//! }"#)?;
+//! let aud = |minor| Money::new(minor, Currency::AUD);
+//! let input = PricingInput::new(Currency::AUD, TaxConfig::untaxed(), ManualClock::at_unix(0).now())
+//!     .with_line(PricingLine::new(Sku::parse("SOCKS")?, aud(400), Quantity::new(4)?)
+//!         .with_category(Category::parse("socks")?))
+//!     .with_line(PricingLine::new(Sku::parse("JACKET")?, aud(9_500), Quantity::new(1)?))
+//!     .with_promotion(tiers)
+//!     .with_promotion(socks);
+//! let priced = price(&input)?;
+//! assert_eq!(priced.totals.discount_total, aud(1_700));
+//! assert_eq!(priced.totals.grand_total, aud(9_400));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![deny(clippy::arithmetic_side_effects)]
 

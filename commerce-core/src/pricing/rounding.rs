@@ -65,6 +65,50 @@
 //! assert_eq!(discount(DiscountLevel::PerLine)?, 33);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! And where the cents of a split go: A$3.00 off a cart of lines added in
+//! the order 43.00, 14.00, 23.00. Exact shares are 161.25, 52.50 and 86.25.
+//! The largest remainder gives the cent left over to the 52.50; "first
+//! lines" in cart order rounds each share to the nearest cent (halves down)
+//! and gives it to the first line, as Sylius does; "last line" gives it to
+//! the line added last.
+//!
+//! ```
+//! use commerce_core::pricing::{price, PricingInput, PricingLine};
+//! use commerce_core::promotion::{Action, Promotion, PromotionSpec};
+//! use commerce_core::rounding::{Leftover, LineOrder, Split};
+//! use commerce_core::tax::TaxConfig;
+//! use commerce_core::*;
+//!
+//! let split = |leftover, order| -> Result<Vec<i64>, Box<dyn std::error::Error>> {
+//!     let mut tax = TaxConfig::untaxed();
+//!     tax.rounding.split = Split { leftover, order, ..Split::default() };
+//!     let aud = |minor| Money::new(minor, Currency::AUD);
+//!     let mut input = PricingInput::new(Currency::AUD, tax, ManualClock::at_unix(0).now());
+//!     for (sku, price) in [("Z", 4_300), ("M", 1_400), ("A", 2_300)] {
+//!         input = input.with_line(PricingLine::new(Sku::parse(sku)?, aud(price), Quantity::new(1)?));
+//!     }
+//!     let three_off = PromotionSpec {
+//!         id: PromotionId::parse("three-off")?,
+//!         name: "A$3 off".into(),
+//!         priority: 0,
+//!         exclusive: false,
+//!         group: None,
+//!         conditions: vec![],
+//!         action: Action::AmountOffCart { amount: aud(300) },
+//!         cap: None,
+//!         max_units_per_line: None,
+//!         usage_limit: None,
+//!         per_customer_limit: None,
+//!     };
+//!     let priced = price(&input.with_promotion(Promotion::new(three_off)?))?;
+//!     Ok(priced.lines.iter().map(|l| l.discount_total.minor()).collect())
+//! };
+//! assert_eq!(split(Leftover::LargestRemainder, LineOrder::Sku)?, [161, 53, 86]);
+//! assert_eq!(split(Leftover::FirstLines, LineOrder::Cart)?, [162, 52, 86]);
+//! assert_eq!(split(Leftover::LastLine, LineOrder::Cart)?, [161, 52, 87]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![deny(clippy::arithmetic_side_effects)]
 

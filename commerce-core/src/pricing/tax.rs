@@ -13,7 +13,7 @@
 //!   multiplied by the quantity ([`TaxableAmount::units`]).
 //! - [`RoundingLevel::PerInvoice`]: the exact tax of all lines at one rate is
 //!   summed and rounded once, then allocated back to the lines (by their
-//!   taxable amounts, leftovers as [`Split`](crate::rounding::Split) says),
+//!   taxable amounts, leftovers as [`Split`] says),
 //!   so the lines still sum exactly to the invoice tax.
 //!
 //! Shipping is taxed at its own category's rate, at the cart's line rates
@@ -62,6 +62,52 @@
 //! };
 //! assert_eq!(taxes(RoundingLevel::PerLine)?, vec![1, 1]);
 //! assert_eq!(taxes(RoundingLevel::PerInvoice)?, vec![1, 0]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Per unit, three mugs of US$0.99 at 6.5% carry 6.435¢ each, rounded to
+//! 6¢, 18¢ in all; per line 19.305¢ rounds to 19¢ (Adobe Commerce's "Unit
+//! Price" and "Row Total" calculation methods).
+//!
+//! ```
+//! use commerce_core::tax::{RoundingLevel, TaxConfig, TaxRequest, TaxableAmount};
+//! use commerce_core::{Currency, Decimal, Money, TaxCategory};
+//!
+//! let mugs = TaxableAmount::new(TaxCategory::parse("standard")?, Money::new(297, Currency::USD))
+//!     .with_units(3);
+//! let request = TaxRequest { currency: Currency::USD, lines: vec![mugs], shipping: None };
+//! let tax = |level| -> Result<i64, Box<dyn std::error::Error>> {
+//!     let mut us = TaxConfig::us_sales_tax("XX", Decimal::new(65, 1));
+//!     us.rounding.tax_level = level;
+//!     Ok(us.compute(&request)?.lines[0].amount.minor())
+//! };
+//! assert_eq!(tax(RoundingLevel::PerUnit)?, 18);
+//! assert_eq!(tax(RoundingLevel::PerLine)?, 19);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Shipping apportioned over the lines' rates: A$10.00 of shipping on A$60.00
+//! of taxable goods and A$40.00 of GST-free ones is A$6.00 at 10% GST
+//! (included: 54.5¢ → 55¢) and A$4.00 GST-free.
+//!
+//! ```
+//! use commerce_core::tax::{ShippingTax, TaxConfig, TaxRequest, TaxableAmount};
+//! use commerce_core::{Currency, Money, TaxCategory};
+//!
+//! let mut gst = TaxConfig::australia_gst();
+//! gst.shipping = ShippingTax::Apportioned;
+//! let aud = |minor| Money::new(minor, Currency::AUD);
+//! let request = TaxRequest {
+//!     currency: Currency::AUD,
+//!     lines: vec![
+//!         TaxableAmount::new(TaxCategory::parse("standard")?, aud(6_000)),
+//!         TaxableAmount::new(TaxCategory::parse("gst-free")?, aud(4_000)),
+//!     ],
+//!     shipping: Some(TaxableAmount::new(TaxRequest::apportioned_category(), aud(1_000))),
+//! };
+//! let shipping = gst.compute(&request)?.shipping.expect("shipping is taxed");
+//! assert_eq!(shipping.amount, aud(55));
+//! assert_eq!(shipping.label, "GST + GST-free");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
