@@ -211,18 +211,16 @@ impl DiscountedCart {
     }
 }
 
-/// `discounts` of a line taxed as `tax`, each on both bases.
+/// `discounts` of a line taxed as `tax`, each with its amount on both
+/// bases.
 fn on_both_bases(
-    discounts: Vec<LineDiscount>,
+    mut discounts: Vec<LineDiscount>,
     tax: &LineTax,
     prices: PriceBasis,
     mode: RoundingMode,
 ) -> Result<Vec<LineDiscount>> {
-    discounts
-        .into_iter()
-        .map(|d| {
-            LineDiscount::at_rate(d.promotion, d.amount, tax.percent, prices, mode)
-                .map_err(Error::from)
-        })
-        .collect()
+    for discount in &mut discounts {
+        discount.set_rate(tax.percent, prices, mode)?;
+    }
+    Ok(discounts)
 }

@@ -15,21 +15,29 @@ use super::{
     DiscountedCart, LineDiscount, PricedCart, PricedLine, PromotionReport, ShippingCharge, Totals,
 };
 
-/// `discounts` of a line taxed as `tax`, with each one's amount on both
+/// `net` over `quantity` units, to the nearest minor unit (half-up): in
+/// integers, or in decimals for a negative net (which pricing never makes).
+fn unit_net(net: i64, quantity: u32) -> Result<i64, MoneyError> {
+    match RoundingMode::HalfUp.round_ratio(i128::from(net), i128::from(quantity)) {
+        Some(unit) => i64::try_from(unit).map_err(|_| MoneyError::Overflow),
+        None => RoundingMode::HalfUp.to_minor(
+            Decimal::from(net)
+                .checked_div(Decimal::from(quantity))
+                .ok_or(MoneyError::Overflow)?,
+        ),
+    }
+}
+
+/// `discounts` of a line taxed as `tax`, each with its amount on both
 /// bases.
 fn on_both_bases(
-    discounts: Vec<LineDiscount>,
+    mut discounts: Vec<LineDiscount>,
     tax: &LineTax,
     prices: PriceBasis,
     mode: RoundingMode,
 ) -> Result<Vec<LineDiscount>> {
-    discounts
-        .into_iter()
-        .map(|d| {
-            LineDiscount::at_rate(d.promotion, d.amount, tax.percent, prices, mode)
-                .map_err(Error::from)
-        })
-        .collect()
+    super::set_rates(&mut discounts, tax.percent, prices, mode)?;
+    Ok(discounts)
 }
 
 impl DiscountedCart {
@@ -140,13 +148,7 @@ impl DiscountedCart {
             } else {
                 (discounted.checked_add(line_tax.amount)?, discounted)
             };
-            let unit_net_price = money(
-                RoundingMode::HalfUp.to_minor(
-                    Decimal::from(net.minor())
-                        .checked_div(Decimal::from(line.quantity.get()))
-                        .ok_or(MoneyError::Overflow)?,
-                )?,
-            );
+            let unit_net_price = money(unit_net(net.minor(), line.quantity.get())?);
             lines.push(PricedLine {
                 sku: line.sku,
                 product: line.product,

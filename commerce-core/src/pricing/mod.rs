@@ -366,20 +366,114 @@ impl LineDiscount {
         prices: PriceBasis,
         mode: RoundingMode,
     ) -> Result<Self, MoneyError> {
-        let rate = crate::tax::TaxRate::taxable("", percent);
-        let tax = mode.to_minor(rate.exact_tax(amount.minor(), prices)?)?;
-        let tax = Money::new(tax, amount.currency());
-        let (including_tax, excluding_tax) = match prices {
+        let mut discount = Self {
+            promotion,
+            amount,
+            including_tax: amount,
+            excluding_tax: amount,
+        };
+        discount.set_rate(percent, prices, mode)?;
+        Ok(discount)
+    }
+
+    /// Sets [`including_tax`](Self::including_tax) and
+    /// [`excluding_tax`](Self::excluding_tax) from `amount`, as
+    /// [`at_rate`](Self::at_rate) does.
+    pub fn set_rate(
+        &mut self,
+        percent: rust_decimal::Decimal,
+        prices: PriceBasis,
+        mode: RoundingMode,
+    ) -> Result<(), MoneyError> {
+        let amount = self.amount;
+        let tax = Money::new(
+            discount_tax(amount.minor(), percent, prices, mode)?,
+            amount.currency(),
+        );
+        (self.including_tax, self.excluding_tax) = match prices {
             PriceBasis::TaxInclusive => (amount, amount.checked_sub(tax)?),
             PriceBasis::TaxExclusive => (amount.checked_add(tax)?, amount),
         };
-        Ok(Self {
-            promotion,
-            amount,
-            including_tax,
-            excluding_tax,
-        })
+        Ok(())
     }
+}
+
+/// The tax `amount` minor units carry at `percent` on `prices`, rounded by
+/// `mode`: in integers (the rate as a ratio) when they fit, which is every
+/// real rate and amount, else in decimals; the same value either way.
+fn discount_tax(
+    amount: i64,
+    percent: rust_decimal::Decimal,
+    prices: PriceBasis,
+    mode: RoundingMode,
+) -> Result<i64, MoneyError> {
+    if percent.is_zero() || amount == 0 {
+        return Ok(0);
+    }
+    // percent = mantissa / 10^scale.
+    let mantissa = percent.mantissa();
+    let ratio = 10_i128.checked_pow(percent.scale()).and_then(|unit| {
+        let hundred = unit.checked_mul(100)?;
+        let denominator = match prices {
+            PriceBasis::TaxExclusive => hundred,
+            PriceBasis::TaxInclusive => hundred.checked_add(mantissa)?,
+        };
+        mode.round_ratio(i128::from(amount).checked_mul(mantissa)?, denominator)
+    });
+    match ratio.and_then(|tax| i64::try_from(tax).ok()) {
+        Some(tax) => Ok(tax),
+        None => {
+            let rate = crate::tax::TaxRate::taxable("", percent);
+            mode.to_minor(rate.exact_tax(amount, prices)?)
+        }
+    }
+}
+
+/// Sets every one of `discounts` (of one line, at `percent`) on both bases,
+/// as [`LineDiscount::set_rate`] does one: the rate's ratio is worked out
+/// once, and each discount's tax is then a 64-bit multiplication and
+/// division where it fits (every real amount and rate).
+pub(crate) fn set_rates(
+    discounts: &mut [LineDiscount],
+    percent: rust_decimal::Decimal,
+    prices: PriceBasis,
+    mode: RoundingMode,
+) -> Result<(), MoneyError> {
+    if percent.is_zero() {
+        // Untaxed: the amount on both bases.
+        for discount in discounts {
+            discount.including_tax = discount.amount;
+            discount.excluding_tax = discount.amount;
+        }
+        return Ok(());
+    }
+    let ratio = u64::try_from(percent.mantissa()).ok().and_then(|mantissa| {
+        let hundred = 10_u64.checked_pow(percent.scale())?.checked_mul(100)?;
+        let denominator = match prices {
+            PriceBasis::TaxExclusive => hundred,
+            PriceBasis::TaxInclusive => hundred.checked_add(mantissa)?,
+        };
+        Some((mantissa, denominator))
+    });
+    for discount in discounts {
+        let amount = discount.amount;
+        let fast = ratio.and_then(|(mantissa, denominator)| {
+            let numerator = u64::try_from(amount.minor()).ok()?.checked_mul(mantissa)?;
+            let tax = mode.round_ratio(i128::from(numerator), i128::from(denominator))?;
+            i64::try_from(tax).ok()
+        });
+        match fast {
+            Some(tax) => {
+                let tax = Money::new(tax, amount.currency());
+                (discount.including_tax, discount.excluding_tax) = match prices {
+                    PriceBasis::TaxInclusive => (amount, amount.checked_sub(tax)?),
+                    PriceBasis::TaxExclusive => (amount.checked_add(tax)?, amount),
+                };
+            }
+            None => discount.set_rate(percent, prices, mode)?,
+        }
+    }
+    Ok(())
 }
 
 /// A priced line.

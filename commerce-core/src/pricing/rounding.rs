@@ -183,6 +183,38 @@ impl RoundingMode {
     pub fn to_minor(self, exact: Decimal) -> Result<i64, MoneyError> {
         self.round(exact).to_i64().ok_or(MoneyError::Overflow)
     }
+
+    /// Rounds the exact ratio `numerator / denominator` (not negative, the
+    /// denominator positive) to a whole number, in integers; `None` when
+    /// they are not so.
+    pub(crate) fn round_ratio(self, numerator: i128, denominator: i128) -> Option<i128> {
+        if numerator < 0 || denominator <= 0 {
+            return None;
+        }
+        // 64-bit division where both fit (every real amount and rate): the
+        // 128-bit one is several times slower.
+        let (quotient, remainder) = match (u64::try_from(numerator), u64::try_from(denominator)) {
+            (Ok(n), Ok(d)) => (i128::from(n.checked_div(d)?), i128::from(n.checked_rem(d)?)),
+            _ => (
+                numerator.checked_div(denominator)?,
+                numerator.checked_rem(denominator)?,
+            ),
+        };
+        let twice = remainder.checked_mul(2)?;
+        let up = match self {
+            RoundingMode::HalfUp | RoundingMode::HalfTowardPositiveInfinity => twice >= denominator,
+            RoundingMode::HalfEven => {
+                twice > denominator || (twice == denominator && quotient % 2 == 1)
+            }
+            RoundingMode::Down => false,
+            RoundingMode::Up => remainder > 0,
+        };
+        if up {
+            quotient.checked_add(1)
+        } else {
+            Some(quotient)
+        }
+    }
 }
 
 /// Where tax is rounded.
@@ -679,6 +711,23 @@ mod tests {
             let ours = split_weighted(total, &weights, &[i64::MAX; 5], &rank, Leftover::default())
                 .unwrap();
             assert_eq!(ours, crate::money::allocate_minor(total, &weights).unwrap());
+        }
+    }
+
+    #[test]
+    fn rounding_a_ratio_agrees_with_rounding_the_decimal() {
+        for mode in RoundingMode::ALL {
+            for numerator in 0..200_i128 {
+                for denominator in [1_i128, 2, 3, 7, 10, 107, 119] {
+                    let decimal = Decimal::from_i128_with_scale(numerator, 0)
+                        / Decimal::from_i128_with_scale(denominator, 0);
+                    assert_eq!(
+                        mode.round_ratio(numerator, denominator),
+                        mode.round(decimal).to_i128(),
+                        "{mode:?} {numerator}/{denominator}"
+                    );
+                }
+            }
         }
     }
 
