@@ -2523,11 +2523,13 @@ fn tax_rules() {
     }
 }
 
-/// Per-invoice tax is allocated back to the lines in tax-request order, which
-/// is cart order: between equal remainders the earlier *cart* line gets the
-/// cent, unlike discounts, which are allocated in SKU order.
-/// US 6.5% on two lines of 100: 200 × 6.5% = 13, 6.5 each: 6 r…, equal
-/// remainders, the cent goes to the first line of the cart.
+/// Per-invoice tax is allocated back to the lines in tax-request order,
+/// which is SKU order, as discounts are: between equal remainders the
+/// first line by SKU gets the cent, whatever the cart's order (a shop may
+/// ask for cart order instead: `LineOrder::Cart`, see
+/// `leftover_cents_and_their_order`).
+/// US 6.5% on two lines of 100: 200 × 6.5% = 13, 6.5 each: equal
+/// remainders, the cent goes to AAA.
 #[test]
 fn per_invoice_tax_ties_follow_sku_order() {
     for (first, second) in [("AAA", "ZZZ"), ("ZZZ", "AAA")] {

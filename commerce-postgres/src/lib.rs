@@ -74,10 +74,10 @@ pub enum ReservationStrategy {
     /// document in one statement, and answers each request with its own
     /// result. A reservation with nothing in flight for its SKU runs
     /// alone, as with [`SingleStatement`](Self::SingleStatement). In the
-    /// bench, 2.4 times the single statement's throughput on a hot SKU
-    /// with 32 tasks and 3.3 times its refusals on a sold-out one (latest
-    /// run), at the cost of the wait for the group in flight; see the
-    /// crate docs.
+    /// bench run of 2026-12-06 05:33 UTC, 1.9 times the single statement's
+    /// throughput on a hot SKU with 32 tasks and 1.8 times its refusals on
+    /// a sold-out one, at the cost of the wait for the group in flight; see
+    /// the crate docs and `benches/README.md`.
     Grouped,
 }
 
