@@ -51,7 +51,10 @@ async fn the_schema_is_distributable_by_tenant() {
     .fetch_all(&pool)
     .await
     .unwrap();
-    assert!(without_tenant.is_empty(), "tables without tenant_id: {without_tenant:?}");
+    assert!(
+        without_tenant.is_empty(),
+        "tables without tenant_id: {without_tenant:?}"
+    );
 
     // Primary keys (p), unique constraints (u), foreign keys (f) and unique
     // indexes not backing a constraint: each must include tenant_id (and a

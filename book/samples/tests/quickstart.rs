@@ -2,7 +2,11 @@
 //! checks out and pays (a signed webhook, delivered twice, applied once),
 //! all over a real socket; and the production engine opens on PostgreSQL.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is a failing test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is a failing test"
+)]
 
 use std::time::Duration;
 
@@ -45,7 +49,10 @@ async fn send(
         .unwrap();
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -168,5 +175,11 @@ async fn the_production_engine_opens_on_postgres() {
         .expect("connects within 30 s")
         .unwrap();
     let shop = commerce.shop(&TenantId::parse("my-shop").unwrap());
-    assert!(shop.admin_products(None, 10).await.unwrap().products.is_empty());
+    assert!(
+        shop.admin_products(None, 10)
+            .await
+            .unwrap()
+            .products
+            .is_empty()
+    );
 }
