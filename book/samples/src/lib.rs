@@ -4,5 +4,6 @@
 
 #![deny(missing_docs)]
 
+pub mod money;
 pub mod pricing;
 pub mod quickstart;

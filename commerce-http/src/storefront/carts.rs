@@ -102,7 +102,7 @@ pub(super) struct NewCart {
     request_body = NewCart,
     responses(
         (status = 201, description = "The cart, with `Location`.", body = CartView),
-        (status = 400, description = "The body cannot be read (`invalid_parameter`, `invalid_json`)."),
+        (status = 400, description = "The body cannot be read (`invalid_parameter`)."),
     )
 )]
 pub(super) async fn create_cart(
