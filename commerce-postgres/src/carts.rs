@@ -40,7 +40,7 @@ pub(crate) async fn load_cart(
             return Ok(None);
         };
         let lines = sqlx::query_as(
-            "SELECT sku, quantity FROM cart_lines WHERE tenant_id = $1 AND cart_id = $2 ORDER BY position",
+            "SELECT sku, quantity FROM cart_lines WHERE tenant_id = $1 AND cart_id = $2 ORDER BY position, sku",
         )
         .bind(tenant)
         .bind(id.as_uuid())
@@ -52,7 +52,7 @@ pub(crate) async fn load_cart(
         // A plain read: the document and its lines in one statement.
         let row: Option<(serde_json::Value, sqlx::types::Json<Vec<StoredLine>>)> =
             sqlx::query_as(
-                "SELECT c.doc, COALESCE((SELECT json_agg(json_build_array(l.sku, l.quantity)                    ORDER BY l.position) FROM cart_lines l                    WHERE l.tenant_id = $1 AND l.cart_id = $2), '[]'::json)                  FROM carts c WHERE c.tenant_id = $1 AND c.id = $2",
+                "SELECT c.doc, COALESCE((SELECT json_agg(json_build_array(l.sku, l.quantity)                    ORDER BY l.position, l.sku) FROM cart_lines l                    WHERE l.tenant_id = $1 AND l.cart_id = $2), '[]'::json)                  FROM carts c WHERE c.tenant_id = $1 AND c.id = $2",
             )
             .bind(tenant)
             .bind(id.as_uuid())

@@ -270,7 +270,7 @@ impl PgTenant {
             "SELECT l.cart_id, l.sku, l.quantity FROM unnest($2::uuid[]) AS c(id) \
              CROSS JOIN LATERAL (SELECT cart_id, sku, quantity, position FROM cart_lines \
                WHERE tenant_id = $1 AND cart_id = c.id OFFSET 0) l \
-             ORDER BY l.cart_id, l.position",
+             ORDER BY l.cart_id, l.position, l.sku",
         )
         .bind(self.tenant())
         .bind(&ids)

@@ -115,19 +115,25 @@ pub(crate) async fn live_held(
     Ok(held)
 }
 
-/// Appends an adjustment to the log of its SKU.
+/// Appends an adjustment to the log of its SKU, numbered next in that log.
+/// The caller has updated the SKU's row in this transaction, so its lock
+/// serializes the numbering.
 pub(crate) async fn record_adjustment(
     conn: &mut PgConnection,
     tenant: &str,
     adjustment: &StockAdjustment,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO stock_adjustments (tenant_id, sku, doc) VALUES ($1, $2, $3)")
-        .bind(tenant)
-        .bind(adjustment.sku.as_str())
-        .bind(to_doc(adjustment)?)
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+    sqlx::query(
+        "INSERT INTO stock_adjustments (tenant_id, sku, seq, doc) \
+         SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3 FROM stock_adjustments \
+         WHERE tenant_id = $1 AND sku = $2",
+    )
+    .bind(tenant)
+    .bind(adjustment.sku.as_str())
+    .bind(to_doc(adjustment)?)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
     Ok(())
 }
 

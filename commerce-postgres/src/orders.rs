@@ -75,8 +75,12 @@ async fn append(
     for event in events {
         seq = seq.saturating_add(1);
         let event = event.into_event(order, seq);
+        // The feed position: next among this tenant's events of this
+        // transaction (the feed orders by transaction, then position).
         sqlx::query(
-            "INSERT INTO order_events (tenant_id, order_id, seq, doc) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO order_events (tenant_id, order_id, seq, doc, position) \
+             SELECT $1, $2, $3, $4, COALESCE(MAX(position), 0) + 1 FROM order_events \
+             WHERE tenant_id = $1 AND xid = pg_current_xact_id()",
         )
         .bind(tenant)
         .bind(order.as_uuid())
