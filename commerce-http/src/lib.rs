@@ -60,6 +60,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -429,7 +430,15 @@ struct Received {
         (status = 413, description = "The body is too large (`body_too_large`)."),
         (status = 503, description = "The store failed: the provider should deliver again."),
     ))]
-async fn webhook(State(http): State<Arc<Http>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn webhook(
+    State(http): State<Arc<Http>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return Problem::from(rejection).into_response(),
+    };
     let mut request = WebhookRequest::new(body.to_vec());
     for (name, value) in &headers {
         if let Ok(value) = value.to_str() {

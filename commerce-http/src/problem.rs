@@ -2,7 +2,7 @@
 //! type for every refusal the routers send, and one mapping from every core
 //! error to a status and a stable machine-readable `code`.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use commerce_core::order::RefundError;
@@ -498,6 +498,18 @@ impl From<JsonRejection> for Problem {
                 too_large()
             }
             other => Problem::invalid("", other.body_text()),
+        }
+    }
+}
+
+impl From<BytesRejection> for Problem {
+    /// A raw body that could not be read: 413 `body_too_large` past the
+    /// route's limit, else 400 `invalid_parameter`.
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large()
+        } else {
+            Problem::invalid("", rejection.body_text())
         }
     }
 }

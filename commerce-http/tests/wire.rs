@@ -277,11 +277,18 @@ impl World {
     /// returns the status and the response head, whether or not the server
     /// read the whole body.
     async fn oversized_put(&self, path: &str, len: usize) -> (u16, String) {
+        self.oversized("PUT", path, "", len).await
+    }
+
+    /// `method` with `len` bytes of JSON whitespace to `path` (and the
+    /// `extra` header lines, each ending in CRLF) over a raw socket: the
+    /// status and the response head.
+    async fn oversized(&self, method: &str, path: &str, extra: &str, len: usize) -> (u16, String) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let addr = self.base.trim_start_matches("http://");
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         let head = format!(
-            "PUT {path} HTTP/1.1\r\nhost: {addr}\r\nx-tenant: shop-a\r\n\
+            "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nx-tenant: shop-a\r\n{extra}\
              content-type: application/json\r\ncontent-length: {len}\r\n\r\n"
         );
         stream.write_all(head.as_bytes()).await.unwrap();
@@ -667,6 +674,16 @@ async fn hostile_input_gets_problems(factory: &dyn StoreFactory) {
     let (status, head) = world.oversized_put(&line, 10 * 1024 * 1024).await;
     assert_eq!(status, 413, "{head}");
     assert!(head.contains("application/problem+json"), "{head}");
+    // The routes that read the raw body answer with the same problem.
+    let checkout = format!("/api/store/carts/{cart}/checkout");
+    for (path, extra) in [
+        (checkout.as_str(), "idempotency-key: too-large\r\n"),
+        ("/webhooks/payments", ""),
+    ] {
+        let (status, head) = world.oversized("POST", path, extra, 10 * 1024 * 1024).await;
+        assert_eq!(status, 413, "{path}: {head}");
+        assert!(head.contains("application/problem+json"), "{path}: {head}");
+    }
     let quantity = world.set_line(&cart, &sku, 1).await;
     assert_eq!(quantity.status, StatusCode::OK);
     let long_sku = format!("/api/store/carts/{cart}/lines/{}", "X".repeat(300));

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -65,6 +66,7 @@ pub(super) struct CheckoutView {
         (status = 400, description = "No `Idempotency-Key` (`idempotency_key_missing`) or no `expected_total` (`invalid_parameter`)."),
         (status = 404, description = "No such cart (`not_found`)."),
         (status = 409, description = "The total changed (`price_changed` with `expected`, `actual` and the new `pricing`), stock ran out, a hold lapsed, or the shop is not accepting orders (`not_accepting_orders`)."),
+        (status = 413, description = "The body is too large (`body_too_large`)."),
         (status = 422, description = "The key was used for another cart (`idempotency_key_reused`), the cart is empty, or an age verification is needed."),
     )
 )]
@@ -74,8 +76,9 @@ pub(super) async fn checkout(
     uri: OriginalUri,
     headers: HeaderMap,
     ApiPath(CartParams { cart }): ApiPath<CartParams>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
+    let body = body?;
     let cart = cart_id(&cart)?;
     let key = headers
         .get(IDEMPOTENCY_KEY)
