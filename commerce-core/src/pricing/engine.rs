@@ -913,20 +913,7 @@ impl<'a> Engine<'a> {
         order: DiscountOrder,
     ) -> Result<Vec<(usize, u64)>, MoneyError> {
         let mut get_lines: Vec<usize> = self.index.select(get).positions().collect();
-        let price = |p| {
-            self.index
-                .line(p)
-                .map(|l| l.unit_price.minor())
-                .unwrap_or(0)
-        };
-        // Ties in SKU order: positions are SKU order.
-        get_lines.sort_unstable_by(|&a, &b| {
-            let by_price = match order {
-                DiscountOrder::CheapestFirst => price(a).cmp(&price(b)),
-                DiscountOrder::MostExpensiveFirst => price(b).cmp(&price(a)),
-            };
-            by_price.then(a.cmp(&b))
-        });
+        self.sort_by_price(&mut get_lines, order);
         let quantity = |p| self.index.quantity(p);
         let buy_lines: Vec<usize> = self.index.select(buy).positions().collect();
         let get_total = get_lines
@@ -979,6 +966,40 @@ impl<'a> Engine<'a> {
         Ok(best)
     }
 
+    /// What `picks` (position, units) have left, exactly: each line's
+    /// remaining amount times its share of units.
+    fn units_left(&self, picks: Vec<(usize, u64)>) -> Result<Vec<(usize, Decimal)>, MoneyError> {
+        picks
+            .into_iter()
+            .map(|(p, units)| {
+                let quantity = self.index.quantity(p).max(1);
+                let left = decimal_mul_div(
+                    Decimal::from(self.remaining(p)),
+                    Decimal::from(units),
+                    Decimal::from(quantity),
+                )?;
+                Ok((p, left))
+            })
+            .collect()
+    }
+
+    /// Sorts `positions` by unit price in `order`, ties in SKU order.
+    fn sort_by_price(&self, positions: &mut [usize], order: DiscountOrder) {
+        let price = |p| {
+            self.index
+                .line(p)
+                .map(|l| l.unit_price.minor())
+                .unwrap_or(0)
+        };
+        positions.sort_unstable_by(|&a, &b| {
+            let by_price = match order {
+                DiscountOrder::CheapestFirst => price(a).cmp(&price(b)),
+                DiscountOrder::MostExpensiveFirst => price(b).cmp(&price(a)),
+            };
+            by_price.then(a.cmp(&b))
+        });
+    }
+
     /// `percent`% off the lines of `selected`, or of at most `unit_cap`
     /// units of each.
     fn percent_within(
@@ -1010,18 +1031,7 @@ impl<'a> Engine<'a> {
             return self.amount_off(selected, amount, lines);
         };
         // What the covered units of each line have left, exactly.
-        let mut exacts = Vec::new();
-        for (p, units) in self.capped_units(selected, cap) {
-            let quantity = self.index.quantity(p).max(1);
-            exacts.push((
-                p,
-                decimal_mul_div(
-                    Decimal::from(self.remaining(p)),
-                    Decimal::from(units),
-                    Decimal::from(quantity),
-                )?,
-            ));
-        }
+        let exacts = self.units_left(self.capped_units(selected, cap))?;
         let base = exacts
             .iter()
             .try_fold(Decimal::ZERO, |sum, (_, e)| decimal_add(sum, *e))?;
@@ -1079,21 +1089,11 @@ impl<'a> Engine<'a> {
         percent: Decimal,
         lines: &mut Vec<(usize, i64)>,
     ) -> Result<()> {
-        // The exact discount of each line's discounted units, rounded
-        // once in total and allocated by largest remainder.
-        let mut exacts = Vec::new();
-        for (p, units) in picks {
-            let quantity = self
-                .index
-                .line(p)
-                .map(|l| u64::from(l.quantity.get()))
-                .unwrap_or(1);
-            let share = decimal_mul_div(
-                Decimal::from(self.remaining(p)),
-                Decimal::from(units),
-                Decimal::from(quantity),
-            )?;
-            exacts.push((p, decimal_mul_div(share, percent, Decimal::ONE_HUNDRED)?));
+        // The exact discount of each line's discounted units, rounded as
+        // the shop's discounts round.
+        let mut exacts = self.units_left(picks)?;
+        for (_, exact) in &mut exacts {
+            *exact = decimal_mul_div(*exact, percent, Decimal::ONE_HUNDRED)?;
         }
         self.give_exact(exacts, lines)
     }
@@ -1136,23 +1136,11 @@ impl<'a> Engine<'a> {
         repeat: bool,
         order: DiscountOrder,
     ) -> Result<(u64, Vec<(usize, u64)>), MoneyError> {
-        let price = |p| {
-            self.index
-                .line(p)
-                .map(|l| l.unit_price.minor())
-                .unwrap_or(0)
-        };
         let candidates: Vec<Vec<usize>> = items
             .iter()
             .map(|item| {
                 let mut lines: Vec<usize> = self.index.select(&item.selector).positions().collect();
-                lines.sort_unstable_by(|&a, &b| {
-                    let by_price = match order {
-                        DiscountOrder::CheapestFirst => price(a).cmp(&price(b)),
-                        DiscountOrder::MostExpensiveFirst => price(b).cmp(&price(a)),
-                    };
-                    by_price.then(a.cmp(&b))
-                });
+                self.sort_by_price(&mut lines, order);
                 lines
             })
             .collect();
@@ -1219,19 +1207,7 @@ impl<'a> Engine<'a> {
         order: DiscountOrder,
     ) -> Vec<(usize, u64)> {
         let mut candidates: Vec<usize> = self.index.select(selector).positions().collect();
-        let price = |p| {
-            self.index
-                .line(p)
-                .map(|l| l.unit_price.minor())
-                .unwrap_or(0)
-        };
-        candidates.sort_unstable_by(|&a, &b| {
-            let by_price = match order {
-                DiscountOrder::CheapestFirst => price(a).cmp(&price(b)),
-                DiscountOrder::MostExpensiveFirst => price(b).cmp(&price(a)),
-            };
-            by_price.then(a.cmp(&b))
-        });
+        self.sort_by_price(&mut candidates, order);
         let mut left = u64::from(count);
         let mut picks = Vec::new();
         for p in candidates {
@@ -1378,18 +1354,7 @@ impl<'a> Engine<'a> {
             } => {
                 let (bundles, picks) = self.bundle_units(items, *repeat, *order)?;
                 // The exact value of the bundled units, as they are left.
-                let mut values = Vec::with_capacity(picks.len());
-                for (p, units) in picks {
-                    let quantity = self.index.quantity(p).max(1);
-                    values.push((
-                        p,
-                        decimal_mul_div(
-                            Decimal::from(self.remaining(p)),
-                            Decimal::from(units),
-                            Decimal::from(quantity),
-                        )?,
-                    ));
-                }
+                let values = self.units_left(picks)?;
                 let value = values
                     .iter()
                     .try_fold(Decimal::ZERO, |sum, (_, v)| decimal_add(sum, *v))?;

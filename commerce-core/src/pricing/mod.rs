@@ -385,54 +385,14 @@ impl LineDiscount {
         prices: PriceBasis,
         mode: RoundingMode,
     ) -> Result<(), MoneyError> {
-        let amount = self.amount;
-        let tax = Money::new(
-            discount_tax(amount.minor(), percent, prices, mode)?,
-            amount.currency(),
-        );
-        (self.including_tax, self.excluding_tax) = match prices {
-            PriceBasis::TaxInclusive => (amount, amount.checked_sub(tax)?),
-            PriceBasis::TaxExclusive => (amount.checked_add(tax)?, amount),
-        };
-        Ok(())
+        set_rates(std::slice::from_mut(self), percent, prices, mode)
     }
 }
 
-/// The tax `amount` minor units carry at `percent` on `prices`, rounded by
-/// `mode`: in integers (the rate as a ratio) when they fit, which is every
-/// real rate and amount, else in decimals; the same value either way.
-fn discount_tax(
-    amount: i64,
-    percent: rust_decimal::Decimal,
-    prices: PriceBasis,
-    mode: RoundingMode,
-) -> Result<i64, MoneyError> {
-    if percent.is_zero() || amount == 0 {
-        return Ok(0);
-    }
-    // percent = mantissa / 10^scale.
-    let mantissa = percent.mantissa();
-    let ratio = 10_i128.checked_pow(percent.scale()).and_then(|unit| {
-        let hundred = unit.checked_mul(100)?;
-        let denominator = match prices {
-            PriceBasis::TaxExclusive => hundred,
-            PriceBasis::TaxInclusive => hundred.checked_add(mantissa)?,
-        };
-        mode.round_ratio(i128::from(amount).checked_mul(mantissa)?, denominator)
-    });
-    match ratio.and_then(|tax| i64::try_from(tax).ok()) {
-        Some(tax) => Ok(tax),
-        None => {
-            let rate = crate::tax::TaxRate::taxable("", percent);
-            mode.to_minor(rate.exact_tax(amount, prices)?)
-        }
-    }
-}
-
-/// Sets every one of `discounts` (of one line, at `percent`) on both bases,
-/// as [`LineDiscount::set_rate`] does one: the rate's ratio is worked out
-/// once, and each discount's tax is then a 64-bit multiplication and
-/// division where it fits (every real amount and rate).
+/// Sets every one of `discounts` (of one line, at `percent`) on both bases:
+/// the rate's ratio is worked out once, and each discount's tax is then a
+/// 64-bit multiplication and division where it fits (every real amount and
+/// rate), else the exact decimal tax rounded by `mode`.
 pub(crate) fn set_rates(
     discounts: &mut [LineDiscount],
     percent: rust_decimal::Decimal,
@@ -462,16 +422,18 @@ pub(crate) fn set_rates(
             let tax = mode.round_ratio(i128::from(numerator), i128::from(denominator))?;
             i64::try_from(tax).ok()
         });
-        match fast {
-            Some(tax) => {
-                let tax = Money::new(tax, amount.currency());
-                (discount.including_tax, discount.excluding_tax) = match prices {
-                    PriceBasis::TaxInclusive => (amount, amount.checked_sub(tax)?),
-                    PriceBasis::TaxExclusive => (amount.checked_add(tax)?, amount),
-                };
-            }
-            None => discount.set_rate(percent, prices, mode)?,
-        }
+        let tax = match fast {
+            Some(tax) => tax,
+            // Past 64 bits (or a negative amount): the same value in decimals.
+            None => mode.to_minor(
+                crate::tax::TaxRate::taxable("", percent).exact_tax(amount.minor(), prices)?,
+            )?,
+        };
+        let tax = Money::new(tax, amount.currency());
+        (discount.including_tax, discount.excluding_tax) = match prices {
+            PriceBasis::TaxInclusive => (amount, amount.checked_sub(tax)?),
+            PriceBasis::TaxExclusive => (amount.checked_add(tax)?, amount),
+        };
     }
     Ok(())
 }

@@ -346,6 +346,26 @@ pub struct Rounding {
     pub split: Split,
 }
 
+impl Rounding {
+    /// Taxes rounded half-up at `tax_level`, and every other setting stated
+    /// at the engine's default: discounts half-up once per promotion, split
+    /// as priced by largest remainder in SKU order. The regional presets are
+    /// built from it.
+    pub const fn half_up(tax_level: RoundingLevel) -> Self {
+        Self {
+            tax_mode: RoundingMode::HalfUp,
+            tax_level,
+            discount_mode: RoundingMode::HalfUp,
+            discount_level: DiscountLevel::PerPromotion,
+            split: Split {
+                weights: SplitWeights::AsPriced,
+                leftover: Leftover::LargestRemainder,
+                order: LineOrder::Sku,
+            },
+        }
+    }
+}
+
 impl Split {
     /// Whether this is the default split (as priced, largest remainder, SKU
     /// order), which the engine computes with integer weights alone.

@@ -13,7 +13,7 @@
 //!   multiplied by the quantity ([`TaxableAmount::units`]).
 //! - [`RoundingLevel::PerInvoice`]: the exact tax of all lines at one rate is
 //!   summed and rounded once, then allocated back to the lines (by their
-//!   taxable amounts, leftovers as [`Split`] says),
+//!   taxable amounts, leftovers as [`Split`](crate::rounding::Split) says),
 //!   so the lines still sum exactly to the invoice tax.
 //!
 //! Shipping is taxed at its own category's rate, at the cart's line rates
@@ -126,7 +126,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{Sku, TaxCategory};
 use crate::money::{Currency, Money, MoneyError};
 
-use super::rounding::{DiscountLevel, Leftover, LineOrder, Split, SplitWeights, split_weighted};
+use super::rounding::{Leftover, LineOrder, split_weighted};
 pub use super::rounding::{Rounding, RoundingLevel, RoundingMode};
 
 /// Whether catalog prices include tax.
@@ -441,17 +441,7 @@ impl TaxConfig {
             shipping: ShippingTax::Taxable {
                 category: category("standard"),
             },
-            rounding: Rounding {
-                tax_mode: RoundingMode::HalfUp,
-                tax_level: RoundingLevel::PerLine,
-                discount_mode: RoundingMode::HalfUp,
-                discount_level: DiscountLevel::PerPromotion,
-                split: Split {
-                    weights: SplitWeights::AsPriced,
-                    leftover: Leftover::LargestRemainder,
-                    order: LineOrder::Sku,
-                },
-            },
+            rounding: Rounding::half_up(RoundingLevel::PerLine),
         }
     }
 
@@ -471,17 +461,7 @@ impl TaxConfig {
             rates,
             fallback: None,
             shipping: ShippingTax::NotTaxable,
-            rounding: Rounding {
-                tax_mode: RoundingMode::HalfUp,
-                tax_level: RoundingLevel::PerInvoice,
-                discount_mode: RoundingMode::HalfUp,
-                discount_level: DiscountLevel::PerPromotion,
-                split: Split {
-                    weights: SplitWeights::AsPriced,
-                    leftover: Leftover::LargestRemainder,
-                    order: LineOrder::Sku,
-                },
-            },
+            rounding: Rounding::half_up(RoundingLevel::PerInvoice),
         }
     }
 
@@ -508,17 +488,7 @@ impl TaxConfig {
             shipping: ShippingTax::Taxable {
                 category: category("standard"),
             },
-            rounding: Rounding {
-                tax_mode: RoundingMode::HalfUp,
-                tax_level: RoundingLevel::PerInvoice,
-                discount_mode: RoundingMode::HalfUp,
-                discount_level: DiscountLevel::PerPromotion,
-                split: Split {
-                    weights: SplitWeights::AsPriced,
-                    leftover: Leftover::LargestRemainder,
-                    order: LineOrder::Sku,
-                },
-            },
+            rounding: Rounding::half_up(RoundingLevel::PerInvoice),
         }
     }
 
