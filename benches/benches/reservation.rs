@@ -14,7 +14,14 @@
 //!   on one hot row or over 10,000 rows;
 //! - `reservation_pg_single_statement`, `reservation_pg_advisory_lock`,
 //!   `reservation_pg_grouped`: PostgreSQL with each [`ReservationStrategy`]
-//!   (a fresh migrated database per benchmark, from [`PgFactory`]).
+//!   (a fresh migrated database per benchmark, from [`PgFactory`]);
+//! - `reservation_pg_single_statement_pooled`: the single statement in
+//!   pooled mode (unnamed statements, each operation in an explicit
+//!   transaction) through PgBouncer in transaction pooling, logged in as
+//!   the least-privileged `commerce_login`, when `COMMERCE_PGBOUNCER_URL`
+//!   names one (`bash .ci/pgbouncer.sh`); a run that measures it also
+//!   writes `benches/results/reservation_pooled.json` (pooled against
+//!   direct, same run).
 //!
 //! Benchmarks in each group: `hot_sku_{1,8,32}_tasks` (one SKU, or one
 //! row), `uniform_10000_skus_{1,8,32}_tasks` (each operation on one of
@@ -104,6 +111,9 @@ enum Backend {
     PgLimit,
     InMemory,
     Postgres(ReservationStrategy),
+    /// The single statement in pooled mode through PgBouncer in
+    /// transaction pooling (`COMMERCE_PGBOUNCER_URL`).
+    Pooled,
 }
 
 impl Backend {
@@ -114,6 +124,7 @@ impl Backend {
             Backend::Postgres(ReservationStrategy::AdvisoryLock) => "reservation_pg_advisory_lock",
             Backend::Postgres(ReservationStrategy::Grouped) => "reservation_pg_grouped",
             Backend::Postgres(_) => "reservation_pg_single_statement",
+            Backend::Pooled => "reservation_pg_single_statement_pooled",
         }
     }
 
@@ -125,6 +136,7 @@ impl Backend {
             Backend::Postgres(ReservationStrategy::AdvisoryLock) => "pg_advisory_lock",
             Backend::Postgres(ReservationStrategy::Grouped) => "pg_grouped",
             Backend::Postgres(_) => "pg_single_statement",
+            Backend::Pooled => "pg_single_statement_pooled",
         }
     }
 }
@@ -138,7 +150,7 @@ struct Fixture {
 
 async fn fixture(backend: Backend, factory: Option<&PgFactory>, skus: usize) -> Fixture {
     let store: Arc<dyn Store> = match (backend, factory) {
-        (Backend::Postgres(_), Some(factory)) => Arc::new(factory.store().await),
+        (Backend::Postgres(_) | Backend::Pooled, Some(factory)) => Arc::new(factory.store().await),
         _ => Arc::new(InMemoryStore::new()),
     };
     let commerce = or_exit(
@@ -207,7 +219,7 @@ async fn counters(factory: &PgFactory, rows: usize) -> Counters {
         .execute(&admin)
         .await,
     );
-    // The store's pool on that database: same size, same role, same options.
+    // The store's pool on that database: same size, same options.
     let options: sqlx::postgres::PgConnectOptions = or_exit(
         "DATABASE_URL",
         factory.admin_url().unwrap_or_default().parse(),
@@ -228,6 +240,8 @@ async fn counters(factory: &PgFactory, rows: usize) -> Counters {
                 set_role: Some(APP_ROLE.to_owned()),
                 max_connections: 8,
                 acquire_timeout: Duration::from_secs(60),
+                lock_timeout: Duration::from_secs(60),
+                max_waiting: 1_000_000,
                 ..commerce_postgres::PgStoreOptions::default()
             },
         )
@@ -674,11 +688,72 @@ fn reservation(c: &mut Criterion) {
             );
         }
     }
+    // Pooled mode through PgBouncer, when one is configured.
+    if limit.unavailable().is_none() {
+        if std::env::var(commerce_postgres::testkit::PGBOUNCER_URL).is_ok_and(|u| !u.is_empty()) {
+            let factory = runtime.block_on(PgFactory::through_pooler(
+                ReservationStrategy::SingleStatement,
+            ));
+            scenarios(c, &runtime, Backend::Pooled, Some(&factory), &mut measured);
+        } else {
+            println!(
+                "skipping the pooled benchmarks: {} is not set (bash .ci/pgbouncer.sh)",
+                commerce_postgres::testkit::PGBOUNCER_URL
+            );
+        }
+    }
     // A filtered run (`cargo bench ... -- NAME`) measures part: only a full
     // run writes the summary the README quotes.
     if measured.iter().any(|m| m.store == "pg_limit") && measured.len() > 20 {
         summary(&measured);
     }
+    if measured
+        .iter()
+        .any(|m| m.store == "pg_single_statement_pooled")
+    {
+        pooled_summary(&measured);
+    }
+}
+
+/// Writes `benches/results/reservation_pooled.json`: each benchmark of the
+/// single statement direct and through the pooler, and the pooled figure's
+/// ratio to the direct one of the same run.
+fn pooled_summary(measured: &[Measured]) {
+    let direct = |name: &str| {
+        measured
+            .iter()
+            .find(|m| m.store == "pg_single_statement" && m.name == name)
+    };
+    let scenarios: Vec<serde_json::Value> = measured
+        .iter()
+        .filter(|m| m.store == "pg_single_statement_pooled")
+        .map(|m| {
+            let d = direct(&m.name);
+            serde_json::json!({
+                "benchmark": m.name,
+                "skus": m.skus,
+                "tasks": m.tasks,
+                "direct_ops_per_sec": d.map(|d| d.ops_per_sec.round()),
+                "pooled_ops_per_sec": m.ops_per_sec.round(),
+                "pooled_to_direct": d.map(|d| (m.ops_per_sec / d.ops_per_sec * 1000.0).round() / 1000.0),
+                "direct_p50_us": d.map(|d| d.p50_us),
+                "direct_p99_us": d.map(|d| d.p99_us),
+                "pooled_p50_us": m.p50_us,
+                "pooled_p99_us": m.p99_us,
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "machine": commerce_benches::machine(),
+        "date": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "command": "bash .ci/pgbouncer.sh; COMMERCE_PGBOUNCER_URL=postgres://commerce_login@127.0.0.1:6433/postgres DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p commerce-benches --bench reservation -- reservation_pg_single_statement",
+        "scenarios": scenarios,
+    });
+    let path = or_exit(
+        "writing the pooled summary",
+        commerce_benches::write_result("reservation_pooled.json", &doc),
+    );
+    println!("pooled summary: {}", path.display());
 }
 
 criterion_group!(benches, reservation);

@@ -293,6 +293,11 @@ pub enum BackendErrorKind {
     Retryable,
     /// The backend cannot be reached or has no capacity now.
     Unavailable,
+    /// A wait the store bounds ran out before the operation did anything
+    /// it keeps: no free connection within the acquire timeout, a lock not
+    /// granted within the lock timeout, a statement cut off by the
+    /// statement timeout. Retry after a short pause; nothing was written.
+    Busy,
     /// Anything else: a bug, a schema mismatch, corrupt data.
     Other,
 }
@@ -333,7 +338,7 @@ impl BackendError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self.kind,
-            BackendErrorKind::Retryable | BackendErrorKind::Unavailable
+            BackendErrorKind::Retryable | BackendErrorKind::Unavailable | BackendErrorKind::Busy
         )
     }
 }

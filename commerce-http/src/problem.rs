@@ -379,6 +379,13 @@ impl From<Error> for Problem {
                         "the request could not be completed now; retry",
                     )
                     .retry_after(1),
+                    BackendErrorKind::Busy => Problem::new(
+                        S::SERVICE_UNAVAILABLE,
+                        "busy",
+                        "Busy",
+                        "the store is busy; retry shortly",
+                    )
+                    .retry_after(1),
                     BackendErrorKind::Unavailable => Problem::new(
                         S::SERVICE_UNAVAILABLE,
                         "unavailable",

@@ -41,10 +41,10 @@ impl ApiKeyStore for PgTenant {
         .bind(key.last_used_at)
         .bind(key.revoked_at)
         .bind(to_doc(key)?)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await;
         match inserted {
-            Ok(_) => tx.commit().await.map_err(db),
+            Ok(_) => tx.commit().await,
             Err(e) if is_unique_violation(&e, "api_keys_pkey") => Err(BackendError::new(
                 BackendErrorKind::Conflict,
                 format!("api key {} exists", key.id),
@@ -62,10 +62,10 @@ impl ApiKeyStore for PgTenant {
         )
         .bind(self.tenant())
         .bind(id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx)
         .await
         .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         row.map(|(doc, used, revoked)| record(doc, used, revoked))
             .transpose()
     }
@@ -77,10 +77,10 @@ impl ApiKeyStore for PgTenant {
              ORDER BY created_at, id",
         )
         .bind(self.tenant())
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await
         .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         rows.into_iter()
             .map(|(doc, used, revoked)| record(doc, used, revoked))
             .collect()
@@ -95,10 +95,10 @@ impl ApiKeyStore for PgTenant {
         .bind(self.tenant())
         .bind(id)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await
         .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(revoked.rows_affected() > 0)
     }
 
@@ -111,9 +111,9 @@ impl ApiKeyStore for PgTenant {
         .bind(self.tenant())
         .bind(id)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await
         .map_err(db)?;
-        tx.commit().await.map_err(db)
+        tx.commit().await
     }
 }

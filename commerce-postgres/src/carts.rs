@@ -1,12 +1,12 @@
 //! Carts, their lines, and the reservation hot path.
 
+use crate::session::Tx;
 use async_trait::async_trait;
 use commerce_core::store::CartStore;
 use commerce_core::{
     BackendError, BackendErrorKind, Cart, CartId, CartLimits, CartStatus, CartUpdate, Currency,
     Entity, Error, Quantity, Result, Sku, Timestamp,
 };
-use sqlx::PgConnection;
 
 use crate::error::{corrupt, db, is_unique_violation};
 use crate::group::{Request, Turn};
@@ -18,7 +18,7 @@ use crate::{PgTenant, ReservationStrategy, from_doc, to_doc};
 type StoredLine = (String, i32);
 
 pub(crate) async fn load_cart(
-    conn: &mut PgConnection,
+    conn: &mut Tx,
     tenant: &str,
     id: CartId,
     lock: bool,
@@ -83,7 +83,7 @@ pub(crate) fn build_cart(doc: serde_json::Value, lines: Vec<StoredLine>) -> Resu
 }
 
 /// Stores the cart's document (everything but its lines).
-pub(crate) async fn save_cart(conn: &mut PgConnection, tenant: &str, cart: &Cart) -> Result<()> {
+pub(crate) async fn save_cart(conn: &mut Tx, tenant: &str, cart: &Cart) -> Result<()> {
     let checked_out = match cart.status() {
         CartStatus::CheckedOut { order } => Some(order.as_uuid()),
         _ => None,
@@ -147,7 +147,7 @@ impl PgTenant {
     /// kept for the other operations. `Err(available)` when refused.
     async fn reserve_advisory_lock(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut Tx,
         line: &LineChange<'_>,
         now: Timestamp,
     ) -> Result<std::result::Result<(), i64>> {
@@ -224,24 +224,19 @@ impl PgTenant {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<Cart> {
-        let (outcome, doc, items, available, priced_in): SetLineRow = sqlx::query_as(
-            "SELECT outcome, cart_doc, cart_items, available, priced_in \
-             FROM commerce_set_line($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(self.tenant())
-        .bind(cart.as_uuid())
-        .bind(sku.as_str())
-        .bind(units(quantity)?)
-        .bind(i32::try_from(limits.max_lines()).unwrap_or(i32::MAX))
-        .bind(i32::try_from(limits.max_units_per_line()).unwrap_or(i32::MAX))
-        .bind(expires_at)
-        .bind(now)
-        .bind(sqlx::types::Json(
-            serde_json::to_value(now).map_err(|e| corrupt("a timestamp", e))?,
-        ))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db)?;
+        let query = sqlx::query_as(sqlx::AssertSqlSafe(self.hot.set_line.clone()))
+            .bind(self.tenant())
+            .bind(cart.as_uuid())
+            .bind(sku.as_str())
+            .bind(units(quantity)?)
+            .bind(i32::try_from(limits.max_lines()).unwrap_or(i32::MAX))
+            .bind(i32::try_from(limits.max_units_per_line()).unwrap_or(i32::MAX))
+            .bind(expires_at)
+            .bind(now)
+            .bind(sqlx::types::Json(
+                serde_json::to_value(now).map_err(|e| corrupt("a timestamp", e))?,
+            ));
+        let (outcome, doc, items, available, priced_in): SetLineRow = self.one_call(query).await?;
         let (Some(doc), Some(items)) = (doc, items) else {
             return match outcome.as_str() {
                 "no_cart" => Err(Error::not_found(Entity::Cart, cart)),
@@ -313,7 +308,7 @@ impl CartStore for PgTenant {
             .bind(self.tenant())
             .bind(cart.id.as_uuid())
             .bind(to_doc(&doc)?)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await;
         if let Err(e) = inserted {
             return Err(if is_unique_violation(&e, "carts_pkey") {
@@ -333,17 +328,17 @@ impl CartStore for PgTenant {
                 .bind(cart.id.as_uuid())
                 .bind(line.sku.as_str())
                 .bind(units(line.quantity)?)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await
                 .map_err(db)?;
         }
-        tx.commit().await.map_err(db)
+        tx.commit().await
     }
 
     async fn cart(&self, id: CartId) -> Result<Option<Cart>> {
         let mut tx = self.begin().await?;
         let cart = load_cart(&mut tx, self.tenant(), id, false).await?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(cart)
     }
 
@@ -354,7 +349,7 @@ impl CartStore for PgTenant {
             .ok_or_else(|| Error::not_found(Entity::Cart, cart))?;
         current.apply(update, now)?;
         save_cart(&mut tx, self.tenant(), &current).await?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(current)
     }
 
@@ -457,10 +452,10 @@ impl PgTenant {
         .bind(sku.as_str())
         .bind(units(quantity)?)
         .bind(&doc)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await
         .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(current)
     }
 }

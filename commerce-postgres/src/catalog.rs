@@ -25,7 +25,7 @@ impl CatalogStore for PgTenant {
         .bind(self.tenant())
         .bind(product.id().as_uuid())
         .bind(&skus)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await
         .map_err(db)?;
         for variant in product.variants() {
@@ -45,7 +45,7 @@ impl CatalogStore for PgTenant {
             .bind(product.id().as_uuid())
             .bind(variant.price().minor())
             .bind(variant.price().currency().code())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await
             .map_err(db)?;
             if claimed.is_none() {
@@ -67,10 +67,10 @@ impl CatalogStore for PgTenant {
         .bind(to_doc(product)?)
         .bind(searchable_words(product).join(" "))
         .bind(product.is_published())
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await
         .map_err(db)?;
-        tx.commit().await.map_err(db)
+        tx.commit().await
     }
 
     async fn set_published(&self, id: ProductId, published: bool) -> Result<Option<Product>> {
@@ -82,10 +82,10 @@ impl CatalogStore for PgTenant {
         .bind(self.tenant())
         .bind(id.as_uuid())
         .bind(published)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx)
         .await
         .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         doc.map(|doc| from_doc("a product", doc)).transpose()
     }
 
@@ -95,10 +95,10 @@ impl CatalogStore for PgTenant {
             sqlx::query_scalar("SELECT doc FROM products WHERE tenant_id = $1 AND id = $2")
                 .bind(self.tenant())
                 .bind(id.as_uuid())
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut tx)
                 .await
                 .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         doc.map(|doc| from_doc("a product", doc)).transpose()
     }
 
@@ -110,10 +110,10 @@ impl CatalogStore for PgTenant {
         )
         .bind(self.tenant())
         .bind(sku.as_str())
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx)
         .await
         .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         doc.map(|doc| from_doc("a product", doc)).transpose()
     }
 
@@ -133,10 +133,10 @@ impl CatalogStore for PgTenant {
         )
         .bind(self.tenant())
         .bind(&names)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await
         .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         docs.into_iter()
             .map(|doc| doc.map(|doc| from_doc("a product", doc)).transpose())
             .collect()
@@ -167,8 +167,8 @@ impl CatalogStore for PgTenant {
             select = select.bind(after.as_uuid());
         }
         let mut tx = self.begin().await?;
-        let docs: Vec<serde_json::Value> = select.fetch_all(&mut *tx).await.map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        let docs: Vec<serde_json::Value> = select.fetch_all(&mut tx).await.map_err(db)?;
+        tx.commit().await?;
         let products = docs
             .into_iter()
             .map(|doc| from_doc("a product", doc))
@@ -199,10 +199,10 @@ impl CatalogStore for PgTenant {
         .bind(tsquery)
         .bind(i64::from(page.limit.clamp(1, Page::MAX_LIMIT)))
         .bind(i64::from(page.offset))
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await
         .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         docs.into_iter()
             .map(|doc| from_doc("a product", doc))
             .collect()

@@ -2,13 +2,13 @@
 //! changes stock, promotion usage, carts and refunds for an order (compare
 //! `commerce-core/src/memory/effects.rs`).
 
+use crate::session::Tx;
 use commerce_core::order::{OrderEffect, Redemption, RefundError};
 use commerce_core::promotion::PromotionUsage;
 use commerce_core::store::check_redemption;
 use commerce_core::{
     AdjustmentKind, Entity, Error, Order, Refund, Result, StockAdjustment, Timestamp,
 };
-use sqlx::PgConnection;
 
 use crate::carts::save_cart;
 use crate::error::{corrupt, db, is_unique_violation};
@@ -17,7 +17,7 @@ use crate::{PgTenant, to_doc};
 
 /// Stores a new refund; an id another refund holds is
 /// [`RefundError::IdReused`].
-async fn insert_refund(conn: &mut PgConnection, tenant: &str, refund: &Refund) -> Result<()> {
+async fn insert_refund(conn: &mut Tx, tenant: &str, refund: &Refund) -> Result<()> {
     let inserted = sqlx::query(
         "INSERT INTO refunds (tenant_id, id, order_id, amount_minor, currency, pending, requested_at, doc) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -43,7 +43,7 @@ async fn insert_refund(conn: &mut PgConnection, tenant: &str, refund: &Refund) -
 }
 
 /// Replaces the stored refund with `refund`'s id.
-async fn update_refund(conn: &mut PgConnection, tenant: &str, refund: &Refund) -> Result<()> {
+async fn update_refund(conn: &mut Tx, tenant: &str, refund: &Refund) -> Result<()> {
     let updated =
         sqlx::query("UPDATE refunds SET pending = $3, doc = $4 WHERE tenant_id = $1 AND id = $2")
             .bind(tenant)
@@ -66,7 +66,7 @@ fn count(n: i32) -> Result<u32> {
 /// Locks the usage rows of `redemption`'s promotion (and customer),
 /// creating them at zero, and reads them.
 async fn lock_usage(
-    conn: &mut PgConnection,
+    conn: &mut Tx,
     tenant: &str,
     redemption: &Redemption,
 ) -> Result<PromotionUsage> {
@@ -104,12 +104,7 @@ async fn lock_usage(
 
 /// Adds `delta` (one or minus one) to the usage of `redemption`, never
 /// below zero.
-async fn add_usage(
-    conn: &mut PgConnection,
-    tenant: &str,
-    redemption: &Redemption,
-    delta: i32,
-) -> Result<()> {
+async fn add_usage(conn: &mut Tx, tenant: &str, redemption: &Redemption, delta: i32) -> Result<()> {
     sqlx::query(
         "INSERT INTO promotion_usage (tenant_id, promotion_id, total) VALUES ($1, $2, GREATEST($3, 0)) \
          ON CONFLICT (tenant_id, promotion_id) \
@@ -142,7 +137,7 @@ async fn add_usage(
 impl PgTenant {
     /// Sells the lines of `order`: the allocation goes, on-hand goes down,
     /// and a `Sold` adjustment is recorded per line.
-    async fn sell(&self, conn: &mut PgConnection, order: &Order, now: Timestamp) -> Result<()> {
+    async fn sell(&self, conn: &mut Tx, order: &Order, now: Timestamp) -> Result<()> {
         release_allocations(conn, self.tenant(), order.id).await?;
         let mut lines: Vec<_> = order.lines.iter().collect();
         lines.sort_by(|a, b| a.sku.cmp(&b.sku));
@@ -176,7 +171,7 @@ impl PgTenant {
     /// sits above the sort); the second, over the lines as arrays, deletes
     /// the cart's reservations, inserts the order's allocations and moves
     /// each SKU's `held` counter by the difference.
-    async fn allocate(&self, conn: &mut PgConnection, order: &Order) -> Result<()> {
+    async fn allocate(&self, conn: &mut Tx, order: &Order) -> Result<()> {
         let mut skus = Vec::with_capacity(order.lines.len());
         let mut quantities = Vec::with_capacity(order.lines.len());
         for line in &order.lines {
@@ -226,7 +221,7 @@ impl PgTenant {
     /// carried out here.
     pub(crate) async fn carry_out(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut Tx,
         order: &Order,
         effects: Vec<OrderEffect>,
         now: Timestamp,

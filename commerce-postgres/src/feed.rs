@@ -53,10 +53,10 @@ impl PgTenant {
             .bind(after.commit().to_string())
             .bind(index)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut tx)
             .await
             .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         rows.into_iter()
             .map(|(xid, position, doc)| {
                 let commit: u64 = xid.parse().map_err(|e| corrupt("a transaction id", e))?;

@@ -263,7 +263,7 @@ impl PgTenant {
         )
         .bind(self.tenant())
         .bind(&ids)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await
         .map_err(db)?;
         let lines: Vec<(uuid::Uuid, String, i32)> = sqlx::query_as(
@@ -274,7 +274,7 @@ impl PgTenant {
         )
         .bind(self.tenant())
         .bind(&ids)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await
         .map_err(db)?;
         let mut lines_of: HashMap<uuid::Uuid, Vec<(String, i32)>> = HashMap::new();
@@ -314,7 +314,7 @@ impl PgTenant {
             }
         }
         if candidates.is_empty() {
-            tx.commit().await.map_err(db)?;
+            tx.commit().await?;
             return Ok(finish(answers));
         }
 
@@ -332,7 +332,7 @@ impl PgTenant {
             .bind(self.tenant())
             .bind(sku.as_str())
             .bind(&held_ids)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut tx)
             .await
             .map_err(db)?
             .into_iter()
@@ -347,7 +347,7 @@ impl PgTenant {
             )
             .bind(self.tenant())
             .bind(sku.as_str())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await
             .map_err(db)?;
             let Some((on_hand, held, currency)) = row else {
@@ -358,7 +358,7 @@ impl PgTenant {
                         Err(Error::not_found(Entity::Sku, sku)),
                     );
                 }
-                tx.commit().await.map_err(db)?;
+                tx.commit().await?;
                 return Ok(finish(answers));
             };
             let row = SkuRow {
@@ -416,11 +416,11 @@ impl PgTenant {
             .bind(&expiries)
             .bind(&docs)
             .bind(i32::try_from(delta).map_err(|e| corrupt("a unit count", e))?)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await
             .map_err(db)?;
         }
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         for (candidate, outcome) in candidates.into_iter().zip(outcomes) {
             let index = candidate.index;
             answer(&mut answers, index, outcome.map(|()| candidate.next));

@@ -1,6 +1,7 @@
 //! Stock, reservations, allocations and the adjustment log, plus the
 //! helpers the cart and order stores share.
 
+use crate::session::Tx;
 use async_trait::async_trait;
 use commerce_core::store::InventoryStore;
 use commerce_core::text::{TextField, check_optional_text};
@@ -8,7 +9,6 @@ use commerce_core::{
     AdjustmentKind, Allocation, CartId, Entity, Error, IdempotencyKey, OrderId, Quantity,
     Reservation, Result, Sku, StockAdjustment, StockLevel, Timestamp,
 };
-use sqlx::PgConnection;
 
 use crate::error::{corrupt, db};
 use crate::{PgTenant, from_doc, to_doc};
@@ -39,7 +39,7 @@ pub(crate) const ORDER_ALLOCATIONS: &str = "SELECT sku, quantity, expires_at FRO
 /// The holds (SKU, quantity, expiry) one of the statements above returns
 /// for the cart or order `owner`.
 pub(crate) async fn holds(
-    conn: &mut PgConnection,
+    conn: &mut Tx,
     statement: &'static str,
     tenant: &str,
     owner: uuid::Uuid,
@@ -57,7 +57,7 @@ pub(crate) async fn holds(
 
 /// The stock position of `sku` at `now`, or `None` if it has no stock record.
 pub(crate) async fn level(
-    conn: &mut PgConnection,
+    conn: &mut Tx,
     tenant: &str,
     sku: &Sku,
     now: Timestamp,
@@ -90,7 +90,7 @@ pub(crate) async fn level(
 /// Units of `sku` held at `now` by live reservations of carts other than
 /// `except_cart` and live allocations of orders other than `except_order`.
 pub(crate) async fn live_held(
-    conn: &mut PgConnection,
+    conn: &mut Tx,
     tenant: &str,
     sku: &Sku,
     now: Timestamp,
@@ -119,7 +119,7 @@ pub(crate) async fn live_held(
 /// The caller has updated the SKU's row in this transaction, so its lock
 /// serializes the numbering.
 pub(crate) async fn record_adjustment(
-    conn: &mut PgConnection,
+    conn: &mut Tx,
     tenant: &str,
     adjustment: &StockAdjustment,
 ) -> Result<()> {
@@ -140,7 +140,7 @@ pub(crate) async fn record_adjustment(
 /// Takes `units` off the counter of each SKU, one SKU at a time in SKU order
 /// (the lock order every multi-SKU operation follows).
 pub(crate) async fn release_held(
-    conn: &mut PgConnection,
+    conn: &mut Tx,
     tenant: &str,
     mut released: Vec<(String, i32)>,
 ) -> Result<()> {
@@ -165,11 +165,7 @@ pub(crate) async fn release_held(
 }
 
 /// Deletes the allocations of `order` and takes them off the SKUs' counters.
-pub(crate) async fn release_allocations(
-    conn: &mut PgConnection,
-    tenant: &str,
-    order: OrderId,
-) -> Result<()> {
+pub(crate) async fn release_allocations(conn: &mut Tx, tenant: &str, order: OrderId) -> Result<()> {
     let released: Vec<(String, i32)> = sqlx::query_as(
         "DELETE FROM allocations WHERE tenant_id = $1 AND order_id = $2 RETURNING sku, quantity",
     )
@@ -190,7 +186,7 @@ pub(crate) async fn release_allocations(
 /// hot row's lock, so refusals would queue behind each other and behind
 /// the writers instead of costing a read.
 pub(crate) async fn reclaim_expired(
-    conn: &mut PgConnection,
+    conn: &mut Tx,
     tenant: &str,
     sku: &Sku,
     now: Timestamp,
@@ -246,11 +242,11 @@ impl InventoryStore for PgTenant {
             .bind(sku.as_str())
             .bind(reference.as_str())
             .bind(now)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await
             .map_err(db)?;
             if claimed.is_none() {
-                tx.commit().await.map_err(db)?;
+                tx.commit().await?;
                 return Ok(current);
             }
         }
@@ -262,7 +258,7 @@ impl InventoryStore for PgTenant {
         .bind(sku.as_str())
         .bind(i32::try_from(quantity.get()).map_err(|e| corrupt("a quantity", e))?)
         .bind(i64::from(Quantity::MAX))
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx)
         .await
         .map_err(db)?;
         let Some(on_hand) = on_hand else {
@@ -284,7 +280,7 @@ impl InventoryStore for PgTenant {
         let level = level(&mut tx, self.tenant(), sku, now)
             .await?
             .ok_or_else(|| Error::not_found(Entity::Sku, sku))?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(level)
     }
 
@@ -302,7 +298,7 @@ impl InventoryStore for PgTenant {
         )
         .bind(self.tenant())
         .bind(sku.as_str())
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx)
         .await
         .map_err(db)?;
         let before = before.ok_or_else(|| Error::not_found(Entity::Sku, sku))?;
@@ -319,7 +315,7 @@ impl InventoryStore for PgTenant {
             .bind(self.tenant())
             .bind(sku.as_str())
             .bind(target)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await
             .map_err(db)?;
         let adjustment = StockAdjustment {
@@ -335,14 +331,14 @@ impl InventoryStore for PgTenant {
         let level = level(&mut tx, self.tenant(), sku, now)
             .await?
             .ok_or_else(|| Error::not_found(Entity::Sku, sku))?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(level)
     }
 
     async fn stock(&self, sku: &Sku, now: Timestamp) -> Result<StockLevel> {
         let mut tx = self.begin().await?;
         let level = level(&mut tx, self.tenant(), sku, now).await?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         level.ok_or_else(|| Error::not_found(Entity::Sku, sku))
     }
 
@@ -367,10 +363,10 @@ impl InventoryStore for PgTenant {
         .bind(self.tenant())
         .bind(sku.as_str())
         .bind(now)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx)
         .await
         .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         row.ok_or_else(|| Error::not_found(Entity::Sku, sku))
     }
 
@@ -380,7 +376,7 @@ impl InventoryStore for PgTenant {
             sqlx::query_scalar("SELECT 1 FROM skus WHERE tenant_id = $1 AND sku = $2")
                 .bind(self.tenant())
                 .bind(sku.as_str())
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut tx)
                 .await
                 .map_err(db)?;
         if exists.is_none() {
@@ -391,10 +387,10 @@ impl InventoryStore for PgTenant {
         )
         .bind(self.tenant())
         .bind(sku.as_str())
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await
         .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         docs.into_iter()
             .map(|doc| from_doc("a stock adjustment", doc))
             .collect()
@@ -403,7 +399,7 @@ impl InventoryStore for PgTenant {
     async fn cart_reservations(&self, cart: CartId) -> Result<Vec<Reservation>> {
         let mut tx = self.begin().await?;
         let rows = holds(&mut tx, CART_RESERVATIONS, self.tenant(), cart.as_uuid()).await?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(rows
             .into_iter()
             .map(|(sku, quantity, expires_at)| Reservation {
@@ -418,7 +414,7 @@ impl InventoryStore for PgTenant {
     async fn order_allocations(&self, order: OrderId) -> Result<Vec<Allocation>> {
         let mut tx = self.begin().await?;
         let rows = holds(&mut tx, ORDER_ALLOCATIONS, self.tenant(), order.as_uuid()).await?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(rows
             .into_iter()
             .map(|(sku, quantity, expires_at)| Allocation {
@@ -442,12 +438,12 @@ impl InventoryStore for PgTenant {
         .bind(self.tenant())
         .bind(now)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await
         .map_err(db)?;
         let count = removed.len();
         release_held(&mut tx, self.tenant(), removed).await?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(count)
     }
 }

@@ -4,6 +4,7 @@
 mod api_keys;
 mod carts;
 mod catalog;
+mod check;
 mod effects;
 mod error;
 mod feed;
@@ -12,25 +13,29 @@ mod inventory;
 mod orders;
 mod promotions;
 pub mod reconcile;
+mod session;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use commerce_core::store::Scope;
 use commerce_core::{Error, Result, Store, TenantId, Timestamp};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use sqlx::Postgres;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
 
+pub use check::{CheckReport, Finding, check};
 pub use reconcile::{Drift, DriftKind, ReconcileReport};
 pub use sqlx;
 
 use crate::error::{corrupt, db};
+use crate::session::{Session, Tx};
 
 /// The embedded migrations: the schema, then row-level security and the
 /// `commerce_app` role, then later additions (among them the event feed's
@@ -81,26 +86,60 @@ pub enum ReservationStrategy {
     Grouped,
 }
 
-/// Options for [`PgStore::connect_with`].
+/// Options for [`PgStore::connect_with`]. Build them from
+/// `PgStoreOptions::default()` and change what differs
+/// (`PgStoreOptions { max_connections: 20, ..PgStoreOptions::default() }`).
+///
+/// Every setting here is applied per transaction (with `set_config(…,
+/// true)`, in the round trip the transaction already makes) or by the pool:
+/// nothing is left on a server connection for the next client of a
+/// connection pooler.
 #[derive(Debug, Clone)]
 pub struct PgStoreOptions {
     /// The reservation strategy.
     pub strategy: ReservationStrategy,
-    /// A role to `SET ROLE` to on every new connection (for a login role
-    /// that is a member of [`APP_ROLE`]); `None` to use the login role
-    /// itself.
+    /// A role every transaction switches to (`set_config('role', …, true)`,
+    /// which ends with the transaction), for a login role that is a member
+    /// of [`APP_ROLE`] without inheriting its privileges, or that should not
+    /// use its own; `None` to run as the login role itself, the documented
+    /// deployment (a login that is a member of [`APP_ROLE`]: see the crate
+    /// docs). The role, or the login role when this is `None`, must be
+    /// neither a superuser nor `BYPASSRLS`.
     pub set_role: Option<String>,
     /// The pool size.
     pub max_connections: u32,
-    /// How long an operation waits for a free connection before it fails
-    /// as unavailable (`BackendErrorKind::Unavailable`, which
-    /// `commerce-http` answers 503 with `Retry-After`). Keep it below any
-    /// request timeout in front of the store (`commerce-http`'s
-    /// `recommended_layers` time out at 10 s): an operation that cannot get
-    /// a connection then fails before it has done anything, instead of
-    /// being cut off half-way when the buyer has already been told it
-    /// failed. Default: 5 seconds.
-    pub acquire_timeout: std::time::Duration,
+    /// How long an operation waits for a free connection before it fails as
+    /// busy (`BackendErrorKind::Busy`, which `commerce-http` answers 503
+    /// with `Retry-After`). Keep it below any request timeout in front of
+    /// the store (`commerce-http`'s `recommended_layers` time out at 10 s):
+    /// an operation that cannot get a connection then fails before it has
+    /// done anything. Default: 2 seconds.
+    pub acquire_timeout: Duration,
+    /// `lock_timeout` of every transaction: how long a statement waits for a
+    /// row lock (a hot SKU's, a cart's) before the operation fails as busy,
+    /// having written nothing. Default: 2 seconds.
+    pub lock_timeout: Duration,
+    /// `statement_timeout` of every statement of an explicit transaction
+    /// after its first (a one-call hot path is bounded by the lock timeout,
+    /// its only wait). Default: 5 seconds.
+    pub statement_timeout: Duration,
+    /// `idle_in_transaction_session_timeout` of every transaction: a
+    /// transaction left idle this long (a stalled caller) is ended by the
+    /// server, releasing its locks. Default: 2 seconds.
+    pub idle_in_transaction_timeout: Duration,
+    /// Whether a transaction pooler (PgBouncer in `pool_mode = transaction`,
+    /// or one like it) sits between the store and PostgreSQL. The store then
+    /// sends only unnamed statements, each inside an explicit transaction,
+    /// which survive transaction pooling; it costs a round trip per
+    /// statement (see `benches/README.md`). A URL with `pgbouncer=true` sets
+    /// it. Default: false.
+    pub pooled: bool,
+    /// How many operations may wait for a connection beyond the pool's
+    /// size: one more is refused as busy at once, instead of joining a
+    /// queue that the acquire timeout would end anyway (a crowd larger than
+    /// the pool gets its refusals in milliseconds, not after the timeout).
+    /// Default: 200 (20 per connection of the default pool).
+    pub max_waiting: u32,
 }
 
 impl Default for PgStoreOptions {
@@ -109,7 +148,12 @@ impl Default for PgStoreOptions {
             strategy: ReservationStrategy::default(),
             set_role: None,
             max_connections: 10,
-            acquire_timeout: std::time::Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(2),
+            lock_timeout: Duration::from_secs(2),
+            statement_timeout: Duration::from_secs(5),
+            idle_in_transaction_timeout: Duration::from_secs(2),
+            pooled: false,
+            max_waiting: 200,
         }
     }
 }
@@ -117,38 +161,113 @@ impl Default for PgStoreOptions {
 /// The PostgreSQL store.
 ///
 /// Every operation is one transaction that first pins the tenant with
-/// `set_config('app.tenant_id', $tenant, true)`; row-level security then
+/// `set_config('app.tenant_id', $tenant, true)`, and with it the role and
+/// the bounded waits of [`PgStoreOptions`]; row-level security then
 /// confines it to that tenant's rows. The hot paths (setting a cart line,
-/// the pricing read) are one call of a function of migration 0009 that
-/// does the same as its first step, sent outside any explicit transaction.
-/// The store refuses to start on a role that is a superuser or bypasses
-/// row-level security.
+/// the pricing read) are one call of a function of migration 0009 after
+/// the same settings, in one statement sent outside any explicit
+/// transaction (inside one behind a transaction pooler). The store refuses
+/// to start on a role that is a superuser or bypasses row-level security.
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
     strategy: ReservationStrategy,
     groups: Arc<group::Groups>,
+    session: Arc<Session>,
+    hot: Arc<HotSql>,
+}
+
+/// The one-call statements, rendered once per store with its settings.
+#[derive(Debug)]
+pub(crate) struct HotSql {
+    pub(crate) set_line: String,
+    pub(crate) pricing_read: String,
+}
+
+impl HotSql {
+    fn new(session: &Session) -> Self {
+        Self {
+            set_line: session.one_call_sql(
+                "call.outcome, call.cart_doc, call.cart_items, call.available, call.priced_in",
+                "commerce_set_line",
+                ", $2, $3, $4, $5, $6, $7, $8, $9",
+            ),
+            pricing_read: session.one_call_sql(
+                "call.cart_doc, call.cart_items, call.settings_doc, call.products, \
+                 call.promotions, call.usage_totals, call.customer_usage",
+                "commerce_pricing_read",
+                ", $2",
+            ),
+        }
+    }
 }
 
 impl fmt::Debug for PgStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgStore")
             .field("strategy", &self.strategy)
+            .field("pooled", &self.session.pooled)
             .finish_non_exhaustive()
     }
 }
 
+/// Whether `url` asks for transaction-pooler mode (a `pgbouncer=true`
+/// parameter), and the URL without that parameter (which sqlx does not
+/// know). Errors: a value other than `true`, `false`, `1` or `0` is
+/// [`Error::InvalidConfig`].
+///
+/// ```
+/// let (pooled, url) = commerce_postgres::pooler_flag(
+///     "postgres://shop@pooler:6432/shop?pgbouncer=true&sslmode=require",
+/// )?;
+/// assert!(pooled);
+/// assert_eq!(url, "postgres://shop@pooler:6432/shop?sslmode=require");
+/// # Ok::<(), commerce_core::Error>(())
+/// ```
+pub fn pooler_flag(url: &str) -> Result<(bool, String)> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((false, url.to_owned()));
+    };
+    let mut pooled = false;
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        match pair.split_once('=') {
+            Some(("pgbouncer", value)) => {
+                pooled = match value {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    other => {
+                        return Err(Error::InvalidConfig(format!(
+                            "invalid database URL: pgbouncer={other} (true or false)"
+                        )));
+                    }
+                };
+            }
+            _ => kept.push(pair),
+        }
+    }
+    let url = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    Ok((pooled, url))
+}
+
 impl PgStore {
-    /// Connects to `url` with the default options.
+    /// Connects to `url` with the default options (and `pgbouncer=true`
+    /// from the URL).
     pub async fn connect(url: &str) -> Result<Self> {
         Self::connect_with(url, PgStoreOptions::default()).await
     }
 
-    /// Connects to `url` with `options`.
-    pub async fn connect_with(url: &str, options: PgStoreOptions) -> Result<Self> {
-        let connect = PgConnectOptions::from_str(url)
+    /// Connects to `url` with `options`. A URL parameter `pgbouncer=true`
+    /// sets [`PgStoreOptions::pooled`].
+    pub async fn connect_with(url: &str, mut options: PgStoreOptions) -> Result<Self> {
+        let (pooled, url) = pooler_flag(url)?;
+        options.pooled |= pooled;
+        let connect = PgConnectOptions::from_str(&url)
             .map_err(|e| Error::InvalidConfig(format!("invalid database URL: {e}")))?;
-        let role = options.set_role.clone();
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
@@ -158,44 +277,86 @@ impl PgStore {
             // while idle fails its operation as unavailable (and is closed),
             // as one that dies mid-operation does.
             .test_before_acquire(false)
-            .after_connect(move |conn, _meta| {
-                let role = role.clone();
-                Box::pin(async move {
-                    if let Some(role) = role {
-                        let statement = format!("SET ROLE \"{}\"", role.replace('"', "\"\""));
-                        sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                    Ok(())
-                })
-            })
             .connect_with(connect)
             .await
             .map_err(db)?;
-        Self::from_pool(pool, options.strategy).await
+        Self::from_pool_with(pool, options).await
     }
 
     /// A store over an existing pool, whose connections must run as a role
-    /// that is neither a superuser nor `BYPASSRLS` (for example
-    /// [`APP_ROLE`]); otherwise [`Error::InvalidConfig`].
+    /// that is neither a superuser nor `BYPASSRLS` (for example a login
+    /// that is a member of [`APP_ROLE`]); otherwise [`Error::InvalidConfig`].
+    /// The other options are the defaults.
     pub async fn from_pool(pool: PgPool, strategy: ReservationStrategy) -> Result<Self> {
-        let (user, superuser, bypass): (String, bool, bool) = sqlx::query_as(
-            "SELECT rolname::text, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user",
+        Self::from_pool_with(
+            pool,
+            PgStoreOptions {
+                strategy,
+                ..PgStoreOptions::default()
+            },
         )
-        .fetch_one(&pool)
         .await
-        .map_err(db)?;
+    }
+
+    /// A store over an existing pool with `options` (`acquire_timeout` is
+    /// the pool's own business; `max_connections` should be the pool's size,
+    /// as it and `max_waiting` bound the operations admitted at once). The
+    /// role the store's transactions run as (`set_role`, or else the login
+    /// role) must be neither a superuser nor `BYPASSRLS`, and the login
+    /// role must be able to switch to it; otherwise
+    /// [`Error::InvalidConfig`].
+    pub async fn from_pool_with(pool: PgPool, options: PgStoreOptions) -> Result<Self> {
+        let admit_limit =
+            usize::try_from(options.max_connections.saturating_add(options.max_waiting))
+                .unwrap_or(usize::MAX);
+        let session = Session::new(
+            options.pooled,
+            admit_limit,
+            options.set_role.as_deref(),
+            options.lock_timeout,
+            options.statement_timeout,
+            options.idle_in_transaction_timeout,
+        );
+        // One simple query (no prepared statement), safe behind a pooler.
+        let probe = format!(
+            "SELECT r.rolname::text, r.rolsuper, r.rolbypassrls, \
+             pg_has_role(current_user, r.oid, 'MEMBER') \
+             FROM pg_roles r WHERE r.rolname = {}",
+            match &options.set_role {
+                Some(role) => format!("'{}'", role.replace('\'', "''")),
+                None => "current_user".to_owned(),
+            }
+        );
+        let row = sqlx::raw_sql(sqlx::AssertSqlSafe(probe))
+            .fetch_optional(&pool)
+            .await
+            .map_err(db)?;
+        let Some(row) = row else {
+            return Err(Error::InvalidConfig(format!(
+                "role {} does not exist",
+                options.set_role.as_deref().unwrap_or("current_user")
+            )));
+        };
+        let (user, superuser, bypass, member): (String, bool, bool, bool) =
+            sqlx::FromRow::from_row(&row).map_err(db)?;
         if superuser || bypass {
             return Err(Error::InvalidConfig(format!(
                 "role {user} bypasses row-level security (superuser or BYPASSRLS); \
-                 connect as {APP_ROLE} or set PgStoreOptions::set_role"
+                 log in as a member of {APP_ROLE} or set PgStoreOptions::set_role"
             )));
         }
+        if !member {
+            return Err(Error::InvalidConfig(format!(
+                "the login role is not a member of {user} and cannot switch to it"
+            )));
+        }
+        let hot = HotSql::new(&session);
         Ok(Self {
             pool,
-            strategy,
+            strategy: options.strategy,
             groups: Arc::default(),
+            session: Arc::new(session),
+            hot: Arc::new(hot),
         })
     }
 
@@ -207,6 +368,23 @@ impl PgStore {
     /// The reservation strategy.
     pub fn strategy(&self) -> ReservationStrategy {
         self.strategy
+    }
+
+    /// Whether the store runs in transaction-pooler mode.
+    pub fn pooled(&self) -> bool {
+        self.session.pooled
+    }
+
+    /// Begins a transaction with the store's settings and no tenant.
+    async fn begin_untenanted(&self) -> Result<Tx> {
+        let admission = self.session.admit()?;
+        let statement = self.session.begin_sql(None, "");
+        let tx = self
+            .pool
+            .begin_with(sqlx::AssertSqlSafe(statement))
+            .await
+            .map_err(db)?;
+        Ok(Tx::new(tx, &self.session, admission))
     }
 }
 
@@ -222,15 +400,16 @@ impl Store for PgStore {
         after: Option<&TenantId>,
         limit: usize,
     ) -> Result<Vec<TenantId>> {
-        let ids: Vec<String> = sqlx::query_scalar(
+        let query = sqlx::query_scalar(
             "SELECT tenant FROM commerce_tenants_with_work($1, $2, $3) AS tenant",
         )
         .bind(now)
         .bind(after.map(TenantId::as_str))
-        .bind(i32::try_from(limit).unwrap_or(i32::MAX))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
+        .bind(i32::try_from(limit).unwrap_or(i32::MAX));
+        // In a transaction of its own, which pins the role and the waits.
+        let mut tx = self.begin_untenanted().await?;
+        let ids: Vec<String> = query.fetch_all(&mut tx).await.map_err(db)?;
+        tx.commit().await?;
         ids.into_iter()
             .map(|id| TenantId::parse(id).map_err(|e| corrupt("a tenant id", e)))
             .collect()
@@ -244,6 +423,8 @@ impl Store for PgStore {
                 tenant: tenant.clone(),
                 strategy: self.strategy,
                 groups: self.groups.clone(),
+                session: self.session.clone(),
+                hot: self.hot.clone(),
             }),
         )
     }
@@ -257,19 +438,21 @@ pub(crate) struct PgTenant {
     strategy: ReservationStrategy,
     /// The store's reservations in flight, shared by its tenants.
     groups: Arc<group::Groups>,
+    session: Arc<Session>,
+    hot: Arc<HotSql>,
 }
 
 impl PgTenant {
-    /// Begins a transaction pinned to this tenant, in one round trip: the
-    /// `BEGIN` and the `set_config` row-level security reads go in one
-    /// simple query.
+    /// Begins a transaction pinned to this tenant, its role and its bounded
+    /// waits, in one round trip: the `BEGIN` and the `set_config` calls go
+    /// in one simple query.
     ///
     /// The tenant id is written into the statement as a literal: it is a
     /// slug (lowercase ASCII letters, digits, `-`, `_`), and quotes are
-    /// doubled all the same. Should the `set_config` fail, the transaction
-    /// is left aborted and its first statement fails, so nothing runs
-    /// without the tenant set.
-    pub(crate) async fn begin(&self) -> Result<Transaction<'static, Postgres>> {
+    /// doubled all the same. Should a `set_config` fail, the transaction is
+    /// left aborted and its first statement fails, so nothing runs without
+    /// the tenant set.
+    pub(crate) async fn begin(&self) -> Result<Tx> {
         self.begin_setting("").await
     }
 
@@ -280,22 +463,42 @@ impl PgTenant {
     /// again for every group (about 0.9 ms against 0.06 ms, `EXPLAIN
     /// ANALYZE` of its first and second execution on this project's bench
     /// database).
-    pub(crate) async fn begin_group(&self) -> Result<Transaction<'static, Postgres>> {
+    pub(crate) async fn begin_group(&self) -> Result<Tx> {
         self.begin_setting(", set_config('plan_cache_mode', 'force_generic_plan', true)")
             .await
     }
 
-    /// `BEGIN` and the tenant's `set_config`, followed in the same select
-    /// list by `more` (further `set_config` calls, or nothing).
-    async fn begin_setting(&self, more: &str) -> Result<Transaction<'static, Postgres>> {
-        let statement = format!(
-            "BEGIN; SELECT set_config('app.tenant_id', '{}', true){more}",
-            self.tenant.as_str().replace('\'', "''")
-        );
-        self.pool
+    /// `BEGIN` and the settings, followed in the same select list by `more`
+    /// (further `set_config` calls, or nothing).
+    async fn begin_setting(&self, more: &str) -> Result<Tx> {
+        let admission = self.session.admit()?;
+        let statement = self.session.begin_sql(Some(self.tenant.as_str()), more);
+        let tx = self
+            .pool
             .begin_with(sqlx::AssertSqlSafe(statement))
             .await
-            .map_err(db)
+            .map_err(db)?;
+        Ok(Tx::new(tx, &self.session, admission))
+    }
+
+    /// Runs a one-call statement (see [`HotSql`]): alone, outside any
+    /// explicit transaction, or behind a transaction pooler inside one.
+    pub(crate) async fn one_call<O>(
+        &self,
+        query: sqlx::query::QueryAs<'_, Postgres, O, sqlx::postgres::PgArguments>,
+    ) -> Result<O>
+    where
+        O: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        if self.session.pooled {
+            let mut tx = self.begin().await?;
+            let row = query.fetch_one(&mut tx).await.map_err(db)?;
+            tx.commit().await?;
+            Ok(row)
+        } else {
+            let _admission = self.session.admit()?;
+            query.fetch_one(&self.pool).await.map_err(db)
+        }
     }
 
     pub(crate) fn tenant(&self) -> &str {

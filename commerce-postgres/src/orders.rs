@@ -6,6 +6,7 @@
 //! the one place this store changes stock, promotion usage, carts and
 //! refunds for an order.
 
+use crate::session::Tx;
 use async_trait::async_trait;
 use commerce_core::order::{FeedItem, FeedPosition, OrderChange, OrderCommand, PendingEvent};
 use commerce_core::store::{
@@ -17,19 +18,13 @@ use commerce_core::{
     PaymentApplication, PaymentEvent, PaymentOutcome, Refund, Reservation, Result, Sku, TenantId,
     Timestamp,
 };
-use sqlx::PgConnection;
 
 use crate::carts::load_cart;
 use crate::error::{corrupt, db, is_unique_violation};
 use crate::inventory::{CART_RESERVATIONS_LOCKED, holds, live_held};
 use crate::{PgTenant, from_doc, to_doc};
 
-async fn load_order(
-    conn: &mut PgConnection,
-    tenant: &str,
-    id: OrderId,
-    lock: bool,
-) -> Result<Option<Order>> {
+async fn load_order(conn: &mut Tx, tenant: &str, id: OrderId, lock: bool) -> Result<Option<Order>> {
     let statement = if lock {
         "SELECT doc FROM orders WHERE tenant_id = $1 AND id = $2 FOR UPDATE"
     } else {
@@ -44,7 +39,7 @@ async fn load_order(
     doc.map(|doc| from_doc("an order", doc)).transpose()
 }
 
-async fn save_order(conn: &mut PgConnection, tenant: &str, order: &Order) -> Result<()> {
+async fn save_order(conn: &mut Tx, tenant: &str, order: &Order) -> Result<()> {
     sqlx::query("UPDATE orders SET status = $3, doc = $4 WHERE tenant_id = $1 AND id = $2")
         .bind(tenant)
         .bind(order.id.as_uuid())
@@ -58,7 +53,7 @@ async fn save_order(conn: &mut PgConnection, tenant: &str, order: &Order) -> Res
 
 /// Appends `events` to the log of `order`, whose row the caller has locked.
 async fn append(
-    conn: &mut PgConnection,
+    conn: &mut Tx,
     tenant: &str,
     order: OrderId,
     events: Vec<PendingEvent>,
@@ -95,11 +90,7 @@ async fn append(
 
 /// The refunds of `order`, oldest first. The caller holds the order's row
 /// lock, which every change to its refunds takes first.
-async fn load_refunds(
-    conn: &mut PgConnection,
-    tenant: &str,
-    order: OrderId,
-) -> Result<Vec<Refund>> {
+async fn load_refunds(conn: &mut Tx, tenant: &str, order: OrderId) -> Result<Vec<Refund>> {
     let docs: Vec<serde_json::Value> = sqlx::query_scalar(
         "SELECT doc FROM refunds WHERE tenant_id = $1 AND order_id = $2 ORDER BY requested_at, id",
     )
@@ -121,10 +112,10 @@ impl PgTenant {
         )
         .bind(self.tenant())
         .bind(key.as_str())
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx)
         .await
         .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         doc.map(|doc| from_doc("an order", doc)).transpose()
     }
 
@@ -134,12 +125,7 @@ impl PgTenant {
 
     /// Whether each line's stock is still there for `order` at `now`:
     /// the SKUs that are short. Locks the SKU rows in SKU order.
-    async fn short_lines(
-        &self,
-        conn: &mut PgConnection,
-        order: &Order,
-        now: Timestamp,
-    ) -> Result<Vec<Sku>> {
+    async fn short_lines(&self, conn: &mut Tx, order: &Order, now: Timestamp) -> Result<Vec<Sku>> {
         let mut lines: Vec<_> = order.lines.iter().collect();
         lines.sort_by(|a, b| a.sku.cmp(&b.sku));
         let mut short = Vec::new();
@@ -168,7 +154,7 @@ impl PgTenant {
     /// its effects, the saved order, its events.
     async fn commit_change(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut Tx,
         change: OrderChange,
         now: Timestamp,
     ) -> Result<ChangedOrder> {
@@ -187,7 +173,7 @@ impl PgTenant {
     /// Locks order `id`, decides `command` on it and makes the change.
     async fn change_locked(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut Tx,
         id: OrderId,
         command: &OrderCommand,
         now: Timestamp,
@@ -209,7 +195,7 @@ impl PgTenant {
     /// [`decide_payment`] and [`settle_payment`] say.
     async fn apply_first(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut Tx,
         order: &mut Order,
         event: &PaymentEvent,
         now: Timestamp,
@@ -247,12 +233,12 @@ impl OrderStore for PgTenant {
         )
         .bind(self.tenant())
         .bind(draft.idempotency_key.as_str())
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx)
         .await
         .map_err(db)?;
         if let Some(doc) = existing {
             let order: Order = from_doc("an order", doc)?;
-            tx.commit().await.map_err(db)?;
+            tx.commit().await?;
             return Placement::replay(order, draft);
         }
         let reservations: Vec<Reservation> = holds(
@@ -289,7 +275,7 @@ impl OrderStore for PgTenant {
         .bind(to_doc(&order)?)
         .bind(order.placed_at)
         .bind(order.customer.as_ref().map(|c| c.as_str()))
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await;
         if let Err(e) = inserted {
             if is_unique_violation(&e, "orders_idempotency_key") {
@@ -304,7 +290,7 @@ impl OrderStore for PgTenant {
             return Err(db(e));
         }
         append(&mut tx, self.tenant(), order.id, change.events).await?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(Placement {
             order,
             created: true,
@@ -314,7 +300,7 @@ impl OrderStore for PgTenant {
     async fn order(&self, id: OrderId) -> Result<Option<Order>> {
         let mut tx = self.begin().await?;
         let order = load_order(&mut tx, self.tenant(), id, false).await?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(order)
     }
 
@@ -346,10 +332,10 @@ impl OrderStore for PgTenant {
         .bind(after.map(|c| c.placed_at))
         .bind(after.map(|c| c.id.as_uuid()))
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await
         .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         docs.into_iter()
             .map(|doc| from_doc("an order", doc))
             .collect()
@@ -362,10 +348,10 @@ impl OrderStore for PgTenant {
         )
         .bind(self.tenant())
         .bind(order.as_uuid())
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await
         .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         docs.into_iter()
             .map(|doc| from_doc("an order event", doc))
             .collect()
@@ -383,7 +369,7 @@ impl OrderStore for PgTenant {
     ) -> Result<ChangedOrder> {
         let mut tx = self.begin().await?;
         let changed = self.change_locked(&mut tx, order, command, now).await?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(changed)
     }
 
@@ -404,7 +390,7 @@ impl OrderStore for PgTenant {
         )
         .bind(self.tenant())
         .bind(event.id.as_str())
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx)
         .await
         .map_err(db)?;
         let duplicate_of = match first {
@@ -423,12 +409,12 @@ impl OrderStore for PgTenant {
                 .bind(event.id.as_str())
                 .bind(order.id.as_uuid())
                 .bind(now)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut tx)
                 .await
                 .map_err(db)?;
                 if claimed.is_some() {
                     let outcome = self.apply_first(&mut tx, &mut order, event, now).await?;
-                    tx.commit().await.map_err(db)?;
+                    tx.commit().await?;
                     return Ok(PaymentApplication { outcome, order });
                 }
                 let first: uuid::Uuid = sqlx::query_scalar(
@@ -436,7 +422,7 @@ impl OrderStore for PgTenant {
                 )
                 .bind(self.tenant())
                 .bind(event.id.as_str())
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut tx)
                 .await
                 .map_err(db)?;
                 Some(OrderId::from_uuid(first))
@@ -453,7 +439,7 @@ impl OrderStore for PgTenant {
             now,
         );
         append(&mut tx, self.tenant(), order.id, vec![note]).await?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(PaymentApplication {
             outcome: PaymentOutcome::Duplicate,
             order,
@@ -463,7 +449,7 @@ impl OrderStore for PgTenant {
     async fn refunds(&self, order: OrderId) -> Result<Vec<Refund>> {
         let mut tx = self.begin().await?;
         let refunds = load_refunds(&mut tx, self.tenant(), order).await?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(refunds)
     }
 
@@ -474,10 +460,10 @@ impl OrderStore for PgTenant {
         )
         .bind(self.tenant())
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await
         .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         docs.into_iter()
             .map(|doc| from_doc("a refund", doc))
             .collect()
@@ -492,7 +478,7 @@ impl OrderStore for PgTenant {
         .bind(self.tenant())
         .bind(now)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await
         .map_err(db)?;
         let mut expired = Vec::with_capacity(due.len());
@@ -502,7 +488,7 @@ impl OrderStore for PgTenant {
                 .await?;
             expired.push(id);
         }
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(expired)
     }
 }

@@ -23,10 +23,10 @@ impl PromotionStore for PgTenant {
         .bind(promotion.id().as_str())
         .bind(promotion.priority())
         .bind(to_doc(promotion)?)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await
         .map_err(db)?;
-        tx.commit().await.map_err(db)
+        tx.commit().await
     }
 
     async fn remove_promotion(&self, id: &PromotionId) -> Result<bool> {
@@ -34,11 +34,11 @@ impl PromotionStore for PgTenant {
         let removed = sqlx::query("DELETE FROM promotions WHERE tenant_id = $1 AND id = $2")
             .bind(self.tenant())
             .bind(id.as_str())
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await
             .map_err(db)?
             .rows_affected();
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(removed > 0)
     }
 
@@ -48,10 +48,10 @@ impl PromotionStore for PgTenant {
             sqlx::query_scalar("SELECT doc FROM promotions WHERE tenant_id = $1 AND id = $2")
                 .bind(self.tenant())
                 .bind(id.as_str())
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut tx)
                 .await
                 .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         doc.map(|doc| from_doc("a promotion", doc)).transpose()
     }
 
@@ -61,10 +61,10 @@ impl PromotionStore for PgTenant {
             "SELECT doc FROM promotions WHERE tenant_id = $1 ORDER BY priority, id COLLATE \"C\"",
         )
         .bind(self.tenant())
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await
         .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         docs.into_iter()
             .map(|doc| from_doc("a promotion", doc))
             .collect()
@@ -82,7 +82,7 @@ impl PromotionStore for PgTenant {
         )
         .bind(self.tenant())
         .bind(&ids)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await
         .map_err(db)?;
         let by_customer: Vec<(String, i32)> = match customer {
@@ -93,12 +93,12 @@ impl PromotionStore for PgTenant {
             .bind(self.tenant())
             .bind(&ids)
             .bind(customer.as_str())
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut tx)
             .await
             .map_err(db)?,
             None => Vec::new(),
         };
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         usage_from_rows(totals, by_customer, |_| true)
     }
 }
@@ -110,10 +110,10 @@ impl SettingsStore for PgTenant {
         let doc: Option<serde_json::Value> =
             sqlx::query_scalar("SELECT doc FROM shop_settings WHERE tenant_id = $1")
                 .bind(self.tenant())
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut tx)
                 .await
                 .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         doc.map(|doc| from_doc("shop settings", doc)).transpose()
     }
 
@@ -125,10 +125,10 @@ impl SettingsStore for PgTenant {
         )
         .bind(self.tenant())
         .bind(to_doc(settings)?)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await
         .map_err(db)?;
-        tx.commit().await.map_err(db)
+        tx.commit().await
     }
 }
 
@@ -150,16 +150,11 @@ type PricingRow = (
 #[async_trait]
 impl PricingStore for PgTenant {
     async fn pricing_read(&self, cart: CartId) -> Result<Option<PricingRead>> {
-        let (doc, items, settings, products, promotions, totals, by_customer): PricingRow =
-            sqlx::query_as(
-                "SELECT cart_doc, cart_items, settings_doc, products, promotions, \
-                 usage_totals, customer_usage FROM commerce_pricing_read($1, $2)",
-            )
+        let query = sqlx::query_as(sqlx::AssertSqlSafe(self.hot.pricing_read.clone()))
             .bind(self.tenant())
-            .bind(cart.as_uuid())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db)?;
+            .bind(cart.as_uuid());
+        let (doc, items, settings, products, promotions, totals, by_customer): PricingRow =
+            self.one_call(query).await?;
         let Some(doc) = doc else {
             return Ok(None);
         };

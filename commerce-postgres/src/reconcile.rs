@@ -52,8 +52,8 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use crate::session::Tx;
 use commerce_core::{CartId, OrderId, OrderStatus, Result, Sku, StockAdjustment, TenantId};
-use sqlx::PgConnection;
 
 use crate::error::{corrupt, db};
 use crate::inventory::sku;
@@ -263,6 +263,8 @@ impl PgStore {
             tenant: tenant.clone(),
             strategy: self.strategy,
             groups: self.groups.clone(),
+            session: self.session.clone(),
+            hot: self.hot.clone(),
         };
         let mut tx = scope.begin().await?;
         let (skus_checked, mut counters) = check_counters(&mut tx, scope.tenant()).await?;
@@ -271,7 +273,7 @@ impl PgStore {
         if repair {
             repair_holds(&mut tx, scope.tenant(), &mut counters, &mut stale).await?;
         }
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         let mut drift: Vec<Drift> = counters
             .into_iter()
             .chain(stale.into_iter().map(|row| row.drift))
@@ -300,7 +302,7 @@ macro_rules! row_units {
 /// Every SKU's held counter against its rows and its on-hand count against
 /// its ledger, in one statement (one committed state): how many SKUs, and
 /// the drift.
-async fn check_counters(conn: &mut PgConnection, tenant: &str) -> Result<(usize, Vec<Drift>)> {
+async fn check_counters(conn: &mut Tx, tenant: &str) -> Result<(usize, Vec<Drift>)> {
     let rows: Vec<(String, i64, i64, i64, Option<serde_json::Value>)> = sqlx::query_as(concat!(
         "SELECT s.sku, s.held::bigint, ",
         row_units!(),
@@ -346,7 +348,7 @@ async fn check_counters(conn: &mut PgConnection, tenant: &str) -> Result<(usize,
 }
 
 /// Allocation rows whose order is not awaiting payment, or missing.
-async fn stale_allocations(conn: &mut PgConnection, tenant: &str) -> Result<Vec<StaleRow>> {
+async fn stale_allocations(conn: &mut Tx, tenant: &str) -> Result<Vec<StaleRow>> {
     let rows: Vec<(String, uuid::Uuid, i32, Option<String>)> = sqlx::query_as(
         "SELECT a.sku, a.order_id, a.quantity, o.status FROM allocations a \
          LEFT JOIN orders o ON o.tenant_id = a.tenant_id AND o.id = a.order_id \
@@ -374,7 +376,7 @@ async fn stale_allocations(conn: &mut PgConnection, tenant: &str) -> Result<Vec<
 }
 
 /// Reservation rows whose cart is checked out, or missing.
-async fn stale_reservations(conn: &mut PgConnection, tenant: &str) -> Result<Vec<StaleRow>> {
+async fn stale_reservations(conn: &mut Tx, tenant: &str) -> Result<Vec<StaleRow>> {
     let rows: Vec<(String, uuid::Uuid, i32, bool, Option<uuid::Uuid>)> = sqlx::query_as(
         "SELECT r.sku, r.cart_id, r.quantity, c.id IS NOT NULL, c.checked_out_order \
          FROM reservations r \
@@ -419,7 +421,7 @@ fn stale_row(name: String, owner: uuid::Uuid, quantity: i32, kind: DriftKind) ->
 /// deletes the stale rows nobody else holds, and recounts those SKUs'
 /// `held` from their rows. Marks what it repaired.
 async fn repair_holds(
-    conn: &mut PgConnection,
+    conn: &mut Tx,
     tenant: &str,
     counters: &mut [Drift],
     stale: &mut [StaleRow],

@@ -76,7 +76,19 @@ pub struct PgFactory {
     admin_url: Option<String>,
     unavailable: Option<String>,
     strategy: ReservationStrategy,
+    /// The transaction pooler's URL, when the stores go through one.
+    pooler_url: Option<String>,
 }
+
+/// The environment variable naming a PgBouncer in transaction pooling in
+/// front of the test server (`bash .ci/pgbouncer.sh` starts one), for
+/// [`PgFactory::through_pooler`]: its host, port and login role (the
+/// database name is replaced by each scenario's).
+pub const PGBOUNCER_URL: &str = "COMMERCE_PGBOUNCER_URL";
+
+/// The least-privileged login the pooled stores use: a member of
+/// [`APP_ROLE`], not a superuser, owning nothing, without `BYPASSRLS`.
+pub const LOGIN_ROLE: &str = "commerce_login";
 
 impl std::fmt::Debug for PgFactory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -112,7 +124,40 @@ impl PgFactory {
             admin_url,
             unavailable,
             strategy,
+            pooler_url: None,
         }
+    }
+
+    /// A factory whose stores log in as [`LOGIN_ROLE`] through the
+    /// transaction pooler at [`PGBOUNCER_URL`] in pooled mode
+    /// (`pgbouncer=true`); databases are still created and migrated
+    /// directly.
+    ///
+    /// # Panics
+    ///
+    /// Under `CI=true`, when no server or no pooler is configured.
+    #[allow(clippy::panic)]
+    pub async fn through_pooler(strategy: ReservationStrategy) -> Self {
+        let mut factory = Self::from_env(strategy).await;
+        match std::env::var(PGBOUNCER_URL) {
+            Ok(url) if !url.is_empty() => factory.pooler_url = Some(url),
+            _ => {
+                let message = format!(
+                    "pooled PostgreSQL tests cannot run: {PGBOUNCER_URL} is not set. Run \
+                     `bash .ci/pgbouncer.sh`, then {PGBOUNCER_URL}=postgres://{LOGIN_ROLE}@127.0.0.1:6433/postgres {HOW_TO_RUN}"
+                );
+                if in_ci() {
+                    panic!("{message}");
+                }
+                factory.unavailable.get_or_insert(message);
+            }
+        }
+        factory
+    }
+
+    /// The pooler's URL, for a factory made by [`through_pooler`](Self::through_pooler).
+    pub fn pooler_url(&self) -> Option<&str> {
+        self.pooler_url.as_deref()
     }
 
     /// The administrative URL of the server, if one is reachable.
@@ -147,6 +192,15 @@ impl PgFactory {
         crate::migrate(&pool)
             .await
             .unwrap_or_else(|e| panic!("cannot migrate {name}: {e}"));
+        // The least-privileged login (roles belong to the server, not the
+        // database: create it once).
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DO $$ BEGIN CREATE ROLE {LOGIN_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS INHERIT IN ROLE {APP_ROLE}; \
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+        )))
+        .execute(&pool)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create the role {LOGIN_ROLE}: {e}"));
         (name, pool)
     }
 
@@ -174,27 +228,61 @@ impl PgFactory {
         (self.open(&name).await, self.open(&name).await)
     }
 
-    /// A store on the database `name`, as [`APP_ROLE`].
-    #[allow(clippy::panic)]
+    /// A store on a fresh database with the factory's options changed by
+    /// `tweak`, and an administrative pool on the same database.
+    pub async fn store_with(&self, tweak: impl FnOnce(&mut PgStoreOptions)) -> (PgStore, PgPool) {
+        let (name, admin) = self.fresh_database().await;
+        (self.open_with(&name, tweak).await, admin)
+    }
+
+    /// A store on the database `name`: as the administrative role switched
+    /// to [`APP_ROLE`] in every transaction, or through the pooler as
+    /// [`LOGIN_ROLE`] in pooled mode.
     async fn open(&self, name: &str) -> PgStore {
-        let url = self.admin_url.clone().unwrap_or_default();
-        let options: PgConnectOptions = url
+        self.open_with(name, |_| ()).await
+    }
+
+    #[allow(clippy::panic)]
+    async fn open_with(&self, name: &str, tweak: impl FnOnce(&mut PgStoreOptions)) -> PgStore {
+        let (url, mut options) = match &self.pooler_url {
+            Some(pooler) => (
+                pooler,
+                PgStoreOptions {
+                    pooled: true,
+                    ..PgStoreOptions::default()
+                },
+            ),
+            None => (
+                self.admin_url
+                    .as_ref()
+                    .unwrap_or_else(|| panic!("{}", self.unavailable.clone().unwrap_or_default())),
+                PgStoreOptions {
+                    set_role: Some(APP_ROLE.to_owned()),
+                    ..PgStoreOptions::default()
+                },
+            ),
+        };
+        options.strategy = self.strategy;
+        options.max_connections = 8;
+        // The races queue hundreds of tasks on eight connections on a
+        // loaded machine: a test waits, a shop would shed load.
+        options.acquire_timeout = std::time::Duration::from_secs(60);
+        options.lock_timeout = std::time::Duration::from_secs(60);
+        options.statement_timeout = std::time::Duration::from_secs(120);
+        options.max_waiting = 1_000_000;
+        tweak(&mut options);
+        let connect: PgConnectOptions = url
             .parse()
-            .unwrap_or_else(|e| panic!("invalid DATABASE_URL: {e}"));
-        let url = options.database(name).to_url_lossy().to_string();
-        PgStore::connect_with(
-            &url,
-            PgStoreOptions {
-                strategy: self.strategy,
-                set_role: Some(APP_ROLE.to_owned()),
-                max_connections: 8,
-                // The races queue hundreds of tasks on eight connections on
-                // a loaded machine: a test waits, a shop would shed load.
-                acquire_timeout: std::time::Duration::from_secs(60),
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("cannot open the store on {name}: {e}"))
+            .unwrap_or_else(|e| panic!("invalid database URL {url}: {e}"));
+        let connect = connect.database(name);
+        let connect = match self.pooler_url {
+            Some(_) => connect.username(LOGIN_ROLE),
+            None => connect,
+        };
+        let url = connect.to_url_lossy().to_string();
+        PgStore::connect_with(&url, options)
+            .await
+            .unwrap_or_else(|e| panic!("cannot open the store on {name}: {e}"))
     }
 }
 

@@ -27,3 +27,16 @@ mod grouped {
         .await
     );
 }
+
+/// The whole kit through PgBouncer in transaction pooling (`bash
+/// .ci/pgbouncer.sh`), logged in as the least-privileged role, in pooled
+/// mode: unnamed statements in explicit transactions, the role and tenant
+/// pinned per transaction.
+mod through_pooler {
+    commerce_core::conformance_tests!(
+        commerce_postgres::testkit::PgFactory::through_pooler(
+            commerce_postgres::ReservationStrategy::SingleStatement
+        )
+        .await
+    );
+}

@@ -291,14 +291,20 @@ async fn the_application_role_lists_tenants_but_reads_only_its_own_rows() {
             TenantId::parse("shop-b").unwrap()
         ]
     );
-    let mut conn = store.pool().acquire().await.unwrap();
+    // The store's transactions run as commerce_app, which sees no row
+    // unpinned: the listing above came through the function alone.
+    let mut tx = store.pool().begin().await.unwrap();
+    sqlx::query("SELECT set_config('role', 'commerce_app', true)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     let role: String = sqlx::query_scalar("SELECT current_user::text")
-        .fetch_one(&mut *conn)
+        .fetch_one(&mut *tx)
         .await
         .unwrap();
     assert_eq!(role, APP_ROLE);
     let visible: i64 = sqlx::query_scalar("SELECT count(*) FROM reservations")
-        .fetch_one(&mut *conn)
+        .fetch_one(&mut *tx)
         .await
         .unwrap();
     assert_eq!(visible, 0, "unpinned, the role still sees no rows");

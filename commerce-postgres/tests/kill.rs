@@ -46,6 +46,9 @@ async fn open(url: &str) -> PgStore {
             set_role: Some(APP_ROLE.to_owned()),
             max_connections: 8,
             acquire_timeout: Duration::from_secs(60),
+            lock_timeout: Duration::from_secs(60),
+            max_waiting: 1_000_000,
+            ..PgStoreOptions::default()
         },
     )
     .await

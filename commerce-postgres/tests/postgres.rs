@@ -90,22 +90,33 @@ async fn row_level_security_confines_careless_queries_to_the_pinned_tenant() {
         .unwrap();
     }
 
+    // The store's login is an administrator; its transactions switch to
+    // commerce_app, as these do.
     let mut conn = store.pool().acquire().await.unwrap();
     // Unpinned: nothing is visible.
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::query("SELECT set_config('role', 'commerce_app', true)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     for table in TABLES {
         let n: i64 =
             sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
-                .fetch_one(&mut *conn)
+                .fetch_one(&mut *tx)
                 .await
                 .unwrap();
         assert_eq!(n, 0, "{table} unpinned");
     }
+    drop(tx);
 
     let mut tx = conn.begin().await.unwrap();
-    sqlx::query("SELECT set_config('app.tenant_id', 'shop-a', true)")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    sqlx::query(
+        "SELECT set_config('role', 'commerce_app', true), \
+         set_config('app.tenant_id', 'shop-a', true)",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
     for table in TABLES {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT tenant_id FROM {table}"

@@ -292,6 +292,7 @@ pub mod api_keys;
 pub mod attributes;
 pub mod carts;
 pub mod catalog;
+pub mod crowd;
 pub mod feed;
 pub mod inventory;
 pub mod listing;

@@ -280,6 +280,11 @@ fn every_core_error_has_one_status_and_code() {
             "unavailable",
         ),
         (
+            BackendError::new(BackendErrorKind::Busy, "secret driver text").into(),
+            503,
+            "busy",
+        ),
+        (
             BackendError::new(BackendErrorKind::Other, "secret driver text").into(),
             500,
             "internal",

@@ -48,7 +48,7 @@ const SHOP_NAME: &str = "Loom & Thread";
 /// The shop's port when `--port` is not given.
 const DEFAULT_PORT: u16 = 3002;
 
-const USAGE: &str = "Usage: apparel [--port N] [--seed N] [--manual-clock] | --demo | seed [--seed N] | reconcile   (try --help)";
+const USAGE: &str = "Usage: apparel [--port N] [--seed N] [--manual-clock] | --demo | seed [--seed N] | reconcile | check   (try --help)";
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> ExitCode {
@@ -72,6 +72,7 @@ async fn main() -> ExitCode {
         Command::Serve(options) => serve(options).await,
         Command::Seed { seed } => seed_only(seed).await,
         Command::Reconcile { repair } => reconcile(repair).await,
+        Command::Check => shop_kit::store::check_command().await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -46,9 +46,10 @@ Usage: click-collect --demo
        DATABASE_URL=postgres://postgres@127.0.0.1:5432/commerce_example click-collect --demo
 
 Environment:
-  DATABASE_URL   unset: the in-memory store. Set: PostgreSQL at this URL
-                 (migrated first; its role must be able to SET ROLE
-                 commerce_app). Each run's stores are new tenants,
+  DATABASE_URL   unset: the in-memory store. Set: PostgreSQL as this login
+                 (migrated first with MIGRATION_DATABASE_URL, default this
+                 URL; an administrator is switched to commerce_app in every
+                 transaction). Each run's stores are new tenants,
                  <store>-<8 hex digits>, so runs never meet.
 
 Exit status: 0 when every expectation held, 1 when one did not (or the

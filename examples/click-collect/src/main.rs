@@ -52,7 +52,7 @@ async fn main() -> ExitCode {
         Ok(command) => command,
         Err(message) => {
             eprintln!(
-                "error: {message}\nUsage: click-collect [--port N] [--seed N] [--manual-clock] | --demo | seed [--seed N] | reconcile   (try --help)"
+                "error: {message}\nUsage: click-collect [--port N] [--seed N] [--manual-clock] | --demo | seed [--seed N] | reconcile | check   (try --help)"
             );
             return ExitCode::from(2);
         }
@@ -69,6 +69,7 @@ async fn main() -> ExitCode {
         Command::Serve(options) => serve(options).await,
         Command::Seed { seed } => seed_only(seed).await,
         Command::Reconcile { repair } => reconcile(repair).await,
+        Command::Check => shop_kit::store::check_command().await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

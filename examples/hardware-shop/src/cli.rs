@@ -71,11 +71,14 @@ Options:
   -h, --help   print this help
 
 Environment:
-  DATABASE_URL   unset: the in-memory store. Set: PostgreSQL at this URL,
-                 whose role may migrate the database (run first, idempotent)
-                 and SET ROLE commerce_app, which the store then runs as.
-                 Each run is a new tenant, gpu-exchange-<8 hex digits>, so
-                 runs never meet each other's data.
+  DATABASE_URL   unset: the in-memory store. Set: PostgreSQL as this login
+                 (an administrator is switched to commerce_app in every
+                 transaction; add pgbouncer=true behind PgBouncer). Each run
+                 is a new tenant, gpu-exchange-<8 hex digits>, so runs never
+                 meet each other's data.
+  MIGRATION_DATABASE_URL
+                 the owner's direct URL the migrations run with first
+                 (idempotent); default: DATABASE_URL
 
 Exit status: 0 when every expectation held, 1 when one did not (or the
 store failed), 2 when the command line is wrong."

@@ -48,7 +48,7 @@ async fn main() -> ExitCode {
         Ok(command) => command,
         Err(message) => {
             eprintln!(
-                "error: {message}\nUsage: hardware-shop [--port N] [--seed N] [--manual-clock] | --demo [--buyers N] | seed | reconcile   (try --help)"
+                "error: {message}\nUsage: hardware-shop [--port N] [--seed N] [--manual-clock] | --demo [--buyers N] | seed | reconcile | check   (try --help)"
             );
             return ExitCode::from(2);
         }
@@ -65,6 +65,7 @@ async fn main() -> ExitCode {
         Command::Serve(options) => serve(options).await,
         Command::Seed { seed } => seed_only(seed).await,
         Command::Reconcile { repair } => reconcile(repair).await,
+        Command::Check => shop_kit::store::check_command().await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

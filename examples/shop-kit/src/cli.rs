@@ -6,6 +6,7 @@
 //! SHOP --demo [ARGS...]                         run the scripted scenario
 //! SHOP seed [--seed N]                          load the seed catalog, exit
 //! SHOP reconcile [--repair]                     check stock counters
+//! SHOP check                                    check the PostgreSQL deployment
 //! ```
 
 /// The seed of the generated catalog when `--seed` is not given.
@@ -40,6 +41,8 @@ pub enum Command {
         /// Repair the drift found.
         repair: bool,
     },
+    /// Check the PostgreSQL deployment (`DATABASE_URL`) and exit.
+    Check,
     /// Print the help and exit.
     Help,
 }
@@ -79,6 +82,14 @@ pub fn parse(args: impl IntoIterator<Item = String>, default_port: u16) -> Resul
                 }
             }
             return Ok(Command::Reconcile { repair });
+        }
+        Some("check") => {
+            args.next();
+            return match args.next().as_deref() {
+                None => Ok(Command::Check),
+                Some("-h" | "--help") => Ok(Command::Help),
+                Some(arg) => Err(format!("unknown argument `{arg}` to `check`")),
+            };
         }
         _ => {}
     }
@@ -121,11 +132,19 @@ Commands:
   reconcile [--repair]
                     compare stock counters with holds and orders; --repair
                     fixes the drift found
+  check             check the PostgreSQL deployment (DATABASE_URL): login
+                    role, row-level security, grants, migrations, pooler;
+                    exits 1 when something needs fixing
   -h, --help        print this help
 
 Environment:
-  DATABASE_URL      unset: the in-memory store. Set: PostgreSQL, migrated
-                    at start; its role must be able to SET ROLE commerce_app
+  DATABASE_URL      unset: the in-memory store. Set: PostgreSQL as this
+                    login, best a member of commerce_app and nothing more
+                    (an administrator is switched to commerce_app in each
+                    transaction); add pgbouncer=true behind PgBouncer
+  MIGRATION_DATABASE_URL
+                    the owner's URL the migrations run with at start
+                    (direct, not through a pooler); default: DATABASE_URL
   STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET
                     both set: Stripe Checkout. Unset: the test gateway and
                     the shop's own payment page at /pay
@@ -171,6 +190,7 @@ mod tests {
             run(&["reconcile", "--repair"]),
             Ok(Command::Reconcile { repair: true })
         );
+        assert_eq!(run(&["check"]), Ok(Command::Check));
         assert_eq!(run(&["--help"]), Ok(Command::Help));
     }
 

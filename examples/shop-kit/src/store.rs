@@ -1,10 +1,15 @@
 //! Which store a shop runs on: the in-memory store by default, PostgreSQL
 //! when the environment variable `DATABASE_URL` is set.
 //!
-//! `DATABASE_URL` names an administrative role (one that may create tables,
-//! policies and roles). The shop migrates with it (idempotent), then runs
-//! the store on the same URL switched to `commerce_app`, the role that
-//! row-level security applies to. A web shop keeps its tenant from run to
+//! `DATABASE_URL` names the login the store runs as: in production a role
+//! that is only a member of `commerce_app` (not a superuser, owning
+//! nothing, without `BYPASSRLS`), with `pgbouncer=true` behind PgBouncer in
+//! transaction pooling. The shop migrates first (idempotent) with
+//! `MIGRATION_DATABASE_URL`, the tables' owner on a direct connection,
+//! falling back to `DATABASE_URL`. A login that row-level security does not
+//! confine (an administrator, as in development) is switched to
+//! `commerce_app` in every transaction; `SHOP check` names what to fix. A
+//! web shop keeps its tenant from run to
 //! run; a scripted demo asks for [`Tenancy::PerRun`], a tenant of its own
 //! (`{name}-<8 hex digits>`) on PostgreSQL, so SKUs, idempotency keys and
 //! payment event ids never meet an earlier run's rows.
@@ -16,12 +21,16 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use commerce_core::{InMemoryStore, Store, TenantId};
-use commerce_postgres::{PgStore, PgStoreOptions, ReservationStrategy};
+use commerce_postgres::{Finding, PgStore, PgStoreOptions, ReservationStrategy};
 use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 
 /// The environment variable that selects PostgreSQL.
 pub const DATABASE_URL: &str = "DATABASE_URL";
+
+/// The environment variable naming the owner's URL for the migrations
+/// (default: [`DATABASE_URL`]).
+pub const MIGRATION_DATABASE_URL: &str = "MIGRATION_DATABASE_URL";
 
 /// The pool size of the PostgreSQL store.
 const MAX_CONNECTIONS: u32 = 8;
@@ -97,7 +106,28 @@ pub async fn open(choice: &Choice, tenancy: Tenancy<'_>) -> Result<Opened, Setup
     }
 }
 
-/// Migrates with `url`'s role, then connects the store as `commerce_app`.
+/// The migrations' URL: `MIGRATION_DATABASE_URL`, or else `url`; never a
+/// pooled one (the migrations hold a session lock).
+fn migration_url(url: &str) -> Result<String, SetupError> {
+    let (name, migration) = match std::env::var(MIGRATION_DATABASE_URL) {
+        Ok(m) if !m.trim().is_empty() => (MIGRATION_DATABASE_URL, m),
+        _ => (DATABASE_URL, url.to_owned()),
+    };
+    let (pooled, migration) =
+        commerce_postgres::pooler_flag(&migration).map_err(|e| SetupError::new(name, e))?;
+    if pooled {
+        return Err(SetupError::new(
+            name,
+            "the migrations need a direct connection (they hold a session lock), not a \
+             transaction pooler: set MIGRATION_DATABASE_URL to the owner's direct URL",
+        ));
+    }
+    Ok(migration)
+}
+
+/// Migrates with the owner's URL, then connects the store with `url`'s
+/// login (switched to `commerce_app` per transaction if row-level security
+/// does not confine that login).
 async fn open_postgres(url: &str, tenancy: Tenancy<'_>) -> Result<Opened, SetupError> {
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         return Err(SetupError::new(
@@ -105,50 +135,67 @@ async fn open_postgres(url: &str, tenancy: Tenancy<'_>) -> Result<Opened, SetupE
             "not a PostgreSQL URL (postgres://user@host:port/database)",
         ));
     }
-    let options = PgConnectOptions::from_str(url)
+    let (pooled, plain) =
+        commerce_postgres::pooler_flag(url).map_err(|e| SetupError::new(DATABASE_URL, e))?;
+    let options = PgConnectOptions::from_str(&plain)
         .map_err(|e| SetupError::new("DATABASE_URL is not a PostgreSQL URL", e))?;
     let place = format!(
-        "database {} at {}:{}",
+        "database {} at {}:{}{}",
         options.get_database().unwrap_or(options.get_username()),
         options.get_host(),
-        options.get_port()
+        options.get_port(),
+        if pooled { " (pooled)" } else { "" }
     );
 
+    let migration = migration_url(url)?;
+    let admin_options = PgConnectOptions::from_str(&migration)
+        .map_err(|e| SetupError::new("MIGRATION_DATABASE_URL is not a PostgreSQL URL", e))?;
     // One plain connection first: a pool that cannot connect retries until
     // its timeout and then reports only that it timed out, not why.
-    PgConnection::connect_with(&options)
+    PgConnection::connect_with(&admin_options)
         .await
-        .map_err(|e| SetupError::new("cannot connect to DATABASE_URL", e))?
+        .map_err(|e| SetupError::new("cannot connect to run the migrations", e))?
         .close()
         .await
-        .map_err(|e| SetupError::new("cannot connect to DATABASE_URL", e))?;
+        .map_err(|e| SetupError::new("cannot connect to run the migrations", e))?;
     let admin = PgPoolOptions::new()
         .max_connections(1)
-        .connect_with(options)
+        .connect_with(admin_options)
         .await
-        .map_err(|e| SetupError::new("cannot connect to DATABASE_URL", e))?;
+        .map_err(|e| SetupError::new("cannot connect to run the migrations", e))?;
     let migrated = commerce_postgres::migrate(&admin).await;
     admin.close().await;
-    migrated.map_err(|e| SetupError::new("cannot migrate the database", e))?;
+    migrated.map_err(|e| {
+        SetupError::new(
+            "cannot migrate the database (a login that owns nothing cannot: set \
+             MIGRATION_DATABASE_URL to the owner's direct URL)",
+            e,
+        )
+    })?;
 
+    let report = commerce_postgres::check(url, None)
+        .await
+        .map_err(|e| SetupError::new("cannot connect to DATABASE_URL", e))?;
+    let unconfined = report.findings.iter().any(|f| {
+        matches!(
+            f,
+            Finding::LoginIsSuperuser { .. } | Finding::LoginBypassesRls { .. }
+        )
+    });
     let strategy = ReservationStrategy::default();
     let store = PgStore::connect_with(
         url,
         PgStoreOptions {
             strategy,
-            set_role: Some(commerce_postgres::APP_ROLE.into()),
+            set_role: unconfined.then(|| commerce_postgres::APP_ROLE.to_owned()),
             max_connections: MAX_CONNECTIONS,
-            // Below commerce-http's 10 s request timeout: a request that
-            // cannot get a connection in time is refused (503, Retry-After)
-            // before it has done anything, never cut off half-way.
-            acquire_timeout: std::time::Duration::from_secs(8),
+            ..PgStoreOptions::default()
         },
     )
     .await
     .map_err(|e| {
         SetupError::new(
-            "cannot start the PostgreSQL store as commerce_app (the role in DATABASE_URL must be \
-             able to SET ROLE commerce_app)",
+            "cannot start the PostgreSQL store (run `SHOP check` to see what to fix)",
             e,
         )
     })?;
@@ -158,9 +205,22 @@ async fn open_postgres(url: &str, tenancy: Tenancy<'_>) -> Result<Opened, SetupE
         }
         Tenancy::PerRun(name) => run_tenant(name, uuid::Uuid::new_v4())?,
     };
+    let role = if unconfined {
+        format!(
+            "as {} switched to {}",
+            report.login,
+            commerce_postgres::APP_ROLE
+        )
+    } else {
+        format!("as {}", report.login)
+    };
+    let advice = match report.findings.len() {
+        0 => String::new(),
+        n => format!("; `check` finds {n} thing(s) to fix"),
+    };
     let description = format!(
-        "store: PostgreSQL (DATABASE_URL, {place}, as {}), reservation strategy {}, tenant {tenant}",
-        commerce_postgres::APP_ROLE,
+        "store: PostgreSQL (DATABASE_URL, {place}, {role}), reservation strategy {}, \
+         tenant {tenant}{advice}",
         strategy_name(store.strategy())
     );
     Ok(Opened {
@@ -169,6 +229,33 @@ async fn open_postgres(url: &str, tenancy: Tenancy<'_>) -> Result<Opened, SetupE
         description,
         postgres: Some(store),
     })
+}
+
+/// `SHOP check`: the deployment check of `DATABASE_URL` (see
+/// [`commerce_postgres::check`]), printed; an error when something needs
+/// fixing or PostgreSQL is not configured.
+pub async fn check_command() -> Result<(), crate::Failure> {
+    let Choice::Postgres(url) = Choice::from_env()? else {
+        return Err("DATABASE_URL is not set: the in-memory store has nothing to check".into());
+    };
+    let report = commerce_postgres::check(&url, None).await?;
+    println!("{report}");
+    if report.is_ok() {
+        return Ok(());
+    }
+    let only_login = report.findings.iter().all(|f| {
+        matches!(
+            f,
+            Finding::LoginIsSuperuser { .. } | Finding::LoginBypassesRls { .. }
+        )
+    });
+    if only_login {
+        println!(
+            "(the shop still runs: it switches such a login to {} in every transaction)",
+            commerce_postgres::APP_ROLE
+        );
+    }
+    Err(format!("{} thing(s) to fix", report.findings.len()).into())
 }
 
 /// `{name}-` and the first 8 hex digits of `id`: a tenant of its own for
