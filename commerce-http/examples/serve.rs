@@ -55,16 +55,30 @@ async fn store(postgres: bool) -> Result<(Arc<DynStore>, &'static str), Failure>
         return Ok((Arc::new(InMemoryStore::new()), "in memory"));
     }
     let url = std::env::var("DATABASE_URL").map_err(|_| "--postgres needs DATABASE_URL")?;
+    // Migrations with the owner's direct URL; the store with DATABASE_URL's
+    // login, switched to commerce_app in each transaction when row-level
+    // security does not confine it.
+    let migration = std::env::var("MIGRATION_DATABASE_URL")
+        .ok()
+        .filter(|m| !m.trim().is_empty())
+        .unwrap_or_else(|| url.clone());
+    let (pooled, migration) = commerce_postgres::pooler_flag(&migration)?;
+    if pooled {
+        return Err("the migrations need a direct connection: set MIGRATION_DATABASE_URL".into());
+    }
     let admin = commerce_postgres::sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)
-        .connect(&url)
+        .connect(&migration)
         .await?;
     commerce_postgres::migrate(&admin).await?;
     admin.close().await;
+    let report = commerce_postgres::check(&url, None).await?;
     let store = PgStore::connect_with(
         &url,
         PgStoreOptions {
-            set_role: Some(commerce_postgres::APP_ROLE.into()),
+            set_role: report
+                .login_bypasses_rls()
+                .then(|| commerce_postgres::APP_ROLE.into()),
             ..PgStoreOptions::default()
         },
     )

@@ -169,6 +169,19 @@ impl CheckReport {
     pub fn is_ok(&self) -> bool {
         self.findings.is_empty()
     }
+
+    /// Whether row-level security does not confine the login role (a
+    /// superuser or `BYPASSRLS`): a store on it needs
+    /// [`PgStoreOptions::set_role`](crate::PgStoreOptions::set_role), for
+    /// example [`APP_ROLE`], which the login must be a member of.
+    pub fn login_bypasses_rls(&self) -> bool {
+        self.findings.iter().any(|f| {
+            matches!(
+                f,
+                Finding::LoginIsSuperuser { .. } | Finding::LoginBypassesRls { .. }
+            )
+        })
+    }
 }
 
 impl fmt::Display for CheckReport {

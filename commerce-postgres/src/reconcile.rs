@@ -266,7 +266,11 @@ impl PgStore {
             session: self.session.clone(),
             hot: self.hot.clone(),
         };
-        let mut tx = scope.begin().await?;
+        // A maintenance pass over the whole tenant: its statements may run
+        // longer than the hot paths' statement timeout (up to 10 minutes).
+        let mut tx = scope
+            .begin_setting(", set_config('statement_timeout', '600000ms', true)")
+            .await?;
         let (skus_checked, mut counters) = check_counters(&mut tx, scope.tenant()).await?;
         let mut stale = stale_allocations(&mut tx, scope.tenant()).await?;
         stale.extend(stale_reservations(&mut tx, scope.tenant()).await?);

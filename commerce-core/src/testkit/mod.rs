@@ -454,6 +454,9 @@ mod tests {
             .lines()
             .filter_map(|line| line.strip_prefix("pub mod "))
             .map(|rest| rest.trim_end_matches(';'))
+            // A load helper for the stores' own tests and benches, not an
+            // area of scenarios.
+            .filter(|module| *module != "crowd")
             .collect();
         let mut checked: Vec<&str> = areas.iter().map(|((area, _), _)| *area).collect();
         declared_areas.sort_unstable();

@@ -21,7 +21,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use commerce_core::{InMemoryStore, Store, TenantId};
-use commerce_postgres::{Finding, PgStore, PgStoreOptions, ReservationStrategy};
+use commerce_postgres::{PgStore, PgStoreOptions, ReservationStrategy};
 use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 
@@ -176,12 +176,7 @@ async fn open_postgres(url: &str, tenancy: Tenancy<'_>) -> Result<Opened, SetupE
     let report = commerce_postgres::check(url, None)
         .await
         .map_err(|e| SetupError::new("cannot connect to DATABASE_URL", e))?;
-    let unconfined = report.findings.iter().any(|f| {
-        matches!(
-            f,
-            Finding::LoginIsSuperuser { .. } | Finding::LoginBypassesRls { .. }
-        )
-    });
+    let unconfined = report.login_bypasses_rls();
     let strategy = ReservationStrategy::default();
     let store = PgStore::connect_with(
         url,
@@ -243,13 +238,7 @@ pub async fn check_command() -> Result<(), crate::Failure> {
     if report.is_ok() {
         return Ok(());
     }
-    let only_login = report.findings.iter().all(|f| {
-        matches!(
-            f,
-            Finding::LoginIsSuperuser { .. } | Finding::LoginBypassesRls { .. }
-        )
-    });
-    if only_login {
+    if report.login_bypasses_rls() && report.findings.len() == 1 {
         println!(
             "(the shop still runs: it switches such a login to {} in every transaction)",
             commerce_postgres::APP_ROLE
