@@ -275,9 +275,9 @@ pub async fn check(url: &str, set_role: Option<&str>) -> Result<CheckReport> {
         &mut conn,
         "SELECT c.relname::text, \
          c.relrowsecurity AND c.relforcerowsecurity, \
-         pg_has_role(current_user, c.relowner, 'USAGE') \
+         pg_has_role(current_user, c.relowner, 'MEMBER') \
          FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' \
-         WHERE c.relkind IN ('r', 'p') AND c.relnamespace = current_schema()::regnamespace \
+         WHERE c.relkind IN ('r', 'p') AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()) \
          ORDER BY c.relname",
     )
     .await?;
@@ -306,11 +306,11 @@ pub async fn check(url: &str, set_role: Option<&str>) -> Result<CheckReport> {
                 "SELECT c.relname::text, p.privilege FROM pg_class c \
                  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' \
                  CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS p(privilege) \
-                 WHERE c.relkind IN ('r', 'p') AND c.relnamespace = current_schema()::regnamespace \
+                 WHERE c.relkind IN ('r', 'p') AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()) \
                  AND NOT has_table_privilege({role_expr}, c.oid, p.privilege) \
                  UNION ALL \
                  SELECT p.oid::regprocedure::text, 'EXECUTE' FROM pg_proc p \
-                 WHERE p.pronamespace = current_schema()::regnamespace \
+                 WHERE p.pronamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()) \
                  AND p.proname LIKE 'commerce\\_%' \
                  AND NOT has_function_privilege({role_expr}, p.oid, 'EXECUTE') \
                  ORDER BY 1, 2"

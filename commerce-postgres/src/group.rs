@@ -231,6 +231,18 @@ impl PgTenant {
                     let _ = request.reply.send(answer);
                 }
             }
+            // A wait that ran out (the SKU's row lock, the pool) wrote
+            // nothing and would run out again for each request alone, one
+            // after another: every request of the group is told busy.
+            Err(Error::Backend(busy)) if busy.kind() == BackendErrorKind::Busy => {
+                for request in first {
+                    let _ = request.reply.send(Err(BackendError::new(
+                        BackendErrorKind::Busy,
+                        format!("the group's transaction: {busy}"),
+                    )
+                    .into()));
+                }
+            }
             Err(_) => {
                 later.splice(0..0, first);
             }

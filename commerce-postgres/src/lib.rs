@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use commerce_core::store::Scope;
-use commerce_core::{Error, Result, Store, TenantId, Timestamp};
+use commerce_core::{BackendError, BackendErrorKind, Error, Result, Store, TenantId, Timestamp};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::Postgres;
@@ -93,7 +93,9 @@ pub enum ReservationStrategy {
 /// Every setting here is applied per transaction (with `set_config(…,
 /// true)`, in the round trip the transaction already makes) or by the pool:
 /// nothing is left on a server connection for the next client of a
-/// connection pooler.
+/// connection pooler. For the three PostgreSQL timeouts, `Duration::ZERO`
+/// turns the wait's bound off, as in PostgreSQL; a timeout past `i32::MAX`
+/// milliseconds is refused at start ([`Error::InvalidConfig`]).
 #[derive(Debug, Clone)]
 pub struct PgStoreOptions {
     /// The reservation strategy.
@@ -298,29 +300,45 @@ impl PgStore {
         .await
     }
 
-    /// A store over an existing pool with `options` (`acquire_timeout` is
-    /// the pool's own business; `max_connections` should be the pool's size,
-    /// as it and `max_waiting` bound the operations admitted at once). The
+    /// A store over an existing pool with `options` (`max_connections` and
+    /// `acquire_timeout` are the pool's own: the pool's size and
+    /// `max_waiting` bound the operations admitted at once). The
     /// role the store's transactions run as (`set_role`, or else the login
     /// role) must be neither a superuser nor `BYPASSRLS`, and the login
     /// role must be able to switch to it; otherwise
     /// [`Error::InvalidConfig`].
     pub async fn from_pool_with(pool: PgPool, options: PgStoreOptions) -> Result<Self> {
-        let admit_limit =
-            usize::try_from(options.max_connections.saturating_add(options.max_waiting))
-                .unwrap_or(usize::MAX);
-        let session = Session::new(
-            options.pooled,
-            admit_limit,
-            options.set_role.as_deref(),
-            options.lock_timeout,
-            options.statement_timeout,
-            options.idle_in_transaction_timeout,
-        );
+        for (name, value) in [
+            ("lock_timeout", options.lock_timeout),
+            ("statement_timeout", options.statement_timeout),
+            (
+                "idle_in_transaction_timeout",
+                options.idle_in_transaction_timeout,
+            ),
+        ] {
+            if value > session::LONGEST_TIMEOUT {
+                return Err(Error::InvalidConfig(format!(
+                    "PgStoreOptions::{name} is {value:?}, past PostgreSQL's longest timeout \
+                     ({:?}); Duration::ZERO turns it off",
+                    session::LONGEST_TIMEOUT
+                )));
+            }
+        }
+        // The pool's own size, whatever the options say.
+        let admit_limit = usize::try_from(
+            pool.options()
+                .get_max_connections()
+                .saturating_add(options.max_waiting),
+        )
+        .unwrap_or(usize::MAX);
         // One simple query (no prepared statement), safe behind a pooler.
         let probe = format!(
             "SELECT r.rolname::text, r.rolsuper, r.rolbypassrls, \
-             pg_has_role(current_user, r.oid, 'MEMBER') \
+             pg_has_role(current_user, r.oid, 'MEMBER'), \
+             coalesce((SELECT bool_and(has_function_privilege(current_user, p.oid, 'EXECUTE')) \
+             FROM pg_proc p WHERE p.proname IN ('commerce_set_line', 'commerce_pricing_read') \
+             AND p.pronamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())), \
+             false) \
              FROM pg_roles r WHERE r.rolname = {}",
             match &options.set_role {
                 Some(role) => format!("'{}'", role.replace('\'', "''")),
@@ -337,7 +355,7 @@ impl PgStore {
                 options.set_role.as_deref().unwrap_or("current_user")
             )));
         };
-        let (user, superuser, bypass, member): (String, bool, bool, bool) =
+        let (user, superuser, bypass, member, login_executes): (String, bool, bool, bool, bool) =
             sqlx::FromRow::from_row(&row).map_err(db)?;
         if superuser || bypass {
             return Err(Error::InvalidConfig(format!(
@@ -350,6 +368,15 @@ impl PgStore {
                 "the login role is not a member of {user} and cannot switch to it"
             )));
         }
+        let session = Session::new(
+            options.pooled,
+            !login_executes,
+            admit_limit,
+            options.set_role.as_deref(),
+            options.lock_timeout,
+            options.statement_timeout,
+            options.idle_in_transaction_timeout,
+        );
         let hot = HotSql::new(&session);
         Ok(Self {
             pool,
@@ -383,7 +410,7 @@ impl PgStore {
             .pool
             .begin_with(sqlx::AssertSqlSafe(statement))
             .await
-            .map_err(db)?;
+            .map_err(|e| acquire_error(&self.pool, e))?;
         Ok(Tx::new(tx, &self.session, admission))
     }
 }
@@ -477,7 +504,7 @@ impl PgTenant {
             .pool
             .begin_with(sqlx::AssertSqlSafe(statement))
             .await
-            .map_err(db)?;
+            .map_err(|e| acquire_error(&self.pool, e))?;
         Ok(Tx::new(tx, &self.session, admission))
     }
 
@@ -490,20 +517,41 @@ impl PgTenant {
     where
         O: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
     {
-        if self.session.pooled {
+        if self.session.one_call_in_transaction {
             let mut tx = self.begin().await?;
             let row = query.fetch_one(&mut tx).await.map_err(db)?;
             tx.commit().await?;
             Ok(row)
         } else {
             let _admission = self.session.admit()?;
-            query.fetch_one(&self.pool).await.map_err(db)
+            query
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| acquire_error(&self.pool, e))
         }
     }
 
     pub(crate) fn tenant(&self) -> &str {
         self.tenant.as_str()
     }
+}
+
+/// [`db`], with a pool timeout told apart: with fewer connections open than
+/// the pool's size, opening one failed until the timeout (sqlx retries a
+/// refused connection until then): the server is unavailable; with every
+/// connection in use, the store is busy.
+fn acquire_error(pool: &PgPool, error: sqlx::Error) -> Error {
+    if matches!(error, sqlx::Error::PoolTimedOut)
+        && pool.size() < pool.options().get_max_connections()
+    {
+        return BackendError::new(
+            BackendErrorKind::Unavailable,
+            "no connection to PostgreSQL could be opened within the acquire timeout",
+        )
+        .with_source(error)
+        .into();
+    }
+    db(error)
 }
 
 /// Serializes a domain value for a `jsonb` column.

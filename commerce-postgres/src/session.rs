@@ -32,6 +32,11 @@ use commerce_core::{BackendError, BackendErrorKind, Result};
 pub(crate) struct Session {
     /// Whether a transaction pooler sits between the store and PostgreSQL.
     pub(crate) pooled: bool,
+    /// Whether the one-call statements go inside an explicit transaction:
+    /// behind a pooler, and for a login that may not execute the one-call
+    /// functions itself (a `NOINHERIT` member of the role it switches to:
+    /// `EXECUTE` is checked as the statement starts, before the pin).
+    pub(crate) one_call_in_transaction: bool,
     /// `, set_config('role', …, true), set_config('lock_timeout', …, true), …`:
     /// what follows the tenant's `set_config` in a select list.
     settings: String,
@@ -45,16 +50,20 @@ impl Session {
     /// The settings for `role` (if any) and the three timeouts.
     pub(crate) fn new(
         pooled: bool,
+        one_call_in_transaction: bool,
         admit_limit: usize,
         role: Option<&str>,
         lock_timeout: Duration,
         statement_timeout: Duration,
         idle_in_transaction_timeout: Duration,
     ) -> Self {
-        let mut settings = String::new();
-        if let Some(role) = role {
-            settings.push_str(&format!(", set_config('role', {}, true)", literal(role)));
-        }
+        // The role always: `none` (the login itself) unless one is set, so a
+        // role some other client of the same login left on a pooled server
+        // connection is never inherited.
+        let mut settings = format!(
+            ", set_config('role', {}, true)",
+            literal(role.unwrap_or("none"))
+        );
         for (name, value) in [
             ("lock_timeout", lock_timeout),
             ("statement_timeout", statement_timeout),
@@ -70,6 +79,7 @@ impl Session {
         }
         Self {
             pooled,
+            one_call_in_transaction: pooled || one_call_in_transaction,
             settings,
             admitted: Arc::default(),
             admit_limit,
@@ -81,29 +91,32 @@ impl Session {
     /// that long would not be served within the acquire timeout anyway, and
     /// its callers are better told now than after the timeout.
     pub(crate) fn admit(&self) -> Result<Admission> {
-        let before = self.admitted.fetch_add(1, Ordering::AcqRel);
-        let admission = Admission(self.admitted.clone());
-        if before >= self.admit_limit {
-            return Err(BackendError::new(
+        let limit = self.admit_limit;
+        match self
+            .admitted
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            }) {
+            Ok(_) => Ok(Admission(self.admitted.clone())),
+            Err(now) => Err(BackendError::new(
                 BackendErrorKind::Busy,
                 format!(
-                    "{before} store operations are running or waiting for a connection \
+                    "{now} store operations are running or waiting for a connection \
                      (PgStoreOptions::max_waiting)"
                 ),
             )
-            .into());
+            .into()),
         }
-        Ok(admission)
     }
 
     /// `BEGIN` and a select of the tenant's `set_config` and the settings,
     /// then `more` in the same select list: one simple query, one round
     /// trip, no prepared statement.
     pub(crate) fn begin_sql(&self, tenant: Option<&str>, more: &str) -> String {
-        let tenant = match tenant {
-            Some(tenant) => format!("set_config('app.tenant_id', {}, true)", literal(tenant)),
-            None => "NULL".to_owned(),
-        };
+        let tenant = format!(
+            "set_config('app.tenant_id', {}, true)",
+            literal(tenant.unwrap_or(""))
+        );
         format!("BEGIN; SELECT {tenant}{}{more}", self.settings)
     }
 
@@ -129,12 +142,20 @@ impl Session {
     }
 }
 
-/// A duration in whole milliseconds for a PostgreSQL setting, at least 1
-/// (0 would turn the timeout off).
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis())
-        .unwrap_or(u64::MAX)
-        .max(1)
+/// The longest timeout PostgreSQL takes: `i32::MAX` milliseconds.
+pub(crate) const LONGEST_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
+
+/// A duration in whole milliseconds for a PostgreSQL timeout: zero turns
+/// the timeout off, as in PostgreSQL; a positive duration under a
+/// millisecond rounds up to one. Durations past [`LONGEST_TIMEOUT`] are
+/// refused by `PgStore::from_pool_with` before they get here.
+fn millis(duration: Duration) -> u128 {
+    let ms = duration.as_millis();
+    if ms == 0 && !duration.is_zero() {
+        1
+    } else {
+        ms
+    }
 }
 
 /// `value` as an SQL string literal (quotes doubled; the server runs with

@@ -419,3 +419,69 @@ async fn the_check_names_what_is_wrong() {
         "{report}"
     );
 }
+
+/// A login that is a `NOINHERIT` member of commerce_app may not run the
+/// one-call functions itself (`EXECUTE` is checked as a statement starts,
+/// before the role switch): with `set_role` the store sends them inside a
+/// transaction that switched first, and every path works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_noinherit_login_switching_role_runs_the_hot_paths() {
+    let factory = PgFactory::from_env(ReservationStrategy::default()).await;
+    if skip(&factory) {
+        return;
+    }
+    let admin_url = factory.admin_url().unwrap().to_owned();
+    let (name, admin) = factory.fresh_database().await;
+    sqlx::raw_sql(
+        "DO $$ BEGIN CREATE ROLE commerce_check_noinherit LOGIN NOINHERIT IN ROLE commerce_app; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$",
+    )
+    .execute(&admin)
+    .await
+    .unwrap();
+    admin.close().await;
+    let store = PgStore::connect_with(
+        &url_for(&admin_url, &name, "commerce_check_noinherit"),
+        PgStoreOptions {
+            set_role: Some(APP_ROLE.to_owned()),
+            ..PgStoreOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let h = Harness::new(&Fixed(Arc::new(store))).await;
+    let sku = h.stocked("GPU-NOINHERIT", 10_000, 2).await;
+    let cart = h.shop.create_cart(Currency::AUD).await.unwrap();
+    h.shop.set_line(cart.id, &sku, Quantity::ONE).await.unwrap();
+    let priced = h.shop.price_cart(cart.id).await.unwrap();
+    assert_eq!(priced.lines.len(), 1);
+    h.shop
+        .checkout(cart.id, &"noinherit-1".parse().unwrap())
+        .await
+        .unwrap();
+}
+
+/// Timeouts past what PostgreSQL takes are refused at start, not on every
+/// transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_postgresql_cannot_take_is_refused_at_start() {
+    let factory = PgFactory::from_env(ReservationStrategy::default()).await;
+    if skip(&factory) {
+        return;
+    }
+    let refused = PgStore::connect_with(
+        factory.admin_url().unwrap(),
+        PgStoreOptions {
+            set_role: Some(APP_ROLE.to_owned()),
+            lock_timeout: Duration::MAX,
+            ..PgStoreOptions::default()
+        },
+    )
+    .await;
+    match refused {
+        Err(Error::InvalidConfig(message)) => {
+            assert!(message.contains("lock_timeout"), "{message}")
+        }
+        other => panic!("expected InvalidConfig, got {other:?}"),
+    }
+}
