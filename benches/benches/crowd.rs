@@ -148,10 +148,10 @@ fn summary_of(name: &str, totals: &Totals) -> serde_json::Value {
     );
     println!(
         "{name}: {} crowds of {BUYERS}: {ordered} ordered, {sold_out} sold out, {busy} busy, \
-         {failed} failed; refusals p50 {:?} µs, p99 {:?} µs",
+         {failed} failed; refusals p50 {} µs, p99 {} µs",
         totals.crowds,
-        micros(0.5),
-        micros(0.99)
+        micros(0.5).unwrap_or_default(),
+        micros(0.99).unwrap_or_default()
     );
     serde_json::json!({
         "mode": name,

@@ -97,13 +97,30 @@ pub async fn crowd(shop: &Shop, sku: &Sku, buyers: usize) -> CrowdReport {
     report
 }
 
+/// How often the buyer holding the unit tries to check out while told busy.
+const CHECKOUT_ATTEMPTS: u32 = 250;
+
 async fn buy(shop: &Shop, sku: &Sku, i: usize) -> BuyerOutcome {
     let attempt = async {
         let cart = shop.create_cart(Currency::AUD).await?;
         shop.set_line(cart.id, sku, Quantity::ONE).await?;
-        let key = IdempotencyKey::parse(format!("crowd-{i}"))?;
-        shop.checkout(cart.id, &key).await?;
-        Ok::<_, Error>(())
+        // A key of its own: crowds repeat on one shop.
+        let key = IdempotencyKey::parse(format!("crowd-{}-{i}", uuid::Uuid::new_v4().simple()))?;
+        // The buyer holding the unit checks out, and retries when told busy
+        // (a 503 with Retry-After over HTTP): the crowd may still be
+        // crowding the store.
+        let mut attempts = 0;
+        loop {
+            match shop.checkout(cart.id, &key).await {
+                Err(Error::Backend(b))
+                    if b.kind() == BackendErrorKind::Busy && attempts < CHECKOUT_ATTEMPTS =>
+                {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                other => break other.map(|_| ()),
+            }
+        }
     };
     match attempt.await {
         Ok(()) => BuyerOutcome::Ordered,
