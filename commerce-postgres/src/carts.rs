@@ -377,14 +377,23 @@ impl CartStore for PgTenant {
             now,
             reply,
         };
+        // A request waiting in the SKU's queue counts among the operations
+        // in flight (`PgStoreOptions::max_waiting`) until it is answered;
+        // one that runs alone is counted by its own transaction.
+        let admission = self.session.admit()?;
         match self.groups.join(&key, request) {
-            Ok(()) => answer.await.map_err(|_| {
-                Error::from(BackendError::new(
-                    BackendErrorKind::Other,
-                    "a group reservation ended without an answer",
-                ))
-            })?,
+            Ok(()) => {
+                let answered = answer.await;
+                drop(admission);
+                answered.map_err(|_| {
+                    Error::from(BackendError::new(
+                        BackendErrorKind::Other,
+                        "a group reservation ended without an answer",
+                    ))
+                })?
+            }
             Err(_alone) => {
+                drop(admission);
                 let _turn = Turn::new(self.clone(), key);
                 self.set_line_alone(cart, sku, quantity, limits, expires_at, now)
                     .await

@@ -268,6 +268,17 @@ async fn ten_thousand_buyers_for_one_unit_on_a_pool_of_ten() {
     crowd_for_one_unit(factory).await;
 }
 
+/// The grouped strategy: requests waiting in the SKU's queue count among
+/// the operations in flight, so the crowd is refused the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_thousand_buyers_for_one_unit_grouped() {
+    let factory = PgFactory::from_env(ReservationStrategy::Grouped).await;
+    if skip(&factory) {
+        return;
+    }
+    crowd_for_one_unit(factory).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_thousand_buyers_for_one_unit_through_the_pooler() {
     let factory = PgFactory::through_pooler(ReservationStrategy::default()).await;
