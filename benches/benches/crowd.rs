@@ -27,8 +27,8 @@ use commerce_core::{
     Category, Commerce, Currency, Money, NewProduct, Quantity, Shop, Sku, TaxCategory, TenantId,
     Variant,
 };
+use commerce_postgres::ReservationStrategy;
 use commerce_postgres::testkit::{PGBOUNCER_URL, PgFactory};
-use commerce_postgres::{PgStoreOptions, ReservationStrategy};
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
 
@@ -52,16 +52,7 @@ fn or_exit<T, E: Display>(what: &str, result: Result<T, E>) -> T {
 /// A shop on a fresh database with a pool of [`POOL`] and the default
 /// waits.
 async fn shop(factory: &PgFactory) -> Shop {
-    let (store, admin) = factory
-        .store_with(|options| {
-            let defaults = PgStoreOptions::default();
-            options.max_connections = POOL;
-            options.acquire_timeout = defaults.acquire_timeout;
-            options.lock_timeout = defaults.lock_timeout;
-            options.statement_timeout = defaults.statement_timeout;
-            options.max_waiting = defaults.max_waiting;
-        })
-        .await;
+    let (store, admin) = factory.store_with_default_waits(POOL).await;
     admin.close().await;
     let commerce = or_exit(
         "building the engine",

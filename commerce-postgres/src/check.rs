@@ -224,10 +224,7 @@ pub async fn check(url: &str, set_role: Option<&str>) -> Result<CheckReport> {
     let options = PgConnectOptions::from_str(&url)
         .map_err(|e| Error::InvalidConfig(format!("invalid database URL: {e}")))?;
     let mut conn = PgConnection::connect_with(&options).await.map_err(db)?;
-    let role_expr = match set_role {
-        Some(role) => format!("'{}'", role.replace('\'', "''")),
-        None => "current_user".to_owned(),
-    };
+    let role_expr = set_role.map_or_else(|| "current_user".to_owned(), crate::session::literal);
     let mut findings = Vec::new();
 
     let (login, superuser, bypass, role, role_exists, role_bypasses, member, server_port): (

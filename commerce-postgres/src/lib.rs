@@ -340,10 +340,10 @@ impl PgStore {
              AND p.pronamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())), \
              false) \
              FROM pg_roles r WHERE r.rolname = {}",
-            match &options.set_role {
-                Some(role) => format!("'{}'", role.replace('\'', "''")),
-                None => "current_user".to_owned(),
-            }
+            options
+                .set_role
+                .as_deref()
+                .map_or_else(|| "current_user".to_owned(), session::literal)
         );
         let row = sqlx::raw_sql(sqlx::AssertSqlSafe(probe))
             .fetch_optional(&pool)
@@ -404,14 +404,7 @@ impl PgStore {
 
     /// Begins a transaction with the store's settings and no tenant.
     async fn begin_untenanted(&self) -> Result<Tx> {
-        let admission = self.session.admit()?;
-        let statement = self.session.begin_sql(None, "");
-        let tx = self
-            .pool
-            .begin_with(sqlx::AssertSqlSafe(statement))
-            .await
-            .map_err(|e| acquire_error(&self.pool, e))?;
-        Ok(Tx::new(tx, &self.session, admission))
+        begin(&self.pool, &self.session, None, "").await
     }
 }
 
@@ -498,14 +491,7 @@ impl PgTenant {
     /// `BEGIN` and the settings, followed in the same select list by `more`
     /// (further `set_config` calls, or nothing).
     async fn begin_setting(&self, more: &str) -> Result<Tx> {
-        let admission = self.session.admit()?;
-        let statement = self.session.begin_sql(Some(self.tenant.as_str()), more);
-        let tx = self
-            .pool
-            .begin_with(sqlx::AssertSqlSafe(statement))
-            .await
-            .map_err(|e| acquire_error(&self.pool, e))?;
-        Ok(Tx::new(tx, &self.session, admission))
+        begin(&self.pool, &self.session, Some(self.tenant.as_str()), more).await
     }
 
     /// Runs a one-call statement (see [`HotSql`]): alone, outside any
@@ -534,6 +520,19 @@ impl PgTenant {
     pub(crate) fn tenant(&self) -> &str {
         self.tenant.as_str()
     }
+}
+
+/// Begins a transaction on `pool` with `session`'s settings, the tenant
+/// (or none) and `more`, in one round trip; the transaction holds its
+/// admission until it ends.
+async fn begin(pool: &PgPool, session: &Session, tenant: Option<&str>, more: &str) -> Result<Tx> {
+    let admission = session.admit()?;
+    let statement = session.begin_sql(tenant, more);
+    let tx = pool
+        .begin_with(sqlx::AssertSqlSafe(statement))
+        .await
+        .map_err(|e| acquire_error(pool, e))?;
+    Ok(Tx::new(tx, session, admission))
 }
 
 /// [`db`], with a pool timeout told apart: with fewer connections open than

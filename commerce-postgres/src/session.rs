@@ -160,7 +160,7 @@ fn millis(duration: Duration) -> u128 {
 
 /// `value` as an SQL string literal (quotes doubled; the server runs with
 /// `standard_conforming_strings`, so backslashes are plain characters).
-fn literal(value: &str) -> String {
+pub(crate) fn literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 

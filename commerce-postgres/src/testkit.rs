@@ -235,6 +235,22 @@ impl PgFactory {
         (self.open_with(&name, tweak).await, admin)
     }
 
+    /// A store on a fresh database with `max_connections` connections and
+    /// the production waits of `PgStoreOptions::default()` (acquire, lock
+    /// and statement timeouts, `max_waiting`) instead of the kit's patient
+    /// ones, and an administrative pool on the same database: for crowds.
+    pub async fn store_with_default_waits(&self, max_connections: u32) -> (PgStore, PgPool) {
+        self.store_with(|options| {
+            let defaults = PgStoreOptions::default();
+            options.max_connections = max_connections;
+            options.acquire_timeout = defaults.acquire_timeout;
+            options.lock_timeout = defaults.lock_timeout;
+            options.statement_timeout = defaults.statement_timeout;
+            options.max_waiting = defaults.max_waiting;
+        })
+        .await
+    }
+
     /// A store on the database `name`: as the administrative role switched
     /// to [`APP_ROLE`] in every transaction, or through the pooler as
     /// [`LOGIN_ROLE`] in pooled mode.

@@ -43,16 +43,6 @@ fn skip(factory: &PgFactory) -> bool {
     false
 }
 
-/// The pooler's URL for `database` as `user`.
-fn pooler_url(factory: &PgFactory, database: &str, user: &str) -> String {
-    let options: PgConnectOptions = factory.pooler_url().unwrap().parse().unwrap();
-    options
-        .database(database)
-        .username(user)
-        .to_url_lossy()
-        .to_string()
-}
-
 /// Through PgBouncer with one server connection shared by every client of
 /// the login (`commerce_pooling_one`): the store, logged in as a superuser
 /// and switching to `commerce_app` in each transaction, runs a whole
@@ -100,12 +90,9 @@ async fn nothing_outlives_a_transaction_behind_the_pooler() {
     .await
     .unwrap();
 
-    let superuser = pooler_url(&factory, name, "postgres");
+    let superuser = url_for(factory.pooler_url().unwrap(), name, "postgres");
     let store = PgStore::connect_with(
-        &format!(
-            "{superuser}{}pgbouncer=true",
-            if superuser.contains('?') { '&' } else { '?' }
-        ),
+        &with_flag(&superuser),
         PgStoreOptions {
             set_role: Some(APP_ROLE.to_owned()),
             max_connections: 2,
@@ -219,16 +206,7 @@ async fn a_held_row_lock_makes_a_reservation_busy_through_the_pooler() {
 /// waits: exactly one order; every other buyer is told sold out or busy;
 /// nothing else.
 async fn crowd_for_one_unit(factory: PgFactory) {
-    let (store, admin) = factory
-        .store_with(|options| {
-            let defaults = PgStoreOptions::default();
-            options.max_connections = 10;
-            options.acquire_timeout = defaults.acquire_timeout;
-            options.lock_timeout = defaults.lock_timeout;
-            options.statement_timeout = defaults.statement_timeout;
-            options.max_waiting = defaults.max_waiting;
-        })
-        .await;
+    let (store, admin) = factory.store_with_default_waits(10).await;
     admin.close().await;
     let h = Harness::new(&Fixed(Arc::new(store.clone()))).await;
     let sku = h.stocked("GPU-CROWD", 10_000, 1).await;
