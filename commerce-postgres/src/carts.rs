@@ -236,55 +236,70 @@ impl PgTenant {
             .bind(sqlx::types::Json(
                 serde_json::to_value(now).map_err(|e| corrupt("a timestamp", e))?,
             ));
-        let (outcome, doc, items, available, priced_in): SetLineRow = self.one_call(query).await?;
-        let (Some(doc), Some(items)) = (doc, items) else {
-            return match outcome.as_str() {
-                "no_cart" => Err(Error::not_found(Entity::Cart, cart)),
-                other => Err(corrupt(
-                    "commerce_set_line's answer",
-                    format!("{other} without the cart"),
-                )),
-            };
-        };
-        let mut current = build_cart(doc, items.0)?;
-        match outcome.as_str() {
-            "ok" => {
-                current.put_line(sku, quantity, now)?;
-                Ok(current)
-            }
-            "cart" => {
-                current.ensure_open()?;
-                limits.check(&current, sku, quantity)?;
-                Err(corrupt(
-                    "commerce_set_line's answer",
-                    "a cart refused that commerce-core accepts",
-                ))
-            }
-            "no_sku" => Err(Error::not_found(Entity::Sku, sku)),
-            "currency" => Err(currency_mismatch(current.currency, priced_in.as_deref())?
-                .unwrap_or_else(|| {
-                    corrupt(
-                        "commerce_set_line's answer",
-                        "a currency mismatch in the cart's currency",
-                    )
-                })),
-            "insufficient" => Err(Error::InsufficientStock {
-                sku: sku.clone(),
-                requested: quantity.get(),
-                available: u32::try_from(available.unwrap_or(0).max(0)).unwrap_or(u32::MAX),
-            }),
+        let row: SetLineRow = self.one_call(query).await?;
+        set_line_answer(row, cart, sku, quantity, limits, now)
+    }
+}
+
+/// The answer to one `set_line` from a row of `commerce_set_line` or
+/// `commerce_set_lines` (migrations 0009 and 0012): the cart as locked
+/// with the line set, or the refusal, each built with commerce-core's own
+/// checks.
+pub(crate) fn set_line_answer(
+    (outcome, doc, items, available, priced_in): SetLineRow,
+    cart: CartId,
+    sku: &Sku,
+    quantity: Quantity,
+    limits: CartLimits,
+    now: Timestamp,
+) -> Result<Cart> {
+    let (Some(doc), Some(items)) = (doc, items) else {
+        return match outcome.as_str() {
+            "no_cart" => Err(Error::not_found(Entity::Cart, cart)),
             other => Err(corrupt(
                 "commerce_set_line's answer",
-                format!("unknown outcome {other}"),
+                format!("{other} without the cart"),
             )),
+        };
+    };
+    let mut current = build_cart(doc, items.0)?;
+    match outcome.as_str() {
+        "ok" => {
+            current.put_line(sku, quantity, now)?;
+            Ok(current)
         }
+        "cart" => {
+            current.ensure_open()?;
+            limits.check(&current, sku, quantity)?;
+            Err(corrupt(
+                "commerce_set_line's answer",
+                "a cart refused that commerce-core accepts",
+            ))
+        }
+        "no_sku" => Err(Error::not_found(Entity::Sku, sku)),
+        "currency" => Err(currency_mismatch(current.currency, priced_in.as_deref())?
+            .unwrap_or_else(|| {
+                corrupt(
+                    "commerce_set_line's answer",
+                    "a currency mismatch in the cart's currency",
+                )
+            })),
+        "insufficient" => Err(Error::InsufficientStock {
+            sku: sku.clone(),
+            requested: quantity.get(),
+            available: u32::try_from(available.unwrap_or(0).max(0)).unwrap_or(u32::MAX),
+        }),
+        other => Err(corrupt(
+            "commerce_set_line's answer",
+            format!("unknown outcome {other}"),
+        )),
     }
 }
 
 /// The answer of `commerce_set_line`: the outcome, the cart as locked (its
 /// document and its lines), and for a refusal the available count or the
 /// SKU's currency.
-type SetLineRow = (
+pub(crate) type SetLineRow = (
     String,
     Option<serde_json::Value>,
     Option<sqlx::types::Json<Vec<StoredLine>>>,

@@ -9,24 +9,27 @@
 //! a task takes the queue, up to [`MAX_GROUP`] at a time, and runs one
 //! transaction per group until the queue is empty (yielding once between
 //! groups, so callers just answered that come straight back join the next
-//! one):
+//! one). A group's transaction does, in the lock order of every path:
 //!
-//! 1. `BEGIN` with the tenant pinned;
-//! 2. the group's carts locked `FOR UPDATE` in id order (the order every
+//! 1. the group's carts locked `FOR UPDATE` in id order (the order every
 //!    group takes, so two groups that share carts cannot deadlock), then
-//!    their lines read. Each cart is probed by its key (a lateral
-//!    subquery): a filter on `id = ANY($1)` lets the planner scan every
-//!    row of the tenant when its statistics are stale;
-//! 3. each request checked on its own cart (open, limits, the new
-//!    document): a request that fails here is answered with its error and
-//!    takes no further part;
-//! 4. the carts' current holds of the SKU, then the SKU's row, locked
-//!    (reservation rows before SKU rows, the lock order of every path);
-//! 5. grants decided in arrival order while stock lasts; if one is refused,
+//!    their lines read;
+//! 2. each request checked on its own cart (open, limits): a request that
+//!    fails here is answered with its error and takes no further part;
+//! 3. the carts' current holds of the SKU, then the SKU's row, locked
+//!    (reservation rows before SKU rows);
+//! 4. grants decided in arrival order while stock lasts; if one is refused,
 //!    the expired holds of the SKU are reclaimed and the decision made
 //!    again, so a refusal carries the real available count;
-//! 6. one statement writes every granted hold, cart line and cart document
-//!    and moves the SKU's counter by the net change; `COMMIT`.
+//! 5. one statement writes every granted hold, cart line and cart clock
+//!    and moves the SKU's counter by the net change.
+//!
+//! The whole transaction is one call of `commerce_set_lines` (migration
+//! 0012), sent alone outside any explicit transaction: one round trip and
+//! one commit per group, and the SKU's row is locked only while the
+//! server runs the group, not across round trips. Every answer is built
+//! from the cart as it was locked, with commerce-core's own checks, as
+//! for a reservation alone.
 //!
 //! A group is all or nothing: should its transaction fail (a lost
 //! connection, a deadlock with another path), nothing of it is written and
@@ -38,16 +41,15 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 
 use commerce_core::{
-    BackendError, BackendErrorKind, Cart, CartId, CartLimits, Entity, Error, Quantity, Result, Sku,
+    BackendError, BackendErrorKind, Cart, CartId, CartLimits, Error, Quantity, Result, Sku,
     TenantId, Timestamp,
 };
 use sqlx::types::Json;
 use tokio::sync::oneshot;
 
 use crate::PgTenant;
-use crate::carts::{build_cart, cart_doc, currency_mismatch, units};
-use crate::error::{corrupt, db};
-use crate::inventory::reclaim_expired;
+use crate::carts::{SetLineRow, set_line_answer, units};
+use crate::error::corrupt;
 
 /// The most requests one group transaction answers; the rest wait for the
 /// next.
@@ -178,24 +180,6 @@ fn no_runtime() -> Error {
     .into()
 }
 
-/// A request that passed its cart's checks, with its cart as it will be.
-struct Candidate {
-    index: usize,
-    cart: CartId,
-    quantity: Quantity,
-    currency: commerce_core::Currency,
-    expires_at: Timestamp,
-    next: Cart,
-    doc: Json<serde_json::Value>,
-}
-
-/// What the SKU's locked row says.
-struct SkuRow {
-    on_hand: i64,
-    held: i64,
-    currency: Option<String>,
-}
-
 impl PgTenant {
     /// Runs the groups of `key`, starting with `group`, until none wait.
     async fn drain_groups(self, key: Key, mut group: Vec<Request>) {
@@ -264,261 +248,60 @@ impl PgTenant {
 
     /// One transaction for `group` (distinct carts): every request's
     /// answer, in order, or the error that rolled the whole group back.
+    /// The transaction is one call of `commerce_set_lines` (migration
+    /// 0012), which locks, checks, decides and writes; each answer is
+    /// built here from the cart as it was locked, as for a reservation
+    /// alone.
     async fn group_transaction(&self, sku: &Sku, group: &[Request]) -> Result<Vec<Result<Cart>>> {
-        let mut tx = self.begin_group().await?;
-        let mut ids: Vec<uuid::Uuid> = group.iter().map(|r| r.cart.as_uuid()).collect();
-        ids.sort_unstable();
-        let docs: Vec<(uuid::Uuid, serde_json::Value)> = sqlx::query_as(
-            "SELECT k.id, k.doc FROM unnest($2::uuid[]) AS c(id) \
-             CROSS JOIN LATERAL (SELECT id, doc FROM carts \
-               WHERE tenant_id = $1 AND id = c.id FOR UPDATE) k",
-        )
-        .bind(self.tenant())
-        .bind(&ids)
-        .fetch_all(&mut tx)
-        .await
-        .map_err(db)?;
-        let lines: Vec<(uuid::Uuid, String, i32)> = sqlx::query_as(
-            "SELECT l.cart_id, l.sku, l.quantity FROM unnest($2::uuid[]) AS c(id) \
-             CROSS JOIN LATERAL (SELECT cart_id, sku, quantity, position FROM cart_lines \
-               WHERE tenant_id = $1 AND cart_id = c.id OFFSET 0) l \
-             ORDER BY l.cart_id, l.position, l.sku",
-        )
-        .bind(self.tenant())
-        .bind(&ids)
-        .fetch_all(&mut tx)
-        .await
-        .map_err(db)?;
-        let mut lines_of: HashMap<uuid::Uuid, Vec<(String, i32)>> = HashMap::new();
-        for (cart, sku, quantity) in lines {
-            lines_of.entry(cart).or_default().push((sku, quantity));
-        }
-        let mut carts: HashMap<uuid::Uuid, Result<Cart>> = docs
-            .into_iter()
-            .map(|(id, doc)| {
-                let lines = lines_of.remove(&id).unwrap_or_default();
-                (id, build_cart(doc, lines))
-            })
-            .collect();
-
-        let mut answers: Vec<Option<Result<Cart>>> = Vec::with_capacity(group.len());
-        let mut candidates = Vec::with_capacity(group.len());
-        for (index, request) in group.iter().enumerate() {
-            let checked = match carts.remove(&request.cart.as_uuid()) {
-                None => Err(Error::not_found(Entity::Cart, request.cart)),
-                Some(Err(e)) => Err(e),
-                Some(Ok(current)) => check(&current, sku, request).map(|(next, doc)| Candidate {
-                    index,
-                    cart: request.cart,
-                    quantity: request.quantity,
-                    currency: current.currency,
-                    expires_at: request.expires_at,
-                    next,
-                    doc,
-                }),
-            };
-            match checked {
-                Ok(candidate) => {
-                    candidates.push(candidate);
-                    answers.push(None);
-                }
-                Err(e) => answers.push(Some(Err(e))),
-            }
-        }
-        if candidates.is_empty() {
-            tx.commit().await?;
-            return Ok(finish(answers));
-        }
-
-        let held_ids: Vec<uuid::Uuid> = candidates.iter().map(|c| c.cart.as_uuid()).collect();
-        let mut reclaimed = false;
-        let (outcomes, delta) = loop {
-            let old: HashMap<uuid::Uuid, i64> = sqlx::query_as::<_, (uuid::Uuid, i32)>(
-                // One probe per cart (a lateral subquery): a filter on
-                // `cart_id = ANY(...)` lets the planner scan every hold of the
-                // hot SKU instead.
-                "SELECT r.cart_id, r.quantity FROM unnest($3::uuid[]) AS c(id) \
-                 CROSS JOIN LATERAL (SELECT cart_id, quantity FROM reservations \
-                   WHERE tenant_id = $1 AND sku = $2 AND cart_id = c.id FOR UPDATE) r",
-            )
-            .bind(self.tenant())
-            .bind(sku.as_str())
-            .bind(&held_ids)
-            .fetch_all(&mut tx)
-            .await
-            .map_err(db)?
-            .into_iter()
-            .map(|(cart, quantity)| (cart, i64::from(quantity)))
-            .collect();
-            let row: Option<(i32, i32, Option<String>)> = sqlx::query_as(
-                "SELECT on_hand, held, currency FROM skus s WHERE tenant_id = $1 AND sku = $2 \
-                 AND product_id IS NOT NULL \
-                 AND EXISTS (SELECT 1 FROM products p \
-                   WHERE p.tenant_id = $1 AND p.id = s.product_id AND p.published) \
-                 FOR UPDATE",
-            )
-            .bind(self.tenant())
-            .bind(sku.as_str())
-            .fetch_optional(&mut tx)
-            .await
-            .map_err(db)?;
-            let Some((on_hand, held, currency)) = row else {
-                for candidate in &candidates {
-                    answer(
-                        &mut answers,
-                        candidate.index,
-                        Err(Error::not_found(Entity::Sku, sku)),
-                    );
-                }
-                tx.commit().await?;
-                return Ok(finish(answers));
-            };
-            let row = SkuRow {
-                on_hand: i64::from(on_hand),
-                held: i64::from(held),
-                currency,
-            };
-            let decided = decide(sku, &row, &candidates, &old)?;
-            if decided.refused && !reclaimed {
-                // The latest clock of the group: requests in flight at once
-                // may be ordered either way.
-                if let Some(latest) = group.iter().map(|r| r.now).max() {
-                    reclaim_expired(&mut tx, self.tenant(), sku, latest).await?;
-                }
-                reclaimed = true;
-                continue;
-            }
-            break (decided.outcomes, decided.delta);
+        let Some(latest) = group.iter().map(|r| r.now).max() else {
+            return Ok(Vec::new());
         };
-
-        let granted = outcomes.iter().filter(|o| o.is_ok()).count();
-        if granted > 0 {
-            let mut carts = Vec::with_capacity(granted);
-            let mut quantities = Vec::with_capacity(granted);
-            let mut expiries = Vec::with_capacity(granted);
-            let mut docs = Vec::with_capacity(granted);
-            for (candidate, _) in candidates.iter().zip(&outcomes).filter(|(_, o)| o.is_ok()) {
-                carts.push(candidate.cart.as_uuid());
-                quantities.push(units(candidate.quantity)?);
-                expiries.push(candidate.expires_at);
-                docs.push(candidate.doc.clone());
-            }
-            sqlx::query(
-                "WITH req AS ( \
-                   SELECT * FROM unnest($3::uuid[], $4::int4[], $5::timestamptz[], $6::jsonb[]) \
-                     AS r(cart_id, quantity, expires_at, doc)), \
-                 counted AS ( \
-                   UPDATE skus SET held = held + $7 WHERE tenant_id = $1 AND sku = $2), \
-                 holds AS ( \
-                   INSERT INTO reservations (tenant_id, sku, cart_id, quantity, expires_at) \
-                   SELECT $1, $2, cart_id, quantity, expires_at FROM req \
-                   ON CONFLICT (tenant_id, sku, cart_id) \
-                   DO UPDATE SET quantity = EXCLUDED.quantity, expires_at = EXCLUDED.expires_at), \
-                 lines AS ( \
-                   INSERT INTO cart_lines (tenant_id, cart_id, sku, quantity) \
-                   SELECT $1, cart_id, $2, quantity FROM req \
-                   ON CONFLICT (tenant_id, cart_id, sku) DO UPDATE SET quantity = EXCLUDED.quantity) \
-                 UPDATE carts c SET doc = req.doc FROM req \
-                 WHERE c.tenant_id = $1 AND c.id = req.cart_id",
-            )
+        let mut carts = Vec::with_capacity(group.len());
+        let mut quantities = Vec::with_capacity(group.len());
+        let mut max_lines = Vec::with_capacity(group.len());
+        let mut max_units = Vec::with_capacity(group.len());
+        let mut expiries = Vec::with_capacity(group.len());
+        let mut clocks = Vec::with_capacity(group.len());
+        for request in group {
+            carts.push(request.cart.as_uuid());
+            quantities.push(units(request.quantity)?);
+            max_lines.push(i32::try_from(request.limits.max_lines()).unwrap_or(i32::MAX));
+            max_units.push(i32::try_from(request.limits.max_units_per_line()).unwrap_or(i32::MAX));
+            expiries.push(request.expires_at);
+            clocks.push(Json(
+                serde_json::to_value(request.now).map_err(|e| corrupt("a timestamp", e))?,
+            ));
+        }
+        let query = sqlx::query_as(sqlx::AssertSqlSafe(self.hot.set_lines.clone()))
             .bind(self.tenant())
             .bind(sku.as_str())
             .bind(&carts)
             .bind(&quantities)
+            .bind(&max_lines)
+            .bind(&max_units)
             .bind(&expiries)
-            .bind(&docs)
-            .bind(i32::try_from(delta).map_err(|e| corrupt("a unit count", e))?)
-            .execute(&mut tx)
-            .await
-            .map_err(db)?;
+            .bind(latest)
+            .bind(&clocks);
+        let rows: Vec<SetLineRow> = self.one_call_rows(query).await?;
+        if rows.len() != group.len() {
+            return Err(corrupt(
+                "commerce_set_lines' answer",
+                format!("{} rows for {} requests", rows.len(), group.len()),
+            ));
         }
-        tx.commit().await?;
-        for (candidate, outcome) in candidates.into_iter().zip(outcomes) {
-            let index = candidate.index;
-            answer(&mut answers, index, outcome.map(|()| candidate.next));
-        }
-        Ok(finish(answers))
-    }
-}
-
-/// Records the answer to the request at `index`.
-fn answer(answers: &mut [Option<Result<Cart>>], index: usize, result: Result<Cart>) {
-    if let Some(slot) = answers.get_mut(index) {
-        *slot = Some(result);
-    }
-}
-
-/// Every request's answer; a request left unanswered (a bug) fails rather
-/// than waits.
-fn finish(answers: Vec<Option<Result<Cart>>>) -> Vec<Result<Cart>> {
-    answers
-        .into_iter()
-        .map(|answer| {
-            answer.unwrap_or_else(|| {
-                Err(BackendError::new(
-                    BackendErrorKind::Other,
-                    "a group reservation left a request unanswered",
+        Ok(group
+            .iter()
+            .zip(rows)
+            .map(|(request, row)| {
+                set_line_answer(
+                    row,
+                    request.cart,
+                    sku,
+                    request.quantity,
+                    request.limits,
+                    request.now,
                 )
-                .into())
             })
-        })
-        .collect()
-}
-
-/// A request's checks on its cart, and the cart with the line set.
-fn check(current: &Cart, sku: &Sku, request: &Request) -> Result<(Cart, Json<serde_json::Value>)> {
-    current.ensure_open()?;
-    request.limits.check(current, sku, request.quantity)?;
-    let mut next = current.clone();
-    next.put_line(sku, request.quantity, request.now)?;
-    let doc = cart_doc(&next)?;
-    Ok((next, doc))
-}
-
-/// The grants of one decision.
-struct Decision {
-    /// Per candidate: granted, or the refusal.
-    outcomes: Vec<Result<()>>,
-    /// The net change of the SKU's counter.
-    delta: i64,
-    /// Whether any candidate was refused for want of stock.
-    refused: bool,
-}
-
-/// Grants in arrival order while stock lasts. `old` holds each cart's
-/// current hold of the SKU, which its new quantity replaces.
-fn decide(
-    sku: &Sku,
-    row: &SkuRow,
-    candidates: &[Candidate],
-    old: &HashMap<uuid::Uuid, i64>,
-) -> Result<Decision> {
-    let mut held = row.held;
-    let mut decision = Decision {
-        outcomes: Vec::with_capacity(candidates.len()),
-        delta: 0,
-        refused: false,
-    };
-    for candidate in candidates {
-        if let Some(mismatch) = currency_mismatch(candidate.currency, row.currency.as_deref())? {
-            decision.outcomes.push(Err(mismatch));
-            continue;
-        }
-        let before = old.get(&candidate.cart.as_uuid()).copied().unwrap_or(0);
-        let wanted = i64::from(candidate.quantity.get());
-        let available = row.on_hand - (held - before);
-        if wanted <= available {
-            held = held - before + wanted;
-            decision.delta += wanted - before;
-            decision.outcomes.push(Ok(()));
-        } else {
-            decision.refused = true;
-            decision.outcomes.push(Err(Error::InsufficientStock {
-                sku: sku.clone(),
-                requested: candidate.quantity.get(),
-                available: u32::try_from(available.max(0)).unwrap_or(0),
-            }));
-        }
+            .collect())
     }
-    Ok(decision)
 }

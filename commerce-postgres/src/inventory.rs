@@ -177,45 +177,6 @@ pub(crate) async fn release_allocations(conn: &mut Tx, tenant: &str, order: Orde
     release_held(conn, tenant, released).await
 }
 
-/// Deletes the expired reservations and lapsed allocations of `sku` at
-/// `now` and takes them off its counter: the lazy reclaim of the
-/// single-statement strategy. Rows another transaction holds are skipped.
-///
-/// The SKU's row is written only when something was deleted: every refusal
-/// on a sold-out SKU runs this, and an unconditional update would take the
-/// hot row's lock, so refusals would queue behind each other and behind
-/// the writers instead of costing a read.
-pub(crate) async fn reclaim_expired(
-    conn: &mut Tx,
-    tenant: &str,
-    sku: &Sku,
-    now: Timestamp,
-) -> Result<()> {
-    sqlx::query(
-        "WITH r AS ( \
-           DELETE FROM reservations WHERE (tenant_id, sku, cart_id) IN ( \
-             SELECT tenant_id, sku, cart_id FROM reservations \
-             WHERE tenant_id = $1 AND sku = $2 AND expires_at <= $3 FOR UPDATE SKIP LOCKED) \
-           RETURNING quantity), \
-         a AS ( \
-           DELETE FROM allocations WHERE (tenant_id, sku, order_id) IN ( \
-             SELECT tenant_id, sku, order_id FROM allocations \
-             WHERE tenant_id = $1 AND sku = $2 AND expires_at <= $3 FOR UPDATE SKIP LOCKED) \
-           RETURNING quantity) \
-         UPDATE skus SET held = held \
-           - (SELECT COALESCE(SUM(quantity), 0) FROM r) - (SELECT COALESCE(SUM(quantity), 0) FROM a) \
-         WHERE tenant_id = $1 AND sku = $2 \
-           AND (EXISTS (SELECT 1 FROM r) OR EXISTS (SELECT 1 FROM a))",
-    )
-    .bind(tenant)
-    .bind(sku.as_str())
-    .bind(now)
-    .execute(&mut *conn)
-    .await
-    .map_err(db)?;
-    Ok(())
-}
-
 #[async_trait]
 impl InventoryStore for PgTenant {
     async fn receive(

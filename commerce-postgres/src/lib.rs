@@ -183,6 +183,7 @@ pub struct PgStore {
 #[derive(Debug)]
 pub(crate) struct HotSql {
     pub(crate) set_line: String,
+    pub(crate) set_lines: String,
     pub(crate) pricing_read: String,
 }
 
@@ -192,6 +193,11 @@ impl HotSql {
             set_line: session.one_call_sql(
                 "call.outcome, call.cart_doc, call.cart_items, call.available, call.priced_in",
                 "commerce_set_line",
+                ", $2, $3, $4, $5, $6, $7, $8, $9",
+            ),
+            set_lines: session.one_call_sql(
+                "call.outcome, call.cart_doc, call.cart_items, call.available, call.priced_in",
+                "commerce_set_lines",
                 ", $2, $3, $4, $5, $6, $7, $8, $9",
             ),
             pricing_read: session.one_call_sql(
@@ -336,7 +342,7 @@ impl PgStore {
             "SELECT r.rolname::text, r.rolsuper, r.rolbypassrls, \
              pg_has_role(current_user, r.oid, 'MEMBER'), \
              coalesce((SELECT bool_and(has_function_privilege(current_user, p.oid, 'EXECUTE')) \
-             FROM pg_proc p WHERE p.proname IN ('commerce_set_line', 'commerce_pricing_read') \
+             FROM pg_proc p WHERE p.proname IN ('commerce_set_line', 'commerce_set_lines', 'commerce_pricing_read') \
              AND p.pronamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())), \
              false) \
              FROM pg_roles r WHERE r.rolname = {}",
@@ -476,18 +482,6 @@ impl PgTenant {
         self.begin_setting("").await
     }
 
-    /// [`begin`](Self::begin) for a group reservation, which also keeps each
-    /// statement's generic plan: its probes are per key (lateral
-    /// subqueries), so the generic plan is right whatever the arrays hold,
-    /// and the group's write, a statement of five parts, is not planned
-    /// again for every group (about 0.9 ms against 0.06 ms, `EXPLAIN
-    /// ANALYZE` of its first and second execution on this project's bench
-    /// database).
-    pub(crate) async fn begin_group(&self) -> Result<Tx> {
-        self.begin_setting(", set_config('plan_cache_mode', 'force_generic_plan', true)")
-            .await
-    }
-
     /// `BEGIN` and the settings, followed in the same select list by `more`
     /// (further `set_config` calls, or nothing).
     async fn begin_setting(&self, more: &str) -> Result<Tx> {
@@ -512,6 +506,28 @@ impl PgTenant {
             let _admission = self.session.admit()?;
             query
                 .fetch_one(&self.pool)
+                .await
+                .map_err(|e| acquire_error(&self.pool, e))
+        }
+    }
+
+    /// [`one_call`](Self::one_call) for a function that answers with rows.
+    pub(crate) async fn one_call_rows<O>(
+        &self,
+        query: sqlx::query::QueryAs<'_, Postgres, O, sqlx::postgres::PgArguments>,
+    ) -> Result<Vec<O>>
+    where
+        O: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        if self.session.one_call_in_transaction {
+            let mut tx = self.begin().await?;
+            let rows = query.fetch_all(&mut tx).await.map_err(db)?;
+            tx.commit().await?;
+            Ok(rows)
+        } else {
+            let _admission = self.session.admit()?;
+            query
+                .fetch_all(&self.pool)
                 .await
                 .map_err(|e| acquire_error(&self.pool, e))
         }

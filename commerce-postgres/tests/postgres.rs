@@ -372,3 +372,126 @@ async fn advisory_lock_sees_a_concurrent_stock_correction() {
     let level = h.shop.stock(&sku).await.unwrap();
     assert_eq!((level.on_hand, level.reserved), (0, 0));
 }
+
+/// One group that mixes every case the group's call handles, on a store of
+/// one connection (the first request runs alone and the rest queue behind
+/// it, so they go as one group): carts whose holds have lapsed asking for
+/// more (the reclaim takes their own lapsed holds, which the group then
+/// reads again), carts changing a live hold, new carts, a cart that does
+/// not exist and a checked-out cart. More is asked than is left, so some
+/// are refused. Every answer is the cart's own, the units granted never
+/// exceed the stock, each granted cart's line equals its hold, and the
+/// counter equals the holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_group_mixes_changes_new_carts_lapsed_holds_and_refusals() {
+    let Some(factory) = factory(ReservationStrategy::Grouped).await else {
+        return;
+    };
+    let (store, admin) = factory
+        .store_with(|options| options.max_connections = 1)
+        .await;
+    admin.close().await;
+    let h = Harness::new(&Fixed(Arc::new(store.clone()))).await;
+    let sku = h.stocked("GPU-GROUP", 1_000, 30).await;
+    let other = h.stocked("GPU-OTHER", 1_000, 10).await;
+    let mut lapsed = Vec::new();
+    for _ in 0..10 {
+        lapsed.push(h.cart_with(&sku, 1).await.id);
+    }
+    h.clock.advance(std::time::Duration::from_secs(16 * 60));
+    let mut live = Vec::new();
+    for _ in 0..10 {
+        live.push(h.cart_with(&sku, 1).await.id);
+    }
+    // Checked out: its line of another SKU is bought.
+    let bought = h.cart_with(&other, 1).await;
+    h.shop
+        .checkout(
+            bought.id,
+            &commerce_core::IdempotencyKey::parse("group-bought").unwrap(),
+        )
+        .await
+        .unwrap();
+    let mut asks: Vec<(commerce_core::CartId, u32)> = Vec::new();
+    asks.extend(lapsed.iter().take(5).map(|&cart| (cart, 2)));
+    asks.extend(live.iter().take(5).map(|&cart| (cart, 3)));
+    for _ in 0..15 {
+        asks.push((h.shop.create_cart(Currency::AUD).await.unwrap().id, 1));
+    }
+    asks.push((commerce_core::CartId::new(), 1));
+    asks.push((bought.id, 1));
+
+    let barrier = Arc::new(tokio::sync::Barrier::new(asks.len()));
+    let tasks: Vec<_> = asks
+        .iter()
+        .map(|&(cart, units)| {
+            let (shop, sku, barrier) = (h.shop.clone(), sku.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                shop.set_line(cart, &sku, Quantity::new(units).unwrap()).await
+            })
+        })
+        .collect();
+    let mut granted = Vec::new();
+    let mut refused = 0;
+    for (task, &(cart, units)) in tasks.into_iter().zip(&asks) {
+        match task.await.unwrap() {
+            Ok(answer) => {
+                assert_eq!(answer.id, cart, "an answer for another cart");
+                let line = answer.lines.iter().find(|l| l.sku == sku).unwrap();
+                assert_eq!(line.quantity.get(), units);
+                granted.push((cart, units));
+            }
+            Err(Error::InsufficientStock {
+                requested,
+                available,
+                ..
+            }) => {
+                assert_eq!(requested, units);
+                assert!(available < units, "refused {units} with {available} left");
+                refused += 1;
+            }
+            Err(Error::NotFound { .. }) => assert_ne!(cart, bought.id),
+            Err(Error::CartCheckedOut { .. }) => assert_eq!(cart, bought.id),
+            Err(other) => panic!("cart {cart}: {other}"),
+        }
+    }
+    assert!(refused > 0, "more was asked than was left");
+    // The lapsed holds not in the group were reclaimed; what is held now
+    // is what the live carts kept and what the group was granted.
+    let level = h.shop.stock(&sku).await.unwrap();
+    assert!(level.reserved <= 30, "{level:?}");
+    for (sku_name, held, rows) in counters(&store).await {
+        assert_eq!(held, rows, "{sku_name}: the counter drifted from the holds");
+    }
+    // Each granted cart holds what its line says; a live hold of any cart
+    // asked about equals its line.
+    assert!(!granted.is_empty());
+    for &(cart, _) in &asks[..25] {
+        let line = h
+            .shop
+            .cart(cart)
+            .await
+            .unwrap()
+            .lines
+            .iter()
+            .find(|l| l.sku == sku)
+            .map_or(0, |l| l.quantity.get());
+        let held: u32 = h
+            .shop
+            .scope()
+            .inventory()
+            .cart_reservations(cart)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.sku == sku && r.expires_at > h.clock.now())
+            .map(|r| r.quantity.get())
+            .sum();
+        if let Some(&(_, units)) = granted.iter().find(|(c, _)| *c == cart) {
+            assert_eq!((line, held), (units, units), "cart {cart}");
+        } else if held > 0 {
+            assert_eq!(held, line, "cart {cart}");
+        }
+    }
+}
