@@ -400,12 +400,14 @@ impl CartStore for PgTenant {
             Ok(()) => {
                 let answered = answer.await;
                 drop(admission);
-                answered.map_err(|_| {
-                    Error::from(BackendError::new(
-                        BackendErrorKind::Other,
-                        "a group reservation ended without an answer",
-                    ))
-                })?
+                answered
+                    .map_err(|_| {
+                        Error::from(BackendError::new(
+                            BackendErrorKind::Other,
+                            "a group reservation ended without an answer",
+                        ))
+                    })?
+                    .answer(cart, sku, quantity, limits, now)
             }
             Err(_alone) => {
                 drop(admission);

@@ -62,16 +62,46 @@ pub(crate) struct Request {
     pub(crate) limits: CartLimits,
     pub(crate) expires_at: Timestamp,
     pub(crate) now: Timestamp,
-    pub(crate) reply: oneshot::Sender<Result<Cart>>,
+    pub(crate) reply: oneshot::Sender<Reply>,
+}
+
+/// What a request that waited for its group is told.
+pub(crate) enum Reply {
+    /// Its row of the group's call: the request builds its answer from it
+    /// itself ([`set_line_answer`]), in its own task, so the runner hands
+    /// the rows out and goes on to the next group instead of building
+    /// every answer one after the other while the SKU's row sits idle.
+    Row(SetLineRow),
+    /// Its answer, whole.
+    Answer(Result<Cart>),
+}
+
+impl Reply {
+    /// The answer to `request`'s reservation of `sku`.
+    pub(crate) fn answer(
+        self,
+        cart: CartId,
+        sku: &Sku,
+        quantity: Quantity,
+        limits: CartLimits,
+        now: Timestamp,
+    ) -> Result<Cart> {
+        match self {
+            Self::Row(row) => set_line_answer(row, cart, sku, quantity, limits, now),
+            Self::Answer(answer) => answer,
+        }
+    }
 }
 
 type Key = (TenantId, Sku);
 
 /// How many reservations or groups of one SKU may run at once in this
-/// process. One: on the hot-SKU bench (32 tasks, 2 cores) two, three and
-/// four runners measured slower (about 2,700, 2,600 and 1,700 against
-/// 3,100-3,400 per second), the second group mostly waiting for the
-/// first's row lock while splitting the queue into smaller groups.
+/// process. One: on the hot-SKU bench (32 tasks, 2 cores) two runners
+/// measured slower, with a group of seven round trips (about 2,700 against
+/// 3,100-3,400 per second) and again with the group as one call, whose
+/// carts are locked and their clocks written before the SKU's row is
+/// (9,988 against 10,998): the second group splits the queue into smaller
+/// groups, and its early steps compete for the same two cores.
 pub const RUNNERS_PER_SKU: usize = 1;
 
 /// The reservations of one SKU in flight, and those queued behind them.
@@ -154,7 +184,7 @@ impl Drop for Turn {
             // runtime; answered rather than left waiting forever.
             Err(_) => {
                 for request in group {
-                    let _ = request.reply.send(Err(no_runtime()));
+                    let _ = request.reply.send(Reply::Answer(Err(no_runtime())));
                 }
                 // Whatever queued since must not wait for a task that
                 // never starts either.
@@ -164,7 +194,7 @@ impl Drop for Turn {
                         break;
                     }
                     for request in more {
-                        let _ = request.reply.send(Err(no_runtime()));
+                        let _ = request.reply.send(Reply::Answer(Err(no_runtime())));
                     }
                 }
             }
@@ -210,9 +240,9 @@ impl PgTenant {
             }
         }
         match self.group_transaction(sku, &first).await {
-            Ok(answers) => {
-                for (request, answer) in first.into_iter().zip(answers) {
-                    let _ = request.reply.send(answer);
+            Ok(rows) => {
+                for (request, row) in first.into_iter().zip(rows) {
+                    let _ = request.reply.send(Reply::Row(row));
                 }
             }
             // A wait that ran out (the SKU's row lock, the pool) wrote
@@ -220,11 +250,11 @@ impl PgTenant {
             // after another: every request of the group is told busy.
             Err(Error::Backend(busy)) if busy.kind() == BackendErrorKind::Busy => {
                 for request in first {
-                    let _ = request.reply.send(Err(BackendError::new(
+                    let _ = request.reply.send(Reply::Answer(Err(BackendError::new(
                         BackendErrorKind::Busy,
                         format!("the group's transaction: {busy}"),
                     )
-                    .into()));
+                    .into())));
                 }
             }
             Err(_) => {
@@ -242,17 +272,17 @@ impl PgTenant {
                     request.now,
                 )
                 .await;
-            let _ = request.reply.send(answer);
+            let _ = request.reply.send(Reply::Answer(answer));
         }
     }
 
-    /// One transaction for `group` (distinct carts): every request's
-    /// answer, in order, or the error that rolled the whole group back.
-    /// The transaction is one call of `commerce_set_lines` (migration
-    /// 0012), which locks, checks, decides and writes; each answer is
-    /// built here from the cart as it was locked, as for a reservation
-    /// alone.
-    async fn group_transaction(&self, sku: &Sku, group: &[Request]) -> Result<Vec<Result<Cart>>> {
+    /// One transaction for `group` (distinct carts): every request's row,
+    /// in order, or the error that rolled the whole group back. The
+    /// transaction is one call of `commerce_set_lines` (migration 0012),
+    /// which locks, checks, decides and writes; each request builds its
+    /// answer from its row, from the cart as it was locked, as a
+    /// reservation alone does.
+    async fn group_transaction(&self, sku: &Sku, group: &[Request]) -> Result<Vec<SetLineRow>> {
         let Some(latest) = group.iter().map(|r| r.now).max() else {
             return Ok(Vec::new());
         };
@@ -289,19 +319,6 @@ impl PgTenant {
                 format!("{} rows for {} requests", rows.len(), group.len()),
             ));
         }
-        Ok(group
-            .iter()
-            .zip(rows)
-            .map(|(request, row)| {
-                set_line_answer(
-                    row,
-                    request.cart,
-                    sku,
-                    request.quantity,
-                    request.limits,
-                    request.now,
-                )
-            })
-            .collect())
+        Ok(rows)
     }
 }

@@ -380,8 +380,9 @@ async fn advisory_lock_sees_a_concurrent_stock_correction() {
 /// reads again), carts changing a live hold, new carts, a cart that does
 /// not exist and a checked-out cart. More is asked than is left, so some
 /// are refused. Every answer is the cart's own, the units granted never
-/// exceed the stock, each granted cart's line equals its hold, and the
-/// counter equals the holds.
+/// exceed the stock, each granted cart's line equals its hold and its
+/// clock moved, a refused cart is left as it was, and the counter equals
+/// the holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_group_mixes_changes_new_carts_lapsed_holds_and_refusals() {
     let Some(factory) = factory(ReservationStrategy::Grouped).await else {
@@ -421,6 +422,11 @@ async fn one_group_mixes_changes_new_carts_lapsed_holds_and_refusals() {
     asks.push((commerce_core::CartId::new(), 1));
     asks.push((bought.id, 1));
 
+    let mut clocks = std::collections::HashMap::new();
+    for &(cart, _) in &asks[..25] {
+        clocks.insert(cart, h.shop.cart(cart).await.unwrap().updated_at);
+    }
+    h.clock.advance(std::time::Duration::from_secs(1));
     let barrier = Arc::new(tokio::sync::Barrier::new(asks.len()));
     let tasks: Vec<_> = asks
         .iter()
@@ -428,7 +434,8 @@ async fn one_group_mixes_changes_new_carts_lapsed_holds_and_refusals() {
             let (shop, sku, barrier) = (h.shop.clone(), sku.clone(), barrier.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                shop.set_line(cart, &sku, Quantity::new(units).unwrap()).await
+                shop.set_line(cart, &sku, Quantity::new(units).unwrap())
+                    .await
             })
         })
         .collect();
@@ -488,10 +495,18 @@ async fn one_group_mixes_changes_new_carts_lapsed_holds_and_refusals() {
             .filter(|r| r.sku == sku && r.expires_at > h.clock.now())
             .map(|r| r.quantity.get())
             .sum();
+        let updated_at = h.shop.cart(cart).await.unwrap().updated_at;
         if let Some(&(_, units)) = granted.iter().find(|(c, _)| *c == cart) {
             assert_eq!((line, held), (units, units), "cart {cart}");
-        } else if held > 0 {
-            assert_eq!(held, line, "cart {cart}");
+            assert_eq!(updated_at, h.clock.now(), "cart {cart}: its clock");
+        } else {
+            if held > 0 {
+                assert_eq!(held, line, "cart {cart}");
+            }
+            assert_eq!(
+                updated_at, clocks[&cart],
+                "cart {cart}: refused, yet changed"
+            );
         }
     }
 }
