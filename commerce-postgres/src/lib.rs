@@ -344,7 +344,7 @@ impl PgStore {
             "SELECT r.rolname::text, r.rolsuper, r.rolbypassrls, \
              pg_has_role(current_user, r.oid, 'MEMBER'), \
              coalesce((SELECT bool_and(has_function_privilege(current_user, p.oid, 'EXECUTE')) \
-             FROM pg_proc p WHERE p.proname IN ('commerce_set_line', 'commerce_set_lines', 'commerce_pricing_read') \
+             FROM pg_proc p WHERE p.proname IN ('commerce_set_line', 'commerce_set_lines', 'commerce_write_carts', 'commerce_pricing_read') \
              AND p.pronamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())), \
              false) \
              FROM pg_roles r WHERE r.rolname = {}",

@@ -474,3 +474,16 @@ async fn a_timeout_postgresql_cannot_take_is_refused_at_start() {
         other => panic!("expected InvalidConfig, got {other:?}"),
     }
 }
+
+/// The grouped strategy through the pooler, where a group's call runs
+/// inside an explicit transaction: racers for a few units get exactly that
+/// many winners, the group's answers each their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn grouped_reservations_through_the_pooler_never_oversell() {
+    let factory = PgFactory::through_pooler(ReservationStrategy::Grouped).await;
+    if skip(&factory) {
+        return;
+    }
+    commerce_core::testkit::five_units_fifty_racers_have_five_winners(&factory).await;
+    commerce_core::testkit::a_thousand_racers_for_fifty_units_have_fifty_winners(&factory).await;
+}
