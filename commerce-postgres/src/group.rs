@@ -15,14 +15,16 @@
 //!    group takes, so two groups that share carts cannot deadlock), then
 //!    their lines read;
 //! 2. each request checked on its own cart (open, limits): a request that
-//!    fails here is answered with its error and takes no further part;
+//!    fails here is answered with its error and takes no further part; the
+//!    clocks of the carts that pass are written now, before the SKU's row
+//!    is locked (and put back for a request refused after);
 //! 3. the carts' current holds of the SKU, then the SKU's row, locked
 //!    (reservation rows before SKU rows);
 //! 4. grants decided in arrival order while stock lasts; if one is refused,
 //!    the expired holds of the SKU are reclaimed and the decision made
 //!    again, so a refusal carries the real available count;
-//! 5. one statement writes every granted hold, cart line and cart clock
-//!    and moves the SKU's counter by the net change.
+//! 5. one statement writes every granted hold and cart line and moves the
+//!    SKU's counter by the net change.
 //!
 //! The whole transaction is one call of `commerce_set_lines` (migration
 //! 0012), sent alone outside any explicit transaction: one round trip and

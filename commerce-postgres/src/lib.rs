@@ -490,8 +490,8 @@ impl PgTenant {
         begin(&self.pool, &self.session, Some(self.tenant.as_str()), more).await
     }
 
-    /// Runs a one-call statement (see [`HotSql`]): alone, outside any
-    /// explicit transaction, or behind a transaction pooler inside one.
+    /// Runs a one-call statement (see [`HotSql`]) whose function answers
+    /// with one row.
     pub(crate) async fn one_call<O>(
         &self,
         query: sqlx::query::QueryAs<'_, Postgres, O, sqlx::postgres::PgArguments>,
@@ -499,21 +499,16 @@ impl PgTenant {
     where
         O: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
     {
-        if self.session.one_call_in_transaction {
-            let mut tx = self.begin().await?;
-            let row = query.fetch_one(&mut tx).await.map_err(db)?;
-            tx.commit().await?;
-            Ok(row)
-        } else {
-            let _admission = self.session.admit()?;
-            query
-                .fetch_one(&self.pool)
-                .await
-                .map_err(|e| acquire_error(&self.pool, e))
-        }
+        self.one_call_rows(query)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| corrupt("a one-call statement's answer", "no row"))
     }
 
-    /// [`one_call`](Self::one_call) for a function that answers with rows.
+    /// Runs a one-call statement (see [`HotSql`]): alone, outside any
+    /// explicit transaction, or behind a transaction pooler inside one;
+    /// every row its function answers with.
     pub(crate) async fn one_call_rows<O>(
         &self,
         query: sqlx::query::QueryAs<'_, Postgres, O, sqlx::postgres::PgArguments>,
