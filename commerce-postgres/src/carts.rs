@@ -9,13 +9,13 @@ use commerce_core::{
 };
 
 use crate::error::{corrupt, db, is_unique_violation};
-use crate::group::{Request, Turn};
+use crate::group::{LoneRequest, LoneTurn, Request, Turn};
 use crate::inventory::{live_held, quantity, sku};
 use crate::{PgTenant, ReservationStrategy, from_doc, to_doc};
 
 /// Reads a cart with its lines; `lock` takes the cart row `FOR UPDATE`.
 /// A cart line as stored: its SKU and quantity.
-type StoredLine = (String, i32);
+pub(crate) type StoredLine = (String, i32);
 
 pub(crate) async fn load_cart(
     conn: &mut Tx,
@@ -396,26 +396,35 @@ impl CartStore for PgTenant {
         // in flight (`PgStoreOptions::max_waiting`) until it is answered;
         // one that runs alone is counted by its own transaction.
         let admission = self.session.admit()?;
-        match self.groups.join(&key, request) {
-            Ok(()) => {
-                let answered = answer.await;
+        // Held until answered when the SKU was idle: this request then holds
+        // its SKU's turn, and runs alone, or in the batch of lone
+        // reservations that wait behind the tenant's lone one in flight.
+        let mut turn = None;
+        if let Err(request) = self.groups.join(&key, request) {
+            turn = Some(Turn::new(self.clone(), key));
+            let lone = LoneRequest {
+                sku: sku.clone(),
+                request,
+            };
+            if self.groups.join_lone(&self.tenant, lone).is_err() {
                 drop(admission);
-                answered
-                    .map_err(|_| {
-                        Error::from(BackendError::new(
-                            BackendErrorKind::Other,
-                            "a group reservation ended without an answer",
-                        ))
-                    })?
-                    .answer(cart, sku, quantity, limits, now)
-            }
-            Err(_alone) => {
-                drop(admission);
-                let _turn = Turn::new(self.clone(), key);
-                self.set_line_alone(cart, sku, quantity, limits, expires_at, now)
-                    .await
+                let _lone_turn = LoneTurn::new(self.clone());
+                return self
+                    .set_line_alone(cart, sku, quantity, limits, expires_at, now)
+                    .await;
             }
         }
+        let answered = answer.await;
+        drop(turn);
+        drop(admission);
+        answered
+            .map_err(|_| {
+                Error::from(BackendError::new(
+                    BackendErrorKind::Other,
+                    "a grouped reservation ended without an answer",
+                ))
+            })?
+            .answer(cart, sku, quantity, limits, now)
     }
 }
 

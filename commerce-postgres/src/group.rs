@@ -3,9 +3,14 @@
 //! is in flight in this process wait in a queue, and one transaction then
 //! takes the SKU's row once and answers all of them.
 //!
-//! A reservation that finds nothing in flight for its SKU goes alone, as
-//! the single-statement strategy does, and marks the SKU busy; those that
-//! arrive meanwhile queue. When the lone one ends (or its caller drops it),
+//! A reservation that finds nothing in flight for its SKU marks the SKU
+//! busy and goes alone, as the single-statement strategy does, unless the
+//! tenant already has a lone reservation in flight
+//! ([`LONE_RUNNERS_PER_TENANT`]): it then waits, and the lone reservations
+//! that waited run together in one call of `commerce_set_line_batch`
+//! (migration 0013), one round trip and one commit for reservations of
+//! different SKUs (see [`LoneRequest`]). Those of a busy SKU queue behind
+//! it. When the lone one ends (or its caller drops it),
 //! a task takes the queue, up to [`MAX_GROUP`] at a time, and runs one
 //! transaction per group until the queue is empty (yielding once between
 //! groups, so callers just answered that come straight back join the next
@@ -97,6 +102,17 @@ impl Reply {
 
 type Key = (TenantId, Sku);
 
+/// A row of `commerce_set_line_batch`: the request's position (from 1),
+/// then a row of `commerce_set_line`.
+type BatchRow = (
+    i32,
+    String,
+    Option<serde_json::Value>,
+    Option<Json<Vec<crate::carts::StoredLine>>>,
+    Option<i64>,
+    Option<String>,
+);
+
 /// How many reservations or groups of one SKU may run at once in this
 /// process. One: on the hot-SKU bench (32 tasks, 2 cores) two runners
 /// measured slower, with a group of seven round trips (about 2,700 against
@@ -106,18 +122,80 @@ type Key = (TenantId, Sku);
 /// groups, and its early steps compete for the same two cores.
 pub const RUNNERS_PER_SKU: usize = 1;
 
-/// The reservations of one SKU in flight, and those queued behind them.
-#[derive(Default)]
-struct Slot {
-    running: usize,
-    queue: VecDeque<Request>,
+/// How many lone reservations (or batches of them) of one tenant may run
+/// at once in this process; the ones that arrive meanwhile wait and then
+/// run as one batch ([`LoneRequest`]).
+pub const LONE_RUNNERS_PER_TENANT: usize = 2;
+
+/// A reservation that found its SKU idle and waits for the tenant's lone
+/// reservation in flight, to run in the next batch. It holds its SKU's turn
+/// meanwhile (its caller keeps the [`Turn`]), so the SKUs of one batch are
+/// different ones.
+pub(crate) struct LoneRequest {
+    pub(crate) sku: Sku,
+    pub(crate) request: Request,
 }
 
-/// The SKUs with a reservation in flight in this process. A key is present
-/// exactly while a reservation or a group of its SKU runs.
+/// The runs in flight under one key, and the requests queued behind them.
+struct Slot<T> {
+    running: usize,
+    queue: VecDeque<T>,
+}
+
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Self {
+            running: 0,
+            queue: VecDeque::new(),
+        }
+    }
+}
+
+/// Queues under `key` if `runners` are in flight (`Ok(())`); otherwise
+/// counts one more in flight and gives the item back (`Err(item)`).
+fn join_slot<K: Eq + std::hash::Hash + Clone, T>(
+    slots: &Mutex<HashMap<K, Slot<T>>>,
+    key: &K,
+    runners: usize,
+    item: T,
+) -> std::result::Result<(), T> {
+    let mut slots = slots.lock().unwrap_or_else(PoisonError::into_inner);
+    let slot = slots.entry(key.clone()).or_default();
+    if slot.running < runners {
+        slot.running += 1;
+        Err(item)
+    } else {
+        slot.queue.push_back(item);
+        Ok(())
+    }
+}
+
+/// The next items queued under `key` for a runner that has finished, at
+/// most [`MAX_GROUP`] in arrival order; empty when none wait, and the
+/// runner then no longer counts as in flight.
+fn next_in_slot<K: Eq + std::hash::Hash, T>(slots: &Mutex<HashMap<K, Slot<T>>>, key: &K) -> Vec<T> {
+    let mut slots = slots.lock().unwrap_or_else(PoisonError::into_inner);
+    let Some(slot) = slots.get_mut(key) else {
+        return Vec::new();
+    };
+    if slot.queue.is_empty() {
+        slot.running = slot.running.saturating_sub(1);
+        if slot.running == 0 {
+            slots.remove(key);
+        }
+        return Vec::new();
+    }
+    let take = slot.queue.len().min(MAX_GROUP);
+    slot.queue.drain(..take).collect()
+}
+
+/// The SKUs with a reservation in flight in this process, and the tenants
+/// with a lone reservation in flight. A key is present exactly while
+/// something of it runs.
 #[derive(Default)]
 pub(crate) struct Groups {
-    busy: Mutex<HashMap<Key, Slot>>,
+    busy: Mutex<HashMap<Key, Slot<Request>>>,
+    lone: Mutex<HashMap<TenantId, Slot<LoneRequest>>>,
 }
 
 impl Groups {
@@ -125,34 +203,30 @@ impl Groups {
     /// in flight (`Ok(())`); otherwise counts one more in flight and gives
     /// the request back for its caller to run alone (`Err(request)`).
     pub(crate) fn join(&self, key: &Key, request: Request) -> std::result::Result<(), Request> {
-        let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
-        let slot = busy.entry(key.clone()).or_default();
-        if slot.running < RUNNERS_PER_SKU {
-            slot.running += 1;
-            Err(request)
-        } else {
-            slot.queue.push_back(request);
-            Ok(())
-        }
+        join_slot(&self.busy, key, RUNNERS_PER_SKU, request)
     }
 
     /// The next group of `key` for a runner that has finished, at most
     /// [`MAX_GROUP`] requests in arrival order; empty when none wait, and
     /// the runner then no longer counts as in flight.
     fn next_group(&self, key: &Key) -> Vec<Request> {
-        let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(slot) = busy.get_mut(key) else {
-            return Vec::new();
-        };
-        if slot.queue.is_empty() {
-            slot.running = slot.running.saturating_sub(1);
-            if slot.running == 0 {
-                busy.remove(key);
-            }
-            return Vec::new();
-        }
-        let take = slot.queue.len().min(MAX_GROUP);
-        slot.queue.drain(..take).collect()
+        next_in_slot(&self.busy, key)
+    }
+
+    /// Queues `request` behind the tenant's lone reservations in flight if
+    /// there are [`LONE_RUNNERS_PER_TENANT`] (`Ok(())`); otherwise counts
+    /// one more in flight and gives it back to run alone (`Err(request)`).
+    pub(crate) fn join_lone(
+        &self,
+        tenant: &TenantId,
+        request: LoneRequest,
+    ) -> std::result::Result<(), LoneRequest> {
+        join_slot(&self.lone, tenant, LONE_RUNNERS_PER_TENANT, request)
+    }
+
+    /// The next batch of `tenant`'s lone reservations, as [`Self::next_group`].
+    fn next_batch(&self, tenant: &TenantId) -> Vec<LoneRequest> {
+        next_in_slot(&self.lone, tenant)
     }
 }
 
@@ -176,29 +250,85 @@ impl Drop for Turn {
         if group.is_empty() {
             return;
         }
+        let (tenant, key) = (self.tenant.clone(), self.key.clone());
+        hand_over(
+            group,
+            || tenant.groups.next_group(&key),
+            |group| tenant.clone().drain_groups(key.clone(), group),
+        );
+    }
+}
+
+/// Held by a lone reservation of the tenant: when it ends, however it ends,
+/// the lone reservations that queued meanwhile are handed to a task that
+/// runs them in batches.
+pub(crate) struct LoneTurn {
+    tenant: PgTenant,
+}
+
+impl LoneTurn {
+    pub(crate) fn new(tenant: PgTenant) -> Self {
+        Self { tenant }
+    }
+}
+
+impl Drop for LoneTurn {
+    fn drop(&mut self) {
+        let batch = self.tenant.groups.next_batch(&self.tenant.tenant);
+        if batch.is_empty() {
+            return;
+        }
         let tenant = self.tenant.clone();
-        let key = self.key.clone();
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(tenant.drain_groups(key, group));
-            }
-            // Unreachable from a store operation, which runs on the
-            // runtime; answered rather than left waiting forever.
-            Err(_) => {
-                for request in group {
-                    let _ = request.reply.send(Reply::Answer(Err(no_runtime())));
+        hand_over(
+            batch,
+            || tenant.groups.next_batch(&tenant.tenant),
+            |batch| tenant.clone().drain_batches(batch),
+        );
+    }
+}
+
+/// A request waiting in a queue, which can be told its answer.
+trait Waiting {
+    fn tell(self, answer: Result<Cart>);
+}
+
+impl Waiting for Request {
+    fn tell(self, answer: Result<Cart>) {
+        let _ = self.reply.send(Reply::Answer(answer));
+    }
+}
+
+impl Waiting for LoneRequest {
+    fn tell(self, answer: Result<Cart>) {
+        self.request.tell(answer);
+    }
+}
+
+/// Hands `first` (and whatever queues after it, through `next`) to a task
+/// running `drain`; without a runtime, unreachable from a store operation,
+/// each waiting request is answered with an error rather than left waiting
+/// forever.
+fn hand_over<T: Waiting, F>(
+    first: Vec<T>,
+    next: impl Fn() -> Vec<T>,
+    drain: impl FnOnce(Vec<T>) -> F,
+) where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    if first.is_empty() {
+        return;
+    }
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn(drain(first));
+        }
+        Err(_) => {
+            let mut waiting = first;
+            while !waiting.is_empty() {
+                for request in waiting {
+                    request.tell(Err(no_runtime()));
                 }
-                // Whatever queued since must not wait for a task that
-                // never starts either.
-                loop {
-                    let more = tenant.groups.next_group(&key);
-                    if more.is_empty() {
-                        break;
-                    }
-                    for request in more {
-                        let _ = request.reply.send(Reply::Answer(Err(no_runtime())));
-                    }
-                }
+                waiting = next();
             }
         }
     }
@@ -226,6 +356,126 @@ impl PgTenant {
                 return;
             }
         }
+    }
+
+    /// Runs the batches of the tenant's lone reservations, starting with
+    /// `batch`, until none wait.
+    async fn drain_batches(self, mut batch: Vec<LoneRequest>) {
+        loop {
+            self.run_batch(batch).await;
+            tokio::task::yield_now().await;
+            batch = self.groups.next_batch(&self.tenant);
+            if batch.is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Answers every request of `batch`: one alone as a reservation alone
+    /// runs; more in one transaction, or, should it fail, each alone.
+    async fn run_batch(&self, batch: Vec<LoneRequest>) {
+        if batch.len() < 2 {
+            self.each_alone(batch).await;
+            return;
+        }
+        match self.batch_transaction(&batch).await {
+            Ok(rows) => {
+                for (lone, row) in batch.into_iter().zip(rows) {
+                    let _ = lone.request.reply.send(Reply::Row(row));
+                }
+            }
+            Err(Error::Backend(busy)) if busy.kind() == BackendErrorKind::Busy => {
+                for lone in batch {
+                    lone.tell(Err(BackendError::new(
+                        BackendErrorKind::Busy,
+                        format!("the batch's transaction: {busy}"),
+                    )
+                    .into()));
+                }
+            }
+            Err(_) => self.each_alone(batch).await,
+        }
+    }
+
+    /// Answers each request of `batch` with a reservation alone.
+    async fn each_alone(&self, batch: Vec<LoneRequest>) {
+        for LoneRequest { sku, request } in batch {
+            let answer = self
+                .set_line_alone(
+                    request.cart,
+                    &sku,
+                    request.quantity,
+                    request.limits,
+                    request.expires_at,
+                    request.now,
+                )
+                .await;
+            request.tell(answer);
+        }
+    }
+
+    /// One transaction for `batch`, one call of `commerce_set_line_batch`
+    /// (migration 0013): every request's row, in the batch's order, or the
+    /// error that rolled the whole batch back.
+    async fn batch_transaction(&self, batch: &[LoneRequest]) -> Result<Vec<SetLineRow>> {
+        let mut skus = Vec::with_capacity(batch.len());
+        let mut carts = Vec::with_capacity(batch.len());
+        let mut quantities = Vec::with_capacity(batch.len());
+        let mut max_lines = Vec::with_capacity(batch.len());
+        let mut max_units = Vec::with_capacity(batch.len());
+        let mut expiries = Vec::with_capacity(batch.len());
+        let mut nows = Vec::with_capacity(batch.len());
+        let mut clocks = Vec::with_capacity(batch.len());
+        for LoneRequest { sku, request } in batch {
+            skus.push(sku.as_str());
+            carts.push(request.cart.as_uuid());
+            quantities.push(units(request.quantity)?);
+            max_lines.push(i32::try_from(request.limits.max_lines()).unwrap_or(i32::MAX));
+            max_units.push(i32::try_from(request.limits.max_units_per_line()).unwrap_or(i32::MAX));
+            expiries.push(request.expires_at);
+            nows.push(request.now);
+            clocks.push(Json(
+                serde_json::to_value(request.now).map_err(|e| corrupt("a timestamp", e))?,
+            ));
+        }
+        let query = sqlx::query_as(sqlx::AssertSqlSafe(self.hot.set_line_batch.clone()))
+            .bind(self.tenant())
+            .bind(&skus)
+            .bind(&carts)
+            .bind(&quantities)
+            .bind(&max_lines)
+            .bind(&max_units)
+            .bind(&expiries)
+            .bind(&nows)
+            .bind(&clocks);
+        let numbered: Vec<BatchRow> = self.one_call_rows(query).await?;
+        let mut rows: Vec<Option<SetLineRow>> = Vec::new();
+        rows.resize_with(batch.len(), || None);
+        for (ordinal, outcome, doc, items, available, priced_in) in numbered {
+            let slot = usize::try_from(ordinal)
+                .ok()
+                .and_then(|o| o.checked_sub(1))
+                .and_then(|i| rows.get_mut(i));
+            match slot {
+                Some(slot @ None) => *slot = Some((outcome, doc, items, available, priced_in)),
+                _ => {
+                    return Err(corrupt(
+                        "commerce_set_line_batch's answer",
+                        format!("row {ordinal} of {} requests", batch.len()),
+                    ));
+                }
+            }
+        }
+        rows.into_iter()
+            .map(|row| {
+                row.ok_or_else(|| {
+                    corrupt(
+                        "commerce_set_line_batch's answer",
+                        format!("a request of {} without its row", batch.len()),
+                    )
+                })
+            })
+            .collect()
     }
 
     /// Answers every request of `group`: in one transaction, or, should it

@@ -510,3 +510,152 @@ async fn one_group_mixes_changes_new_carts_lapsed_holds_and_refusals() {
         }
     }
 }
+
+/// One call of `commerce_set_line_batch` (migration 0013), the batch of lone
+/// reservations across SKUs: every request answered by its position, in SKU
+/// order whatever the order given (two requests of one SKU in the order
+/// given), a refusal or a missing cart stopping nothing, one cart on two
+/// SKUs getting both lines, and the counters equal to the holds after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_batch_answers_each_request_across_skus_by_its_position() {
+    let Some(factory) = factory(ReservationStrategy::Grouped).await else {
+        return;
+    };
+    let (store, admin) = factory.store_with(|_| {}).await;
+    admin.close().await;
+    let h = Harness::new(&Fixed(Arc::new(store.clone()))).await;
+    let a = h.stocked("BATCH-A", 1_000, 1).await;
+    let b = h.stocked("BATCH-B", 1_000, 5).await;
+    let c = h.stocked("BATCH-C", 1_000, 2).await;
+    let first = h.shop.create_cart(Currency::AUD).await.unwrap();
+    let second = h.shop.create_cart(Currency::AUD).await.unwrap();
+    let third = h.shop.create_cart(Currency::AUD).await.unwrap();
+    let missing = commerce_core::CartId::new();
+    let now = h.clock.now();
+    let expires = now + std::time::Duration::from_secs(15 * 60);
+    // (cart, SKU, units), in the order given.
+    let asks: Vec<(uuid::Uuid, &str, i32)> = vec![
+        (third.id.as_uuid(), c.as_str(), 3),
+        (first.id.as_uuid(), a.as_str(), 1),
+        (third.id.as_uuid(), "BATCH-NONE", 1),
+        (missing.as_uuid(), b.as_str(), 1),
+        (second.id.as_uuid(), a.as_str(), 1),
+        (first.id.as_uuid(), b.as_str(), 2),
+    ];
+    let n = asks.len();
+    let clock = serde_json::to_value(now).unwrap();
+    let rows: Vec<(i32, String, Option<i64>)> = sqlx::query_as(
+        "SELECT ordinal, outcome, available FROM commerce_set_line_batch(\
+         'shop-a', $1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(asks.iter().map(|a| a.1).collect::<Vec<_>>())
+    .bind(asks.iter().map(|a| a.0).collect::<Vec<_>>())
+    .bind(asks.iter().map(|a| a.2).collect::<Vec<_>>())
+    .bind(vec![50_i32; n])
+    .bind(vec![100_i32; n])
+    .bind(vec![expires; n])
+    .bind(vec![now; n])
+    .bind(vec![sqlx::types::Json(clock); n])
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let mut answers: Vec<(i32, String, Option<i64>)> = rows.clone();
+    answers.sort_by_key(|r| r.0);
+    assert_eq!(
+        answers,
+        vec![
+            (1, "insufficient".to_owned(), Some(2)),
+            (2, "ok".to_owned(), None),
+            (3, "no_sku".to_owned(), None),
+            (4, "no_cart".to_owned(), None),
+            (5, "insufficient".to_owned(), Some(0)),
+            (6, "ok".to_owned(), None),
+        ]
+    );
+    // Decided in SKU order: BATCH-A's two requests (in the order given),
+    // then BATCH-B's, BATCH-C's and the unknown SKU.
+    assert_eq!(
+        rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        vec![2, 5, 4, 6, 1, 3]
+    );
+    let lines = |cart: commerce_core::Cart| {
+        cart.lines
+            .iter()
+            .map(|l| (l.sku.as_str().to_owned(), l.quantity.get()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        lines(h.shop.cart(first.id).await.unwrap()),
+        vec![("BATCH-A".to_owned(), 1), ("BATCH-B".to_owned(), 2)]
+    );
+    assert!(lines(h.shop.cart(second.id).await.unwrap()).is_empty());
+    assert!(lines(h.shop.cart(third.id).await.unwrap()).is_empty());
+    assert_eq!(h.shop.stock(&a).await.unwrap().reserved, 1);
+    assert_eq!(h.shop.stock(&b).await.unwrap().reserved, 2);
+    assert_eq!(h.shop.stock(&c).await.unwrap().reserved, 0);
+    for (sku, held, rows) in counters(&store).await {
+        assert_eq!(held, rows, "{sku}: the counter drifted from the holds");
+    }
+}
+
+/// Reservations of many SKUs racing on one connection, so that all but the
+/// first wait and run in batches: one winner per unit of stock, every
+/// answer the caller's own, and the counters equal to the holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batches_of_lone_reservations_never_oversell() {
+    let Some(factory) = factory(ReservationStrategy::Grouped).await else {
+        return;
+    };
+    let (store, admin) = factory
+        .store_with(|options| options.max_connections = 1)
+        .await;
+    admin.close().await;
+    let h = Harness::new(&Fixed(Arc::new(store.clone()))).await;
+    let mut skus = Vec::new();
+    for i in 0..12 {
+        skus.push(h.stocked(&format!("BATCH-{i:02}"), 1_000, 2).await);
+    }
+    // Four carts per SKU, one unit each; one cart asks for three SKUs.
+    let shared = h.shop.create_cart(Currency::AUD).await.unwrap().id;
+    let mut asks = Vec::new();
+    for (i, sku) in skus.iter().enumerate() {
+        for j in 0..4 {
+            let cart = if j == 0 && i < 3 {
+                shared
+            } else {
+                h.shop.create_cart(Currency::AUD).await.unwrap().id
+            };
+            asks.push((cart, sku.clone()));
+        }
+    }
+    let barrier = Arc::new(tokio::sync::Barrier::new(asks.len()));
+    let tasks: Vec<_> = asks
+        .iter()
+        .map(|(cart, sku)| {
+            let (shop, cart, sku, barrier) = (h.shop.clone(), *cart, sku.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                shop.set_line(cart, &sku, Quantity::ONE).await
+            })
+        })
+        .collect();
+    let mut winners = std::collections::HashMap::<String, u32>::new();
+    for (task, (cart, sku)) in tasks.into_iter().zip(&asks) {
+        match task.await.unwrap() {
+            Ok(answer) => {
+                assert_eq!(answer.id, *cart, "an answer for another cart");
+                assert!(answer.lines.iter().any(|l| l.sku == *sku));
+                *winners.entry(sku.as_str().to_owned()).or_default() += 1;
+            }
+            Err(Error::InsufficientStock { available, .. }) => assert_eq!(available, 0),
+            Err(other) => panic!("cart {cart}: {other}"),
+        }
+    }
+    for sku in &skus {
+        assert_eq!(winners.get(sku.as_str()), Some(&2), "{sku}");
+        assert_eq!(h.shop.stock(sku).await.unwrap().reserved, 2, "{sku}");
+    }
+    for (sku, held, rows) in counters(&store).await {
+        assert_eq!(held, rows, "{sku}: the counter drifted from the holds");
+    }
+}
