@@ -512,10 +512,10 @@ async fn one_group_mixes_changes_new_carts_lapsed_holds_and_refusals() {
 }
 
 /// One call of `commerce_set_line_batch` (migration 0013), the batch of lone
-/// reservations across SKUs: every request answered by its position, in SKU
-/// order whatever the order given (two requests of one SKU in the order
-/// given), a refusal or a missing cart stopping nothing, one cart on two
-/// SKUs getting both lines, and the counters equal to the holds after.
+/// reservations across SKUs: every request answered by its position, two
+/// requests of one SKU decided in the order given, a refusal or a missing
+/// cart stopping nothing, one cart on two SKUs getting both lines, and the
+/// counters equal to the holds after.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_batch_answers_each_request_across_skus_by_its_position() {
     let Some(factory) = factory(ReservationStrategy::Grouped).await else {
@@ -530,7 +530,12 @@ async fn one_batch_answers_each_request_across_skus_by_its_position() {
     let first = h.shop.create_cart(Currency::AUD).await.unwrap();
     let second = h.shop.create_cart(Currency::AUD).await.unwrap();
     let third = h.shop.create_cart(Currency::AUD).await.unwrap();
+    let fourth = h.shop.create_cart(Currency::AUD).await.unwrap();
+    let fifth = h.shop.create_cart(Currency::AUD).await.unwrap();
+    let d = h.stocked("BATCH-D", 1_000, 4).await;
+    let e = h.stocked("BATCH-E", 1_000, 1).await;
     let missing = commerce_core::CartId::new();
+    h.clock.advance(std::time::Duration::from_secs(1));
     let now = h.clock.now();
     let expires = now + std::time::Duration::from_secs(15 * 60);
     // (cart, SKU, units), in the order given.
@@ -541,9 +546,19 @@ async fn one_batch_answers_each_request_across_skus_by_its_position() {
         (missing.as_uuid(), b.as_str(), 1),
         (second.id.as_uuid(), a.as_str(), 1),
         (first.id.as_uuid(), b.as_str(), 2),
+        // A cart and a SKU of their own in the batch: decided by the
+        // counter alone, granted, and refused (then decided again alone).
+        (fourth.id.as_uuid(), d.as_str(), 3),
+        (fifth.id.as_uuid(), e.as_str(), 2),
     ];
     let n = asks.len();
     let clock = serde_json::to_value(now).unwrap();
+    let lines = |cart: commerce_core::Cart| {
+        cart.lines
+            .iter()
+            .map(|l| (l.sku.as_str().to_owned(), l.quantity.get()))
+            .collect::<Vec<_>>()
+    };
     let rows: Vec<(i32, String, Option<i64>)> = sqlx::query_as(
         "SELECT ordinal, outcome, available FROM commerce_set_line_batch(\
          'shop-a', $1, $2, $3, $4, $5, $6, $7, $8)",
@@ -559,10 +574,8 @@ async fn one_batch_answers_each_request_across_skus_by_its_position() {
     .fetch_all(store.pool())
     .await
     .unwrap();
-    let mut answers: Vec<(i32, String, Option<i64>)> = rows.clone();
-    answers.sort_by_key(|r| r.0);
     assert_eq!(
-        answers,
+        rows,
         vec![
             (1, "insufficient".to_owned(), Some(2)),
             (2, "ok".to_owned(), None),
@@ -570,20 +583,21 @@ async fn one_batch_answers_each_request_across_skus_by_its_position() {
             (4, "no_cart".to_owned(), None),
             (5, "insufficient".to_owned(), Some(0)),
             (6, "ok".to_owned(), None),
+            (7, "ok".to_owned(), None),
+            (8, "insufficient".to_owned(), Some(1)),
         ]
     );
-    // Decided in SKU order: BATCH-A's two requests (in the order given),
-    // then BATCH-B's, BATCH-C's and the unknown SKU.
+    let granted = h.shop.cart(fourth.id).await.unwrap();
+    assert_eq!(granted.updated_at, now, "the granted cart's clock");
+    assert_eq!(lines(granted), vec![("BATCH-D".to_owned(), 3)]);
+    let refused = h.shop.cart(fifth.id).await.unwrap();
     assert_eq!(
-        rows.iter().map(|r| r.0).collect::<Vec<_>>(),
-        vec![2, 5, 4, 6, 1, 3]
+        refused.updated_at, fifth.updated_at,
+        "the refused cart changed"
     );
-    let lines = |cart: commerce_core::Cart| {
-        cart.lines
-            .iter()
-            .map(|l| (l.sku.as_str().to_owned(), l.quantity.get()))
-            .collect::<Vec<_>>()
-    };
+    assert!(lines(refused).is_empty());
+    assert_eq!(h.shop.stock(&d).await.unwrap().reserved, 3);
+    assert_eq!(h.shop.stock(&e).await.unwrap().reserved, 0);
     assert_eq!(
         lines(h.shop.cart(first.id).await.unwrap()),
         vec![("BATCH-A".to_owned(), 1), ("BATCH-B".to_owned(), 2)]
@@ -599,8 +613,9 @@ async fn one_batch_answers_each_request_across_skus_by_its_position() {
 }
 
 /// Reservations of many SKUs racing on one connection, so that all but the
-/// first wait and run in batches: one winner per unit of stock, every
-/// answer the caller's own, and the counters equal to the holds.
+/// first wait and run in batches, half of the SKUs sold out before: one
+/// winner per unit of stock, every answer the caller's own, and the
+/// counters equal to the holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn batches_of_lone_reservations_never_oversell() {
     let Some(factory) = factory(ReservationStrategy::Grouped).await else {
@@ -614,6 +629,14 @@ async fn batches_of_lone_reservations_never_oversell() {
     let mut skus = Vec::new();
     for i in 0..12 {
         skus.push(h.stocked(&format!("BATCH-{i:02}"), 1_000, 2).await);
+    }
+    // Every other SKU sold out before the race.
+    let holder = h.shop.create_cart(Currency::AUD).await.unwrap().id;
+    for sku in skus.iter().step_by(2) {
+        h.shop
+            .set_line(holder, sku, Quantity::new(2).unwrap())
+            .await
+            .unwrap();
     }
     // Four carts per SKU, one unit each; one cart asks for three SKUs.
     let shared = h.shop.create_cart(Currency::AUD).await.unwrap().id;
@@ -651,8 +674,9 @@ async fn batches_of_lone_reservations_never_oversell() {
             Err(other) => panic!("cart {cart}: {other}"),
         }
     }
-    for sku in &skus {
-        assert_eq!(winners.get(sku.as_str()), Some(&2), "{sku}");
+    for (i, sku) in skus.iter().enumerate() {
+        let won = if i % 2 == 0 { None } else { Some(&2) };
+        assert_eq!(winners.get(sku.as_str()), won, "{sku}");
         assert_eq!(h.shop.stock(sku).await.unwrap().reserved, 2, "{sku}");
     }
     for (sku, held, rows) in counters(&store).await {
