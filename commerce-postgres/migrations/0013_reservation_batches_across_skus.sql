@@ -19,9 +19,10 @@
 --
 -- Lock order, as on every path: carts, then reservation rows, then SKU
 -- rows. Every cart of the batch is locked first, in id order (as a group
--- locks its carts), so no cart is waited for while a SKU's row is held;
--- then the requests are decided in SKU order (COLLATE "C"), so two batches
--- that share SKUs take their rows in the same order.
+-- locks its carts), then the current holds of the requests that have them,
+-- so neither is waited for while a SKU's row is held; then the requests
+-- are decided in SKU order (COLLATE "C"), so two batches that share SKUs
+-- take their rows in the same order.
 --
 -- Most requests of a batch add a new line to a cart that no other request
 -- of the batch touches, for a SKU no other request asks for: those are
@@ -107,6 +108,19 @@ BEGIN
             count(*)::integer AS n,
             COALESCE(bool_or(y.sku = r.sku), false) AS has_line
         FROM cart_lines y WHERE y.tenant_id = p_tenant AND y.cart_id = r.id) AS l;
+
+    -- The current holds of the requests whose carts have the line, locked
+    -- before any SKU's row (a cart holds a SKU only with a line of it):
+    -- a sweep that has taken one of them then finishes without waiting
+    -- for a SKU this batch holds.
+    IF true = ANY(v_has_line) THEN
+        PERFORM 1
+        FROM unnest(p_carts, p_skus, v_has_line) AS r(id, sku, has_line)
+        CROSS JOIN LATERAL (SELECT 1 FROM reservations x
+            WHERE r.has_line AND x.tenant_id = p_tenant AND x.sku = r.sku
+              AND x.cart_id = r.id
+            FOR UPDATE) AS h;
+    END IF;
 
     FOR v_i IN 1 .. v_n LOOP
         -- Whether the request's cart and SKU each appear once in the batch.

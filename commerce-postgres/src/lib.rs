@@ -65,8 +65,8 @@ pub enum ReservationStrategy {
     /// 0009) sent outside any explicit transaction: one round trip, one
     /// commit, and the SKU's row lock held only from the counter update to
     /// that commit. Expired holds are reclaimed lazily when a request would
-    /// otherwise be refused, and by the sweep. The default: faster.
-    #[default]
+    /// otherwise be refused, and by the sweep. What the grouped strategy
+    /// does for a reservation alone, without its queues.
     SingleStatement,
     /// `pg_advisory_xact_lock` keyed to the SKU, then read the on-hand
     /// count, sum the live holds of other carts, and write or refuse. Its
@@ -84,12 +84,17 @@ pub enum ReservationStrategy {
     /// with the others that waited in one transaction, one call of
     /// `commerce_set_line_batch` (migration 0013), each decided as a
     /// reservation alone: one commit for reservations spread over many
-    /// SKUs. In the bench run of
-    /// 2026-12-07 02:57 UTC, 5.0 times the single statement's throughput
-    /// on a hot SKU with 32 tasks (2.27 times PostgreSQL's own single-row
-    /// limit) and 3.4 times its refusals on a sold-out one, at the cost of
-    /// the wait for the group in flight; see the crate docs and
-    /// `benches/README.md`.
+    /// SKUs. The default: in the bench run of 2026-12-07 05:01 UTC it made
+    /// 4.6 times the single statement's reservations on a hot SKU with 32
+    /// tasks (2.5 times PostgreSQL's own single-row limit), 3.2 times its
+    /// refusals on a sold-out one, and 2.0 times its reservations spread
+    /// over 10,000 SKUs with 32 tasks (0.85 of the limit), about the same
+    /// with one task; see the crate docs and `benches/README.md`. What it
+    /// costs: a request may wait for the group or batch ahead of it, a
+    /// failed group reruns its requests alone, requests are coalesced only
+    /// within one process, and a group's transaction holds up to
+    /// 64 cart locks.
+    #[default]
     Grouped,
 }
 

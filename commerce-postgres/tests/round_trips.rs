@@ -255,7 +255,8 @@ async fn count(strategy: ReservationStrategy) -> Option<([(u64, u64); 3], [(u64,
     Some((one, five))
 }
 
-// The round trips of `set_line` with the default strategy: one call of
+// The round trips of `set_line` with the single-statement strategy (as
+// with the default, grouped one for a reservation alone): one call of
 // `commerce_set_line` outside any explicit transaction (no `BEGIN`: the
 // call is its own transaction); then sqlx's ping as the connection goes
 // back to the pool, after the caller has its answer.
