@@ -280,19 +280,27 @@ async fn counter_matches_holds_after_races_grouped() {
 /// Sweeps racing renewals of expired reservations: the counter stays equal
 /// to the holds, and no operation fails (no deadlock between the sweep's and
 /// the reservation's lock orders).
-#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
-async fn sweeps_racing_renewals_keep_the_counter_and_never_deadlock() {
-    let Some(factory) = factory(ReservationStrategy::SingleStatement).await else {
+async fn sweeps_racing_renewals(strategy: ReservationStrategy, sku_count: usize) {
+    let Some(factory) = factory(strategy).await else {
         return;
     };
     let store = factory.store().await;
     let h = Harness::new(&Fixed(Arc::new(store.clone()))).await;
-    let sku = h.stocked("GPU-SWEEP", 1_000, 1_000).await;
+    let mut skus = Vec::new();
+    for i in 0..sku_count {
+        skus.push(h.stocked(&format!("GPU-SWEEP-{i}"), 1_000, 1_000).await);
+    }
     let mut failures = Vec::new();
     for _round in 0..5 {
+        // Every cart holds a unit of every SKU; all of them lapse.
+        let (first, rest) = skus.split_first().unwrap();
         let mut carts = Vec::new();
         for _ in 0..40 {
-            carts.push(h.cart_with(&sku, 1).await.id);
+            let cart = h.cart_with(first, 1).await.id;
+            for sku in rest {
+                h.shop.set_line(cart, sku, Quantity::ONE).await.unwrap();
+            }
+            carts.push(cart);
         }
         h.clock.advance(std::time::Duration::from_secs(16 * 60));
         let mut tasks = Vec::new();
@@ -309,14 +317,16 @@ async fn sweeps_racing_renewals_keep_the_counter_and_never_deadlock() {
             }));
         }
         for (i, cart) in carts.into_iter().enumerate() {
-            let (shop, sku) = (h.shop.clone(), sku.clone());
-            let units = Quantity::new(1 + u32::try_from(i % 3).unwrap()).unwrap();
-            tasks.push(tokio::spawn(async move {
-                match shop.set_line(cart, &sku, units).await {
-                    Ok(_) => Vec::new(),
-                    Err(e) => vec![format!("set_line: {e}")],
-                }
-            }));
+            for sku in &skus {
+                let (shop, sku) = (h.shop.clone(), sku.clone());
+                let units = Quantity::new(1 + u32::try_from(i % 3).unwrap()).unwrap();
+                tasks.push(tokio::spawn(async move {
+                    match shop.set_line(cart, &sku, units).await {
+                        Ok(_) => Vec::new(),
+                        Err(e) => vec![format!("set_line: {e}")],
+                    }
+                }));
+            }
         }
         for task in tasks {
             failures.extend(task.await.unwrap());
@@ -326,6 +336,19 @@ async fn sweeps_racing_renewals_keep_the_counter_and_never_deadlock() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn sweeps_racing_renewals_keep_the_counter_and_never_deadlock() {
+    sweeps_racing_renewals(ReservationStrategy::SingleStatement, 1).await;
+}
+
+/// The same across four SKUs on the grouped strategy, whose renewals of
+/// different SKUs run in batches, and of one SKU in groups, while the
+/// sweeps take the lapsed holds they replace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn sweeps_racing_batched_renewals_keep_the_counter_and_never_deadlock() {
+    sweeps_racing_renewals(ReservationStrategy::Grouped, 4).await;
 }
 
 /// The advisory-lock strategy reads on-hand under a row lock: a stock
