@@ -4,14 +4,15 @@
 //! takes the SKU's row once and answers all of them.
 //!
 //! A reservation that finds nothing in flight for its SKU marks the SKU
-//! busy and goes alone, as the single-statement strategy does, unless the
-//! tenant already has a lone reservation in flight
-//! ([`LONE_RUNNERS_PER_TENANT`]): it then waits, and the lone reservations
-//! that waited run together in one call of `commerce_set_line_batch`
-//! (migration 0013), one round trip and one commit for reservations of
-//! different SKUs (see [`LoneRequest`]). Those of a busy SKU queue behind
-//! it. When the lone one ends (or its caller drops it),
-//! a task takes the queue, up to [`MAX_GROUP`] at a time, and runs one
+//! busy (the SKU's reservations that arrive meanwhile queue behind it) and
+//! goes alone, as the single-statement strategy does, unless
+//! [`LONE_RUNNERS_PER_TENANT`] of the tenant's lone reservations are in
+//! flight already: it then waits, and the lone reservations that waited
+//! run together as one batch, one call of `commerce_set_line_batch`
+//! (migration 0013): one round trip and one commit for reservations of
+//! different SKUs (see [`LoneRequest`]). When a SKU's lone reservation
+//! ends (alone or in its batch), or its caller drops it, a task takes the
+//! SKU's queue, up to [`MAX_GROUP`] at a time, and runs one
 //! transaction per group until the queue is empty (yielding once between
 //! groups, so callers just answered that come straight back join the next
 //! one). A group's transaction does, in the lock order of every path:
