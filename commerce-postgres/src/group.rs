@@ -120,7 +120,11 @@ type BatchRow = (
 /// 3,100-3,400 per second) and again with the group as one call, whose
 /// carts are locked and their clocks written before the SKU's row is
 /// (9,988 against 10,998): the second group splits the queue into smaller
-/// groups, and its early steps compete for the same two cores.
+/// groups, and its early steps compete for the same two cores. Since lone
+/// reservations batch across SKUs, two runners measured no faster with 32
+/// tasks (15,645 and 14,689 against 15,211 and 14,944) and faster with 8
+/// (7,709 and 8,952 against 6,682 and 7,079), filtered runs of
+/// 2026-12-07; not switched without a full run.
 pub const RUNNERS_PER_SKU: usize = 1;
 
 /// How many lone reservations (or batches of them) of one tenant may run
@@ -346,6 +350,62 @@ fn no_runtime() -> Error {
     .into()
 }
 
+/// Tells every request of `requests` that `what` ran out of a wait
+/// (`busy`): it wrote nothing, and each request alone would wait again, one
+/// after another.
+fn tell_busy<T: Waiting>(requests: Vec<T>, what: &str, busy: &BackendError) {
+    for request in requests {
+        request.tell(Err(BackendError::new(
+            BackendErrorKind::Busy,
+            format!("{what}: {busy}"),
+        )
+        .into()));
+    }
+}
+
+/// The requests of a group or a batch as the parallel arrays its call
+/// takes, in order.
+struct Columns {
+    carts: Vec<uuid::Uuid>,
+    quantities: Vec<i32>,
+    max_lines: Vec<i32>,
+    max_units: Vec<i32>,
+    expiries: Vec<Timestamp>,
+    nows: Vec<Timestamp>,
+    clocks: Vec<Json<serde_json::Value>>,
+}
+
+impl Columns {
+    fn of<'a>(requests: impl ExactSizeIterator<Item = &'a Request>) -> Result<Self> {
+        let n = requests.len();
+        let mut columns = Self {
+            carts: Vec::with_capacity(n),
+            quantities: Vec::with_capacity(n),
+            max_lines: Vec::with_capacity(n),
+            max_units: Vec::with_capacity(n),
+            expiries: Vec::with_capacity(n),
+            nows: Vec::with_capacity(n),
+            clocks: Vec::with_capacity(n),
+        };
+        for request in requests {
+            columns.carts.push(request.cart.as_uuid());
+            columns.quantities.push(units(request.quantity)?);
+            columns
+                .max_lines
+                .push(i32::try_from(request.limits.max_lines()).unwrap_or(i32::MAX));
+            columns
+                .max_units
+                .push(i32::try_from(request.limits.max_units_per_line()).unwrap_or(i32::MAX));
+            columns.expiries.push(request.expires_at);
+            columns.nows.push(request.now);
+            columns.clocks.push(Json(
+                serde_json::to_value(request.now).map_err(|e| corrupt("a timestamp", e))?,
+            ));
+        }
+        Ok(columns)
+    }
+}
+
 impl PgTenant {
     /// Runs the groups of `key`, starting with `group`, until none wait.
     async fn drain_groups(self, key: Key, mut group: Vec<Request>) {
@@ -389,13 +449,7 @@ impl PgTenant {
                 }
             }
             Err(Error::Backend(busy)) if busy.kind() == BackendErrorKind::Busy => {
-                for lone in batch {
-                    lone.tell(Err(BackendError::new(
-                        BackendErrorKind::Busy,
-                        format!("the batch's transaction: {busy}"),
-                    )
-                    .into()));
-                }
+                tell_busy(batch, "the batch's transaction", &busy);
             }
             Err(_) => self.each_alone(batch).await,
         }
@@ -404,54 +458,41 @@ impl PgTenant {
     /// Answers each request of `batch` with a reservation alone.
     async fn each_alone(&self, batch: Vec<LoneRequest>) {
         for LoneRequest { sku, request } in batch {
-            let answer = self
-                .set_line_alone(
-                    request.cart,
-                    &sku,
-                    request.quantity,
-                    request.limits,
-                    request.expires_at,
-                    request.now,
-                )
-                .await;
-            request.tell(answer);
+            self.answer_alone(&sku, request).await;
         }
+    }
+
+    /// Answers `request` for `sku` with a reservation alone.
+    async fn answer_alone(&self, sku: &Sku, request: Request) {
+        let answer = self
+            .set_line_alone(
+                request.cart,
+                sku,
+                request.quantity,
+                request.limits,
+                request.expires_at,
+                request.now,
+            )
+            .await;
+        request.tell(answer);
     }
 
     /// One transaction for `batch`, one call of `commerce_set_line_batch`
     /// (migration 0013): every request's row, in the batch's order, or the
     /// error that rolled the whole batch back.
     async fn batch_transaction(&self, batch: &[LoneRequest]) -> Result<Vec<SetLineRow>> {
-        let mut skus = Vec::with_capacity(batch.len());
-        let mut carts = Vec::with_capacity(batch.len());
-        let mut quantities = Vec::with_capacity(batch.len());
-        let mut max_lines = Vec::with_capacity(batch.len());
-        let mut max_units = Vec::with_capacity(batch.len());
-        let mut expiries = Vec::with_capacity(batch.len());
-        let mut nows = Vec::with_capacity(batch.len());
-        let mut clocks = Vec::with_capacity(batch.len());
-        for LoneRequest { sku, request } in batch {
-            skus.push(sku.as_str());
-            carts.push(request.cart.as_uuid());
-            quantities.push(units(request.quantity)?);
-            max_lines.push(i32::try_from(request.limits.max_lines()).unwrap_or(i32::MAX));
-            max_units.push(i32::try_from(request.limits.max_units_per_line()).unwrap_or(i32::MAX));
-            expiries.push(request.expires_at);
-            nows.push(request.now);
-            clocks.push(Json(
-                serde_json::to_value(request.now).map_err(|e| corrupt("a timestamp", e))?,
-            ));
-        }
+        let skus: Vec<&str> = batch.iter().map(|lone| lone.sku.as_str()).collect();
+        let columns = Columns::of(batch.iter().map(|lone| &lone.request))?;
         let query = sqlx::query_as(sqlx::AssertSqlSafe(self.hot.set_line_batch.clone()))
             .bind(self.tenant())
             .bind(&skus)
-            .bind(&carts)
-            .bind(&quantities)
-            .bind(&max_lines)
-            .bind(&max_units)
-            .bind(&expiries)
-            .bind(&nows)
-            .bind(&clocks);
+            .bind(&columns.carts)
+            .bind(&columns.quantities)
+            .bind(&columns.max_lines)
+            .bind(&columns.max_units)
+            .bind(&columns.expiries)
+            .bind(&columns.nows)
+            .bind(&columns.clocks);
         let numbered: Vec<BatchRow> = self.one_call_rows(query).await?;
         let mut rows: Vec<Option<SetLineRow>> = Vec::new();
         rows.resize_with(batch.len(), || None);
@@ -505,30 +546,14 @@ impl PgTenant {
             // nothing and would run out again for each request alone, one
             // after another: every request of the group is told busy.
             Err(Error::Backend(busy)) if busy.kind() == BackendErrorKind::Busy => {
-                for request in first {
-                    let _ = request.reply.send(Reply::Answer(Err(BackendError::new(
-                        BackendErrorKind::Busy,
-                        format!("the group's transaction: {busy}"),
-                    )
-                    .into())));
-                }
+                tell_busy(first, "the group's transaction", &busy);
             }
             Err(_) => {
                 later.splice(0..0, first);
             }
         }
         for request in later {
-            let answer = self
-                .set_line_alone(
-                    request.cart,
-                    sku,
-                    request.quantity,
-                    request.limits,
-                    request.expires_at,
-                    request.now,
-                )
-                .await;
-            let _ = request.reply.send(Reply::Answer(answer));
+            self.answer_alone(sku, request).await;
         }
     }
 
@@ -542,32 +567,17 @@ impl PgTenant {
         let Some(latest) = group.iter().map(|r| r.now).max() else {
             return Ok(Vec::new());
         };
-        let mut carts = Vec::with_capacity(group.len());
-        let mut quantities = Vec::with_capacity(group.len());
-        let mut max_lines = Vec::with_capacity(group.len());
-        let mut max_units = Vec::with_capacity(group.len());
-        let mut expiries = Vec::with_capacity(group.len());
-        let mut clocks = Vec::with_capacity(group.len());
-        for request in group {
-            carts.push(request.cart.as_uuid());
-            quantities.push(units(request.quantity)?);
-            max_lines.push(i32::try_from(request.limits.max_lines()).unwrap_or(i32::MAX));
-            max_units.push(i32::try_from(request.limits.max_units_per_line()).unwrap_or(i32::MAX));
-            expiries.push(request.expires_at);
-            clocks.push(Json(
-                serde_json::to_value(request.now).map_err(|e| corrupt("a timestamp", e))?,
-            ));
-        }
+        let columns = Columns::of(group.iter())?;
         let query = sqlx::query_as(sqlx::AssertSqlSafe(self.hot.set_lines.clone()))
             .bind(self.tenant())
             .bind(sku.as_str())
-            .bind(&carts)
-            .bind(&quantities)
-            .bind(&max_lines)
-            .bind(&max_units)
-            .bind(&expiries)
+            .bind(&columns.carts)
+            .bind(&columns.quantities)
+            .bind(&columns.max_lines)
+            .bind(&columns.max_units)
+            .bind(&columns.expiries)
             .bind(latest)
-            .bind(&clocks);
+            .bind(&columns.clocks);
         let rows: Vec<SetLineRow> = self.one_call_rows(query).await?;
         if rows.len() != group.len() {
             return Err(corrupt(

@@ -213,6 +213,23 @@ impl Recording {
     }
 }
 
+/// A grouped store on a fresh database (its pool of `connections` when
+/// given) and a harness on it; `None` when PostgreSQL is not configured
+/// (the factory fails instead under `CI=true`).
+async fn grouped(connections: Option<u32>) -> Option<(PgStore, Harness)> {
+    let factory = factory(ReservationStrategy::Grouped).await?;
+    let (store, admin) = factory
+        .store_with(|options| {
+            if let Some(n) = connections {
+                options.max_connections = n;
+            }
+        })
+        .await;
+    admin.close().await;
+    let h = Harness::new(&Fixed(Arc::new(store.clone()))).await;
+    Some((store, h))
+}
+
 /// For every SKU of the harness tenant: the counter, and the units of its
 /// reservation and allocation rows.
 async fn counters(store: &PgStore) -> Vec<(String, i64, i64)> {
@@ -408,14 +425,9 @@ async fn advisory_lock_sees_a_concurrent_stock_correction() {
 /// the holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_group_mixes_changes_new_carts_lapsed_holds_and_refusals() {
-    let Some(factory) = factory(ReservationStrategy::Grouped).await else {
+    let Some((store, h)) = grouped(Some(1)).await else {
         return;
     };
-    let (store, admin) = factory
-        .store_with(|options| options.max_connections = 1)
-        .await;
-    admin.close().await;
-    let h = Harness::new(&Fixed(Arc::new(store.clone()))).await;
     let sku = h.stocked("GPU-GROUP", 1_000, 30).await;
     let other = h.stocked("GPU-OTHER", 1_000, 10).await;
     let mut lapsed = Vec::new();
@@ -541,12 +553,9 @@ async fn one_group_mixes_changes_new_carts_lapsed_holds_and_refusals() {
 /// counters equal to the holds after.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_batch_answers_each_request_across_skus_by_its_position() {
-    let Some(factory) = factory(ReservationStrategy::Grouped).await else {
+    let Some((store, h)) = grouped(None).await else {
         return;
     };
-    let (store, admin) = factory.store_with(|_| {}).await;
-    admin.close().await;
-    let h = Harness::new(&Fixed(Arc::new(store.clone()))).await;
     let a = h.stocked("BATCH-A", 1_000, 1).await;
     let b = h.stocked("BATCH-B", 1_000, 5).await;
     let c = h.stocked("BATCH-C", 1_000, 2).await;
@@ -641,14 +650,9 @@ async fn one_batch_answers_each_request_across_skus_by_its_position() {
 /// counters equal to the holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn batches_of_lone_reservations_never_oversell() {
-    let Some(factory) = factory(ReservationStrategy::Grouped).await else {
+    let Some((store, h)) = grouped(Some(1)).await else {
         return;
     };
-    let (store, admin) = factory
-        .store_with(|options| options.max_connections = 1)
-        .await;
-    admin.close().await;
-    let h = Harness::new(&Fixed(Arc::new(store.clone()))).await;
     let mut skus = Vec::new();
     for i in 0..12 {
         skus.push(h.stocked(&format!("BATCH-{i:02}"), 1_000, 2).await);
