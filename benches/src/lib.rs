@@ -6,7 +6,7 @@
 //! and many promotions apply) without running a benchmark.
 //!
 //! Every fixture is deterministic except for the [`ProductId`]s, which are
-//! random UUIDs that no promotion selects on. The cart is [`LINES`] lines
+//! new UUIDs (time-ordered, partly random) that no promotion selects on. The cart is [`LINES`] lines
 //! over ten merchandising categories:
 //!
 //! | category | EU tax category | AU tax category |
