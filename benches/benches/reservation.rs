@@ -12,9 +12,17 @@
 //!   connections, the row-level-security role): `UPDATE bench_counter SET
 //!   n = n + 1 WHERE id = $1`, one autocommitted statement per operation,
 //!   on one hot row or over 10,000 rows;
+//! - `reservation_pg_limit_async_commit`: the same updates, each committed
+//!   with `synchronous_commit = off` (as a reservation commits by default,
+//!   [`ReservationCommit::Asynchronous`]): the limit at the reservations'
+//!   own durability;
 //! - `reservation_pg_single_statement`, `reservation_pg_advisory_lock`,
 //!   `reservation_pg_grouped`: PostgreSQL with each [`ReservationStrategy`]
-//!   (a fresh migrated database per benchmark, from [`PgFactory`]);
+//!   and the default reservation commit (a fresh migrated database per
+//!   benchmark, from [`PgFactory`]);
+//! - `reservation_pg_grouped_synchronous_commit`: the default strategy with
+//!   every reservation's commit waiting for its flush
+//!   ([`ReservationCommit::Synchronous`]);
 //! - `reservation_pg_single_statement_pooled`: the single statement in
 //!   pooled mode (unnamed statements, each operation in an explicit
 //!   transaction) through PgBouncer in transaction pooling, logged in as
@@ -45,8 +53,9 @@
 //! Besides criterion's output, the bench writes
 //! `benches/results/reservation.json`: per benchmark, operations per second
 //! (all timed operations over all timed time, warm-up included), the ratio
-//! to `reservation_pg_limit`'s figure for the same SKUs and tasks, and the
-//! median and 99th percentile of the single calls' latencies.
+//! to `reservation_pg_limit`'s figure for the same SKUs and tasks (and to
+//! `reservation_pg_limit_async_commit`'s), and the median and 99th
+//! percentile of the single calls' latencies.
 //!
 //! Run with `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo
 //! bench -p commerce-benches --bench reservation`; without a reachable
@@ -64,7 +73,7 @@ use commerce_core::{
     Sku, Store, TaxCategory, TenantId, Variant,
 };
 use commerce_postgres::testkit::PgFactory;
-use commerce_postgres::{APP_ROLE, PgStore, ReservationStrategy};
+use commerce_postgres::{APP_ROLE, PgStore, ReservationCommit, ReservationStrategy};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use sqlx::PgPool;
@@ -109,8 +118,10 @@ fn or_exit<T, E: Display>(what: &str, result: Result<T, E>) -> T {
 enum Backend {
     /// Plain single-row updates: PostgreSQL's own limit.
     PgLimit,
+    /// The same updates with `synchronous_commit = off`.
+    PgLimitAsync,
     InMemory,
-    Postgres(ReservationStrategy),
+    Postgres(ReservationStrategy, ReservationCommit),
     /// The single statement in pooled mode through PgBouncer in
     /// transaction pooling (`COMMERCE_PGBOUNCER_URL`).
     Pooled,
@@ -120,10 +131,16 @@ impl Backend {
     fn group_name(self) -> &'static str {
         match self {
             Backend::PgLimit => "reservation_pg_limit",
+            Backend::PgLimitAsync => "reservation_pg_limit_async_commit",
             Backend::InMemory => "reservation_in_memory",
-            Backend::Postgres(ReservationStrategy::AdvisoryLock) => "reservation_pg_advisory_lock",
-            Backend::Postgres(ReservationStrategy::Grouped) => "reservation_pg_grouped",
-            Backend::Postgres(_) => "reservation_pg_single_statement",
+            Backend::Postgres(ReservationStrategy::AdvisoryLock, _) => {
+                "reservation_pg_advisory_lock"
+            }
+            Backend::Postgres(ReservationStrategy::Grouped, ReservationCommit::Synchronous) => {
+                "reservation_pg_grouped_synchronous_commit"
+            }
+            Backend::Postgres(ReservationStrategy::Grouped, _) => "reservation_pg_grouped",
+            Backend::Postgres(..) => "reservation_pg_single_statement",
             Backend::Pooled => "reservation_pg_single_statement_pooled",
         }
     }
@@ -132,10 +149,14 @@ impl Backend {
     fn summary_name(self) -> &'static str {
         match self {
             Backend::PgLimit => "pg_limit",
+            Backend::PgLimitAsync => "pg_limit_async_commit",
             Backend::InMemory => "memory",
-            Backend::Postgres(ReservationStrategy::AdvisoryLock) => "pg_advisory_lock",
-            Backend::Postgres(ReservationStrategy::Grouped) => "pg_grouped",
-            Backend::Postgres(_) => "pg_single_statement",
+            Backend::Postgres(ReservationStrategy::AdvisoryLock, _) => "pg_advisory_lock",
+            Backend::Postgres(ReservationStrategy::Grouped, ReservationCommit::Synchronous) => {
+                "pg_grouped_synchronous_commit"
+            }
+            Backend::Postgres(ReservationStrategy::Grouped, _) => "pg_grouped",
+            Backend::Postgres(..) => "pg_single_statement",
             Backend::Pooled => "pg_single_statement_pooled",
         }
     }
@@ -150,7 +171,7 @@ struct Fixture {
 
 async fn fixture(backend: Backend, factory: Option<&PgFactory>, skus: usize) -> Fixture {
     let store: Arc<dyn Store> = match (backend, factory) {
-        (Backend::Postgres(_) | Backend::Pooled, Some(factory)) => Arc::new(factory.store().await),
+        (Backend::Postgres(..) | Backend::Pooled, Some(factory)) => Arc::new(factory.store().await),
         _ => Arc::new(InMemoryStore::new()),
     };
     let commerce = or_exit(
@@ -204,9 +225,11 @@ async fn fixture(backend: Backend, factory: Option<&PgFactory>, skus: usize) -> 
 struct Counters {
     pool: PgPool,
     rows: usize,
+    /// Each update commits with `synchronous_commit = off`.
+    asynchronous: bool,
 }
 
-async fn counters(factory: &PgFactory, rows: usize) -> Counters {
+async fn counters(factory: &PgFactory, rows: usize, asynchronous: bool) -> Counters {
     let (_, admin) = factory.fresh_database().await;
     or_exit(
         "creating the counters",
@@ -250,6 +273,7 @@ async fn counters(factory: &PgFactory, rows: usize) -> Counters {
     Counters {
         pool: store.pool().clone(),
         rows,
+        asynchronous,
     }
 }
 
@@ -300,11 +324,12 @@ enum Target {
     Counters(Counters),
 }
 
-/// One operation of a plan: a reservation on a cart, or an update of a row.
+/// One operation of a plan: a reservation on a cart, or an update of a row
+/// (committed asynchronously when the flag says so).
 #[derive(Clone)]
 enum Op {
     Reserve(CartId, Sku),
-    Update(i32),
+    Update(i32, bool),
 }
 
 /// One timed call; its latency in microseconds. Borrows the shop and the
@@ -320,14 +345,17 @@ async fn one(op: &Op, shop: Option<&Shop>, pool: Option<&PgPool>, refusals: bool
                 Err(error) => or_exit("set_line", Err(error)),
             }
         }
-        (Op::Update(id), _, Some(pool)) => {
-            or_exit(
-                "update",
-                sqlx::query("UPDATE bench_counter SET n = n + 1 WHERE id = $1")
-                    .bind(*id)
-                    .execute(pool)
-                    .await,
-            );
+        (Op::Update(id, asynchronous), _, Some(pool)) => {
+            let sql = if *asynchronous {
+                // One statement still: the setting ends with its
+                // transaction, as a reservation's does.
+                "UPDATE bench_counter SET n = n + 1 \
+                 FROM (SELECT set_config('synchronous_commit', 'off', true)) AS pin \
+                 WHERE id = $1"
+            } else {
+                "UPDATE bench_counter SET n = n + 1 WHERE id = $1"
+            };
+            or_exit("update", sqlx::query(sql).bind(*id).execute(pool).await);
         }
         _ => or_exit("bench plan", Err("an operation for another target")),
     }
@@ -437,11 +465,13 @@ impl Scenario {
 }
 
 async fn target(backend: Backend, factory: Option<&PgFactory>, scenario: Scenario) -> Target {
-    if backend == Backend::PgLimit {
+    if matches!(backend, Backend::PgLimit | Backend::PgLimitAsync) {
         let Some(factory) = factory else {
             or_exit("the limit", Err("needs PostgreSQL"))
         };
-        return Target::Counters(counters(factory, scenario.skus).await);
+        return Target::Counters(
+            counters(factory, scenario.skus, backend == Backend::PgLimitAsync).await,
+        );
     }
     let fixture = fixture(backend, factory, scenario.skus).await;
     if let Some(hot) = fixture.skus.first() {
@@ -526,7 +556,10 @@ fn bench(
                         }
                         Target::Counters(counters) => (0..count)
                             .map(|_| {
-                                Op::Update(i32::try_from(draw.below(counters.rows)).unwrap_or(0))
+                                Op::Update(
+                                    i32::try_from(draw.below(counters.rows)).unwrap_or(0),
+                                    counters.asynchronous,
+                                )
                             })
                             .collect(),
                     };
@@ -593,7 +626,7 @@ fn scenarios(
             });
         }
     }
-    if backend != Backend::PgLimit {
+    if !matches!(backend, Backend::PgLimit | Backend::PgLimitAsync) {
         shapes.push(Scenario {
             skus: 1,
             tasks: 32,
@@ -617,16 +650,19 @@ fn scenarios(
 
 /// Writes `benches/results/reservation.json`.
 fn summary(measured: &[Measured]) {
-    let limit = |skus: usize, tasks: usize| {
+    let limit_of = |store: &str, skus: usize, tasks: usize| {
         measured
             .iter()
-            .find(|m| m.store == "pg_limit" && m.skus == skus && m.tasks == tasks)
+            .find(|m| m.store == store && m.skus == skus && m.tasks == tasks)
             .map(|m| m.ops_per_sec)
     };
+    let limit = |skus, tasks| limit_of("pg_limit", skus, tasks);
+    let async_limit = |skus, tasks| limit_of("pg_limit_async_commit", skus, tasks);
     let scenarios: Vec<serde_json::Value> = measured
         .iter()
         .map(|m| {
             let ratio = limit(m.skus, m.tasks).map(|l| m.ops_per_sec / l);
+            let async_ratio = async_limit(m.skus, m.tasks).map(|l| m.ops_per_sec / l);
             serde_json::json!({
                 "store": m.store,
                 "benchmark": m.name,
@@ -635,6 +671,7 @@ fn summary(measured: &[Measured]) {
                 "tasks": m.tasks,
                 "ops_per_sec": m.ops_per_sec.round(),
                 "ratio_to_limit": ratio.map(|r| (r * 1000.0).round() / 1000.0),
+                "ratio_to_async_commit_limit": async_ratio.map(|r| (r * 1000.0).round() / 1000.0),
                 "p50_us": m.p50_us,
                 "p99_us": m.p99_us,
             })
@@ -671,18 +708,34 @@ fn reservation(c: &mut Criterion) {
         println!("skipping PostgreSQL's limit and the PostgreSQL benchmarks: {reason}");
     } else {
         scenarios(c, &runtime, Backend::PgLimit, Some(&limit), &mut measured);
+        scenarios(
+            c,
+            &runtime,
+            Backend::PgLimitAsync,
+            Some(&limit),
+            &mut measured,
+        );
     }
     if limit.unavailable().is_none() {
-        for strategy in [
-            ReservationStrategy::SingleStatement,
-            ReservationStrategy::AdvisoryLock,
-            ReservationStrategy::Grouped,
+        for (strategy, commit) in [
+            (
+                ReservationStrategy::SingleStatement,
+                ReservationCommit::default(),
+            ),
+            (
+                ReservationStrategy::AdvisoryLock,
+                ReservationCommit::default(),
+            ),
+            (ReservationStrategy::Grouped, ReservationCommit::default()),
+            (ReservationStrategy::Grouped, ReservationCommit::Synchronous),
         ] {
-            let factory = runtime.block_on(PgFactory::from_env(strategy));
+            let factory = runtime
+                .block_on(PgFactory::from_env(strategy))
+                .with_reservation_commit(commit);
             scenarios(
                 c,
                 &runtime,
-                Backend::Postgres(strategy),
+                Backend::Postgres(strategy, commit),
                 Some(&factory),
                 &mut measured,
             );

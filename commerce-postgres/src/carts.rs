@@ -447,7 +447,7 @@ impl PgTenant {
                 .set_line_in_one_call(cart, sku, quantity, limits, expires_at, now)
                 .await;
         }
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_setting(self.hot.reserving).await?;
         // The cart row lock serializes this cart's changes and its checkout,
         // whatever the reservation strategy: every writer of `cart_lines`
         // holds it. `load_cart` reads the lines after taking it (a fresh

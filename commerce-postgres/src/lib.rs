@@ -84,11 +84,11 @@ pub enum ReservationStrategy {
     /// with the others that waited in one transaction, one call of
     /// `commerce_set_line_batch` (migration 0013), each decided as a
     /// reservation alone: one commit for reservations spread over many
-    /// SKUs. The default: in the bench run of 2026-12-07 05:01 UTC it made
-    /// 4.6 times the single statement's reservations on a hot SKU with 32
-    /// tasks (2.5 times PostgreSQL's own single-row limit), 3.2 times its
-    /// refusals on a sold-out one, and 2.0 times its reservations spread
-    /// over 10,000 SKUs with 32 tasks (0.85 of the limit), about the same
+    /// SKUs. The default: in the bench run of 2026-12-07 14:26 UTC it made
+    /// 3.4 times the single statement's reservations on a hot SKU with 32
+    /// tasks (3.8 times PostgreSQL's own single-row limit), 3.1 times its
+    /// refusals on a sold-out one, and 2.1 times its reservations spread
+    /// over 10,000 SKUs with 32 tasks (1.16 of the limit), about the same
     /// with one task; see the crate docs and `benches/README.md`. What it
     /// costs: a request may wait for the group or batch ahead of it, a
     /// failed group reruns its requests alone, requests are coalesced only
@@ -96,6 +96,40 @@ pub enum ReservationStrategy {
     /// 64 cart locks.
     #[default]
     Grouped,
+}
+
+/// Whether a reservation's commit waits for its write-ahead log to reach
+/// the disk. Both never oversell; they differ only in what a crash of the
+/// PostgreSQL server (or the loss of its machine, or a failover to a
+/// replica) may take back.
+///
+/// A reservation is the SKU's counter, the hold and the cart line written
+/// in one transaction, so a commit that is lost is lost whole: the units it
+/// held are free again, and its cart no longer has the line. Anything that
+/// spends a hold commits synchronously whatever this says (checkout, and
+/// every other operation of the store): its commit flushes the log up to
+/// itself, and with it every reservation committed before, so no order can
+/// rest on a hold a crash took back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ReservationCommit {
+    /// The reservation commits with `synchronous_commit = off` (set for
+    /// its own transaction only, in the round trip it already makes): the
+    /// server answers once the commit is in its log buffer, and the log
+    /// writer flushes it within `3 × wal_writer_delay` (600 ms by default).
+    /// A server crash inside that window forgets the reservations of the
+    /// window: a shopper's cart loses a line they were shown, and the unit
+    /// goes back on sale. What it buys: one task no longer waits for a disk
+    /// flush per reservation (on the bench machine a call took about half
+    /// as long; see `benches/README.md`). The default: a hold is a
+    /// short-lived claim that lapses anyway, and no money moves on it.
+    #[default]
+    Asynchronous,
+    /// The reservation's commit waits for the flush, as every other
+    /// transaction of the store does (`synchronous_commit` as the server
+    /// has it, `on` unless configured otherwise): a shopper shown a
+    /// reservation keeps it through a server crash.
+    Synchronous,
 }
 
 /// Options for [`PgStore::connect_with`]. Build them from
@@ -112,6 +146,9 @@ pub enum ReservationStrategy {
 pub struct PgStoreOptions {
     /// The reservation strategy.
     pub strategy: ReservationStrategy,
+    /// Whether a reservation's commit waits for its flush. Default:
+    /// [`ReservationCommit::Asynchronous`].
+    pub reservation_commit: ReservationCommit,
     /// A role every transaction switches to (`set_config('role', …, true)`,
     /// which ends with the transaction), for a login role that is a member
     /// of [`APP_ROLE`] without inheriting its privileges, or that should not
@@ -160,6 +197,7 @@ impl Default for PgStoreOptions {
     fn default() -> Self {
         Self {
             strategy: ReservationStrategy::default(),
+            reservation_commit: ReservationCommit::default(),
             set_role: None,
             max_connections: 10,
             acquire_timeout: Duration::from_secs(2),
@@ -186,6 +224,7 @@ impl Default for PgStoreOptions {
 pub struct PgStore {
     pool: PgPool,
     strategy: ReservationStrategy,
+    reservation_commit: ReservationCommit,
     groups: Arc<group::Groups>,
     session: Arc<Session>,
     hot: Arc<HotSql>,
@@ -197,33 +236,53 @@ pub(crate) struct HotSql {
     pub(crate) set_line: String,
     pub(crate) set_lines: String,
     pub(crate) set_line_batch: String,
+    /// What a reservation's explicit transaction adds to its `BEGIN`
+    /// (the advisory-lock strategy's): [`reservation_settings`].
+    pub(crate) reserving: &'static str,
     pub(crate) pricing_read: String,
 }
 
+/// What a reservation's transaction sets besides the store's settings,
+/// after them in the same select list: `synchronous_commit = off` for an
+/// asynchronous commit (see [`ReservationCommit`]), which ends with the
+/// transaction like the others.
+fn reservation_settings(commit: ReservationCommit) -> &'static str {
+    match commit {
+        ReservationCommit::Asynchronous => ", set_config('synchronous_commit', 'off', true)",
+        ReservationCommit::Synchronous => "",
+    }
+}
+
 impl HotSql {
-    fn new(session: &Session) -> Self {
+    fn new(session: &Session, commit: ReservationCommit) -> Self {
+        let reserving = reservation_settings(commit);
         Self {
             set_line: session.one_call_sql(
                 "call.outcome, call.cart_doc, call.cart_items, call.available, call.priced_in",
                 "commerce_set_line",
                 ", $2, $3, $4, $5, $6, $7, $8, $9",
+                reserving,
             ),
             set_lines: session.one_call_sql(
                 "call.outcome, call.cart_doc, call.cart_items, call.available, call.priced_in",
                 "commerce_set_lines",
                 ", $2, $3, $4, $5, $6, $7, $8, $9",
+                reserving,
             ),
             set_line_batch: session.one_call_sql(
                 "call.ordinal, call.outcome, call.cart_doc, call.cart_items, call.available, \
                  call.priced_in",
                 "commerce_set_line_batch",
                 ", $2, $3, $4, $5, $6, $7, $8, $9",
+                reserving,
             ),
+            reserving,
             pricing_read: session.one_call_sql(
                 "call.cart_doc, call.cart_items, call.settings_doc, call.products, \
                  call.promotions, call.usage_totals, call.customer_usage",
                 "commerce_pricing_read",
                 ", $2",
+                "",
             ),
         }
     }
@@ -233,6 +292,7 @@ impl fmt::Debug for PgStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgStore")
             .field("strategy", &self.strategy)
+            .field("reservation_commit", &self.reservation_commit)
             .field("pooled", &self.session.pooled)
             .finish_non_exhaustive()
     }
@@ -402,10 +462,11 @@ impl PgStore {
             options.statement_timeout,
             options.idle_in_transaction_timeout,
         );
-        let hot = HotSql::new(&session);
+        let hot = HotSql::new(&session, options.reservation_commit);
         Ok(Self {
             pool,
             strategy: options.strategy,
+            reservation_commit: options.reservation_commit,
             groups: Arc::default(),
             session: Arc::new(session),
             hot: Arc::new(hot),
@@ -420,6 +481,11 @@ impl PgStore {
     /// The reservation strategy.
     pub fn strategy(&self) -> ReservationStrategy {
         self.strategy
+    }
+
+    /// Whether a reservation's commit waits for its flush.
+    pub fn reservation_commit(&self) -> ReservationCommit {
+        self.reservation_commit
     }
 
     /// Whether the store runs in transaction-pooler mode.
@@ -503,7 +569,7 @@ impl PgTenant {
 
     /// `BEGIN` and the settings, followed in the same select list by `more`
     /// (further `set_config` calls, or nothing).
-    async fn begin_setting(&self, more: &str) -> Result<Tx> {
+    pub(crate) async fn begin_setting(&self, more: &str) -> Result<Tx> {
         begin(&self.pool, &self.session, Some(self.tenant.as_str()), more).await
     }
 

@@ -128,9 +128,18 @@ impl Session {
     /// that subquery (`LATERAL`), so it runs after them: `lock_timeout`
     /// bounds its lock waits. (`statement_timeout` set here applies from
     /// the next statement; a one-call statement's only wait is for a lock.)
-    pub(crate) fn one_call_sql(&self, columns: &str, function: &str, arguments: &str) -> String {
+    ///
+    /// `more` follows the settings in the subquery's select list (further
+    /// `set_config` calls for this statement's transaction, or nothing).
+    pub(crate) fn one_call_sql(
+        &self,
+        columns: &str,
+        function: &str,
+        arguments: &str,
+        more: &str,
+    ) -> String {
         format!(
-            "SELECT {columns} FROM (SELECT set_config('app.tenant_id', $1, true) AS tenant{}) AS pin, \
+            "SELECT {columns} FROM (SELECT set_config('app.tenant_id', $1, true) AS tenant{}{more}) AS pin, \
              LATERAL {function}(pin.tenant{arguments}) AS call",
             self.settings
         )

@@ -19,7 +19,7 @@ use testcontainers_modules::testcontainers::ContainerAsync;
 use testcontainers_modules::testcontainers::runners::AsyncRunner;
 use tokio::sync::OnceCell;
 
-use crate::{APP_ROLE, PgStore, PgStoreOptions, ReservationStrategy};
+use crate::{APP_ROLE, PgStore, PgStoreOptions, ReservationCommit, ReservationStrategy};
 
 /// The command that runs the PostgreSQL tests against a local server.
 pub const HOW_TO_RUN: &str = "DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
@@ -76,6 +76,7 @@ pub struct PgFactory {
     admin_url: Option<String>,
     unavailable: Option<String>,
     strategy: ReservationStrategy,
+    reservation_commit: ReservationCommit,
     /// The transaction pooler's URL, when the stores go through one.
     pooler_url: Option<String>,
 }
@@ -94,6 +95,7 @@ impl std::fmt::Debug for PgFactory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgFactory")
             .field("strategy", &self.strategy)
+            .field("reservation_commit", &self.reservation_commit)
             .field("available", &self.unavailable.is_none())
             .finish()
     }
@@ -124,8 +126,17 @@ impl PgFactory {
             admin_url,
             unavailable,
             strategy,
+            reservation_commit: ReservationCommit::default(),
             pooler_url: None,
         }
+    }
+
+    /// The same factory, whose stores commit reservations as `commit` says
+    /// (the default: [`ReservationCommit::default`]).
+    #[must_use]
+    pub fn with_reservation_commit(mut self, commit: ReservationCommit) -> Self {
+        self.reservation_commit = commit;
+        self
     }
 
     /// A factory whose stores log in as [`LOGIN_ROLE`] through the
@@ -279,6 +290,7 @@ impl PgFactory {
             ),
         };
         options.strategy = self.strategy;
+        options.reservation_commit = self.reservation_commit;
         options.max_connections = 8;
         // The races queue hundreds of tasks on eight connections on a
         // loaded machine: a test waits, a shop would shed load.

@@ -40,3 +40,15 @@ mod through_pooler {
         .await
     );
 }
+
+/// The default strategy with every reservation committed synchronously
+/// (the other modules run the default, asynchronous reservation commit).
+mod grouped_synchronous_commit {
+    commerce_core::conformance_tests!(
+        commerce_postgres::testkit::PgFactory::from_env(
+            commerce_postgres::ReservationStrategy::Grouped
+        )
+        .await
+        .with_reservation_commit(commerce_postgres::ReservationCommit::Synchronous)
+    );
+}
