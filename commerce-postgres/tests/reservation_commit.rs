@@ -16,11 +16,8 @@
 
 use std::sync::Arc;
 
-use commerce_core::testkit::StoreFactory;
-use commerce_core::{
-    Category, Commerce, Currency, IdempotencyKey, Money, NewProduct, Quantity, Shop, Sku,
-    TaxCategory, TenantId, Variant,
-};
+use commerce_core::testkit::{Harness, StoreFactory};
+use commerce_core::{Commerce, Currency, IdempotencyKey, Quantity, Shop, Sku, TenantId};
 use commerce_postgres::testkit::PgFactory;
 use commerce_postgres::{ReservationCommit, ReservationStrategy};
 use sqlx::PgPool;
@@ -58,20 +55,7 @@ async fn shop(
         .build()
         .unwrap();
     let shop = commerce.shop(&TenantId::parse("commit").unwrap());
-    let sku = Sku::parse("C-1").unwrap();
-    shop.add_product(NewProduct {
-        name: "Item".into(),
-        category: Category::parse("hardware").unwrap(),
-        tax_category: TaxCategory::parse("standard").unwrap(),
-        age_restricted: false,
-        variants: vec![Variant::new(sku.clone(), Money::new(1_000, Currency::AUD))],
-        published: true,
-    })
-    .await
-    .unwrap();
-    shop.receive_stock(&sku, Quantity::new(10_000).unwrap(), None)
-        .await
-        .unwrap();
+    let sku = Harness::stocked_in(&shop, "C-1", 1_000, 10_000).await;
     Some((shop, sku, admin))
 }
 
