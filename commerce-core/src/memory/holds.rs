@@ -221,12 +221,14 @@ impl<K: Copy + Eq + Hash, H: Hold> Holds<K, H> {
     fn walk(&self, now: Timestamp) -> (usize, u64) {
         let mut at = self.cursor;
         let mut units = 0u64;
-        if now >= self.horizon {
+        // At the horizon itself (every read just after an advance to the
+        // same instant, as a reservation's check) the queue is not read.
+        if now > self.horizon {
             while let Some(entry) = self.queue.get(at).filter(|entry| entry.0 <= now) {
                 units = units.saturating_add(self.units_of(entry));
                 at += 1;
             }
-        } else {
+        } else if now < self.horizon {
             while let Some(entry) = at
                 .checked_sub(1)
                 .and_then(|before| self.queue.get(before))
@@ -239,27 +241,29 @@ impl<K: Copy + Eq + Hash, H: Hold> Holds<K, H> {
         (at, units)
     }
 
-    /// The units of the holds expired at `now`.
-    fn lapsed_at(&self, now: Timestamp) -> u64 {
-        let (_, units) = self.walk(now);
-        if now >= self.horizon {
+    /// Where `now` falls in the queue (as [`Self::walk`]) and the units of
+    /// the holds expired at `now`.
+    fn lapsed_at(&self, now: Timestamp) -> (usize, u64) {
+        let (at, units) = self.walk(now);
+        let lapsed = if now >= self.horizon {
             self.lapsed.saturating_add(units)
         } else {
             self.lapsed.saturating_sub(units)
-        }
+        };
+        (at, lapsed)
     }
 
-    /// Moves the horizon to `now`, so later reads near `now` walk nothing.
+    /// Moves the horizon to `now`, so later reads at `now` walk nothing
+    /// and reads near it little.
     pub(super) fn advance(&mut self, now: Timestamp) {
-        let (cursor, _) = self.walk(now);
-        self.lapsed = self.lapsed_at(now);
-        self.cursor = cursor;
+        (self.cursor, self.lapsed) = self.lapsed_at(now);
         self.horizon = now;
     }
 
     /// Units held at `now` by live holds, less the live hold of `except`.
     pub(super) fn live(&self, now: Timestamp, except: Option<K>) -> u64 {
-        let all = self.total.saturating_sub(self.lapsed_at(now));
+        let (_, lapsed) = self.lapsed_at(now);
+        let all = self.total.saturating_sub(lapsed);
         let own = except
             .and_then(|holder| self.get(&holder))
             .filter(|h| now < h.expires_at())
