@@ -1,0 +1,3 @@
+\set c random(1, 400000)
+\set s random(1, 10000)
+SELECT set_config('synchronous_commit', 'off', true), set_line_hold_on_line('t', ('00000000-0000-7000-8000-' || lpad(to_hex(:c::int), 12, '0'))::uuid, 'SKU-' || :s, 1, now() + interval '15 min', '"2026-12-07T00:00:01Z"'::jsonb, false);
