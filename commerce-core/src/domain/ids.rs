@@ -291,6 +291,7 @@ macro_rules! text_id_impls {
 }
 
 text_id!(
+    shared
     /// A tenant: one shop. Every aggregate belongs to exactly one.
     ///
     /// 1 to 63 characters: lowercase ASCII letters, digits, `-` and `_`,

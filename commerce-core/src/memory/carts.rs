@@ -89,7 +89,11 @@ impl CartStore for TenantStores {
             if quantity.is_zero() {
                 stock.reservations.remove(&cart);
             } else {
-                let available = stock.available(now, Some(cart), None);
+                // A cart holds a SKU only while it has a line of it: without
+                // one there is no hold of its own to leave out, and no
+                // look-up for it.
+                let own = c.line(sku).map(|_| cart);
+                let available = stock.available(now, own, None);
                 if quantity.get() > available {
                     return Err(Error::InsufficientStock {
                         sku: sku.clone(),

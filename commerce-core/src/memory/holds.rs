@@ -104,6 +104,11 @@ pub(super) struct Holds<K, H> {
     tickets: u64,
     /// `queue[..cursor]` expire at or before `horizon`.
     cursor: usize,
+    /// The expiry of `queue[cursor]` (stale or not), or the latest instant
+    /// when the cursor is at the end: a read later than the horizon but
+    /// before it walks nothing, without touching the queue (whose front is
+    /// seldom in the cache when holds pile up).
+    next: Timestamp,
     total: u64,
     /// The units of the holds expiring at or before `horizon`.
     lapsed: u64,
@@ -123,6 +128,7 @@ impl<K, H> Default for Holds<K, H> {
             stale: 0,
             tickets: 0,
             cursor: 0,
+            next: Timestamp::MAX_UTC,
             total: 0,
             lapsed: 0,
             horizon: Timestamp::MIN_UTC,
@@ -171,6 +177,8 @@ impl<K: Copy + Eq + Hash, H: Hold> Holds<K, H> {
         if at <= self.horizon {
             self.cursor = self.cursor.saturating_add(1);
             self.lapsed = self.lapsed.saturating_add(units);
+        } else if position == self.cursor {
+            self.next = at;
         }
         // One look-up for the holder: the replaced hold, if any, leaves the
         // totals as `remove` would take it out.
@@ -212,6 +220,14 @@ impl<K: Copy + Eq + Hash, H: Hold> Holds<K, H> {
         self.stale = 0;
         let horizon = self.horizon;
         self.cursor = self.queue.partition_point(|entry| entry.0 <= horizon);
+        self.next = self.expiry_at(self.cursor);
+    }
+
+    /// The expiry of `queue[at]`, or the latest instant past the end.
+    fn expiry_at(&self, at: usize) -> Timestamp {
+        self.queue
+            .get(at)
+            .map_or(Timestamp::MAX_UTC, |entry| entry.0)
     }
 
     /// Where `now` falls in the queue (the entries before expire at or
@@ -223,7 +239,7 @@ impl<K: Copy + Eq + Hash, H: Hold> Holds<K, H> {
         let mut units = 0u64;
         // At the horizon itself (every read just after an advance to the
         // same instant, as a reservation's check) the queue is not read.
-        if now > self.horizon {
+        if now > self.horizon && now >= self.next {
             while let Some(entry) = self.queue.get(at).filter(|entry| entry.0 <= now) {
                 units = units.saturating_add(self.units_of(entry));
                 at += 1;
@@ -256,7 +272,11 @@ impl<K: Copy + Eq + Hash, H: Hold> Holds<K, H> {
     /// Moves the horizon to `now`, so later reads at `now` walk nothing
     /// and reads near it little.
     pub(super) fn advance(&mut self, now: Timestamp) {
+        let cursor = self.cursor;
         (self.cursor, self.lapsed) = self.lapsed_at(now);
+        if self.cursor != cursor {
+            self.next = self.expiry_at(self.cursor);
+        }
         self.horizon = now;
     }
 
