@@ -133,6 +133,10 @@ pub const RUNNERS_PER_SKU: usize = 1;
 /// SKUs, 2 cores) one runner measured 6,063 and 10,819 reservations a
 /// second with 8 and 32 tasks, two 5,837 and 11,443 (filtered runs of
 /// 2026-12-07): with two, a batch's commit overlaps the other's work.
+/// Four measured no better in alternating filtered runs (5,176 and 5,575
+/// with 8 tasks against 4,622 and 6,423 with two; 9,563 and 10,118 with
+/// 32 against 7,549 and 10,330), though with 8 tasks and two runners a
+/// fifth of the two cores' time was idle.
 pub const LONE_RUNNERS_PER_TENANT: usize = 2;
 
 /// A reservation that found its SKU idle and waits for the tenant's lone
