@@ -230,6 +230,69 @@ async fn grouped(connections: Option<u32>) -> Option<(PgStore, Harness)> {
     Some((store, h))
 }
 
+/// `commerce_set_line` (migration 0015) renewing a cart's lapsed hold on a
+/// SKU whose stock its lapsed holds take: the refusal reclaims them, the
+/// cart's own among them, and the renewal then counts once; a renewal still
+/// short after the reclaim is refused with the real available count and
+/// leaves the lapsed holds and the counter as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_renewal_that_reclaims_its_own_lapsed_hold_counts_it_once() {
+    let Some(factory) = factory(ReservationStrategy::SingleStatement).await else {
+        return;
+    };
+    let (store, admin) = factory.store_with(|_| {}).await;
+    admin.close().await;
+    let h = Harness::new(&Fixed(Arc::new(store.clone()))).await;
+    let sku = h.stocked("RENEW-OWN", 1_000, 2).await;
+    let short = h.stocked("RENEW-SHORT", 1_000, 2).await;
+    let renewing = h.cart_with(&sku, 1).await.id;
+    let _lapsing = h.cart_with(&sku, 1).await.id;
+    let refused = h.cart_with(&short, 1).await;
+    h.clock.advance(std::time::Duration::from_secs(16 * 60));
+    let _live = h.cart_with(&short, 1).await.id;
+
+    let renewed = h
+        .shop
+        .set_line(renewing, &sku, Quantity::new(2).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(renewed.lines.len(), 1);
+    assert_eq!(renewed.lines[0].quantity.get(), 2);
+    assert_eq!(h.shop.stock(&sku).await.unwrap().reserved, 2);
+
+    match h
+        .shop
+        .set_line(refused.id, &short, Quantity::new(3).unwrap())
+        .await
+    {
+        Err(Error::InsufficientStock {
+            requested,
+            available,
+            ..
+        }) => assert_eq!((requested, available), (3, 1)),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let unchanged = h.shop.cart(refused.id).await.unwrap();
+    assert_eq!(
+        unchanged.updated_at, refused.updated_at,
+        "the refused cart changed"
+    );
+    assert_eq!(unchanged.lines[0].quantity.get(), 1);
+    for (sku, held, rows) in counters(&store).await {
+        assert_eq!(held, rows, "{sku}: the counter drifted from the holds");
+    }
+    let held: Vec<(String, i64)> = counters(&store)
+        .await
+        .into_iter()
+        .map(|(sku, held, _)| (sku, held))
+        .collect();
+    assert_eq!(
+        held,
+        vec![("RENEW-OWN".to_owned(), 2), ("RENEW-SHORT".to_owned(), 2)],
+        "the renewal counted once; the refusal kept the lapsed hold"
+    );
+}
+
 /// For every SKU of the harness tenant: the counter, and the units of its
 /// reservation and allocation rows.
 async fn counters(store: &PgStore) -> Vec<(String, i64, i64)> {
