@@ -7,14 +7,12 @@
 --    known before they are written: only a writer holding a cart's lock
 --    adds a line or a hold to it, so what the call reads after taking the
 --    lock is what is there when it writes. This version
---     - reads the cart's current hold of the SKU only when the cart has a
---       line of it (a cart holds a SKU only with a line of it; should a
---       hold without its line exist all the same, the insert of the new
---       one fails on the hold's key and the call writes nothing);
 --     - does the counter step itself, not in a nested call;
---     - inserts the hold and the line plainly when the cart has neither,
---       and updates them by key when it has them: no speculative
---       insertion, and one log record less for each.
+--     - inserts the hold and the line plainly where the cart has not got
+--       them, and updates them by key where it has: no speculative
+--       insertion, and one log record less for each. The hold and the
+--       line are read apart, so a hold without its line (none is written
+--       so) is counted and kept, as before.
 --    Outcomes, answers and lock order (cart, then reservation row, then
 --    SKU row) are those of migration 0009. commerce_hold stays, for the
 --    SQL of an earlier version of the store still running during an
@@ -25,7 +23,7 @@
 --    commerce_write_carts, whose seven planner settings are set and reset
 --    on every call. It now writes all three in one statement, the clocks
 --    by the row ids the carts' locks gave (a TID scan, held to by turning
---    the other scans off for the call's last statements only). Decisions,
+--    the other scans off for that statement alone). Decisions,
 --    answers and lock order are those of migration 0013.
 --
 -- Measured with pgbench against a copy of the schema (benches/README.md,
@@ -102,13 +100,11 @@ BEGIN
         v_currency := cart_doc->>'currency';
         -- The cart's current hold, locked so that a sweep or a reclaim
         -- cannot take it (and lower the counter) before the counter moves.
-        IF v_has_line THEN
-            SELECT r.quantity INTO v_old FROM reservations r
-            WHERE r.tenant_id = p_tenant AND r.cart_id = p_cart AND r.sku = p_sku
-            FOR UPDATE;
-            v_has_hold := FOUND;
-            v_old := COALESCE(v_old, 0);
-        END IF;
+        SELECT r.quantity INTO v_old FROM reservations r
+        WHERE r.tenant_id = p_tenant AND r.cart_id = p_cart AND r.sku = p_sku
+        FOR UPDATE;
+        v_has_hold := FOUND;
+        v_old := COALESCE(v_old, 0);
         -- The counter step: the counter moves by the difference to the
         -- current hold, only if a published product has the SKU in the
         -- cart's currency and the stock covers it.
@@ -251,6 +247,7 @@ DECLARE
     v_priced_in text[] := array_fill(NULL::text, ARRAY[v_n]);
     v_granted boolean[] := array_fill(false, ARRAY[v_n]);
     v_granted_rows tid[] := '{}';
+    v_scans text[];
     v_position integer;
     v_i integer;
     v_outcome text;
@@ -348,13 +345,15 @@ BEGIN
     -- statement. The carts are the batch's own, locked, and touched by no
     -- other request of it, so the row ids the locks gave still find them;
     -- should they not, the batch fails and each request runs alone. The
-    -- clocks are written by those row ids, a TID scan, and nothing else:
-    -- with any other scan allowed, a generic plan made while the carts'
-    -- table is small reads every cart of the tenant (a bitmap scan of the
-    -- tenant's key) and keeps doing so as the table grows. The settings
-    -- last until the call's transaction ends, and every statement after
-    -- them here reads no table.
+    -- clocks are written by those row ids, a TID scan: the other scans are
+    -- turned off while the statement runs (and so while its plan is made,
+    -- the first time in a session and after an invalidation), then put
+    -- back as they were. With them allowed, a generic plan made while the
+    -- carts' table is small reads every cart of the tenant (a bitmap scan
+    -- of the tenant's key) and keeps doing so as the table grows.
     IF true = ANY(v_granted) THEN
+        v_scans := ARRAY[current_setting('enable_seqscan'),
+            current_setting('enable_indexscan'), current_setting('enable_bitmapscan')];
         PERFORM set_config('enable_seqscan', 'off', true),
             set_config('enable_indexscan', 'off', true),
             set_config('enable_bitmapscan', 'off', true);
@@ -373,6 +372,9 @@ BEGIN
         IF v_count <> cardinality(v_granted_rows) THEN
             RAISE EXCEPTION 'commerce_set_line_batch: % of % carts written', v_count, cardinality(v_granted_rows);
         END IF;
+        PERFORM set_config('enable_seqscan', v_scans[1], true),
+            set_config('enable_indexscan', v_scans[2], true),
+            set_config('enable_bitmapscan', v_scans[3], true);
     END IF;
 
     RETURN QUERY
