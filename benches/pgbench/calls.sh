@@ -1,14 +1,11 @@
 #!/usr/bin/env bash
-# What the reservation calls of migration 0015 cost the server beside the
-# versions they replace (0009's commerce_set_line, 0013's
-# commerce_set_line_batch): a database migrated up to 0014 keeps the old
-# functions under the suffix _0014, then 0015 adds the new ones. Each
-# script (set_line.sql: one reservation; batch.sql: a batch of four
-# reservations of four SKUs, as the grouped strategy sends lone
-# reservations that waited; the old batch's requests off its common path
-# call the new commerce_set_line) runs ROUNDS times in turn against its
-# _0014 twin, CALLS calls each from CLIENTS clients (1 by default), and prints
-# the calls a second and the busy CPU time of the whole machine per call
+# What a reservation alone costs with migration 0015's commerce_set_line
+# beside 0009's: a database migrated up to 0014 keeps the old function as
+# commerce_set_line_0014, then 0015 adds the new one. set_line.sql (one
+# reservation on a random cart and SKU) runs ROUNDS times in turn against
+# its _0014 twin, CALLS calls each from CLIENTS clients (1 by default),
+# and prints the calls a second and the busy CPU time of the whole machine
+# per call
 # (/proc/stat: the server, pgbench and the kernel; run it with nothing
 # else busy). Needs psql and pgbench. Creates (and first drops) the
 # database commerce_pgbench_calls, and the login role commerce_pgbench, on
@@ -27,18 +24,15 @@ for migration in ../../commerce-postgres/migrations/*.sql; do
     case "$(basename "$migration")" in
         0015_*)
             psql -q -v ON_ERROR_STOP=1 -d "$db" \
-                -c "ALTER FUNCTION commerce_set_line RENAME TO commerce_set_line_0014" \
-                -c "ALTER FUNCTION commerce_set_line_batch RENAME TO commerce_set_line_batch_0014"
+                -c "ALTER FUNCTION commerce_set_line RENAME TO commerce_set_line_0014"
             ;;
     esac
     psql -q -v ON_ERROR_STOP=1 -d "$db" -f "$migration" >/dev/null
 done
 psql -q -v ON_ERROR_STOP=1 -d "$db" -f fixture.sql
 psql -q -v ON_ERROR_STOP=1 -d "$db" -c "VACUUM ANALYZE"
-for script in set_line batch; do
-    cp "$script.sql" "$work/$script.sql"
-    sed "s/FROM commerce_set_line\(_batch\)\?(/FROM commerce_set_line\1_0014(/" "$script.sql" > "$work/${script}_0014.sql"
-done
+cp set_line.sql "$work/set_line.sql"
+sed "s/FROM commerce_set_line(/FROM commerce_set_line_0014(/" set_line.sql > "$work/set_line_0014.sql"
 # The busy time of the machine (every field of /proc/stat's cpu line but
 # idle and iowait), in clock ticks.
 busy() {
@@ -54,12 +48,12 @@ run() {
 }
 # A first pass of each, not reported: the first calls read the tables'
 # pages from disk.
-for script in set_line_0014 set_line batch_0014 batch; do
+for script in set_line_0014 set_line; do
     pgbench -n -M prepared -U commerce_pgbench -t 500 -c "$clients" -j "$clients" \
         -f "$work/$script.sql" "$db" >/dev/null
 done
 for round in $(seq 1 "$rounds"); do
-    for script in set_line_0014 set_line batch_0014 batch; do
+    for script in set_line_0014 set_line; do
         echo "round $round, $clients clients, $(run "$script")"
     done
 done
