@@ -55,7 +55,10 @@
 //! (all timed operations over all timed time, warm-up included), the ratio
 //! to `reservation_pg_limit`'s figure for the same SKUs and tasks (and to
 //! `reservation_pg_limit_async_commit`'s), and the median and 99th
-//! percentile of the single calls' latencies.
+//! percentile of the single calls' latencies, and over the timed time the
+//! machine's busy CPU time per operation, the bench process's own part of
+//! it, and the share of the cores' time that was idle
+//! ([`CpuTicks`](commerce_benches::CpuTicks), from Linux's `/proc`).
 //!
 //! Run with `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo
 //! bench -p commerce-benches --bench reservation`; without a reachable
@@ -67,6 +70,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use commerce_benches::CpuTicks;
 use commerce_core::testkit::StoreFactory;
 use commerce_core::{
     CartId, Category, Commerce, Currency, Error, InMemoryStore, Money, NewProduct, Quantity, Shop,
@@ -366,7 +370,12 @@ async fn one(op: &Op, shop: Option<&Shop>, pool: Option<&PgPool>, refusals: bool
 /// the first call to the last one finishing, and each call's latency.
 /// `refusals` says every reservation must be refused for stock (the
 /// sold-out benchmark); otherwise every one must succeed.
-async fn run(target: &Target, plan: Vec<Op>, tasks: usize, refusals: bool) -> (Duration, Vec<u32>) {
+async fn run(
+    target: &Target,
+    plan: Vec<Op>,
+    tasks: usize,
+    refusals: bool,
+) -> (Duration, Vec<u32>, CpuTicks) {
     let shop = match target {
         Target::Shop(fixture) => Some(fixture.shop.clone()),
         Target::Counters(_) => None,
@@ -375,13 +384,14 @@ async fn run(target: &Target, plan: Vec<Op>, tasks: usize, refusals: bool) -> (D
         Target::Counters(counters) => Some(counters.pool.clone()),
         Target::Shop(_) => None,
     };
+    let ticks = CpuTicks::now();
     let start = Instant::now();
     if tasks == 1 {
         let mut latencies = Vec::with_capacity(plan.len());
         for op in &plan {
             latencies.push(one(op, shop.as_ref(), pool.as_ref(), refusals).await);
         }
-        return (start.elapsed(), latencies);
+        return (start.elapsed(), latencies, CpuTicks::now().since(ticks));
     }
     // Each task takes the next operation of the plan until none is left,
     // as a client takes the next request: the work stays balanced to the
@@ -424,7 +434,7 @@ async fn run(target: &Target, plan: Vec<Op>, tasks: usize, refusals: bool) -> (D
     for handle in handles {
         latencies.extend(or_exit("a task", handle.await));
     }
-    (start.elapsed(), latencies)
+    (start.elapsed(), latencies, CpuTicks::now().since(ticks))
 }
 
 /// What one benchmark measured, for the summary.
@@ -437,6 +447,10 @@ struct Measured {
     ops_per_sec: f64,
     p50_us: u32,
     p99_us: u32,
+    /// The machine's busy time per operation, the bench's own part of it
+    /// (µs), and the share of the cores' time that was idle, over the
+    /// timed time ([`CpuTicks`]).
+    cpu: Option<(f64, f64, f64)>,
 }
 
 /// One benchmark's shape.
@@ -515,6 +529,7 @@ fn bench(
     let mut built: Option<Target> = None;
     let mut draw = Xorshift(0x9E37_79B9_7F4A_7C15);
     let (mut made, mut on_fixture, mut timed) = (0u64, 0u64, Duration::ZERO);
+    let mut cpu = CpuTicks::default();
     let mut latencies: Vec<u32> = Vec::new();
     let prefilled = u64::try_from(scenario.prefill).unwrap_or(u64::MAX);
     let make = |runtime: &Runtime| runtime.block_on(target(backend, factory, scenario));
@@ -543,7 +558,7 @@ fn bench(
                     on_fixture = prefilled;
                 }
                 let count = usize::try_from(chunk).unwrap_or(usize::MAX);
-                let (duration, mut measured) = runtime.block_on(async {
+                let (duration, mut measured, ticks) = runtime.block_on(async {
                     let plan: Vec<Op> = match &target {
                         Target::Shop(fixture) => {
                             let ids = carts(&fixture.shop, count).await;
@@ -568,6 +583,7 @@ fn bench(
                 made += chunk;
                 on_fixture = on_fixture.saturating_add(chunk);
                 timed += duration;
+                cpu = cpu.plus(ticks);
                 batch += duration;
                 latencies.append(&mut measured);
             }
@@ -580,12 +596,17 @@ fn bench(
     let at = |q: f64| commerce_benches::quantile(&latencies, q);
     #[allow(clippy::cast_precision_loss)]
     let ops_per_sec = made as f64 / timed.as_secs_f64().max(f64::MIN_POSITIVE);
+    let per_op = cpu.per_op(made);
     println!(
         "{}/{name}: {made} operations (warm-up included), {ops_per_sec:.0} per second over the \
-         timed time; latency p50 {} µs, p99 {} µs",
+         timed time; latency p50 {} µs, p99 {} µs{}",
         backend.group_name(),
         at(0.5),
         at(0.99),
+        per_op.map_or(String::new(), |(busy, client, idle)| format!(
+            "; busy {busy:.1} µs per operation (the bench's own {client:.1}), {:.0}% idle",
+            idle * 100.0
+        )),
     );
     Some(Measured {
         store: backend.summary_name(),
@@ -596,6 +617,7 @@ fn bench(
         ops_per_sec,
         p50_us: at(0.5),
         p99_us: at(0.99),
+        cpu: per_op,
     })
 }
 
@@ -674,6 +696,9 @@ fn summary(measured: &[Measured]) {
                 "ratio_to_async_commit_limit": async_ratio.map(|r| (r * 1000.0).round() / 1000.0),
                 "p50_us": m.p50_us,
                 "p99_us": m.p99_us,
+                "busy_us_per_op": m.cpu.map(|(busy, _, _)| (busy * 10.0).round() / 10.0),
+                "bench_process_us_per_op": m.cpu.map(|(_, client, _)| (client * 10.0).round() / 10.0),
+                "idle_share": m.cpu.map(|(_, _, idle)| (idle * 100.0).round() / 100.0),
             })
         })
         .collect();

@@ -462,6 +462,97 @@ pub fn write_result(file: &str, doc: &serde_json::Value) -> std::io::Result<std:
     Ok(path)
 }
 
+/// The CPU time spent while a bench's timed part ran, read from Linux's
+/// `/proc` (in clock ticks, usually 10 ms): the whole machine's busy and
+/// idle time over every core, and the bench process's own (the client:
+/// what is left of the busy time is PostgreSQL's and whatever else ran).
+/// On these shared two-core machines a benchmark's throughput moves by
+/// ±20% from one run to the next; the busy time per operation moves less,
+/// and tells apart a change that costs less from one that waits less.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuTicks {
+    /// Ticks every core spent on anything but idling or waiting for I/O.
+    pub busy: u64,
+    /// Ticks every core spent idle or waiting for I/O.
+    pub idle: u64,
+    /// Ticks this process spent, in user and kernel mode.
+    pub process: u64,
+}
+
+impl CpuTicks {
+    /// The counters now; all zero where `/proc` cannot be read.
+    pub fn now() -> Self {
+        let machine = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let cpu: Vec<u64> = machine
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        // user nice system idle iowait irq softirq steal
+        let field = |i: usize| cpu.get(i).copied().unwrap_or(0);
+        let idle = field(3) + field(4);
+        let busy = field(0) + field(1) + field(2) + field(5) + field(6) + field(7);
+        let own = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        // After the command's name (in parentheses), utime and stime are
+        // the 12th and 13th fields.
+        let after = own.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<u64> = after
+            .split_whitespace()
+            .map(|n| n.parse().unwrap_or(0))
+            .collect();
+        let process = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+        Self {
+            busy,
+            idle,
+            process,
+        }
+    }
+
+    /// The ticks from `earlier` to `self`.
+    #[must_use]
+    pub fn since(self, earlier: Self) -> Self {
+        Self {
+            busy: self.busy.saturating_sub(earlier.busy),
+            idle: self.idle.saturating_sub(earlier.idle),
+            process: self.process.saturating_sub(earlier.process),
+        }
+    }
+
+    /// The sum of two spans.
+    #[must_use]
+    pub fn plus(self, other: Self) -> Self {
+        Self {
+            busy: self.busy + other.busy,
+            idle: self.idle + other.idle,
+            process: self.process + other.process,
+        }
+    }
+
+    /// Microseconds of busy time per operation (the whole machine's, then
+    /// this process's) and the share of the cores' time that was idle,
+    /// over `ops` operations; `None` without ticks or operations.
+    pub fn per_op(self, ops: u64) -> Option<(f64, f64, f64)> {
+        let total = self.busy + self.idle;
+        if total == 0 || ops == 0 {
+            return None;
+        }
+        // /proc counts in USER_HZ, 100 ticks a second on Linux.
+        let tick_us = 1_000_000.0 / 100.0;
+        #[allow(clippy::cast_precision_loss)]
+        let (busy, process, idle, total, ops) = (
+            self.busy as f64,
+            self.process as f64,
+            self.idle as f64,
+            total as f64,
+            ops as f64,
+        );
+        Some((busy * tick_us / ops, process * tick_us / ops, idle / total))
+    }
+}
+
 /// The `q` quantile (0 to 1) of `sorted` (ascending), by nearest rank; 0
 /// when it is empty.
 pub fn quantile(sorted: &[u32], q: f64) -> u32 {
@@ -540,5 +631,29 @@ mod tests {
             au.totals.subtotal.minor() + SHIPPING_MINOR,
             au.totals.grand_total.minor()
         );
+    }
+
+    #[test]
+    fn cpu_ticks_per_operation_come_from_the_spans_summed() {
+        let first = CpuTicks {
+            busy: 150,
+            idle: 50,
+            process: 40,
+        };
+        let later = CpuTicks {
+            busy: 450,
+            idle: 150,
+            process: 120,
+        };
+        let span = later.since(first).plus(first);
+        assert_eq!(span, later);
+        // 450 ticks of 10 ms over 30,000 operations: 150 µs each, 40 µs of
+        // them the process's; a quarter of the time idle.
+        assert_eq!(span.per_op(30_000), Some((150.0, 40.0, 0.25)));
+        assert_eq!(CpuTicks::default().per_op(10), None);
+        assert_eq!(later.per_op(0), None);
+        // Counters read now never run backwards from a zero start.
+        let now = CpuTicks::now();
+        assert_eq!(now.since(CpuTicks::default()), now);
     }
 }

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# What a call of commerce_set_line_batch (migration 0013) costs for its
+# size: one call with 1, 2, 4, 8 and 16 requests (new lines on random
+# carts, distinct random SKUs), beside a bare round trip and a call of
+# commerce_set_line, each CALLS times from one client, ROUNDS times in
+# turn. Prints calls a second and the busy CPU time of the whole machine
+# per call (/proc/stat: the server, pgbench and the kernel; run it with
+# nothing else busy): the slope over the sizes is a request's share, the
+# intercept what a call costs before any request. Needs psql and pgbench.
+# Creates (and first drops) the database commerce_pgbench_batch, and the
+# login role commerce_pgbench, on the server at PGHOST (127.0.0.1), as
+# PGUSER (postgres).
+set -euo pipefail
+cd "$(dirname "$0")"
+export PGHOST=${PGHOST:-127.0.0.1} PGUSER=${PGUSER:-postgres}
+calls=${CALLS:-2000}
+rounds=${ROUNDS:-2}
+db=commerce_pgbench_batch
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+psql -q -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+for migration in ../../commerce-postgres/migrations/*.sql; do
+    psql -q -v ON_ERROR_STOP=1 -d "$db" -f "$migration" >/dev/null
+done
+psql -q -v ON_ERROR_STOP=1 -d "$db" -f fixture.sql
+psql -q -v ON_ERROR_STOP=1 -d "$db" -c "VACUUM ANALYZE"
+echo "SELECT set_config('synchronous_commit', 'off', true), 1;" > "$work/round_trip.sql"
+cp set_line.sql "$work/set_line.sql"
+for n in 1 2 4 8 16; do
+    # n requests on random carts and distinct random SKUs (a drawn SKU
+    # twice makes the call one request shorter).
+    cat > "$work/batch_$n.sql" <<SQL
+SELECT set_config('synchronous_commit', 'off', true), count(*)
+FROM (SELECT array_agg('SKU-' || x.s) AS skus,
+             array_agg(('00000000-0000-7000-8000-' || lpad(to_hex(x.c), 12, '0'))::uuid) AS carts
+      FROM (SELECT DISTINCT ON (s) s, c
+            FROM (SELECT (1 + floor(random() * 10000))::int AS s,
+                         (1 + floor(random() * 400000))::int AS c
+                  FROM generate_series(1, $n)) AS y) AS x) AS a,
+LATERAL commerce_set_line_batch('t', a.skus, a.carts,
+    array_fill(1, ARRAY[cardinality(a.skus)]), array_fill(100, ARRAY[cardinality(a.skus)]),
+    array_fill(1000, ARRAY[cardinality(a.skus)]),
+    array_fill(now() + interval '15 min', ARRAY[cardinality(a.skus)]),
+    array_fill(now(), ARRAY[cardinality(a.skus)]),
+    array_fill('"2026-12-07T00:00:01Z"'::jsonb, ARRAY[cardinality(a.skus)])) AS b;
+SQL
+done
+scripts="round_trip set_line batch_1 batch_2 batch_4 batch_8 batch_16"
+# The busy time of the machine (every field of /proc/stat's cpu line but
+# idle and iowait), in clock ticks.
+busy() {
+    awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
+}
+run() {
+    local script=$1 before after tps
+    before=$(busy)
+    tps=$(pgbench -n -M prepared -U commerce_pgbench -t "$calls" -c 1 -j 1 \
+        -f "$work/$script.sql" "$db" | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+    after=$(busy)
+    echo "$script: ${tps%.*} calls a second, $(( (after - before) * 1000000 / $(getconf CLK_TCK) / calls )) µs busy per call"
+}
+# A first pass of each, not reported: the first calls read the tables'
+# pages from disk.
+for script in $scripts; do
+    pgbench -n -M prepared -U commerce_pgbench -t 200 -c 1 -j 1 -f "$work/$script.sql" "$db" >/dev/null
+done
+for round in $(seq 1 "$rounds"); do
+    for script in $scripts; do
+        echo "round $round, $(run "$script")"
+    done
+done
