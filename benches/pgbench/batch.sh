@@ -18,12 +18,9 @@ rounds=${ROUNDS:-2}
 db=commerce_pgbench_batch
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-psql -q -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
-for migration in ../../commerce-postgres/migrations/*.sql; do
-    psql -q -v ON_ERROR_STOP=1 -d "$db" -f "$migration" >/dev/null
-done
-psql -q -v ON_ERROR_STOP=1 -d "$db" -f fixture.sql
-psql -q -v ON_ERROR_STOP=1 -d "$db" -c "VACUUM ANALYZE"
+# shellcheck source=common.sh
+. ./common.sh
+fresh_database "$db"
 echo "SELECT set_config('synchronous_commit', 'off', true), 1;" > "$work/round_trip.sql"
 cp set_line.sql "$work/set_line.sql"
 for n in 1 2 4 8 16; do
@@ -46,19 +43,6 @@ LATERAL commerce_set_line_batch('t', a.skus, a.carts,
 SQL
 done
 scripts="round_trip set_line batch_1 batch_2 batch_4 batch_8 batch_16"
-# The busy time of the machine (every field of /proc/stat's cpu line but
-# idle and iowait), in clock ticks.
-busy() {
-    awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
-}
-run() {
-    local script=$1 before after tps
-    before=$(busy)
-    tps=$(pgbench -n -M prepared -U commerce_pgbench -t "$calls" -c 1 -j 1 \
-        -f "$work/$script.sql" "$db" | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
-    after=$(busy)
-    echo "$script: ${tps%.*} calls a second, $(( (after - before) * 1000000 / $(getconf CLK_TCK) / calls )) µs busy per call"
-}
 # A first pass of each, not reported: the first calls read the tables'
 # pages from disk.
 for script in $scripts; do
@@ -66,6 +50,6 @@ for script in $scripts; do
 done
 for round in $(seq 1 "$rounds"); do
     for script in $scripts; do
-        echo "round $round, $(run "$script")"
+        echo "round $round, $script: $(calls_and_busy_time "$db" "$work/$script.sql" "$calls" 1)"
     done
 done

@@ -19,33 +19,20 @@ rounds=${ROUNDS:-5}
 db=commerce_pgbench_calls
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-psql -q -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
-for migration in ../../commerce-postgres/migrations/*.sql; do
-    case "$(basename "$migration")" in
+# shellcheck source=common.sh
+. ./common.sh
+# The version of commerce_set_line before 0015 stays, renamed.
+before_migration() {
+    case "$2" in
         0015_*)
-            psql -q -v ON_ERROR_STOP=1 -d "$db" \
+            psql -q -v ON_ERROR_STOP=1 -d "$1" \
                 -c "ALTER FUNCTION commerce_set_line RENAME TO commerce_set_line_0014"
             ;;
     esac
-    psql -q -v ON_ERROR_STOP=1 -d "$db" -f "$migration" >/dev/null
-done
-psql -q -v ON_ERROR_STOP=1 -d "$db" -f fixture.sql
-psql -q -v ON_ERROR_STOP=1 -d "$db" -c "VACUUM ANALYZE"
+}
+fresh_database "$db"
 cp set_line.sql "$work/set_line.sql"
 sed "s/FROM commerce_set_line(/FROM commerce_set_line_0014(/" set_line.sql > "$work/set_line_0014.sql"
-# The busy time of the machine (every field of /proc/stat's cpu line but
-# idle and iowait), in clock ticks.
-busy() {
-    awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
-}
-run() {
-    local script=$1 before after tps
-    before=$(busy)
-    tps=$(pgbench -n -M prepared -U commerce_pgbench -t "$calls" -c "$clients" -j "$clients" \
-        -f "$work/$script.sql" "$db" | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
-    after=$(busy)
-    echo "$script: ${tps%.*} calls a second, $(( (after - before) * 1000000 / $(getconf CLK_TCK) / (calls * clients) )) µs busy per call"
-}
 # A first pass of each, not reported: the first calls read the tables'
 # pages from disk.
 for script in set_line_0014 set_line; do
@@ -54,6 +41,6 @@ for script in set_line_0014 set_line; do
 done
 for round in $(seq 1 "$rounds"); do
     for script in set_line_0014 set_line; do
-        echo "round $round, $clients clients, $(run "$script")"
+        echo "round $round, $clients clients, $script: $(calls_and_busy_time "$db" "$work/$script.sql" "$calls" "$clients")"
     done
 done

@@ -12,12 +12,9 @@ cd "$(dirname "$0")"
 export PGHOST=${PGHOST:-127.0.0.1} PGUSER=${PGUSER:-postgres}
 clients=${CLIENTS:-8}
 db=commerce_pgbench
-psql -q -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
-for migration in ../../commerce-postgres/migrations/*.sql; do
-    psql -q -v ON_ERROR_STOP=1 -d "$db" -f "$migration" >/dev/null
-done
-psql -q -v ON_ERROR_STOP=1 -d "$db" -f fixture.sql -f hold_on_line.sql
-psql -q -v ON_ERROR_STOP=1 -d "$db" -c "VACUUM ANALYZE"
+# shellcheck source=common.sh
+. ./common.sh
+fresh_database "$db" hold_on_line.sql
 # A first pass of each script, not reported: the first calls read the
 # tables' pages from disk and log whole pages after the checkpoint.
 for script in limit set_line hold_on_line_call hold_on_line_clock_call; do

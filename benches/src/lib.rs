@@ -652,8 +652,12 @@ mod tests {
         assert_eq!(span.per_op(30_000), Some((150.0, 40.0, 0.25)));
         assert_eq!(CpuTicks::default().per_op(10), None);
         assert_eq!(later.per_op(0), None);
-        // Counters read now never run backwards from a zero start.
-        let now = CpuTicks::now();
-        assert_eq!(now.since(CpuTicks::default()), now);
+        // Where Linux's counters are there, they are read: the machine has
+        // spent time since it booted (a parse that found nothing would
+        // leave every bench's figures empty).
+        if std::path::Path::new("/proc/stat").exists() {
+            let now = CpuTicks::now();
+            assert!(now.busy > 0 && now.idle > 0, "{now:?}");
+        }
     }
 }
